@@ -1,0 +1,201 @@
+//! Every route, one function per endpoint. Order inside a route: path, method, auth, body.
+//! Each path also answers 405 with an `Allow` header for methods it does not serve.
+
+use warp::http::{Method, StatusCode};
+use warp::reply::Response;
+use warp::{Filter, Rejection};
+
+use super::body::json;
+use super::handlers;
+use super::rejection::{self, ApiError};
+use crate::error::Error;
+use crate::service::{Service, Session};
+
+/// Limits the routes enforce.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest JSON body of the account endpoints, in bytes.
+    pub max_body: u64,
+}
+
+/// All routes, with every rejection turned into the JSON error envelope.
+pub fn routes(
+    svc: Service,
+    limits: Limits,
+) -> impl Filter<Extract = (impl warp::Reply,), Error = std::convert::Infallible>
++ Clone
++ Send
++ Sync
++ 'static {
+    let auth = warp::path!("api" / "v1" / "auth" / ..);
+    let api = health()
+        .or(auth.and(register(svc.clone(), limits)))
+        .unify()
+        .or(auth.and(login(svc.clone(), limits)))
+        .unify()
+        .or(auth.and(logout(svc.clone())))
+        .unify()
+        .or(me_routes(svc.clone(), limits))
+        .unify()
+        .or(change_password(svc, limits))
+        .unify();
+    api.recover(rejection::recover)
+        .unify()
+        .with(warp::log::custom(|info| {
+            tracing::debug!(
+                method = %info.method(),
+                path = info.path(),
+                status = info.status().as_u16(),
+                elapsed_ms = info.elapsed().as_secs_f64() * 1000.0,
+                "request"
+            );
+        }))
+}
+
+/// Rejects with 405 and `Allow` when the method is not one of `allow`; otherwise steps aside
+/// (not found), so the real route's own rejection wins.
+fn others(allow: &'static str) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    warp::method().and_then(move |m: Method| async move {
+        if allow.split(", ").any(|a| a == m.as_str()) {
+            return Err(warp::reject::not_found());
+        }
+        let mut e = ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            format!("{m} is not allowed here; allowed: {allow}"),
+        );
+        e.allow = Some(allow);
+        Err(Rejection::from(e))
+    })
+}
+
+fn with_svc(
+    svc: Service,
+) -> impl Filter<Extract = (Service,), Error = std::convert::Infallible> + Clone {
+    warp::any().map(move || svc.clone())
+}
+
+/// The caller's session from `Authorization: Bearer <token>`.
+fn session(svc: Service) -> impl Filter<Extract = (Session,), Error = Rejection> + Clone {
+    warp::header::optional::<String>("authorization").and_then(move |h: Option<String>| {
+        let svc = svc.clone();
+        async move {
+            let h = h.ok_or(Error::MissingToken)?;
+            let (scheme, token) = h.trim().split_once(' ').ok_or(Error::MissingToken)?;
+            if !scheme.eq_ignore_ascii_case("bearer") {
+                return Err(Rejection::from(Error::MissingToken));
+            }
+            svc.authenticate(token.trim()).map_err(Rejection::from)
+        }
+    })
+}
+
+/// GET /healthz
+fn health() -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    warp::path!("healthz").and(
+        warp::get()
+            .and_then(handlers::health)
+            .or(others("GET"))
+            .unify(),
+    )
+}
+
+/// POST /api/v1/auth/register
+fn register(
+    svc: Service,
+    l: Limits,
+) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    warp::path!("register").and(
+        warp::post()
+            .and(with_svc(svc))
+            .and(json(l.max_body))
+            .and_then(handlers::register)
+            .or(others("POST"))
+            .unify(),
+    )
+}
+
+/// POST /api/v1/auth/login
+fn login(svc: Service, l: Limits) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    warp::path!("login").and(
+        warp::post()
+            .and(with_svc(svc))
+            .and(json(l.max_body))
+            .and_then(handlers::login)
+            .or(others("POST"))
+            .unify(),
+    )
+}
+
+/// POST /api/v1/auth/logout
+fn logout(svc: Service) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    warp::path!("logout").and(
+        warp::post()
+            .and(with_svc(svc.clone()))
+            .and(session(svc))
+            .and_then(handlers::logout)
+            .or(others("POST"))
+            .unify(),
+    )
+}
+
+/// GET /api/v1/me, PATCH /api/v1/me, DELETE /api/v1/me
+fn me_routes(
+    svc: Service,
+    l: Limits,
+) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    warp::path!("api" / "v1" / "me").and(
+        get_me(svc.clone())
+            .or(patch_me(svc.clone(), l))
+            .unify()
+            .or(delete_me(svc, l))
+            .unify()
+            .or(others("GET, PATCH, DELETE"))
+            .unify(),
+    )
+}
+
+/// GET /api/v1/me
+fn get_me(svc: Service) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    warp::get().and(session(svc)).and_then(handlers::me)
+}
+
+/// PATCH /api/v1/me
+fn patch_me(
+    svc: Service,
+    l: Limits,
+) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    warp::patch()
+        .and(with_svc(svc.clone()))
+        .and(session(svc))
+        .and(json(l.max_body))
+        .and_then(handlers::update_me)
+}
+
+/// DELETE /api/v1/me
+fn delete_me(
+    svc: Service,
+    l: Limits,
+) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    warp::delete()
+        .and(with_svc(svc.clone()))
+        .and(session(svc))
+        .and(json(l.max_body))
+        .and_then(handlers::delete_me)
+}
+
+/// POST /api/v1/me/password
+fn change_password(
+    svc: Service,
+    l: Limits,
+) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    warp::path!("api" / "v1" / "me" / "password").and(
+        warp::post()
+            .and(with_svc(svc.clone()))
+            .and(session(svc))
+            .and(json(l.max_body))
+            .and_then(handlers::change_password)
+            .or(others("POST"))
+            .unify(),
+    )
+}

@@ -1,0 +1,237 @@
+//! The only place that chooses an HTTP status: domain [`Error`]s, the API's own input errors
+//! ([`ApiError`]) and warp's built-in rejections all become
+//! `{"error":{"code":"<snake_case>","message":"...","field"?:"..."}}`.
+
+use std::convert::Infallible;
+
+use serde::Serialize;
+use tracing::error;
+use warp::http::{HeaderValue, StatusCode, header};
+use warp::reply::Response;
+use warp::{Rejection, Reply};
+
+use crate::error::Error;
+
+/// An error the HTTP layer itself finds (bad body, wrong method), ready to send.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub field: Option<String>,
+    /// Seconds for a `Retry-After` header.
+    pub retry_after: Option<u64>,
+    /// Methods for an `Allow` header (405).
+    pub allow: Option<&'static str>,
+}
+
+impl warp::reject::Reject for ApiError {}
+// warp turns any `Reject` into a `Rejection` with `From`, so handlers use `?` on both.
+impl warp::reject::Reject for Error {}
+
+impl ApiError {
+    /// An error with a status, a code and a message.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            field: None,
+            retry_after: None,
+            allow: None,
+        }
+    }
+
+    /// Adds the name of the offending input.
+    pub fn with_field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into()).filter(|f: &String| !f.is_empty() && f != ".");
+        self
+    }
+
+    /// The response: JSON envelope plus `Retry-After`/`Allow` where they apply.
+    pub fn into_response(self) -> Response {
+        #[derive(Serialize)]
+        struct Envelope<'a> {
+            error: Body<'a>,
+        }
+        #[derive(Serialize)]
+        struct Body<'a> {
+            code: &'a str,
+            message: &'a str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            field: Option<&'a str>,
+        }
+        let body = Envelope {
+            error: Body {
+                code: self.code,
+                message: &self.message,
+                field: self.field.as_deref(),
+            },
+        };
+        let mut res =
+            warp::reply::with_status(warp::reply::json(&body), self.status).into_response();
+        if let Some(secs) = self.retry_after {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if let Some(allow) = self.allow {
+            res.headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static(allow));
+        }
+        res
+    }
+}
+
+impl From<&Error> for ApiError {
+    /// The one mapping of domain errors to HTTP.
+    fn from(e: &Error) -> Self {
+        use StatusCode as S;
+        match e {
+            Error::Invalid {
+                code,
+                field,
+                message,
+            } => {
+                let mut a = ApiError::new(S::UNPROCESSABLE_ENTITY, code, message.clone());
+                a.field = field.map(str::to_owned);
+                a
+            }
+            Error::EmailTaken => ApiError::new(S::CONFLICT, "email_taken", e.to_string()),
+            Error::InvalidCredentials => {
+                ApiError::new(S::UNAUTHORIZED, "invalid_credentials", e.to_string())
+            }
+            Error::TooManyAttempts { retry_after } => {
+                let secs = retry_after.as_secs().max(1);
+                let mut a = ApiError::new(
+                    S::TOO_MANY_REQUESTS,
+                    "too_many_attempts",
+                    format!(
+                        "too many failed login attempts for this account; try again in {secs} seconds"
+                    ),
+                );
+                a.retry_after = Some(secs);
+                a
+            }
+            Error::MissingToken => ApiError::new(S::UNAUTHORIZED, "missing_token", e.to_string()),
+            Error::InvalidToken => ApiError::new(S::UNAUTHORIZED, "invalid_token", e.to_string()),
+            Error::NotFound(_) => ApiError::new(S::NOT_FOUND, "not_found", e.to_string()),
+            Error::Store(_) | Error::Internal(_) => {
+                error!(error = %e, "internal error while handling a request");
+                ApiError::new(
+                    S::INTERNAL_SERVER_ERROR,
+                    "internal_error",
+                    "an internal error occurred; the server log has the details",
+                )
+            }
+        }
+    }
+}
+
+/// Turns any rejection into the JSON envelope. Our own errors first, then warp's.
+pub async fn recover(r: Rejection) -> Result<Response, Infallible> {
+    Ok(to_api_error(&r).into_response())
+}
+
+fn to_api_error(r: &Rejection) -> ApiError {
+    use StatusCode as S;
+    if let Some(e) = r.find::<Error>() {
+        return ApiError::from(e);
+    }
+    if let Some(e) = r.find::<ApiError>() {
+        return e.clone();
+    }
+    if r.find::<warp::reject::PayloadTooLarge>().is_some() {
+        return ApiError::new(
+            S::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "the request body is too large",
+        );
+    }
+    if r.find::<warp::reject::UnsupportedMediaType>().is_some() {
+        return ApiError::new(
+            S::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the body as JSON with `Content-Type: application/json`",
+        );
+    }
+    if let Some(e) = r.find::<warp::reject::InvalidQuery>() {
+        return ApiError::new(
+            S::BAD_REQUEST,
+            "invalid_query",
+            format!("bad query string: {e}"),
+        );
+    }
+    if let Some(e) = r.find::<warp::reject::InvalidHeader>() {
+        return ApiError::new(S::BAD_REQUEST, "invalid_header", e.to_string());
+    }
+    if let Some(e) = r.find::<warp::reject::MissingHeader>() {
+        return ApiError::new(S::BAD_REQUEST, "missing_header", e.to_string());
+    }
+    if r.find::<warp::reject::MethodNotAllowed>().is_some() {
+        return ApiError::new(
+            S::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "this method is not allowed on this path",
+        );
+    }
+    if r.is_not_found() {
+        return ApiError::new(
+            S::NOT_FOUND,
+            "not_found",
+            "there is no such endpoint; see the API reference",
+        );
+    }
+    error!(rejection = ?r, "unhandled rejection");
+    ApiError::new(
+        S::INTERNAL_SERVER_ERROR,
+        "internal_error",
+        "an internal error occurred; the server log has the details",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn domain_errors_map_to_statuses_and_codes() {
+        let cases: Vec<(Error, u16, &str)> = vec![
+            (
+                Error::invalid("invalid_email", "email", "x"),
+                422,
+                "invalid_email",
+            ),
+            (Error::EmailTaken, 409, "email_taken"),
+            (Error::InvalidCredentials, 401, "invalid_credentials"),
+            (
+                Error::TooManyAttempts {
+                    retry_after: Duration::from_secs(90),
+                },
+                429,
+                "too_many_attempts",
+            ),
+            (Error::MissingToken, 401, "missing_token"),
+            (Error::InvalidToken, 401, "invalid_token"),
+            (Error::NotFound("message"), 404, "not_found"),
+            (
+                Error::Internal("secret detail".into()),
+                500,
+                "internal_error",
+            ),
+        ];
+        for (e, status, code) in cases {
+            let a = ApiError::from(&e);
+            assert_eq!((a.status.as_u16(), a.code), (status, code), "{e:?}");
+            assert!(
+                !a.message.contains("secret"),
+                "500 must not leak: {}",
+                a.message
+            );
+        }
+        let a = ApiError::from(&Error::TooManyAttempts {
+            retry_after: Duration::from_secs(90),
+        });
+        assert_eq!(a.retry_after, Some(90));
+    }
+}

@@ -1,0 +1,200 @@
+//! The command line (clap derive). Every flag can also be set by a `FAKEMAIL_<FLAG>` variable;
+//! values are parsed and range-checked here, so a bad flag is a usage error (exit status 2).
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// A fake mail server for testing software that sends email.
+///
+/// fakemail accepts mail over its REST API, keeps it in an embedded store and never delivers
+/// anything to the real world. Run `fakemail serve` and point your application at it.
+#[derive(Debug, Parser)]
+#[command(
+    name = "fakemail",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (REST API) until SIGINT or SIGTERM.
+    Serve(ServeArgs),
+}
+
+/// Options of `fakemail serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(
+        long,
+        env = "FAKEMAIL_BIND",
+        default_value = "127.0.0.1",
+        value_name = "ADDR"
+    )]
+    pub bind: IpAddr,
+
+    /// HTTP port; 0 picks a free port (the bound address is printed and logged).
+    #[arg(long, env = "FAKEMAIL_PORT", default_value_t = 8025)]
+    pub port: u16,
+
+    #[command(flatten)]
+    pub data: DataArgs,
+
+    #[command(flatten)]
+    pub log: LogArgs,
+
+    /// How long a login token stays valid, e.g. `24h`, `30m`, `7d`.
+    #[arg(long, env = "FAKEMAIL_SESSION_TTL", default_value = "24h", value_name = "DURATION",
+          value_parser = parse_positive_duration)]
+    pub session_ttl: Duration,
+
+    /// PBKDF2-HMAC-SHA256 iterations for new password hashes (at least 1000). Lower it only for
+    /// fast test suites; existing hashes keep working when it changes.
+    #[arg(long, env = "FAKEMAIL_PASSWORD_ITERATIONS", default_value_t = 600_000,
+          value_parser = clap::value_parser!(u32).range(1000..))]
+    pub password_iterations: u32,
+
+    /// Largest JSON request body accepted by the account endpoints, e.g. `1MiB`.
+    #[arg(long, env = "FAKEMAIL_MAX_BODY_SIZE", default_value = "1MiB", value_name = "SIZE",
+          value_parser = parse_size)]
+    pub max_body_size: u64,
+}
+
+/// Where the data lives.
+#[derive(Debug, Args)]
+pub struct DataArgs {
+    /// Data directory [default: $XDG_DATA_HOME/fakemail, else ~/.local/share/fakemail].
+    #[arg(
+        long,
+        env = "FAKEMAIL_DATA_DIR",
+        value_name = "DIR",
+        conflicts_with = "temporary"
+    )]
+    pub data_dir: Option<PathBuf>,
+
+    /// Use a throwaway store in a new temporary directory, removed on exit (for test runs).
+    #[arg(long, env = "FAKEMAIL_TEMPORARY")]
+    pub temporary: bool,
+}
+
+/// Log output.
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// Directory for the rotating log files [default: <data-dir>/logs].
+    #[arg(long, env = "FAKEMAIL_LOG_DIR", value_name = "DIR")]
+    pub log_dir: Option<PathBuf>,
+
+    /// Log filter: a level (`error`, `warn`, `info`, `debug`, `trace`) or tracing directives such
+    /// as `info,fakemail=debug`. Per-request access lines are logged at `debug`.
+    #[arg(long, env = "FAKEMAIL_LOG_LEVEL", default_value = "info", value_name = "FILTER",
+          value_parser = parse_filter)]
+    pub log_level: String,
+
+    /// Format of log lines, on stderr and in the files.
+    #[arg(long, env = "FAKEMAIL_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// When to start a new log file.
+    #[arg(long, env = "FAKEMAIL_LOG_ROTATION", value_enum, default_value_t = LogRotation::Daily)]
+    pub log_rotation: LogRotation,
+
+    /// How many log files to keep; older ones are deleted.
+    #[arg(long, env = "FAKEMAIL_LOG_KEEP", default_value_t = 7, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub log_keep: u32,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Log file rotation period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogRotation {
+    Daily,
+    Hourly,
+    /// One file that is never rotated.
+    Never,
+}
+
+/// A humantime duration greater than zero (`90s`, `15m`, `24h`, `7d`).
+pub fn parse_positive_duration(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s.trim())
+        .map_err(|e| format!("{e} (examples: 30s, 15m, 24h, 7d)"))?;
+    if d.is_zero() {
+        return Err("must be greater than zero".into());
+    }
+    Ok(d)
+}
+
+/// A byte size: a number with an optional unit, `B`, `KiB`/`KB`/`k`, `MiB`/`MB`/`m`, `GiB`/`GB`/`g`
+/// (all binary multiples).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a size such as 512KiB or 10MiB"))?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        other => {
+            return Err(format!(
+                "unknown size unit `{other}` (use B, KiB, MiB or GiB)"
+            ));
+        }
+    };
+    n.checked_mul(mult)
+        .filter(|v| *v > 0)
+        .ok_or_else(|| format!("`{s}` is out of range"))
+}
+
+fn parse_filter(s: &str) -> Result<String, String> {
+    tracing_subscriber::EnvFilter::try_new(s)
+        .map(|_| s.to_owned())
+        .map_err(|e| format!("not a log level or filter: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn sizes_and_durations() {
+        assert_eq!(parse_size("1MiB"), Ok(1 << 20));
+        assert_eq!(parse_size("10 mb"), Ok(10 << 20));
+        assert_eq!(parse_size("512"), Ok(512));
+        assert!(parse_size("0").is_err());
+        assert!(parse_size("1TB").is_err());
+        assert!(parse_size("lots").is_err());
+        assert_eq!(
+            parse_positive_duration("7d"),
+            Ok(Duration::from_secs(7 * 86_400))
+        );
+        assert!(parse_positive_duration("0s").is_err());
+        assert!(parse_positive_duration("soon").is_err());
+    }
+}

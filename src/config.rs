@@ -1,0 +1,128 @@
+//! The validated configuration, built once from the command line. Nothing re-validates later.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::cli::{LogArgs, LogFormat, LogRotation, ServeArgs};
+use crate::service::{self, password};
+
+/// How long shutdown waits for in-flight requests before it gives up on them.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Everything `fakemail serve` needs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the HTTP API listens (port 0: any free port).
+    pub http_addr: SocketAddr,
+    /// Where the store lives.
+    pub data: DataDir,
+    /// Logging.
+    pub log: LogConfig,
+    /// Rules of the account service.
+    pub service: service::Settings,
+    /// Largest JSON body of the account endpoints, in bytes.
+    pub max_body_size: u64,
+}
+
+/// The data directory: a path, or a throwaway one made at start-up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DataDir {
+    Path(PathBuf),
+    Temporary,
+}
+
+/// Logging settings.
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    /// `None`: `<data-dir>/logs`.
+    pub dir: Option<PathBuf>,
+    pub filter: String,
+    pub format: LogFormat,
+    pub rotation: LogRotation,
+    pub keep: usize,
+}
+
+/// A configuration problem found before anything started.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(
+        "cannot find a default data dir: neither XDG_DATA_HOME nor HOME is set; pass --data-dir or --temporary"
+    )]
+    NoDataDir,
+}
+
+impl Default for Config {
+    /// The defaults of `fakemail serve`, but with a temporary store and a free port: the
+    /// starting point of tests.
+    fn default() -> Self {
+        Config {
+            http_addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
+            data: DataDir::Temporary,
+            log: LogConfig {
+                dir: None,
+                filter: "info".into(),
+                format: LogFormat::Text,
+                rotation: LogRotation::Daily,
+                keep: 7,
+            },
+            service: service::Settings {
+                session_ttl: Duration::from_secs(24 * 3600),
+                password_iterations: password::DEFAULT_ITERATIONS,
+            },
+            max_body_size: 1 << 20,
+        }
+    }
+}
+
+impl Config {
+    /// Builds the config of `fakemail serve`.
+    ///
+    /// # Errors
+    /// [`ConfigError::NoDataDir`] when no data dir is given and none can be derived.
+    pub fn from_serve(args: ServeArgs) -> Result<Config, ConfigError> {
+        let data = if args.data.temporary {
+            DataDir::Temporary
+        } else {
+            DataDir::Path(match args.data.data_dir {
+                Some(dir) => dir,
+                None => default_data_dir().ok_or(ConfigError::NoDataDir)?,
+            })
+        };
+        Ok(Config {
+            http_addr: SocketAddr::new(args.bind, args.port),
+            data,
+            log: LogConfig::from(args.log),
+            service: service::Settings {
+                session_ttl: args.session_ttl,
+                password_iterations: args.password_iterations,
+            },
+            max_body_size: args.max_body_size,
+        })
+    }
+}
+
+impl From<LogArgs> for LogConfig {
+    fn from(a: LogArgs) -> Self {
+        LogConfig {
+            dir: a.log_dir,
+            filter: a.log_level,
+            format: a.log_format,
+            rotation: a.log_rotation,
+            keep: a.log_keep as usize,
+        }
+    }
+}
+
+/// `$XDG_DATA_HOME/fakemail`, else `$HOME/.local/share/fakemail`.
+pub fn default_data_dir() -> Option<PathBuf> {
+    let non_empty = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    non_empty("XDG_DATA_HOME")
+        .filter(|p| p.is_absolute())
+        .or_else(|| non_empty("HOME").map(|h| h.join(".local").join("share")))
+        .map(|base| base.join("fakemail"))
+}

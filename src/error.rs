@@ -1,0 +1,61 @@
+//! The one domain error type. It knows nothing of HTTP or SMTP: each front-end maps it to its
+//! own status or reply code in exactly one place (`api::rejection` for HTTP).
+
+use std::time::Duration;
+
+/// Everything that can go wrong below the front-ends.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Input that is well-formed but breaks a rule; `code` is a stable snake_case identifier
+    /// (`invalid_email`, `weak_password`, ...) and `field` names the offending input.
+    #[error("{message}")]
+    Invalid {
+        code: &'static str,
+        field: Option<&'static str>,
+        message: String,
+    },
+    /// Registration with an address that already has an account (compared case-insensitively).
+    #[error("an account with this email address already exists")]
+    EmailTaken,
+    /// Wrong email or password. Deliberately the same for both, so addresses cannot be probed.
+    #[error("the email address or password is wrong")]
+    InvalidCredentials,
+    /// Too many failed logins for one address within the window.
+    #[error("too many failed login attempts for this account; try again later")]
+    TooManyAttempts { retry_after: Duration },
+    /// A protected endpoint was called without a bearer token.
+    #[error("this endpoint needs an `Authorization: Bearer <token>` header")]
+    MissingToken,
+    /// The bearer token is unknown, expired, or was revoked.
+    #[error("the bearer token is invalid, expired or revoked; log in again")]
+    InvalidToken,
+    /// The named thing does not exist (or is not visible to the caller).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The embedded store failed; the detail is logged, never shown to clients.
+    #[error("storage error: {0}")]
+    Store(#[from] crate::store::StoreError),
+    /// A bug or an environment failure (a blocking task panicked, ...); logged, never shown.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// Shorthand used across the library.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// A validation error with a field name.
+    pub fn invalid(code: &'static str, field: &'static str, message: impl Into<String>) -> Self {
+        Error::Invalid {
+            code,
+            field: Some(field),
+            message: message.into(),
+        }
+    }
+}
+
+impl From<tokio::task::JoinError> for Error {
+    fn from(e: tokio::task::JoinError) -> Self {
+        Error::Internal(format!("blocking task failed: {e}"))
+    }
+}

@@ -1,0 +1,109 @@
+//! The service layer: the only API the front-ends see. It owns the rules (validation, password
+//! policy, sessions) and calls the store; it knows nothing of HTTP or SMTP.
+
+pub mod address;
+mod auth;
+pub mod limiter;
+pub mod password;
+pub mod token;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{OnceCell, Semaphore};
+
+use crate::error::{Error, Result};
+use crate::store::Store;
+use limiter::LoginLimiter;
+
+pub use auth::{LoginOutcome, NewUser, Session, User};
+
+/// Failed logins allowed per address within [`LOGIN_WINDOW`].
+pub const LOGIN_MAX_FAILURES: usize = 5;
+/// The window for [`LOGIN_MAX_FAILURES`].
+pub const LOGIN_WINDOW: Duration = Duration::from_secs(15 * 60);
+
+/// Settings the service needs, taken from the validated config.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// How long a login token stays valid.
+    pub session_ttl: Duration,
+    /// PBKDF2 iterations for new password hashes.
+    pub password_iterations: u32,
+}
+
+/// A cheap-to-clone handle to the service; clones share the store and state.
+#[derive(Clone)]
+pub struct Service {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    settings: Settings,
+    limiter: LoginLimiter,
+    /// A hash of a random password, verified against when a login names an unknown address so
+    /// that both failures take the same time. Made on first use, with the current iterations.
+    dummy_hash: OnceCell<String>,
+    /// Bounds concurrent hashes to the number of cores, so a login storm queues instead of
+    /// starving everything else of CPU.
+    hashing: Semaphore,
+}
+
+impl Service {
+    /// A service over an opened store.
+    pub fn new(store: Store, settings: Settings) -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Service {
+            inner: Arc::new(Inner {
+                store,
+                settings,
+                limiter: LoginLimiter::new(LOGIN_MAX_FAILURES, LOGIN_WINDOW),
+                dummy_hash: OnceCell::new(),
+                hashing: Semaphore::new(cores),
+            }),
+        }
+    }
+
+    /// The store under this service (for the server's lifecycle: flush on shutdown).
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> &Settings {
+        &self.inner.settings
+    }
+
+    /// Runs CPU-heavy work (password hashing) on the blocking pool, at most one per core.
+    async fn cpu<T, F>(&self, f: F) -> Result<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let _permit = self
+            .inner
+            .hashing
+            .acquire()
+            .await
+            .map_err(|_| Error::Internal("hashing pool closed".into()))?;
+        Ok(tokio::task::spawn_blocking(f).await?)
+    }
+
+    /// Runs blocking store work (scans, flushes) on the blocking pool.
+    pub async fn blocking<T, F>(&self, f: F) -> Result<T>
+    where
+        F: FnOnce(&Store) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let store = self.inner.store.clone();
+        tokio::task::spawn_blocking(move || f(&store)).await?
+    }
+
+    /// Periodic housekeeping: removes expired sessions and forgets stale login failures.
+    /// Blocking (a range scan and deletes); returns the number of sessions removed.
+    pub fn sweep_sessions(&self, now: crate::time::Timestamp) -> Result<usize> {
+        self.inner.limiter.prune(std::time::Instant::now());
+        Ok(self.inner.store.purge_expired_sessions(now)?)
+    }
+}

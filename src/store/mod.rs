@@ -1,0 +1,368 @@
+//! The embedded store: typed methods over sled trees. Nothing above this module sees sled;
+//! nothing in it knows about HTTP or SMTP.
+//!
+//! Trees (keys in [`keys`], values in [`codec`]):
+//! - `users`: user id -> [`UserRecord`]
+//! - `users_by_email`: lower-cased address -> user id (the uniqueness index)
+//! - `sessions`: SHA-256 of the token -> [`SessionRecord`] (tokens themselves are never stored)
+//! - `sessions_by_user`: user id ++ digest -> () (revoke all sessions of a user)
+//! - `sessions_by_expiry`: expires_at ++ digest -> () (the sweeper reads only what expired)
+//!
+//! Writes that touch several trees run in one sled transaction.
+
+pub mod codec;
+pub mod keys;
+
+use std::fs::{File, TryLockError};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use sled::Transactional;
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+
+use crate::error::Error;
+use crate::time::Timestamp;
+use keys::DIGEST_LEN;
+
+/// Failures of the storage layer. Shown to operators (start-up, logs), never to API clients.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Another process holds the data dir.
+    #[error(
+        "the data dir {} is locked by another process; is `fakemail serve` already running on it? \
+         Stop it, or pick another dir with --data-dir",
+        .0.display()
+    )]
+    Locked(PathBuf),
+    /// The data dir could not be created or opened.
+    #[error("cannot use the data dir {}: {source}", .path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// sled found damaged files.
+    #[error(
+        "the data dir {} is damaged ({detail}); move it away or restore it from a backup",
+        .path.display()
+    )]
+    Corrupt { path: PathBuf, detail: String },
+    /// Any other sled failure.
+    #[error("database error: {0}")]
+    Sled(#[from] sled::Error),
+    /// A stored value could not be encoded or decoded.
+    #[error("value encoding error: {0}")]
+    Codec(String),
+}
+
+/// A user account as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserRecord {
+    pub id: u64,
+    /// The address as registered (trimmed; original case kept for display).
+    pub email: String,
+    pub display_name: String,
+    /// PHC string, e.g. `$pbkdf2-sha256$i=600000,l=32$<salt>$<hash>`.
+    pub password_hash: String,
+    pub created_at: Timestamp,
+}
+
+/// A login session as stored, keyed by the SHA-256 digest of its token.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionRecord {
+    pub user_id: u64,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+/// A cheap-to-clone handle to the open store. Cloning shares the database.
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+    users: sled::Tree,
+    users_by_email: sled::Tree,
+    sessions: sled::Tree,
+    sessions_by_user: sled::Tree,
+    sessions_by_expiry: sled::Tree,
+    /// Held for the life of the store: a second process on the same dir fails fast.
+    _lock: Arc<File>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").finish_non_exhaustive()
+    }
+}
+
+fn abort<T>(r: Result<T, StoreError>) -> Result<T, ConflictableTransactionError<StoreError>> {
+    r.map_err(ConflictableTransactionError::Abort)
+}
+
+fn txn_error(e: TransactionError<StoreError>) -> StoreError {
+    match e {
+        TransactionError::Abort(e) => e,
+        TransactionError::Storage(e) => StoreError::Sled(e),
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the store in `dir`, with a page cache of at most `cache_bytes`.
+    ///
+    /// # Errors
+    /// [`StoreError::Locked`] when another process has the dir open, [`StoreError::Io`] when the
+    /// dir cannot be created or read, [`StoreError::Corrupt`] when sled finds damaged files.
+    pub fn open(dir: &Path, cache_bytes: u64) -> Result<Store, StoreError> {
+        let io = |source| StoreError::Io {
+            path: dir.to_path_buf(),
+            source,
+        };
+        std::fs::create_dir_all(dir).map_err(io)?;
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join("fakemail.lock"))
+            .map_err(io)?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => return Err(StoreError::Locked(dir.to_path_buf())),
+            Err(TryLockError::Error(e)) => return Err(io(e)),
+        }
+        let db = sled::Config::new()
+            .path(dir.join("db"))
+            .cache_capacity(cache_bytes)
+            .open()
+            .map_err(|e| match e {
+                sled::Error::Io(source) => StoreError::Io {
+                    path: dir.to_path_buf(),
+                    source,
+                },
+                sled::Error::Corruption { .. } | sled::Error::Unsupported(_) => {
+                    StoreError::Corrupt {
+                        path: dir.to_path_buf(),
+                        detail: e.to_string(),
+                    }
+                }
+                other => StoreError::Sled(other),
+            })?;
+        let tree = |name: &str| db.open_tree(name);
+        Ok(Store {
+            users: tree("users")?,
+            users_by_email: tree("users_by_email")?,
+            sessions: tree("sessions")?,
+            sessions_by_user: tree("sessions_by_user")?,
+            sessions_by_expiry: tree("sessions_by_expiry")?,
+            db,
+            _lock: Arc::new(lock),
+        })
+    }
+
+    /// A new unique id (monotonic within this store).
+    pub fn generate_id(&self) -> Result<u64, StoreError> {
+        // sled ids start at 0; keep 0 free as "no id".
+        Ok(self.db.generate_id()? + 1)
+    }
+
+    /// Writes everything to disk. Blocking: call it from a blocking context.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    // ----- users -------------------------------------------------------------------------------
+
+    /// Inserts a new user and its email index entry atomically.
+    ///
+    /// # Errors
+    /// [`Error::EmailTaken`] when the address (case-insensitively) already has an account.
+    pub fn insert_user(&self, user: &UserRecord) -> Result<(), Error> {
+        let value = codec::encode(user)?;
+        let email_key = keys::email(&user.email);
+        let id_key = keys::user(user.id);
+        let taken = (&self.users, &self.users_by_email)
+            .transaction(|(users, by_email)| {
+                if by_email.get(&email_key)?.is_some() {
+                    return Ok(true);
+                }
+                by_email.insert(email_key.as_slice(), &id_key)?;
+                users.insert(&id_key, value.as_slice())?;
+                Ok(false)
+            })
+            .map_err(txn_error)?;
+        if taken {
+            Err(Error::EmailTaken)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// The user with this id, if any.
+    pub fn user(&self, id: u64) -> Result<Option<UserRecord>, StoreError> {
+        self.users
+            .get(keys::user(id))?
+            .map(|v| codec::decode(&v))
+            .transpose()
+    }
+
+    /// The user registered with this address (case-insensitive), if any.
+    pub fn user_by_email(&self, address: &str) -> Result<Option<UserRecord>, StoreError> {
+        match self.users_by_email.get(keys::email(address))? {
+            Some(id) => match keys::parse_user(&id) {
+                Some(id) => self.user(id),
+                None => Err(StoreError::Codec("bad user id in email index".into())),
+            },
+            None => Ok(None),
+        }
+    }
+
+    /// Replaces a user's record. The email must not change (the index is not touched).
+    pub fn update_user(&self, user: &UserRecord) -> Result<(), StoreError> {
+        self.users
+            .insert(keys::user(user.id), codec::encode(user)?)?;
+        Ok(())
+    }
+
+    /// Deletes a user, its email index entry and all of its sessions atomically.
+    /// Returns false when there was no such user.
+    pub fn delete_user(&self, id: u64) -> Result<bool, StoreError> {
+        let Some(user) = self.user(id)? else {
+            return Ok(false);
+        };
+        let sessions = self.user_session_digests(id)?;
+        let mut expiries = Vec::with_capacity(sessions.len());
+        for digest in &sessions {
+            if let Some(s) = self.session(digest)? {
+                expiries.push(keys::session_expiry(s.expires_at, digest));
+            }
+        }
+        let email_key = keys::email(&user.email);
+        (
+            &self.users,
+            &self.users_by_email,
+            &self.sessions,
+            &self.sessions_by_user,
+            &self.sessions_by_expiry,
+        )
+            .transaction(|(users, by_email, sessions_t, by_user, by_expiry)| {
+                users.remove(&keys::user(id))?;
+                by_email.remove(email_key.as_slice())?;
+                for digest in &sessions {
+                    sessions_t.remove(digest)?;
+                    by_user.remove(&keys::user_session(id, digest)[..])?;
+                }
+                for key in &expiries {
+                    by_expiry.remove(&key[..])?;
+                }
+                Ok(())
+            })
+            .map_err(txn_error)?;
+        Ok(true)
+    }
+
+    /// Number of registered users.
+    pub fn user_count(&self) -> usize {
+        self.users.len()
+    }
+
+    // ----- sessions ----------------------------------------------------------------------------
+
+    /// Stores a new session under the digest of its token.
+    pub fn insert_session(
+        &self,
+        digest: &[u8; DIGEST_LEN],
+        session: &SessionRecord,
+    ) -> Result<(), StoreError> {
+        let value = codec::encode(session)?;
+        (
+            &self.sessions,
+            &self.sessions_by_user,
+            &self.sessions_by_expiry,
+        )
+            .transaction(|(sessions, by_user, by_expiry)| {
+                sessions.insert(digest, value.as_slice())?;
+                by_user.insert(&keys::user_session(session.user_id, digest)[..], &[])?;
+                by_expiry.insert(&keys::session_expiry(session.expires_at, digest)[..], &[])?;
+                Ok(())
+            })
+            .map_err(txn_error)
+    }
+
+    /// The session with this token digest, if any (expired ones included: the caller decides).
+    pub fn session(&self, digest: &[u8; DIGEST_LEN]) -> Result<Option<SessionRecord>, StoreError> {
+        self.sessions
+            .get(digest)?
+            .map(|v| codec::decode(&v))
+            .transpose()
+    }
+
+    /// Deletes one session and its index entries. Returns whether it existed.
+    pub fn delete_session(&self, digest: &[u8; DIGEST_LEN]) -> Result<bool, StoreError> {
+        (
+            &self.sessions,
+            &self.sessions_by_user,
+            &self.sessions_by_expiry,
+        )
+            .transaction(|(sessions, by_user, by_expiry)| {
+                let Some(old) = sessions.remove(digest)? else {
+                    return Ok(false);
+                };
+                let old: SessionRecord = abort(codec::decode(&old))?;
+                by_user.remove(&keys::user_session(old.user_id, digest)[..])?;
+                by_expiry.remove(&keys::session_expiry(old.expires_at, digest)[..])?;
+                Ok(true)
+            })
+            .map_err(txn_error)
+    }
+
+    /// Deletes every session of `user_id` except `keep`. Returns how many went.
+    pub fn delete_user_sessions(
+        &self,
+        user_id: u64,
+        keep: Option<&[u8; DIGEST_LEN]>,
+    ) -> Result<usize, StoreError> {
+        let mut removed = 0;
+        for digest in self.user_session_digests(user_id)? {
+            if Some(&digest) != keep && self.delete_session(&digest)? {
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Deletes every session that expired at or before `now`, reading only those (a range over
+    /// the expiry index). Returns how many went.
+    pub fn purge_expired_sessions(&self, now: Timestamp) -> Result<usize, StoreError> {
+        let end = keys::session_expiry_end(now);
+        let mut removed = 0;
+        for entry in self.sessions_by_expiry.range(..end.as_slice()) {
+            let (key, _) = entry?;
+            let Some(digest) = keys::digest_suffix(&key) else {
+                // A malformed index entry: drop it so it cannot block the sweep.
+                self.sessions_by_expiry.remove(&key)?;
+                continue;
+            };
+            if self.delete_session(&digest)? {
+                removed += 1;
+            } else {
+                self.sessions_by_expiry.remove(&key)?;
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Number of stored sessions (live or not yet swept).
+    pub fn session_count(&self) -> usize {
+        self.sessions.len()
+    }
+
+    fn user_session_digests(&self, user_id: u64) -> Result<Vec<[u8; DIGEST_LEN]>, StoreError> {
+        self.sessions_by_user
+            .scan_prefix(keys::user(user_id))
+            .keys()
+            .map(|k| {
+                let k = k?;
+                keys::digest_suffix(&k).ok_or_else(|| StoreError::Codec("bad session key".into()))
+            })
+            .collect()
+    }
+}
