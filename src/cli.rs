@@ -28,6 +28,33 @@ pub struct Cli {
 pub enum Command {
     /// Run the server (REST API) until SIGINT or SIGTERM.
     Serve(ServeArgs),
+    /// Delete messages older than a given age, from a stopped store or through a running server.
+    Purge(PurgeArgs),
+}
+
+/// Options of `fakemail purge`.
+#[derive(Debug, Args)]
+pub struct PurgeArgs {
+    /// Delete every message received more than this long ago, e.g. `7d`, `12h`, `0s` (all).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub older_than: Duration,
+
+    /// Data directory [default: $XDG_DATA_HOME/fakemail, else ~/.local/share/fakemail].
+    #[arg(long, env = "FAKEMAIL_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Only report what would be deleted.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Admin token of a running server [default: the one it wrote into the data dir].
+    #[arg(
+        long,
+        env = "FAKEMAIL_ADMIN_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub admin_token: Option<String>,
 }
 
 /// Options of `fakemail serve`.
@@ -63,10 +90,73 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u32).range(1000..))]
     pub password_iterations: u32,
 
-    /// Largest JSON request body accepted by the account endpoints, e.g. `1MiB`.
+    /// Largest JSON request body of the account and mailbox endpoints, e.g. `1MiB`.
     #[arg(long, env = "FAKEMAIL_MAX_BODY_SIZE", default_value = "1MiB", value_name = "SIZE",
           value_parser = parse_size)]
     pub max_body_size: u64,
+
+    /// Largest message accepted, as RFC 5322 source, e.g. `10MiB`.
+    #[arg(long, env = "FAKEMAIL_MAX_MESSAGE_SIZE", default_value = "10MiB", value_name = "SIZE",
+          value_parser = parse_size)]
+    pub max_message_size: u64,
+
+    /// Most recipients (to + cc + bcc) of one message.
+    #[arg(long, env = "FAKEMAIL_MAX_RECIPIENTS", default_value_t = 100, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_recipients: u32,
+
+    /// Delete messages this long after they arrive, e.g. `7d`, `12h`; `0` or `off` keeps them.
+    #[arg(long, env = "FAKEMAIL_RETENTION", default_value = "7d", value_name = "DURATION|off",
+          value_parser = parse_retention)]
+    pub retention: Retention,
+
+    /// How often the retention sweeper runs.
+    #[arg(long, env = "FAKEMAIL_SWEEP_INTERVAL", default_value = "1m", value_name = "DURATION",
+          value_parser = parse_positive_duration)]
+    pub sweep_interval: Duration,
+
+    /// Keep at most this many messages, deleting the oldest beyond it (0: no cap).
+    #[arg(
+        long,
+        env = "FAKEMAIL_MAX_MESSAGES",
+        default_value_t = 0,
+        value_name = "N"
+    )]
+    pub max_messages: u64,
+
+    /// Memory for the store's page cache, e.g. `64MiB`.
+    #[arg(long, env = "FAKEMAIL_CACHE_SIZE", default_value = "64MiB", value_name = "SIZE",
+          value_parser = parse_size)]
+    pub cache_size: u64,
+
+    /// Token for the admin endpoints [default: random, kept in <data-dir>/admin-token].
+    #[arg(
+        long,
+        env = "FAKEMAIL_ADMIN_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub admin_token: Option<String>,
+}
+
+/// How long messages are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retention {
+    /// Keep messages forever.
+    Off,
+    /// Delete messages this long after they arrive.
+    For(Duration),
+}
+
+/// `off`, `0`, or a positive humantime duration.
+pub fn parse_retention(s: &str) -> Result<Retention, String> {
+    match s.trim() {
+        "off" | "0" | "none" => Ok(Retention::Off),
+        other => match parse_duration(other)? {
+            d if d.is_zero() => Ok(Retention::Off),
+            d => Ok(Retention::For(d)),
+        },
+    }
 }
 
 /// Where the data lives.
@@ -129,6 +219,15 @@ pub enum LogRotation {
     Hourly,
     /// One file that is never rotated.
     Never,
+}
+
+/// A humantime duration, zero allowed (`0s`, `90s`, `7d`).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    if s == "0" {
+        return Ok(Duration::ZERO);
+    }
+    humantime::parse_duration(s).map_err(|e| format!("{e} (examples: 30s, 15m, 24h, 7d)"))
 }
 
 /// A humantime duration greater than zero (`90s`, `15m`, `24h`, `7d`).
@@ -196,5 +295,13 @@ mod tests {
         );
         assert!(parse_positive_duration("0s").is_err());
         assert!(parse_positive_duration("soon").is_err());
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        assert_eq!(parse_retention("off"), Ok(Retention::Off));
+        assert_eq!(parse_retention("0s"), Ok(Retention::Off));
+        assert_eq!(
+            parse_retention("2s"),
+            Ok(Retention::For(Duration::from_secs(2)))
+        );
+        assert!(parse_retention("later").is_err());
     }
 }

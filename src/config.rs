@@ -4,7 +4,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::cli::{LogArgs, LogFormat, LogRotation, ServeArgs};
+use crate::cli::{LogArgs, LogFormat, LogRotation, Retention, ServeArgs};
 use crate::service::{self, password};
 
 /// How long shutdown waits for in-flight requests before it gives up on them.
@@ -23,6 +23,14 @@ pub struct Config {
     pub service: service::Settings,
     /// Largest JSON body of the account endpoints, in bytes.
     pub max_body_size: u64,
+    /// Messages older than this are deleted (`None`: kept forever).
+    pub retention: Option<Duration>,
+    /// How often the retention sweeper runs.
+    pub sweep_interval: Duration,
+    /// sled page cache bound, in bytes.
+    pub cache_size: u64,
+    /// The admin token, when given; otherwise one is generated and kept in the data dir.
+    pub admin_token: Option<String>,
 }
 
 /// The data directory: a path, or a throwaway one made at start-up.
@@ -69,8 +77,15 @@ impl Default for Config {
             service: service::Settings {
                 session_ttl: Duration::from_secs(24 * 3600),
                 password_iterations: password::DEFAULT_ITERATIONS,
+                max_recipients: 100,
+                max_message_size: 10 << 20,
+                max_messages: 0,
             },
             max_body_size: 1 << 20,
+            retention: Some(Duration::from_secs(7 * 86_400)),
+            sweep_interval: Duration::from_secs(60),
+            cache_size: 64 << 20,
+            admin_token: None,
         }
     }
 }
@@ -96,8 +111,18 @@ impl Config {
             service: service::Settings {
                 session_ttl: args.session_ttl,
                 password_iterations: args.password_iterations,
+                max_recipients: args.max_recipients as usize,
+                max_message_size: args.max_message_size,
+                max_messages: args.max_messages,
             },
             max_body_size: args.max_body_size,
+            retention: match args.retention {
+                Retention::Off => None,
+                Retention::For(d) => Some(d),
+            },
+            sweep_interval: args.sweep_interval,
+            cache_size: args.cache_size,
+            admin_token: args.admin_token.filter(|t| !t.is_empty()),
         })
     }
 }

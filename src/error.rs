@@ -11,7 +11,7 @@ pub enum Error {
     #[error("{message}")]
     Invalid {
         code: &'static str,
-        field: Option<&'static str>,
+        field: Option<String>,
         message: String,
     },
     /// Registration with an address that already has an account (compared case-insensitively).
@@ -29,6 +29,18 @@ pub enum Error {
     /// The bearer token is unknown, expired, or was revoked.
     #[error("the bearer token is invalid, expired or revoked; log in again")]
     InvalidToken,
+    /// A mailbox of that name already exists (system names included).
+    #[error("a mailbox with this name already exists")]
+    MailboxExists,
+    /// Only empty mailboxes can be deleted.
+    #[error("the mailbox is not empty; move or delete its messages first")]
+    MailboxNotEmpty,
+    /// A message is larger than `--max-message-size`.
+    #[error("the message is {size} bytes, more than the limit of {limit} bytes")]
+    MessageTooLarge { size: u64, limit: u64 },
+    /// The admin token is missing or wrong.
+    #[error("this endpoint needs the admin token as `Authorization: Bearer <token>`")]
+    AdminOnly,
     /// The named thing does not exist (or is not visible to the caller).
     #[error("{0} not found")]
     NotFound(&'static str),
@@ -45,10 +57,14 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     /// A validation error with a field name.
-    pub fn invalid(code: &'static str, field: &'static str, message: impl Into<String>) -> Self {
+    pub fn invalid(
+        code: &'static str,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
         Error::Invalid {
             code,
-            field: Some(field),
+            field: Some(field.into()),
             message: message.into(),
         }
     }

@@ -4,7 +4,9 @@
 //! One path for data, front-ends at the top and the store at the bottom:
 //!
 //! ```text
-//!  HTTP (api/) ──> service/ (accounts, sessions) ──> store/ (sled trees, keys, codec)
+//!  HTTP (api/) ──> service/ (accounts, sessions, mail: one `deliver`) ──> store/ (sled)
+//!                        │
+//!                        └─ retention (sweeper, `fakemail purge`) reads the arrival index
 //! ```
 //!
 //! - [`cli`] and [`config`] turn flags and `FAKEMAIL_*` variables into one validated [`config::Config`].
@@ -14,13 +16,19 @@
 //! - [`service::Service`] is the only API the front-ends see; [`error::Error`] is its one error type,
 //!   mapped to HTTP once in [`api::rejection`].
 //! - [`store::Store`] is the only code that touches sled.
+//! - [`retention`] deletes old mail for the sweeper, `fakemail purge` and the admin endpoint;
+//!   [`runfile`] and [`client`] let `purge` reach a running server.
 #![forbid(unsafe_code)]
 
 pub mod api;
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod error;
 pub mod logging;
+pub mod purge;
+pub mod retention;
+pub mod runfile;
 pub mod server;
 pub mod service;
 pub mod store;

@@ -4,20 +4,19 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use fakemail::cli::{Cli, Command, ServeArgs};
+use fakemail::cli::{Cli, Command, PurgeArgs, ServeArgs};
 use fakemail::config::{Config, DataDir};
 use fakemail::server::{self, Listeners};
 use fakemail::service::Service;
 use fakemail::store::Store;
+use fakemail::{purge, runfile};
 use tracing::info;
-
-/// sled's page cache bound for `serve`.
-const CACHE_BYTES: u64 = 64 << 20;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve(args),
+        Command::Purge(args) => purge(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -48,7 +47,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         .unwrap_or_else(|| data_dir.join("logs"));
     let _log = fakemail::logging::init(&config.log, &log_dir).map_err(|e| e.to_string())?;
 
-    let store = Store::open(&data_dir, CACHE_BYTES).map_err(|e| {
+    let store = Store::open(&data_dir, config.cache_size).map_err(|e| {
         tracing::error!(error = %e, "cannot open the store");
         e.to_string()
     })?;
@@ -60,6 +59,34 @@ fn serve(args: ServeArgs) -> Result<(), String> {
             e.to_string()
         })?;
         let http = listeners.http_addr().map_err(|e| e.to_string())?;
+        let service = Service::new(store, config.service.clone());
+        let token_file = match &config.admin_token {
+            Some(t) => {
+                service.set_admin_token(t);
+                None
+            }
+            None => {
+                let t = runfile::ensure_admin_token(&data_dir).map_err(|e| {
+                    format!(
+                        "cannot write the admin token into {}: {e}",
+                        data_dir.display()
+                    )
+                })?;
+                service.set_admin_token(&t);
+                Some(runfile::admin_token_path(&data_dir))
+            }
+        };
+        let info = runfile::ServerInfo {
+            http: runfile::local_url(http),
+            pid: std::process::id(),
+        };
+        runfile::write_server_info(&data_dir, &info).map_err(|e| {
+            format!(
+                "cannot write {} into {}: {e}",
+                runfile::SERVER_FILE,
+                data_dir.display()
+            )
+        })?;
         info!(
             version = env!("CARGO_PKG_VERSION"),
             http = %http,
@@ -72,11 +99,32 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         println!("  HTTP API: http://{http}");
         println!("  data dir: {}", data_dir.display());
         println!("  logs:     {}", log_dir.display());
-        let service = Service::new(store, config.service.clone());
-        server::run(&config, service, listeners, shutdown_signal())
-            .await
-            .map_err(|e| e.to_string())
+        match &token_file {
+            Some(path) => println!("  admin token: {}", path.display()),
+            None => println!("  admin token: from --admin-token"),
+        }
+        let result = server::run(&config, service, listeners, shutdown_signal()).await;
+        runfile::remove_server_info(&data_dir);
+        result.map_err(|e| e.to_string())
     })
+}
+
+fn purge(args: &PurgeArgs) -> Result<(), String> {
+    let (removed, via) = purge::run(args, true)?;
+    let verb = if args.dry_run {
+        "would delete"
+    } else {
+        "deleted"
+    };
+    let via = match via {
+        purge::Via::Store => String::new(),
+        purge::Via::Server(url) => format!(" (through the running server at {url})"),
+    };
+    println!(
+        "{verb} {} messages, {} bytes{via}",
+        removed.messages, removed.bytes
+    );
+    Ok(())
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -85,6 +85,7 @@ pub async fn run(
         service.clone(),
         api::Limits {
             max_body: config.max_body_size,
+            max_send_body: config.service.max_message_size + config.max_body_size,
         },
     );
     let http = tokio::spawn(
@@ -94,6 +95,16 @@ pub async fn run(
             .run(),
     );
     let sweeper = tokio::spawn(session_sweeper(service.clone(), stopped(stop_rx.clone())));
+    let retention = config.retention.map(|age| {
+        info!(retention = %humantime::format_duration(age), every = %humantime::format_duration(config.sweep_interval), "retention sweeper started");
+        tokio::spawn(crate::retention::sweeper(
+            service.store().clone(),
+            age,
+            config.sweep_interval,
+            Default::default(),
+            stopped(stop_rx.clone()),
+        ))
+    });
 
     shutdown.await;
     info!("shutting down: no new connections; draining in-flight requests");
@@ -102,6 +113,9 @@ pub async fn run(
         warn!(timeout = ?DRAIN_TIMEOUT, "in-flight requests did not finish in time; closing them");
     }
     let _ = sweeper.await;
+    if let Some(r) = retention {
+        let _ = r.await;
+    }
     service.blocking(|store| Ok(store.flush()?)).await?;
     info!("store flushed; stopped");
     Ok(())

@@ -1,9 +1,13 @@
 //! JSON shapes of the REST API. Requests reject unknown fields, so a misspelt field is an
 //! error rather than a silent no-op.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
+use crate::service::mail::{Compose, FullMessage, MailboxInfo, MessagePatch, MessageView, Page};
 use crate::service::{LoginOutcome, User};
+use crate::store::mail::Mailbox;
 
 /// `POST /api/v1/auth/register`
 #[derive(Debug, Deserialize)]
@@ -89,4 +93,214 @@ impl From<LoginOutcome> for LoginResponse {
 #[derive(Debug, Serialize)]
 pub struct Health {
     pub status: &'static str,
+}
+
+/// `POST /api/v1/messages`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SendRequest {
+    #[serde(default)]
+    pub to: Vec<String>,
+    #[serde(default)]
+    pub cc: Vec<String>,
+    #[serde(default)]
+    pub bcc: Vec<String>,
+    pub subject: String,
+    #[serde(default)]
+    pub text: Option<String>,
+    #[serde(default)]
+    pub html: Option<String>,
+    #[serde(default)]
+    pub reply_to: Option<String>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+}
+
+impl From<SendRequest> for Compose {
+    fn from(r: SendRequest) -> Self {
+        Compose {
+            to: r.to,
+            cc: r.cc,
+            bcc: r.bcc,
+            subject: r.subject,
+            text: r.text,
+            html: r.html,
+            reply_to: r.reply_to,
+            headers: r.headers,
+        }
+    }
+}
+
+/// `PATCH /api/v1/messages/{id}`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatchMessageRequest {
+    #[serde(default)]
+    pub read: Option<bool>,
+    #[serde(default)]
+    pub starred: Option<bool>,
+    #[serde(default)]
+    pub mailbox: Option<String>,
+}
+
+impl From<PatchMessageRequest> for MessagePatch {
+    fn from(r: PatchMessageRequest) -> Self {
+        MessagePatch {
+            read: r.read,
+            starred: r.starred,
+            mailbox: r.mailbox,
+        }
+    }
+}
+
+/// `POST /api/v1/mailboxes`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateMailboxRequest {
+    pub name: String,
+}
+
+/// A mailbox with its counts.
+#[derive(Debug, Serialize)]
+pub struct MailboxDto {
+    pub name: String,
+    pub total: u64,
+    pub unread: u64,
+}
+
+impl From<MailboxInfo> for MailboxDto {
+    fn from(m: MailboxInfo) -> Self {
+        MailboxDto {
+            name: m.name,
+            total: m.total,
+            unread: m.unread,
+        }
+    }
+}
+
+/// A name and address.
+#[derive(Debug, Serialize)]
+pub struct AddressDto {
+    pub name: Option<String>,
+    pub address: String,
+}
+
+impl From<&Mailbox> for AddressDto {
+    fn from(m: &Mailbox) -> Self {
+        AddressDto {
+            name: m.name.clone(),
+            address: m.address.clone(),
+        }
+    }
+}
+
+fn addresses(list: &[Mailbox]) -> Vec<AddressDto> {
+    list.iter().map(AddressDto::from).collect()
+}
+
+/// A message in a listing.
+#[derive(Debug, Serialize)]
+pub struct SummaryDto {
+    pub id: String,
+    pub mailbox: String,
+    pub from: AddressDto,
+    pub to: Vec<AddressDto>,
+    pub cc: Vec<AddressDto>,
+    pub subject: String,
+    pub snippet: String,
+    pub received_at: String,
+    pub size: u64,
+    pub read: bool,
+    pub starred: bool,
+    pub has_attachments: bool,
+}
+
+impl From<&MessageView> for SummaryDto {
+    fn from(v: &MessageView) -> Self {
+        let m = &v.message;
+        SummaryDto {
+            id: v.entry.id.to_string(),
+            mailbox: v.mailbox.clone(),
+            from: AddressDto::from(&m.from),
+            to: addresses(&m.to),
+            cc: addresses(&m.cc),
+            subject: m.subject.clone(),
+            snippet: m.snippet.clone(),
+            received_at: m.received_at.to_rfc3339(),
+            size: m.size,
+            read: v.entry.read,
+            starred: v.entry.starred,
+            has_attachments: m.has_attachments,
+        }
+    }
+}
+
+/// A whole message: the summary plus bodies and headers.
+#[derive(Debug, Serialize)]
+pub struct MessageDto {
+    #[serde(flatten)]
+    pub summary: SummaryDto,
+    pub message_id: Option<String>,
+    pub reply_to: Vec<AddressDto>,
+    /// Only on the sender's copy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bcc: Option<Vec<AddressDto>>,
+    pub text: Option<String>,
+    pub html: Option<String>,
+    pub headers: Vec<(String, String)>,
+}
+
+impl From<FullMessage> for MessageDto {
+    fn from(f: FullMessage) -> Self {
+        MessageDto {
+            summary: SummaryDto::from(&f.view),
+            message_id: f.view.message.message_id.clone(),
+            reply_to: addresses(&f.view.message.reply_to),
+            bcc: f.view.entry.bcc.as_ref().map(|list| {
+                list.iter()
+                    .map(|a| AddressDto {
+                        name: None,
+                        address: a.clone(),
+                    })
+                    .collect()
+            }),
+            text: f.content.text,
+            html: f.content.html,
+            headers: f.content.headers,
+        }
+    }
+}
+
+/// A page of a listing.
+#[derive(Debug, Serialize)]
+pub struct PageDto {
+    pub messages: Vec<SummaryDto>,
+    pub next_cursor: Option<String>,
+}
+
+impl From<Page> for PageDto {
+    fn from(p: Page) -> Self {
+        PageDto {
+            messages: p.messages.iter().map(SummaryDto::from).collect(),
+            next_cursor: p.next_cursor,
+        }
+    }
+}
+
+/// `POST /api/v1/admin/purge`
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PurgeRequest {
+    /// A duration such as `7d`.
+    pub older_than: String,
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// What a purge removed (or, for a dry run, would remove).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PurgeResponse {
+    pub deleted: u64,
+    pub bytes: u64,
+    pub dry_run: bool,
 }

@@ -1,6 +1,8 @@
 //! Every route, one function per endpoint. Order inside a route: path, method, auth, body.
 //! Each path also answers 405 with an `Allow` header for methods it does not serve.
 
+use std::collections::HashMap;
+
 use warp::http::{Method, StatusCode};
 use warp::reply::Response;
 use warp::{Filter, Rejection};
@@ -14,8 +16,11 @@ use crate::service::{Service, Session};
 /// Limits the routes enforce.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
-    /// Largest JSON body of the account endpoints, in bytes.
+    /// Largest JSON body of the account and mailbox endpoints, in bytes.
     pub max_body: u64,
+    /// Largest JSON body of `POST /api/v1/messages` (the message size limit plus room for
+    /// JSON escaping; the built message is checked against the exact limit).
+    pub max_send_body: u64,
 }
 
 /// All routes, with every rejection turned into the JSON error envelope.
@@ -37,7 +42,21 @@ pub fn routes(
         .unify()
         .or(me_routes(svc.clone(), limits))
         .unify()
-        .or(change_password(svc, limits))
+        .or(change_password(svc.clone(), limits))
+        .unify()
+        .or(send(svc.clone(), limits))
+        .unify()
+        .or(message_routes(svc.clone(), limits))
+        .unify()
+        .or(raw_message(svc.clone()))
+        .unify()
+        .or(mailbox_routes(svc.clone(), limits))
+        .unify()
+        .or(delete_mailbox(svc.clone()))
+        .unify()
+        .or(mailbox_messages(svc.clone()))
+        .unify()
+        .or(admin_purge(svc, limits))
         .unify();
     api.recover(rejection::recover)
         .unify()
@@ -195,6 +214,199 @@ fn change_password(
             .and(session(svc))
             .and(json(l.max_body))
             .and_then(handlers::change_password)
+            .or(others("POST"))
+            .unify(),
+    )
+}
+
+/// Requires the admin token.
+fn admin(svc: Service) -> impl Filter<Extract = (), Error = Rejection> + Clone {
+    warp::header::optional::<String>("authorization")
+        .and_then(move |h: Option<String>| {
+            let svc = svc.clone();
+            async move {
+                let token = h.as_deref().and_then(|h| {
+                    let (scheme, token) = h.trim().split_once(' ')?;
+                    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+                });
+                svc.check_admin(token).map_err(Rejection::from)
+            }
+        })
+        .untuple_one()
+}
+
+fn query() -> impl Filter<Extract = (HashMap<String, String>,), Error = Rejection> + Clone {
+    warp::query::<HashMap<String, String>>()
+}
+
+/// POST /api/v1/messages
+fn send(svc: Service, l: Limits) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    warp::path!("api" / "v1" / "messages").and(
+        warp::post()
+            .and(with_svc(svc.clone()))
+            .and(session(svc))
+            .and(json(l.max_send_body))
+            .and_then(handlers::send)
+            .or(others("POST"))
+            .unify(),
+    )
+}
+
+/// GET, PATCH and DELETE /api/v1/messages/{id}
+fn message_routes(
+    svc: Service,
+    l: Limits,
+) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    let path = || warp::path!("api" / "v1" / "messages" / String);
+    get_message(path(), svc.clone())
+        .or(patch_message(path(), svc.clone(), l))
+        .unify()
+        .or(delete_message(path(), svc))
+        .unify()
+        .or(path()
+            .and(others("GET, PATCH, DELETE"))
+            .map(|_: String, r| r))
+        .unify()
+}
+
+/// GET /api/v1/messages/{id}
+fn get_message(
+    path: impl Filter<Extract = (String,), Error = Rejection> + Clone + Send + Sync + 'static,
+    svc: Service,
+) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    path.and(with_svc(svc.clone()))
+        .and(warp::get())
+        .and(session(svc))
+        .and_then(handlers::get_message)
+}
+
+/// PATCH /api/v1/messages/{id}
+fn patch_message(
+    path: impl Filter<Extract = (String,), Error = Rejection> + Clone + Send + Sync + 'static,
+    svc: Service,
+    l: Limits,
+) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    path.and(with_svc(svc.clone()))
+        .and(warp::patch())
+        .and(session(svc))
+        .and(json(l.max_body))
+        .and_then(handlers::patch_message)
+}
+
+/// DELETE /api/v1/messages/{id}?permanent=true
+fn delete_message(
+    path: impl Filter<Extract = (String,), Error = Rejection> + Clone + Send + Sync + 'static,
+    svc: Service,
+) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    path.and(with_svc(svc.clone()))
+        .and(warp::delete())
+        .and(session(svc))
+        .and(query())
+        .and_then(handlers::delete_message)
+}
+
+/// GET /api/v1/messages/{id}/raw
+fn raw_message(svc: Service) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    let path = || warp::path!("api" / "v1" / "messages" / String / "raw");
+    path()
+        .and(with_svc(svc.clone()))
+        .and(warp::get())
+        .and(session(svc))
+        .and_then(handlers::raw_message)
+        .or(path().and(others("GET")).map(|_: String, r| r))
+        .unify()
+}
+
+/// GET and POST /api/v1/mailboxes
+fn mailbox_routes(
+    svc: Service,
+    l: Limits,
+) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    warp::path!("api" / "v1" / "mailboxes").and(
+        list_mailboxes(svc.clone())
+            .or(create_mailbox(svc, l))
+            .unify()
+            .or(others("GET, POST"))
+            .unify(),
+    )
+}
+
+/// GET /api/v1/mailboxes
+fn list_mailboxes(svc: Service) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    warp::get()
+        .and(with_svc(svc.clone()))
+        .and(session(svc))
+        .and_then(handlers::list_mailboxes)
+}
+
+/// POST /api/v1/mailboxes
+fn create_mailbox(
+    svc: Service,
+    l: Limits,
+) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    warp::post()
+        .and(with_svc(svc.clone()))
+        .and(session(svc))
+        .and(json(l.max_body))
+        .and_then(handlers::create_mailbox)
+}
+
+/// DELETE /api/v1/mailboxes/{name}
+fn delete_mailbox(svc: Service) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    let path = || warp::path!("api" / "v1" / "mailboxes" / String);
+    path()
+        .and(with_svc(svc.clone()))
+        .and(warp::delete())
+        .and(session(svc))
+        .and_then(handlers::delete_mailbox)
+        .or(path().and(others("DELETE")).map(|_: String, r| r))
+        .unify()
+}
+
+/// GET and DELETE /api/v1/mailboxes/{name}/messages
+fn mailbox_messages(svc: Service) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    let path = || warp::path!("api" / "v1" / "mailboxes" / String / "messages");
+    list_messages(path(), svc.clone())
+        .or(empty_mailbox(path(), svc))
+        .unify()
+        .or(path().and(others("GET, DELETE")).map(|_: String, r| r))
+        .unify()
+}
+
+/// GET /api/v1/mailboxes/{name}/messages?limit=&cursor=&unread=&starred=
+fn list_messages(
+    path: impl Filter<Extract = (String,), Error = Rejection> + Clone + Send + Sync + 'static,
+    svc: Service,
+) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    path.and(with_svc(svc.clone()))
+        .and(warp::get())
+        .and(session(svc))
+        .and(query())
+        .and_then(handlers::list_messages)
+}
+
+/// DELETE /api/v1/mailboxes/{name}/messages
+fn empty_mailbox(
+    path: impl Filter<Extract = (String,), Error = Rejection> + Clone + Send + Sync + 'static,
+    svc: Service,
+) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    path.and(with_svc(svc.clone()))
+        .and(warp::delete())
+        .and(session(svc))
+        .and_then(handlers::empty_mailbox)
+}
+
+/// POST /api/v1/admin/purge
+fn admin_purge(
+    svc: Service,
+    l: Limits,
+) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    warp::path!("api" / "v1" / "admin" / "purge").and(
+        warp::post()
+            .and(admin(svc.clone()))
+            .and(with_svc(svc))
+            .and(json(l.max_body))
+            .and_then(handlers::admin_purge)
             .or(others("POST"))
             .unify(),
     )

@@ -4,7 +4,11 @@ use warp::http::StatusCode;
 use warp::reply::{Response, json, with_status};
 use warp::{Rejection, Reply};
 
+use std::collections::HashMap;
+
 use super::dto::*;
+use crate::error::Error;
+use crate::service::mail::ListQuery;
 use crate::service::{NewUser, Service, Session};
 
 fn created<T: serde::Serialize>(body: &T) -> Response {
@@ -70,4 +74,164 @@ pub async fn delete_me(
 ) -> Result<Response, Rejection> {
     svc.delete_account(&session, &req.password).await?;
     Ok(no_content())
+}
+
+/// Parses a message id from the path; anything else is simply not found.
+fn message_id(raw: &str) -> Result<u64, Rejection> {
+    raw.parse()
+        .map_err(|_| Rejection::from(Error::NotFound("message")))
+}
+
+/// Decodes a percent-encoded path segment (mailbox names may hold spaces and non-ASCII).
+fn segment(raw: &str) -> Result<String, Rejection> {
+    percent_encoding::percent_decode_str(raw)
+        .decode_utf8()
+        .map(|s| s.into_owned())
+        .map_err(|_| Rejection::from(Error::NotFound("mailbox")))
+}
+
+/// Runs blocking service work on the blocking pool.
+async fn blocking<T, F>(f: F) -> Result<T, Rejection>
+where
+    F: FnOnce() -> crate::Result<T> + Send + 'static,
+    T: Send + 'static,
+{
+    let r = tokio::task::spawn_blocking(f).await.map_err(Error::from)?;
+    Ok(r?)
+}
+
+pub async fn send(svc: Service, session: Session, req: SendRequest) -> Result<Response, Rejection> {
+    let full = svc.send(&session.user, req.into()).await?;
+    Ok(created(&MessageDto::from(full)))
+}
+
+pub async fn get_message(
+    id: String,
+    svc: Service,
+    session: Session,
+) -> Result<Response, Rejection> {
+    let full = svc.message(&session.user, message_id(&id)?).await?;
+    Ok(json(&MessageDto::from(full)).into_response())
+}
+
+pub async fn raw_message(
+    id: String,
+    svc: Service,
+    session: Session,
+) -> Result<Response, Rejection> {
+    let id = message_id(&id)?;
+    let raw = blocking(move || svc.raw(&session.user, id)).await?;
+    Ok(warp::reply::with_header(raw, "content-type", "message/rfc822").into_response())
+}
+
+pub async fn patch_message(
+    id: String,
+    svc: Service,
+    session: Session,
+    req: PatchMessageRequest,
+) -> Result<Response, Rejection> {
+    let id = message_id(&id)?;
+    let view = blocking(move || svc.update_message(&session.user, id, req.into())).await?;
+    Ok(json(&SummaryDto::from(&view)).into_response())
+}
+
+pub async fn delete_message(
+    id: String,
+    svc: Service,
+    session: Session,
+    q: HashMap<String, String>,
+) -> Result<Response, Rejection> {
+    let id = message_id(&id)?;
+    let permanent = query_bool(&q, "permanent")?.unwrap_or(false);
+    blocking(move || svc.delete_message(&session.user, id, permanent)).await?;
+    Ok(no_content())
+}
+
+pub async fn list_mailboxes(svc: Service, session: Session) -> Result<Response, Rejection> {
+    let list = blocking(move || svc.mailboxes(&session.user)).await?;
+    let body: Vec<MailboxDto> = list.into_iter().map(MailboxDto::from).collect();
+    Ok(json(&body).into_response())
+}
+
+pub async fn create_mailbox(
+    svc: Service,
+    session: Session,
+    req: CreateMailboxRequest,
+) -> Result<Response, Rejection> {
+    let info = blocking(move || svc.create_mailbox(&session.user, &req.name)).await?;
+    Ok(created(&MailboxDto::from(info)))
+}
+
+pub async fn delete_mailbox(
+    name: String,
+    svc: Service,
+    session: Session,
+) -> Result<Response, Rejection> {
+    let name = segment(&name)?;
+    blocking(move || svc.delete_mailbox(&session.user, &name)).await?;
+    Ok(no_content())
+}
+
+pub async fn list_messages(
+    name: String,
+    svc: Service,
+    session: Session,
+    q: HashMap<String, String>,
+) -> Result<Response, Rejection> {
+    let name = segment(&name)?;
+    let limit = match q.get("limit") {
+        Some(l) => Some(l.parse::<usize>().map_err(|_| {
+            Error::invalid(
+                "invalid_limit",
+                "limit",
+                "limit must be a whole number between 1 and 500",
+            )
+        })?),
+        None => None,
+    };
+    let query = ListQuery {
+        limit,
+        cursor: q.get("cursor").cloned(),
+        unread: query_bool(&q, "unread")?,
+        starred: query_bool(&q, "starred")?,
+    };
+    let page = blocking(move || svc.list(&session.user, &name, &query)).await?;
+    Ok(json(&PageDto::from(page)).into_response())
+}
+
+pub async fn empty_mailbox(
+    name: String,
+    svc: Service,
+    session: Session,
+) -> Result<Response, Rejection> {
+    let name = segment(&name)?;
+    blocking(move || svc.empty_mailbox(&session.user, &name)).await?;
+    Ok(no_content())
+}
+
+pub async fn admin_purge(svc: Service, req: PurgeRequest) -> Result<Response, Rejection> {
+    let age = crate::cli::parse_duration(&req.older_than)
+        .map_err(|e| Error::invalid("invalid_duration", "older_than", e))?;
+    let removed = svc.purge(age, req.dry_run).await?;
+    Ok(json(&PurgeResponse {
+        deleted: removed.messages,
+        bytes: removed.bytes,
+        dry_run: req.dry_run,
+    })
+    .into_response())
+}
+
+/// A boolean query parameter: `true`/`false` (also `1`/`0`); anything else is a 422.
+fn query_bool(q: &HashMap<String, String>, name: &'static str) -> Result<Option<bool>, Rejection> {
+    match q.get(name).map(|v| v.to_ascii_lowercase()) {
+        None => Ok(None),
+        Some(v) if v == "true" || v == "1" => Ok(Some(true)),
+        Some(v) if v == "false" || v == "0" => Ok(Some(false)),
+        Some(_) => Err(Error::invalid(
+            "invalid_query",
+            name,
+            format!("`{name}` must be true or false"),
+        )
+        .into()),
+    }
 }

@@ -93,7 +93,7 @@ impl From<&Error> for ApiError {
                 message,
             } => {
                 let mut a = ApiError::new(S::UNPROCESSABLE_ENTITY, code, message.clone());
-                a.field = field.map(str::to_owned);
+                a.field = field.clone();
                 a
             }
             Error::EmailTaken => ApiError::new(S::CONFLICT, "email_taken", e.to_string()),
@@ -114,6 +114,16 @@ impl From<&Error> for ApiError {
             }
             Error::MissingToken => ApiError::new(S::UNAUTHORIZED, "missing_token", e.to_string()),
             Error::InvalidToken => ApiError::new(S::UNAUTHORIZED, "invalid_token", e.to_string()),
+            Error::MailboxExists => ApiError::new(S::CONFLICT, "mailbox_exists", e.to_string()),
+            Error::MailboxNotEmpty => {
+                ApiError::new(S::CONFLICT, "mailbox_not_empty", e.to_string())
+            }
+            Error::MessageTooLarge { .. } => {
+                ApiError::new(S::PAYLOAD_TOO_LARGE, "message_too_large", e.to_string())
+            }
+            Error::AdminOnly => {
+                ApiError::new(S::UNAUTHORIZED, "admin_token_required", e.to_string())
+            }
             Error::NotFound(_) => ApiError::new(S::NOT_FOUND, "not_found", e.to_string()),
             Error::Store(_) | Error::Internal(_) => {
                 error!(error = %e, "internal error while handling a request");

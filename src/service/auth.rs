@@ -262,9 +262,17 @@ impl Service {
     pub async fn delete_account(&self, session: &Session, password: &str) -> Result<()> {
         let record = self.check_password(&session.user.email, password).await?;
         let id = record.id;
-        self.blocking(move |store| Ok(store.delete_user(id)?))
+        let svc = self.clone();
+        let email = record.email.clone();
+        let removed = self
+            .blocking(move |store| {
+                // Sessions and the user go first, so the account stops working before its
+                // mail (possibly much of it) is removed.
+                store.delete_user(id)?;
+                svc.delete_mail_of(&email)
+            })
             .await?;
-        info!(user = id, email = %record.email, "account deleted");
+        info!(user = id, email = %record.email, messages = removed.messages, "account deleted");
         Ok(())
     }
 }

@@ -3,7 +3,10 @@
 
 pub mod address;
 mod auth;
+pub mod compose;
 pub mod limiter;
+pub mod mail;
+pub mod mime;
 pub mod password;
 pub mod token;
 
@@ -30,6 +33,12 @@ pub struct Settings {
     pub session_ttl: Duration,
     /// PBKDF2 iterations for new password hashes.
     pub password_iterations: u32,
+    /// Most recipients (to + cc + bcc) of one message.
+    pub max_recipients: usize,
+    /// Largest message source, in bytes.
+    pub max_message_size: u64,
+    /// Most messages kept; the oldest go beyond it (0: no cap).
+    pub max_messages: u64,
 }
 
 /// A cheap-to-clone handle to the service; clones share the store and state.
@@ -48,6 +57,8 @@ struct Inner {
     /// Bounds concurrent hashes to the number of cores, so a login storm queues instead of
     /// starving everything else of CPU.
     hashing: Semaphore,
+    /// SHA-256 of the admin token, set once at start-up.
+    admin_digest: std::sync::OnceLock<[u8; 32]>,
 }
 
 impl Service {
@@ -61,6 +72,7 @@ impl Service {
                 limiter: LoginLimiter::new(LOGIN_MAX_FAILURES, LOGIN_WINDOW),
                 dummy_hash: OnceCell::new(),
                 hashing: Semaphore::new(cores),
+                admin_digest: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -98,6 +110,49 @@ impl Service {
     {
         let store = self.inner.store.clone();
         tokio::task::spawn_blocking(move || f(&store)).await?
+    }
+
+    /// Sets the admin token (once; later calls are ignored). Only its digest is kept.
+    pub fn set_admin_token(&self, token: &str) {
+        let _ = self.inner.admin_digest.set(token::digest(token));
+    }
+
+    /// Checks a bearer token against the admin token, comparing digests in constant time.
+    ///
+    /// # Errors
+    /// [`Error::AdminOnly`] when no admin token is set or it does not match.
+    pub fn check_admin(&self, bearer: Option<&str>) -> Result<()> {
+        let (Some(want), Some(got)) = (self.inner.admin_digest.get(), bearer) else {
+            return Err(Error::AdminOnly);
+        };
+        let got = token::digest(got);
+        let diff = want
+            .iter()
+            .zip(got.iter())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b));
+        if diff == 0 {
+            Ok(())
+        } else {
+            Err(Error::AdminOnly)
+        }
+    }
+
+    /// Deletes (or with `dry_run` measures) every message older than `age`.
+    pub async fn purge(&self, age: Duration, dry_run: bool) -> Result<crate::store::mail::Removed> {
+        let cutoff = crate::retention::cutoff(crate::time::Timestamp::now(), age);
+        let removed = self
+            .blocking(move |store| {
+                crate::retention::purge_older_than(store, cutoff, dry_run, &mut |_| {})
+            })
+            .await?;
+        tracing::info!(
+            messages = removed.messages,
+            bytes = removed.bytes,
+            older_than = %humantime::format_duration(age),
+            dry_run,
+            "purge requested over the API"
+        );
+        Ok(removed)
     }
 
     /// Periodic housekeeping: removes expired sessions and forgets stale login failures.

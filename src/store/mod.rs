@@ -8,10 +8,13 @@
 //! - `sessions_by_user`: user id ++ digest -> () (revoke all sessions of a user)
 //! - `sessions_by_expiry`: expires_at ++ digest -> () (the sweeper reads only what expired)
 //!
+//! - the mail trees, described in [`mail`]
+//!
 //! Writes that touch several trees run in one sled transaction.
 
 pub mod codec;
 pub mod keys;
+pub mod mail;
 
 use std::fs::{File, TryLockError};
 use std::path::{Path, PathBuf};
@@ -84,6 +87,7 @@ pub struct Store {
     sessions: sled::Tree,
     sessions_by_user: sled::Tree,
     sessions_by_expiry: sled::Tree,
+    mail: mail::MailTrees,
     /// Held for the life of the store: a second process on the same dir fails fast.
     _lock: Arc<File>,
 }
@@ -152,6 +156,7 @@ impl Store {
             sessions: tree("sessions")?,
             sessions_by_user: tree("sessions_by_user")?,
             sessions_by_expiry: tree("sessions_by_expiry")?,
+            mail: mail::MailTrees::open(&db)?,
             db,
             _lock: Arc::new(lock),
         })

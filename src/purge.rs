@@ -1,0 +1,119 @@
+//! `fakemail purge`: delete old messages from a stopped store directly, or, when a server holds
+//! the store, by asking it over HTTP with the admin token it keeps in the data dir.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use crate::api::dto::{PurgeRequest, PurgeResponse};
+use crate::cli::PurgeArgs;
+use crate::store::mail::Removed;
+use crate::store::{Store, StoreError};
+use crate::time::Timestamp;
+use crate::{client, config, retention, runfile};
+
+/// How the purge was carried out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Via {
+    /// The store was opened directly.
+    Store,
+    /// A running server at this URL did it.
+    Server(String),
+}
+
+/// Runs the purge. With `progress`, a running total is shown on stderr while it takes long.
+///
+/// # Errors
+/// A sentence for the user: no data dir, an unreadable store, an unreachable server, a
+/// refused token.
+pub fn run(args: &PurgeArgs, progress: bool) -> Result<(Removed, Via), String> {
+    let dir: PathBuf = match &args.data_dir {
+        Some(d) => d.clone(),
+        None => {
+            config::default_data_dir().ok_or_else(|| config::ConfigError::NoDataDir.to_string())?
+        }
+    };
+    if !dir.is_dir() {
+        return Err(format!(
+            "there is no data dir at {}; nothing to purge",
+            dir.display()
+        ));
+    }
+    match Store::open(&dir, 16 << 20) {
+        Ok(store) => {
+            let cutoff = retention::cutoff(Timestamp::now(), args.older_than);
+            let started = Instant::now();
+            let show = progress && std::io::stderr().is_terminal();
+            let mut report = |r: Removed| {
+                if show && started.elapsed() > Duration::from_millis(500) {
+                    eprint!(
+                        "\rpurging: {} messages, {} bytes so far",
+                        r.messages, r.bytes
+                    );
+                }
+            };
+            let removed = retention::purge_older_than(&store, cutoff, args.dry_run, &mut report)
+                .map_err(|e| e.to_string())?;
+            if show && started.elapsed() > Duration::from_millis(500) {
+                eprintln!();
+            }
+            store.flush().map_err(|e| e.to_string())?;
+            Ok((removed, Via::Store))
+        }
+        Err(StoreError::Locked(_)) => remote(args, &dir),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+fn remote(args: &PurgeArgs, dir: &std::path::Path) -> Result<(Removed, Via), String> {
+    let info = runfile::read_server_info(dir).map_err(|e| {
+        format!(
+            "the data dir {} is in use by another process, but its {} cannot be read ({e}); \
+             is a fakemail server still starting there?",
+            dir.display(),
+            runfile::SERVER_FILE
+        )
+    })?;
+    let token = match &args.admin_token {
+        Some(t) => t.clone(),
+        None => runfile::read_admin_token(dir).map_err(|e| {
+            format!(
+                "cannot read the admin token in {} ({e}); pass --admin-token or set FAKEMAIL_ADMIN_TOKEN",
+                runfile::admin_token_path(dir).display()
+            )
+        })?,
+    };
+    let body = serde_json::to_string(&PurgeRequest {
+        older_than: format!("{}s", args.older_than.as_secs()),
+        dry_run: args.dry_run,
+    })
+    .map_err(|e| e.to_string())?;
+    let url = format!("{}/api/v1/admin/purge", info.http);
+    let res = client::request(
+        "POST",
+        &url,
+        Some(&token),
+        Some(&body),
+        Duration::from_secs(600),
+    )
+    .map_err(|e| format!("cannot reach the running server at {} ({e})", info.http))?;
+    if res.status != 200 {
+        let why = serde_json::from_str::<serde_json::Value>(&res.body)
+            .ok()
+            .and_then(|v| v["error"]["message"].as_str().map(str::to_owned))
+            .unwrap_or(res.body);
+        return Err(format!(
+            "the server at {} refused the purge ({}): {why}",
+            info.http, res.status
+        ));
+    }
+    let r: PurgeResponse = serde_json::from_str(&res.body)
+        .map_err(|e| format!("unexpected answer from the server: {e}"))?;
+    Ok((
+        Removed {
+            messages: r.deleted,
+            bytes: r.bytes,
+        },
+        Via::Server(info.http),
+    ))
+}

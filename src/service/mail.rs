@@ -1,0 +1,739 @@
+//! Mail: the one `deliver` path that REST send (and SMTP) use, and the mailbox operations of a
+//! signed-in user. Every lookup by id checks the owner, and answers "not found" for somebody
+//! else's message.
+
+use std::collections::{BTreeMap, HashMap};
+
+use tracing::{debug, info};
+
+use super::{Service, address, compose, mime, token};
+use crate::error::{Error, Result};
+use crate::service::User;
+use crate::store::keys;
+use crate::store::mail::{
+    self as m, EntryChange, EntryRecord, ListFilter, Mailbox, MessageRecord, Removed,
+};
+use crate::time::Timestamp;
+
+/// Longest mailbox name, in characters.
+pub const MAX_MAILBOX_NAME: usize = 64;
+/// Largest page of a listing.
+pub const MAX_PAGE: usize = 500;
+/// Longest subject, in characters (RFC 5322 line limit).
+pub const MAX_SUBJECT: usize = 998;
+
+/// The SMTP-level envelope of a message.
+#[derive(Debug, Clone)]
+pub struct Envelope {
+    pub from: String,
+    pub to: Vec<String>,
+}
+
+/// A message to store.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    /// RFC 5322 source.
+    pub raw: Vec<u8>,
+    pub envelope: Envelope,
+    /// The signed-in sender, who gets a copy in `sent` (with the Bcc list).
+    pub sender: Option<SenderCopy>,
+}
+
+/// The sender's own copy.
+#[derive(Debug, Clone)]
+pub struct SenderCopy {
+    pub address: String,
+    pub bcc: Vec<String>,
+}
+
+/// What `deliver` stored.
+#[derive(Debug, Clone)]
+pub struct Delivered {
+    pub message: u64,
+    /// One per distinct envelope recipient.
+    pub entries: Vec<u64>,
+    pub sender_entry: Option<u64>,
+}
+
+/// A message composed over the REST API.
+#[derive(Debug, Clone, Default)]
+pub struct Compose {
+    pub to: Vec<String>,
+    pub cc: Vec<String>,
+    pub bcc: Vec<String>,
+    pub subject: String,
+    pub text: Option<String>,
+    pub html: Option<String>,
+    pub reply_to: Option<String>,
+    pub headers: BTreeMap<String, String>,
+}
+
+/// One copy of a message as its owner sees it.
+#[derive(Debug, Clone)]
+pub struct MessageView {
+    pub entry: EntryRecord,
+    pub message: MessageRecord,
+    /// The name of the mailbox it is in.
+    pub mailbox: String,
+}
+
+/// A copy with its decoded bodies and headers.
+#[derive(Debug, Clone)]
+pub struct FullMessage {
+    pub view: MessageView,
+    pub content: mime::Content,
+}
+
+/// A mailbox with its counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailboxInfo {
+    pub name: String,
+    pub total: u64,
+    pub unread: u64,
+}
+
+/// Query of a listing.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    pub limit: Option<usize>,
+    pub cursor: Option<String>,
+    pub unread: Option<bool>,
+    pub starred: Option<bool>,
+}
+
+/// One page of a listing.
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub messages: Vec<MessageView>,
+    pub next_cursor: Option<String>,
+}
+
+/// A change requested by a user.
+#[derive(Debug, Clone, Default)]
+pub struct MessagePatch {
+    pub read: Option<bool>,
+    pub starred: Option<bool>,
+    pub mailbox: Option<String>,
+}
+
+/// Headers that fakemail writes itself and a client may not set.
+const RESERVED_HEADERS: [&str; 13] = [
+    "from",
+    "to",
+    "cc",
+    "bcc",
+    "date",
+    "message-id",
+    "subject",
+    "reply-to",
+    "mime-version",
+    "content-type",
+    "content-transfer-encoding",
+    "sender",
+    "received",
+];
+
+fn system_mailbox(name: &str) -> Option<u64> {
+    m::SYSTEM_MAILBOXES
+        .iter()
+        .find(|(_, n)| n.eq_ignore_ascii_case(name))
+        .map(|(id, _)| *id)
+}
+
+fn check_address(addr: &str, field: String) -> Result<String> {
+    let a = addr.trim();
+    address::check(a).map_err(|why| {
+        Error::invalid(
+            "invalid_address",
+            field,
+            format!("`{a}` is not a valid email address: {why}"),
+        )
+    })?;
+    Ok(a.to_owned())
+}
+
+fn check_header_value(value: &str, field: String) -> Result<()> {
+    if value.contains(['\r', '\n']) {
+        return Err(Error::Invalid {
+            code: "invalid_header",
+            field: Some(field),
+            message: "header values must not contain line breaks (CR or LF)".into(),
+        });
+    }
+    if value.chars().count() > MAX_SUBJECT {
+        return Err(Error::Invalid {
+            code: "invalid_header",
+            field: Some(field),
+            message: format!("header values must be at most {MAX_SUBJECT} characters"),
+        });
+    }
+    Ok(())
+}
+
+fn check_mailbox_name(raw: &str) -> Result<String> {
+    let name = raw.trim();
+    let n = name.chars().count();
+    let bad = |why: &str| Error::invalid("invalid_mailbox_name", "name", why);
+    if n == 0 || n > MAX_MAILBOX_NAME {
+        return Err(bad("mailbox names must be 1 to 64 characters"));
+    }
+    if name.contains('/') || name.chars().any(char::is_control) {
+        return Err(bad(
+            "mailbox names must not contain `/` or control characters",
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+fn not_found() -> Error {
+    Error::NotFound("message")
+}
+
+impl Service {
+    /// Stores a message for every distinct envelope recipient (their `inbox`) and, when it
+    /// comes from a signed-in sender, a copy in the sender's `sent`. The one ingest path of
+    /// REST send and SMTP. Blocking: parses the message and writes the store.
+    ///
+    /// # Errors
+    /// [`Error::MessageTooLarge`] over `--max-message-size`; store failures.
+    pub fn deliver(&self, d: Delivery) -> Result<Delivered> {
+        let limit = self.inner.settings.max_message_size;
+        let size = d.raw.len() as u64;
+        if size > limit {
+            return Err(Error::MessageTooLarge { size, limit });
+        }
+        let store = &self.inner.store;
+        let summary = mime::summarize(&d.raw);
+        let message_id = store.generate_id()?;
+        let mut seen = std::collections::HashSet::new();
+        let mut entries = Vec::new();
+        let mut sender_entry = None;
+        if let Some(s) = &d.sender {
+            let e = EntryRecord {
+                id: store.generate_id()?,
+                message: message_id,
+                owner: store.ensure_owner(&s.address)?,
+                mailbox: m::SENT,
+                read: true,
+                starred: false,
+                bcc: Some(s.bcc.clone()),
+            };
+            sender_entry = Some(e.id);
+            entries.push(e);
+        }
+        let mut recipient_entries = Vec::new();
+        for rcpt in &d.envelope.to {
+            if !seen.insert(keys::email(rcpt)) {
+                continue;
+            }
+            let e = EntryRecord {
+                id: store.generate_id()?,
+                message: message_id,
+                owner: store.ensure_owner(rcpt)?,
+                mailbox: m::INBOX,
+                read: false,
+                starred: false,
+                bcc: None,
+            };
+            recipient_entries.push(e.id);
+            entries.push(e);
+        }
+        let from = summary.from.clone().unwrap_or_else(|| Mailbox {
+            name: None,
+            address: d.envelope.from.clone(),
+        });
+        let record = MessageRecord {
+            id: message_id,
+            received_at: Timestamp::now(),
+            size,
+            envelope_from: d.envelope.from.clone(),
+            envelope_to: d.envelope.to.clone(),
+            from,
+            to: summary.to,
+            cc: summary.cc,
+            reply_to: summary.reply_to,
+            subject: summary.subject,
+            snippet: summary.snippet,
+            message_id: summary.message_id,
+            has_attachments: summary.has_attachments,
+            entries: entries.iter().map(|e| e.id).collect(),
+        };
+        store.insert_message(&record, &d.raw, &entries)?;
+        info!(
+            message_id,
+            size,
+            recipients = recipient_entries.len(),
+            from = %d.envelope.from,
+            "delivered"
+        );
+        let cap = self.inner.settings.max_messages;
+        if cap > 0 {
+            let removed = crate::retention::enforce_cap(store, cap)?;
+            if removed.messages > 0 {
+                info!(
+                    removed = removed.messages,
+                    bytes = removed.bytes,
+                    cap,
+                    "message cap: oldest removed"
+                );
+            }
+        }
+        Ok(Delivered {
+            message: message_id,
+            entries: recipient_entries,
+            sender_entry,
+        })
+    }
+
+    /// Validates and sends a message from `user`; returns the sender's copy.
+    ///
+    /// # Errors
+    /// `no_recipients`, `too_many_recipients`, `invalid_address`, `invalid_header`,
+    /// `invalid_subject` ([`Error::Invalid`]); [`Error::MessageTooLarge`].
+    pub async fn send(&self, user: &User, c: Compose) -> Result<FullMessage> {
+        let mut all = Vec::new();
+        let mut lists: [(Vec<String>, &str); 3] = [(vec![], "to"), (vec![], "cc"), (vec![], "bcc")];
+        for (i, src) in [&c.to, &c.cc, &c.bcc].into_iter().enumerate() {
+            for (j, a) in src.iter().enumerate() {
+                let a = check_address(a, format!("{}[{j}]", lists[i].1))?;
+                all.push(a.clone());
+                lists[i].0.push(a);
+            }
+        }
+        let [(to, _), (cc, _), (bcc, _)] = lists;
+        if all.is_empty() {
+            return Err(Error::invalid(
+                "no_recipients",
+                "to",
+                "a message needs at least one recipient in to, cc or bcc",
+            ));
+        }
+        let max = self.inner.settings.max_recipients;
+        if all.len() > max {
+            return Err(Error::invalid(
+                "too_many_recipients",
+                "to",
+                format!(
+                    "a message may have at most {max} recipients in all; this one has {}",
+                    all.len()
+                ),
+            ));
+        }
+        let reply_to = c
+            .reply_to
+            .as_deref()
+            .map(|r| check_address(r, "reply_to".into()))
+            .transpose()?;
+        check_header_value(&c.subject, "subject".into())?;
+        let mut headers = Vec::new();
+        for (name, value) in &c.headers {
+            let valid_name = !name.is_empty()
+                && name.len() <= 76
+                && name.bytes().all(|b| (33..=126).contains(&b) && b != b':');
+            if !valid_name {
+                return Err(Error::Invalid {
+                    code: "invalid_header",
+                    field: Some(format!("headers.{name}")),
+                    message: "header names must be 1 to 76 printable ASCII characters without `:`"
+                        .into(),
+                });
+            }
+            if RESERVED_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
+                return Err(Error::Invalid {
+                    code: "invalid_header",
+                    field: Some(format!("headers.{name}")),
+                    message: format!("`{name}` is set by fakemail; use the message fields instead"),
+                });
+            }
+            check_header_value(value, format!("headers.{name}"))?;
+            headers.push((name.clone(), value.clone()));
+        }
+        let domain = user
+            .email
+            .rsplit_once('@')
+            .map_or("fakemail.invalid", |(_, d)| d);
+        let mut rnd = [0u8; 16];
+        rand::Rng::fill_bytes(&mut rand::rng(), &mut rnd);
+        let message_id = format!("{}@{domain}", token::hex(&rnd));
+        let boundary = format!("=_fakemail_{}", token::hex(&rnd[..8]));
+        let raw = compose::build(&compose::Outgoing {
+            from_name: &user.display_name,
+            from: &user.email,
+            to: &to,
+            cc: &cc,
+            reply_to: reply_to.as_deref(),
+            subject: &c.subject,
+            text: c.text.as_deref(),
+            html: c.html.as_deref(),
+            headers: &headers,
+            message_id: &message_id,
+            date: None,
+            boundary: &boundary,
+        });
+        let delivery = Delivery {
+            raw,
+            envelope: Envelope {
+                from: user.email.clone(),
+                to: all,
+            },
+            sender: Some(SenderCopy {
+                address: user.email.clone(),
+                bcc,
+            }),
+        };
+        let svc = self.clone();
+        let delivered = tokio::task::spawn_blocking(move || svc.deliver(delivery)).await??;
+        let entry = delivered
+            .sender_entry
+            .ok_or_else(|| Error::Internal("no sender copy".into()))?;
+        let owner = self.inner.store.owner(&user.email)?.ok_or_else(not_found)?;
+        self.blocking_full(owner, entry).await
+    }
+
+    /// The owner id of a user's address; `None` when no mail was ever kept for it.
+    fn owner_of(&self, user: &User) -> Result<Option<u64>> {
+        Ok(self.inner.store.owner(&user.email)?)
+    }
+
+    /// Names of an owner's custom mailboxes by id.
+    fn custom_names(&self, owner: u64) -> Result<HashMap<u64, String>> {
+        Ok(self
+            .inner
+            .store
+            .custom_mailboxes(owner)?
+            .into_iter()
+            .map(|b| (b.id, b.name))
+            .collect())
+    }
+
+    fn mailbox_name(id: u64, custom: &HashMap<u64, String>) -> String {
+        m::SYSTEM_MAILBOXES
+            .iter()
+            .find(|(i, _)| *i == id)
+            .map(|(_, n)| (*n).to_owned())
+            .or_else(|| custom.get(&id).cloned())
+            .unwrap_or_else(|| "inbox".to_owned())
+    }
+
+    /// Resolves a mailbox name (system names case-insensitive) to its id.
+    fn resolve_mailbox(&self, owner: Option<u64>, name: &str) -> Result<Option<u64>> {
+        if let Some(id) = system_mailbox(name) {
+            return Ok(Some(id));
+        }
+        match owner {
+            Some(o) => Ok(self.inner.store.custom_mailbox(o, name)?.map(|b| b.id)),
+            None => Ok(None),
+        }
+    }
+
+    /// The entry `id` if it belongs to `owner`.
+    fn owned_entry(&self, owner: Option<u64>, id: u64) -> Result<EntryRecord> {
+        let owner = owner.ok_or_else(not_found)?;
+        match self.inner.store.entry(id)? {
+            Some(e) if e.owner == owner => Ok(e),
+            _ => Err(not_found()),
+        }
+    }
+
+    fn view(&self, entry: EntryRecord, custom: &HashMap<u64, String>) -> Result<MessageView> {
+        let message = self
+            .inner
+            .store
+            .message(entry.message)?
+            .ok_or_else(not_found)?;
+        Ok(MessageView {
+            mailbox: Self::mailbox_name(entry.mailbox, custom),
+            entry,
+            message,
+        })
+    }
+
+    async fn blocking_full(&self, owner: u64, id: u64) -> Result<FullMessage> {
+        let svc = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let entry = svc.owned_entry(Some(owner), id)?;
+            let view = svc.view(entry, &svc.custom_names(owner)?)?;
+            let raw = svc.inner.store.raw(view.message.id)?.unwrap_or_default();
+            Ok(FullMessage {
+                view,
+                content: mime::content(&raw),
+            })
+        })
+        .await?
+    }
+
+    /// A user's copy of a message with bodies and headers. Does not change `read`.
+    pub async fn message(&self, user: &User, id: u64) -> Result<FullMessage> {
+        let owner = self.owner_of(user)?.ok_or_else(not_found)?;
+        self.blocking_full(owner, id).await
+    }
+
+    /// The source of a user's copy of a message.
+    pub fn raw(&self, user: &User, id: u64) -> Result<Vec<u8>> {
+        let entry = self.owned_entry(self.owner_of(user)?, id)?;
+        self.inner.store.raw(entry.message)?.ok_or_else(not_found)
+    }
+
+    /// Changes flags or moves a user's copy.
+    ///
+    /// # Errors
+    /// `unknown_mailbox` for a mailbox that does not exist; [`Error::NotFound`].
+    pub fn update_message(&self, user: &User, id: u64, patch: MessagePatch) -> Result<MessageView> {
+        let owner = self.owner_of(user)?;
+        let entry = self.owned_entry(owner, id)?;
+        let mailbox = match &patch.mailbox {
+            Some(name) => Some(self.resolve_mailbox(owner, name)?.ok_or_else(|| {
+                Error::invalid(
+                    "unknown_mailbox",
+                    "mailbox",
+                    format!("there is no mailbox named `{name}`"),
+                )
+            })?),
+            None => None,
+        };
+        let change = EntryChange {
+            read: patch.read,
+            starred: patch.starred,
+            mailbox,
+        };
+        let updated = self
+            .inner
+            .store
+            .update_entry(entry.id, change)?
+            .ok_or_else(not_found)?;
+        debug!(entry = id, "message updated");
+        let custom = self.custom_names(updated.owner)?;
+        self.view(updated, &custom)
+    }
+
+    /// Moves a user's copy to `trash`, or deletes it for good when it is already there or
+    /// `permanent` is set.
+    pub fn delete_message(&self, user: &User, id: u64, permanent: bool) -> Result<()> {
+        let entry = self.owned_entry(self.owner_of(user)?, id)?;
+        if permanent || entry.mailbox == m::TRASH {
+            self.inner.store.delete_entry(entry.id)?;
+            info!(entry = id, "message deleted");
+        } else {
+            self.inner.store.update_entry(
+                entry.id,
+                EntryChange {
+                    mailbox: Some(m::TRASH),
+                    ..Default::default()
+                },
+            )?;
+            debug!(entry = id, "message moved to trash");
+        }
+        Ok(())
+    }
+
+    /// The user's mailboxes: the system ones, then custom ones by name.
+    pub fn mailboxes(&self, user: &User) -> Result<Vec<MailboxInfo>> {
+        let owner = self.owner_of(user)?;
+        let store = &self.inner.store;
+        let info = |name: String, id: u64| -> Result<MailboxInfo> {
+            let c = match owner {
+                Some(o) => store.counts(o, id)?,
+                None => m::Counts::default(),
+            };
+            Ok(MailboxInfo {
+                name,
+                total: c.total,
+                unread: c.unread,
+            })
+        };
+        let mut out = Vec::new();
+        for (id, name) in m::SYSTEM_MAILBOXES {
+            out.push(info(name.to_owned(), id)?);
+        }
+        if let Some(o) = owner {
+            for b in store.custom_mailboxes(o)? {
+                out.push(info(b.name, b.id)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Creates a custom mailbox.
+    ///
+    /// # Errors
+    /// `invalid_mailbox_name`; [`Error::MailboxExists`] (system names included).
+    pub fn create_mailbox(&self, user: &User, name: &str) -> Result<MailboxInfo> {
+        let name = check_mailbox_name(name)?;
+        if system_mailbox(&name).is_some() {
+            return Err(Error::MailboxExists);
+        }
+        let owner = self.inner.store.ensure_owner(&user.email)?;
+        let b = self.inner.store.create_mailbox(owner, &name)?;
+        info!(user = user.id, mailbox = %b.name, "mailbox created");
+        Ok(MailboxInfo {
+            name: b.name,
+            total: 0,
+            unread: 0,
+        })
+    }
+
+    /// Deletes an empty custom mailbox.
+    ///
+    /// # Errors
+    /// `system_mailbox` for inbox/sent/archive/trash; [`Error::MailboxNotEmpty`];
+    /// [`Error::NotFound`].
+    pub fn delete_mailbox(&self, user: &User, name: &str) -> Result<()> {
+        if system_mailbox(name).is_some() {
+            return Err(Error::invalid(
+                "system_mailbox",
+                "name",
+                "system mailboxes cannot be deleted",
+            ));
+        }
+        let owner = self.owner_of(user)?.ok_or(Error::NotFound("mailbox"))?;
+        let b = self
+            .inner
+            .store
+            .custom_mailbox(owner, name)?
+            .ok_or(Error::NotFound("mailbox"))?;
+        self.inner.store.delete_mailbox(owner, &b)?;
+        info!(user = user.id, mailbox = %b.name, "mailbox deleted");
+        Ok(())
+    }
+
+    /// Moves everything in a mailbox to `trash`, or deletes it for good when the mailbox is
+    /// `trash`. Blocking (touches every message of the mailbox).
+    pub fn empty_mailbox(&self, user: &User, name: &str) -> Result<u64> {
+        let owner = self.owner_of(user)?;
+        let id = self
+            .resolve_mailbox(owner, name)?
+            .ok_or(Error::NotFound("mailbox"))?;
+        let Some(owner) = owner else { return Ok(0) };
+        let store = &self.inner.store;
+        let mut n = 0;
+        for entry in store.entry_ids(owner, Some(id))? {
+            if id == m::TRASH {
+                store.delete_entry(entry)?;
+            } else {
+                store.update_entry(
+                    entry,
+                    EntryChange {
+                        mailbox: Some(m::TRASH),
+                        ..Default::default()
+                    },
+                )?;
+            }
+            n += 1;
+        }
+        info!(
+            user = user.id,
+            mailbox = name,
+            messages = n,
+            "mailbox emptied"
+        );
+        Ok(n)
+    }
+
+    /// One page of a mailbox, newest first. Costs O(page).
+    ///
+    /// # Errors
+    /// `invalid_limit`, `invalid_cursor` ([`Error::Invalid`]); [`Error::NotFound`] for an
+    /// unknown mailbox.
+    pub fn list(&self, user: &User, mailbox: &str, q: &ListQuery) -> Result<Page> {
+        let limit = q.limit.unwrap_or(50);
+        if !(1..=MAX_PAGE).contains(&limit) {
+            return Err(Error::invalid(
+                "invalid_limit",
+                "limit",
+                "limit must be between 1 and 500",
+            ));
+        }
+        let before = match q.cursor.as_deref().filter(|c| !c.is_empty()) {
+            Some(c) => Some(keys::decode_cursor(c).ok_or_else(|| {
+                Error::invalid(
+                    "invalid_cursor",
+                    "cursor",
+                    "the cursor is not one this server returned",
+                )
+            })?),
+            None => None,
+        };
+        let owner = self.owner_of(user)?;
+        let id = self
+            .resolve_mailbox(owner, mailbox)?
+            .ok_or(Error::NotFound("mailbox"))?;
+        let Some(owner) = owner else {
+            return Ok(Page {
+                messages: vec![],
+                next_cursor: None,
+            });
+        };
+        let filter = ListFilter {
+            read: q.unread.map(|u| !u),
+            starred: q.starred,
+        };
+        let (rows, more) = self
+            .inner
+            .store
+            .list_mailbox(owner, id, filter, before, limit)?;
+        let custom = self.custom_names(owner)?;
+        let next_cursor = if more {
+            rows.last().map(|(e, _)| keys::encode_cursor(e.id))
+        } else {
+            None
+        };
+        let messages = rows
+            .into_iter()
+            .map(|(entry, message)| MessageView {
+                mailbox: Self::mailbox_name(entry.mailbox, &custom),
+                entry,
+                message,
+            })
+            .collect();
+        Ok(Page {
+            messages,
+            next_cursor,
+        })
+    }
+
+    /// Removes all mail of an address (every copy it owns, bodies whose last copy that was,
+    /// its mailboxes). Blocking.
+    pub(super) fn delete_mail_of(&self, address: &str) -> Result<Removed> {
+        let store = &self.inner.store;
+        let mut removed = Removed::default();
+        if let Some(owner) = store.owner(address)? {
+            for entry in store.entry_ids(owner, None)? {
+                if let Some(r) = store.delete_entry(entry)? {
+                    removed += r;
+                }
+            }
+            store.delete_owner(owner, address)?;
+        }
+        Ok(removed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mailbox_names() {
+        assert_eq!(check_mailbox_name(" Receipts ").unwrap(), "Receipts");
+        assert!(check_mailbox_name("").is_err());
+        assert!(check_mailbox_name(&"x".repeat(65)).is_err());
+        assert!(check_mailbox_name(&"é".repeat(64)).is_ok());
+        assert!(check_mailbox_name("a/b").is_err());
+        assert!(check_mailbox_name("a\tb").is_err());
+        assert_eq!(system_mailbox("INBOX"), Some(m::INBOX));
+        assert_eq!(system_mailbox("Trash"), Some(m::TRASH));
+        assert_eq!(system_mailbox("receipts"), None);
+    }
+
+    #[test]
+    fn header_values_reject_injection() {
+        assert!(check_header_value("fine", "subject".into()).is_ok());
+        for bad in ["a\r\nBcc: x@y.z", "a\nb", "a\rb"] {
+            assert!(
+                check_header_value(bad, "subject".into()).is_err(),
+                "{bad:?}"
+            );
+        }
+        assert!(check_header_value(&"s".repeat(999), "subject".into()).is_err());
+    }
+}

@@ -1,0 +1,679 @@
+//! Mail in the store: message bodies stored once, one entry per owner copy, mailbox indexes,
+//! per-mailbox counters and the arrival-time index that retention reads.
+//!
+//! Trees:
+//! - `owners`: lower-cased address -> owner id. Mail belongs to addresses, so mail to an address
+//!   without an account is kept under it and is there when the account is made.
+//! - `messages`: message id -> [`MessageRecord`] (headers summary; the list of its entries)
+//! - `raw`: message id -> the RFC 5322 source
+//! - `received`: received_at ++ message id -> () (retention and the message cap)
+//! - `entries`: entry id -> [`EntryRecord`] (one owner's copy: mailbox and flags)
+//! - `mailbox_index`, `unread_index`, `starred_index`: owner ++ mailbox ++ entry id -> flags
+//! - `mailbox_names`: owner ++ lower-cased name -> [`MailboxRecord`] (custom mailboxes)
+//! - `mailbox_counts`: owner ++ mailbox -> [`Counts`]
+//! - `meta`: store-wide counters (`messages`, `bytes`)
+
+use serde::{Deserialize, Serialize};
+use sled::transaction::{ConflictableTransactionError, TransactionalTree};
+use sled::{Transactional, Tree};
+
+use super::{Store, StoreError, abort, codec, keys, txn_error};
+use crate::error::Error;
+use crate::time::Timestamp;
+
+/// Ids of the system mailboxes, which every owner has and nobody can delete.
+pub const INBOX: u64 = 1;
+pub const SENT: u64 = 2;
+pub const ARCHIVE: u64 = 3;
+pub const TRASH: u64 = 4;
+/// The system mailboxes in display order.
+pub const SYSTEM_MAILBOXES: [(u64, &str); 4] = [
+    (INBOX, "inbox"),
+    (SENT, "sent"),
+    (ARCHIVE, "archive"),
+    (TRASH, "trash"),
+];
+/// Custom mailbox ids start above this.
+const FIRST_CUSTOM_MAILBOX: u64 = 16;
+
+const FLAG_READ: u8 = 1;
+const FLAG_STARRED: u8 = 2;
+
+/// A name and address from a message header.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Mailbox {
+    pub name: Option<String>,
+    pub address: String,
+}
+
+/// A stored message: what every copy shares. Decoded from the source once, at delivery.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MessageRecord {
+    pub id: u64,
+    pub received_at: Timestamp,
+    /// Size of the source in bytes.
+    pub size: u64,
+    pub envelope_from: String,
+    pub envelope_to: Vec<String>,
+    pub from: Mailbox,
+    pub to: Vec<Mailbox>,
+    pub cc: Vec<Mailbox>,
+    pub reply_to: Vec<Mailbox>,
+    pub subject: String,
+    pub snippet: String,
+    /// The `Message-ID` header, without angle brackets.
+    pub message_id: Option<String>,
+    pub has_attachments: bool,
+    /// The copies that still exist; the message goes when the last one goes.
+    pub entries: Vec<u64>,
+}
+
+/// One owner's copy of a message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EntryRecord {
+    pub id: u64,
+    pub message: u64,
+    pub owner: u64,
+    pub mailbox: u64,
+    pub read: bool,
+    pub starred: bool,
+    /// Blind-copy recipients: `Some` on the sender's copy only.
+    pub bcc: Option<Vec<String>>,
+}
+
+impl EntryRecord {
+    fn flags(&self) -> u8 {
+        (if self.read { FLAG_READ } else { 0 }) | (if self.starred { FLAG_STARRED } else { 0 })
+    }
+}
+
+/// A custom mailbox.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MailboxRecord {
+    pub id: u64,
+    pub name: String,
+    pub created_at: Timestamp,
+}
+
+/// Message counts of one mailbox, kept up to date by every write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Counts {
+    pub total: u64,
+    pub unread: u64,
+}
+
+/// Which entries a listing wants.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ListFilter {
+    pub read: Option<bool>,
+    pub starred: Option<bool>,
+}
+
+/// A change to one entry.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EntryChange {
+    pub read: Option<bool>,
+    pub starred: Option<bool>,
+    pub mailbox: Option<u64>,
+}
+
+/// What a removal freed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Removed {
+    /// Whole messages (bodies) removed.
+    pub messages: u64,
+    /// Bytes of message source removed.
+    pub bytes: u64,
+}
+
+impl std::ops::AddAssign for Removed {
+    fn add_assign(&mut self, o: Removed) {
+        self.messages += o.messages;
+        self.bytes += o.bytes;
+    }
+}
+
+/// The mail trees.
+#[derive(Clone)]
+pub(super) struct MailTrees {
+    owners: Tree,
+    messages: Tree,
+    raw: Tree,
+    received: Tree,
+    entries: Tree,
+    mailbox_index: Tree,
+    unread_index: Tree,
+    starred_index: Tree,
+    mailbox_names: Tree,
+    mailbox_counts: Tree,
+    meta: Tree,
+}
+
+impl MailTrees {
+    pub(super) fn open(db: &sled::Db) -> Result<Self, sled::Error> {
+        Ok(MailTrees {
+            owners: db.open_tree("owners")?,
+            messages: db.open_tree("messages")?,
+            raw: db.open_tree("raw")?,
+            received: db.open_tree("received")?,
+            entries: db.open_tree("entries")?,
+            mailbox_index: db.open_tree("mailbox_index")?,
+            unread_index: db.open_tree("unread_index")?,
+            starred_index: db.open_tree("starred_index")?,
+            mailbox_names: db.open_tree("mailbox_names")?,
+            mailbox_counts: db.open_tree("mailbox_counts")?,
+            meta: db.open_tree("meta")?,
+        })
+    }
+}
+
+type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
+
+/// The transactional view of the trees a mail write touches.
+struct Tx<'a> {
+    messages: &'a TransactionalTree,
+    raw: &'a TransactionalTree,
+    received: &'a TransactionalTree,
+    entries: &'a TransactionalTree,
+    mailbox_index: &'a TransactionalTree,
+    unread_index: &'a TransactionalTree,
+    starred_index: &'a TransactionalTree,
+    mailbox_counts: &'a TransactionalTree,
+}
+
+impl Tx<'_> {
+    fn get<T: serde::de::DeserializeOwned>(
+        tree: &TransactionalTree,
+        key: &[u8],
+    ) -> TxResult<Option<T>> {
+        match tree.get(key)? {
+            Some(v) => Ok(Some(abort(codec::decode(&v))?)),
+            None => Ok(None),
+        }
+    }
+
+    fn put<T: Serialize>(tree: &TransactionalTree, key: &[u8], value: &T) -> TxResult<()> {
+        tree.insert(key, abort(codec::encode(value))?)?;
+        Ok(())
+    }
+
+    fn entry(&self, id: u64) -> TxResult<Option<EntryRecord>> {
+        Self::get(self.entries, &keys::id(id))
+    }
+
+    fn message(&self, id: u64) -> TxResult<Option<MessageRecord>> {
+        Self::get(self.messages, &keys::id(id))
+    }
+
+    fn add_counts(&self, owner: u64, mailbox: u64, total: i64, unread: i64) -> TxResult<()> {
+        let key = keys::mailbox(owner, mailbox);
+        let mut c: Counts = Self::get(self.mailbox_counts, &key)?.unwrap_or_default();
+        c.total = c.total.saturating_add_signed(total);
+        c.unread = c.unread.saturating_add_signed(unread);
+        Self::put(self.mailbox_counts, &key, &c)
+    }
+
+    /// Adds an entry to its mailbox's indexes and counts (the entry record itself too).
+    fn link(&self, e: &EntryRecord) -> TxResult<()> {
+        let k = keys::mailbox_entry(e.owner, e.mailbox, e.id);
+        let flags = [e.flags()];
+        self.mailbox_index.insert(&k[..], &flags)?;
+        if !e.read {
+            self.unread_index.insert(&k[..], &flags)?;
+        }
+        if e.starred {
+            self.starred_index.insert(&k[..], &flags)?;
+        }
+        self.add_counts(e.owner, e.mailbox, 1, i64::from(!e.read))?;
+        Self::put(self.entries, &keys::id(e.id), e)
+    }
+
+    /// Removes an entry from its mailbox's indexes and counts (not the entry record).
+    fn unlink(&self, e: &EntryRecord) -> TxResult<()> {
+        let k = keys::mailbox_entry(e.owner, e.mailbox, e.id);
+        self.mailbox_index.remove(&k[..])?;
+        self.unread_index.remove(&k[..])?;
+        self.starred_index.remove(&k[..])?;
+        self.add_counts(e.owner, e.mailbox, -1, -i64::from(!e.read))
+    }
+
+    /// Removes an entry; the message too when it was the last copy.
+    fn remove_entry(&self, e: &EntryRecord) -> TxResult<Removed> {
+        self.unlink(e)?;
+        self.entries.remove(&keys::id(e.id))?;
+        let Some(mut m) = self.message(e.message)? else {
+            return Ok(Removed::default());
+        };
+        m.entries.retain(|id| *id != e.id);
+        if m.entries.is_empty() {
+            self.remove_message_record(&m)
+        } else {
+            Self::put(self.messages, &keys::id(m.id), &m)?;
+            Ok(Removed::default())
+        }
+    }
+
+    fn remove_message_record(&self, m: &MessageRecord) -> TxResult<Removed> {
+        self.messages.remove(&keys::id(m.id))?;
+        self.raw.remove(&keys::id(m.id))?;
+        self.received
+            .remove(&keys::received(m.received_at, m.id)[..])?;
+        Ok(Removed {
+            messages: 1,
+            bytes: m.size,
+        })
+    }
+}
+
+impl Store {
+    fn mail_tx<T>(&self, f: impl Fn(&Tx<'_>) -> TxResult<T>) -> Result<T, StoreError> {
+        let t = &self.mail;
+        (
+            &t.messages,
+            &t.raw,
+            &t.received,
+            &t.entries,
+            &t.mailbox_index,
+            &t.unread_index,
+            &t.starred_index,
+            &t.mailbox_counts,
+        )
+            .transaction(|(messages, raw, received, entries, mi, ui, si, counts)| {
+                f(&Tx {
+                    messages,
+                    raw,
+                    received,
+                    entries,
+                    mailbox_index: mi,
+                    unread_index: ui,
+                    starred_index: si,
+                    mailbox_counts: counts,
+                })
+            })
+            .map_err(txn_error)
+    }
+
+    fn bump_stats(&self, messages: i64, bytes: i64) -> Result<(), StoreError> {
+        for (key, delta) in [
+            (b"messages".as_slice(), messages),
+            (b"bytes".as_slice(), bytes),
+        ] {
+            if delta != 0 {
+                self.mail.meta.update_and_fetch(key, |old| {
+                    let n = old.and_then(|v| keys::id_at(v, 0)).unwrap_or(0);
+                    Some(n.saturating_add_signed(delta).to_be_bytes().to_vec())
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    fn stat(&self, key: &[u8]) -> Result<u64, StoreError> {
+        Ok(self
+            .mail
+            .meta
+            .get(key)?
+            .and_then(|v| keys::id_at(&v, 0))
+            .unwrap_or(0))
+    }
+
+    /// Messages stored (bodies, not copies).
+    pub fn message_count(&self) -> Result<u64, StoreError> {
+        self.stat(b"messages")
+    }
+
+    /// Bytes of message source stored.
+    pub fn message_bytes(&self) -> Result<u64, StoreError> {
+        self.stat(b"bytes")
+    }
+
+    // ----- owners ------------------------------------------------------------------------------
+
+    /// The owner id of an address (case-insensitive), if mail was ever kept for it.
+    pub fn owner(&self, address: &str) -> Result<Option<u64>, StoreError> {
+        Ok(self
+            .mail
+            .owners
+            .get(keys::email(address))?
+            .and_then(|v| keys::id_at(&v, 0)))
+    }
+
+    /// The owner id of an address, made on first use.
+    pub fn ensure_owner(&self, address: &str) -> Result<u64, StoreError> {
+        let key = keys::email(address);
+        if let Some(id) = self.mail.owners.get(&key)?.and_then(|v| keys::id_at(&v, 0)) {
+            return Ok(id);
+        }
+        let id = self.generate_id()?;
+        match self.mail.owners.compare_and_swap(
+            &key,
+            None as Option<&[u8]>,
+            Some(&keys::id(id)[..]),
+        )? {
+            Ok(()) => Ok(id),
+            // Someone made it meanwhile: use theirs.
+            Err(cas) => cas
+                .current
+                .and_then(|v| keys::id_at(&v, 0))
+                .ok_or_else(|| StoreError::Codec("owner id vanished".into())),
+        }
+    }
+
+    // ----- messages ----------------------------------------------------------------------------
+
+    /// Stores a message, its source and its entries atomically. `message.entries` must list
+    /// the ids of `entries`.
+    pub fn insert_message(
+        &self,
+        message: &MessageRecord,
+        raw: &[u8],
+        entries: &[EntryRecord],
+    ) -> Result<(), StoreError> {
+        let value = codec::encode(message)?;
+        self.mail_tx(|tx| {
+            tx.messages
+                .insert(&keys::id(message.id), value.as_slice())?;
+            tx.raw.insert(&keys::id(message.id), raw)?;
+            tx.received
+                .insert(&keys::received(message.received_at, message.id)[..], &[])?;
+            for e in entries {
+                tx.link(e)?;
+            }
+            Ok(())
+        })?;
+        self.bump_stats(1, message.size as i64)
+    }
+
+    /// A message record.
+    pub fn message(&self, id: u64) -> Result<Option<MessageRecord>, StoreError> {
+        self.mail
+            .messages
+            .get(keys::id(id))?
+            .map(|v| codec::decode(&v))
+            .transpose()
+    }
+
+    /// A message's source.
+    pub fn raw(&self, id: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.mail.raw.get(keys::id(id))?.map(|v| v.to_vec()))
+    }
+
+    /// An entry record.
+    pub fn entry(&self, id: u64) -> Result<Option<EntryRecord>, StoreError> {
+        self.mail
+            .entries
+            .get(keys::id(id))?
+            .map(|v| codec::decode(&v))
+            .transpose()
+    }
+
+    /// Deletes a message with every copy of it. `None` when it was already gone.
+    pub fn delete_message(&self, id: u64) -> Result<Option<Removed>, StoreError> {
+        let removed = self.mail_tx(|tx| {
+            let Some(m) = tx.message(id)? else {
+                return Ok(None);
+            };
+            for eid in &m.entries {
+                if let Some(e) = tx.entry(*eid)? {
+                    tx.unlink(&e)?;
+                    tx.entries.remove(&keys::id(e.id))?;
+                }
+            }
+            tx.remove_message_record(&m).map(Some)
+        })?;
+        if let Some(r) = removed {
+            self.bump_stats(-(r.messages as i64), -(r.bytes as i64))?;
+        }
+        Ok(removed)
+    }
+
+    /// Deletes one copy; the message goes with its last copy. `None` when the entry is gone.
+    pub fn delete_entry(&self, id: u64) -> Result<Option<Removed>, StoreError> {
+        let removed = self.mail_tx(|tx| match tx.entry(id)? {
+            Some(e) => tx.remove_entry(&e).map(Some),
+            None => Ok(None),
+        })?;
+        if let Some(r) = removed {
+            self.bump_stats(-(r.messages as i64), -(r.bytes as i64))?;
+        }
+        Ok(removed)
+    }
+
+    /// Applies a change to an entry, keeping indexes and counts in step. `None` when gone.
+    pub fn update_entry(
+        &self,
+        id: u64,
+        change: EntryChange,
+    ) -> Result<Option<EntryRecord>, StoreError> {
+        self.mail_tx(|tx| {
+            let Some(old) = tx.entry(id)? else {
+                return Ok(None);
+            };
+            let new = EntryRecord {
+                read: change.read.unwrap_or(old.read),
+                starred: change.starred.unwrap_or(old.starred),
+                mailbox: change.mailbox.unwrap_or(old.mailbox),
+                ..old.clone()
+            };
+            if new != old {
+                tx.unlink(&old)?;
+                tx.link(&new)?;
+            }
+            Ok(Some(new))
+        })
+    }
+
+    /// One page of a mailbox, newest first: entries with ids below `before` (all when `None`)
+    /// that match `filter`, at most `limit`, plus whether more follow. Reads only the page
+    /// (and, for `read=false`/`starred=false`, the entries it skips).
+    pub fn list_mailbox(
+        &self,
+        owner: u64,
+        mailbox: u64,
+        filter: ListFilter,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<(Vec<(EntryRecord, MessageRecord)>, bool), StoreError> {
+        let index = match filter {
+            ListFilter {
+                read: Some(false), ..
+            } => &self.mail.unread_index,
+            ListFilter {
+                starred: Some(true),
+                ..
+            } => &self.mail.starred_index,
+            _ => &self.mail.mailbox_index,
+        };
+        let start = keys::mailbox(owner, mailbox);
+        let end = match before {
+            Some(b) => keys::mailbox_entry(owner, mailbox, b).to_vec(),
+            None => keys::mailbox(owner, mailbox.saturating_add(1)).to_vec(),
+        };
+        let mut page = Vec::with_capacity(limit.min(64));
+        for item in index.range(start.as_slice()..end.as_slice()).rev() {
+            let (key, flags) = item?;
+            let flags = flags.first().copied().unwrap_or(0);
+            let read = flags & FLAG_READ != 0;
+            let starred = flags & FLAG_STARRED != 0;
+            if filter.read.is_some_and(|r| r != read)
+                || filter.starred.is_some_and(|s| s != starred)
+            {
+                continue;
+            }
+            if page.len() == limit {
+                return Ok((page, true));
+            }
+            let Some(entry_id) = keys::id_at(&key, 16) else {
+                continue;
+            };
+            let Some(entry) = self.entry(entry_id)? else {
+                continue;
+            };
+            let Some(message) = self.message(entry.message)? else {
+                continue;
+            };
+            page.push((entry, message));
+        }
+        Ok((page, false))
+    }
+
+    /// Ids of every entry in one mailbox (`Some`) or in all of an owner's mailboxes (`None`).
+    pub fn entry_ids(&self, owner: u64, mailbox: Option<u64>) -> Result<Vec<u64>, StoreError> {
+        let prefix = match mailbox {
+            Some(m) => keys::mailbox(owner, m).to_vec(),
+            None => keys::id(owner).to_vec(),
+        };
+        self.mail
+            .mailbox_index
+            .scan_prefix(prefix)
+            .keys()
+            .map(|k| Ok(keys::id_at(&k?, 16).unwrap_or(0)))
+            .collect()
+    }
+
+    /// The oldest messages received at or before `cutoff`, at most `limit`, oldest first.
+    pub fn received_before(&self, cutoff: Timestamp, limit: usize) -> Result<Vec<u64>, StoreError> {
+        self.oldest(Some(cutoff), limit)
+    }
+
+    /// The oldest `limit` messages, oldest first.
+    pub fn oldest_messages(&self, limit: usize) -> Result<Vec<u64>, StoreError> {
+        self.oldest(None, limit)
+    }
+
+    fn oldest(&self, cutoff: Option<Timestamp>, limit: usize) -> Result<Vec<u64>, StoreError> {
+        let end = cutoff.map_or([0xff; 8], keys::received_end);
+        self.mail
+            .received
+            .range(..end.as_slice())
+            .keys()
+            .take(limit)
+            .map(|k| Ok(keys::id_at(&k?, 8).unwrap_or(0)))
+            .collect()
+    }
+
+    /// Size of messages received at or before `cutoff` (for a dry run), reading only those.
+    pub fn measure_before(&self, cutoff: Timestamp) -> Result<Removed, StoreError> {
+        let mut r = Removed::default();
+        for k in self
+            .mail
+            .received
+            .range(..keys::received_end(cutoff).as_slice())
+            .keys()
+        {
+            if let Some(m) = keys::id_at(&k?, 8)
+                .map(|id| self.message(id))
+                .transpose()?
+                .flatten()
+            {
+                r += Removed {
+                    messages: 1,
+                    bytes: m.size,
+                };
+            }
+        }
+        Ok(r)
+    }
+
+    // ----- mailboxes ---------------------------------------------------------------------------
+
+    /// Counts of one mailbox.
+    pub fn counts(&self, owner: u64, mailbox: u64) -> Result<Counts, StoreError> {
+        self.mail
+            .mailbox_counts
+            .get(keys::mailbox(owner, mailbox))?
+            .map(|v| codec::decode(&v))
+            .transpose()
+            .map(Option::unwrap_or_default)
+    }
+
+    /// The custom mailboxes of an owner, in name order.
+    pub fn custom_mailboxes(&self, owner: u64) -> Result<Vec<MailboxRecord>, StoreError> {
+        self.mail
+            .mailbox_names
+            .scan_prefix(keys::id(owner))
+            .values()
+            .map(|v| codec::decode(&v?))
+            .collect()
+    }
+
+    /// A custom mailbox by name (case-insensitive).
+    pub fn custom_mailbox(
+        &self,
+        owner: u64,
+        name: &str,
+    ) -> Result<Option<MailboxRecord>, StoreError> {
+        self.mail
+            .mailbox_names
+            .get(keys::mailbox_name(owner, name))?
+            .map(|v| codec::decode(&v))
+            .transpose()
+    }
+
+    /// Creates a custom mailbox.
+    ///
+    /// # Errors
+    /// [`Error::MailboxExists`] when the owner has one of that name (case-insensitively).
+    pub fn create_mailbox(&self, owner: u64, name: &str) -> Result<MailboxRecord, Error> {
+        let record = MailboxRecord {
+            id: FIRST_CUSTOM_MAILBOX + self.generate_id()?,
+            name: name.to_owned(),
+            created_at: Timestamp::now(),
+        };
+        let value = codec::encode(&record)?;
+        let created = self
+            .mail
+            .mailbox_names
+            .compare_and_swap(
+                keys::mailbox_name(owner, name),
+                None as Option<&[u8]>,
+                Some(value),
+            )
+            .map_err(StoreError::from)?;
+        match created {
+            Ok(()) => Ok(record),
+            Err(_) => Err(Error::MailboxExists),
+        }
+    }
+
+    /// Deletes an empty custom mailbox.
+    ///
+    /// # Errors
+    /// [`Error::MailboxNotEmpty`] when it still holds messages.
+    pub fn delete_mailbox(&self, owner: u64, mailbox: &MailboxRecord) -> Result<(), Error> {
+        let name_key = keys::mailbox_name(owner, &mailbox.name);
+        let counts_key = keys::mailbox(owner, mailbox.id);
+        let not_empty = (&self.mail.mailbox_names, &self.mail.mailbox_counts)
+            .transaction(|(names, counts)| {
+                let c: Counts = match counts.get(counts_key)? {
+                    Some(v) => abort(codec::decode(&v))?,
+                    None => Counts::default(),
+                };
+                if c.total > 0 {
+                    return Ok(true);
+                }
+                names.remove(name_key.as_slice())?;
+                counts.remove(&counts_key[..])?;
+                Ok(false)
+            })
+            .map_err(txn_error)?;
+        if not_empty {
+            Err(Error::MailboxNotEmpty)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Removes an owner's mailboxes, counters and address mapping. Call after its entries are
+    /// gone (see [`Store::entry_ids`]).
+    pub fn delete_owner(&self, owner: u64, address: &str) -> Result<(), StoreError> {
+        for k in self.mail.mailbox_names.scan_prefix(keys::id(owner)).keys() {
+            self.mail.mailbox_names.remove(k?)?;
+        }
+        for k in self.mail.mailbox_counts.scan_prefix(keys::id(owner)).keys() {
+            self.mail.mailbox_counts.remove(k?)?;
+        }
+        self.mail.owners.remove(keys::email(address))?;
+        Ok(())
+    }
+}
