@@ -60,6 +60,9 @@ fn serve(args: ServeArgs) -> Result<(), String> {
             e.to_string()
         })?;
         let http = listeners.http_addr().map_err(|e| e.to_string())?;
+        // Before the address is printed: whoever reads it may signal at once.
+        let shutdown =
+            shutdown_signal().map_err(|e| format!("cannot install the signal handlers: {e}"))?;
         info!(
             version = env!("CARGO_PKG_VERSION"),
             http = %http,
@@ -73,30 +76,33 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         println!("  data dir: {}", data_dir.display());
         println!("  logs:     {}", log_dir.display());
         let service = Service::new(store, config.service.clone());
-        server::run(&config, service, listeners, shutdown_signal())
+        server::run(&config, service, listeners, shutdown)
             .await
             .map_err(|e| e.to_string())
     })
 }
 
-/// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+/// Installs the SIGINT and SIGTERM handlers now and returns a future that resolves on either.
+/// Installing them only when the future is first polled would leave a window after start-up in
+/// which a signal still has its default effect and kills the process without a clean stop.
+#[cfg(unix)]
+fn shutdown_signal() -> std::io::Result<impl Future<Output = ()> + Send + 'static> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut term = signal(SignalKind::terminate())?;
+    Ok(async move {
+        tokio::select! {
+            _ = int.recv() => info!("SIGINT received"),
+            _ = term.recv() => info!("SIGTERM received"),
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => info!("SIGINT received"),
-        _ = term => info!("SIGTERM received"),
-    }
+    })
+}
+
+/// Resolves on Ctrl-C.
+#[cfg(not(unix))]
+fn shutdown_signal() -> std::io::Result<impl Future<Output = ()> + Send + 'static> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+        info!("SIGINT received");
+    })
 }
