@@ -1,10 +1,13 @@
-//! Shared test harness: the real server in-process on 127.0.0.1:0 with a temporary store, and a
-//! raw HTTP/1.1 client for requests reqwest will not send.
+//! Shared test harness: the real server in-process on 127.0.0.1:0 with a temporary store, a raw
+//! HTTP/1.1 client for requests reqwest will not send, and the real binary as a child process.
 #![allow(dead_code)]
 
+use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
 
 use fakemail::config::{Config, DataDir};
 use fakemail::server::{self, Listeners};
@@ -373,5 +376,238 @@ fn parse_response(buf: &[u8]) -> Reply {
         headers,
         text,
         json,
+    }
+}
+
+// ----- the binary as a child process ---------------------------------------------------------
+
+/// `fakemail` with a clean environment: no inherited `FAKEMAIL_*` variable can change a test.
+pub fn fakemail() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_fakemail"));
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("FAKEMAIL_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("RUST_BACKTRACE", "0").stdin(Stdio::null());
+    cmd
+}
+
+/// `fakemail serve` on a free port with fast hashing, on `data_dir`.
+pub fn serve_cmd(data_dir: &Path) -> Command {
+    let mut cmd = fakemail();
+    cmd.args(["serve", "--port", "0", "--password-iterations", "1000"])
+        .arg("--data-dir")
+        .arg(data_dir);
+    cmd
+}
+
+/// Collects a child's output in the background, so the child never blocks on a full pipe.
+fn collect(
+    r: impl Read + Send + 'static,
+    lines: Option<mpsc::Sender<String>>,
+) -> Arc<Mutex<String>> {
+    let all = Arc::new(Mutex::new(String::new()));
+    let sink = all.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(r).lines() {
+            let Ok(line) = line else { break };
+            sink.lock().unwrap().push_str(&format!("{line}\n"));
+            if let Some(tx) = &lines {
+                let _ = tx.send(line);
+            }
+        }
+    });
+    all
+}
+
+/// Waits for `child` to exit, killing it and failing the test after `timeout`.
+pub fn wait_timeout(child: &mut Child, timeout: Duration, what: &str) -> ExitStatus {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what}: the process did not exit within {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A command run to completion.
+#[derive(Debug)]
+pub struct Finished {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `cmd` until it exits (failing the test after [`TIMEOUT`]).
+pub fn run(mut cmd: Command) -> Finished {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn fakemail");
+    let stdout = collect(child.stdout.take().unwrap(), None);
+    let stderr = collect(child.stderr.take().unwrap(), None);
+    let status = wait_timeout(&mut child, TIMEOUT, &format!("{cmd:?}"));
+    // The readers finish at EOF, which follows the exit closely.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Arc::strong_count(&stdout) + Arc::strong_count(&stderr) > 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let out = stdout.lock().unwrap().clone();
+    let err = stderr.lock().unwrap().clone();
+    Finished {
+        status,
+        stdout: out,
+        stderr: err,
+    }
+}
+
+/// A running `fakemail serve`; killed on drop if still running.
+pub struct Process {
+    child: Child,
+    /// The address printed on the `HTTP API:` line.
+    pub addr: SocketAddr,
+    pub base: String,
+    /// The path printed on the `data dir:` line.
+    pub data_dir: PathBuf,
+    /// The path printed on the `logs:` line.
+    pub log_dir: PathBuf,
+    stdout: Arc<Mutex<String>>,
+    stderr: Arc<Mutex<String>>,
+    /// Stderr lines as they come, for waiting on a log line.
+    stderr_lines: mpsc::Receiver<String>,
+}
+
+impl Process {
+    /// Spawns `cmd` and waits until it has printed its address, data dir and log dir.
+    pub fn start(mut cmd: Command) -> Process {
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn fakemail");
+        let (out_tx, out_rx) = mpsc::channel();
+        let (err_tx, err_rx) = mpsc::channel();
+        let stdout = collect(child.stdout.take().unwrap(), Some(out_tx));
+        let stderr = collect(child.stderr.take().unwrap(), Some(err_tx));
+        let deadline = Instant::now() + TIMEOUT;
+        let (mut addr, mut data_dir, mut log_dir) = (None, None, None);
+        while addr.is_none() || data_dir.is_none() || log_dir.is_none() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = match out_rx.recv_timeout(left) {
+                Ok(line) => line,
+                Err(e) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!(
+                        "fakemail did not print its address ({e}); stdout:\n{}\nstderr:\n{}",
+                        stdout.lock().unwrap(),
+                        stderr.lock().unwrap()
+                    );
+                }
+            };
+            if let Some(a) = line.strip_prefix("  HTTP API: http://") {
+                addr = Some(a.parse::<SocketAddr>().expect("an address"));
+            } else if let Some(d) = line.strip_prefix("  data dir: ") {
+                data_dir = Some(PathBuf::from(d));
+            } else if let Some(d) = line.strip_prefix("  logs:") {
+                log_dir = Some(PathBuf::from(d.trim_start()));
+            }
+        }
+        let addr = addr.unwrap();
+        Process {
+            child,
+            addr,
+            base: format!("http://{addr}"),
+            data_dir: data_dir.unwrap(),
+            log_dir: log_dir.unwrap(),
+            stdout,
+            stderr,
+            stderr_lines: err_rx,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Sends a signal by name (`TERM`, `INT`) with kill(1).
+    pub fn signal(&self, name: &str) {
+        let ok = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.pid().to_string())
+            .status()
+            .expect("run kill")
+            .success();
+        assert!(ok, "kill -{name} {}", self.pid());
+    }
+
+    /// Waits (at most [`TIMEOUT`]) for a stderr line containing `needle`; returns it.
+    pub fn wait_for_log(&self, needle: &str) -> String {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.stderr_lines.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => {}
+                Err(e) => panic!(
+                    "no log line with {needle:?} ({e}); stderr:\n{}",
+                    self.stderr()
+                ),
+            }
+        }
+    }
+
+    /// Waits (at most [`TIMEOUT`]) for the process to exit.
+    pub fn wait(&mut self) -> ExitStatus {
+        let status = wait_timeout(&mut self.child, TIMEOUT, "fakemail serve");
+        // Let the readers reach EOF, so stdout/stderr are complete.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Arc::strong_count(&self.stdout) + Arc::strong_count(&self.stderr) > 2
+            && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        status
+    }
+
+    /// Sends `signal` and waits for the exit; the status must be 0.
+    pub fn stop_with(&mut self, signal: &str) {
+        self.signal(signal);
+        let status = self.wait();
+        assert_eq!(
+            status.code(),
+            Some(0),
+            "exit after SIG{signal}: {status}; stderr:\n{}",
+            self.stderr()
+        );
+    }
+
+    pub fn stdout(&self) -> String {
+        self.stdout.lock().unwrap().clone()
+    }
+
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
