@@ -519,3 +519,123 @@ async fn log_files_record_operations_but_never_secrets() {
     }
     assert!(!logs.contains("pbkdf2"), "a hash in the log files");
 }
+
+#[tokio::test]
+async fn json_log_format_writes_one_object_per_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = serve_cmd(dir.path());
+    cmd.args(["--log-format", "json"]);
+    let mut p = Process::start(cmd);
+    register(&p, "json@example.test", PASSWORD).await;
+    p.stop_with("TERM");
+    let logs = read_logs(&p.log_dir);
+    let events: Vec<Value> = logs
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let registered = events
+        .iter()
+        .find(|e| e["fields"]["message"] == "registered")
+        .unwrap_or_else(|| panic!("no registered event in {logs}"));
+    assert_eq!(registered["fields"]["email"], "json@example.test");
+    assert_eq!(registered["level"], "INFO");
+    for line in p.stderr().lines() {
+        serde_json::from_str::<Value>(line).unwrap_or_else(|e| panic!("stderr {e}: {line}"));
+    }
+}
+
+// ----- defaults and wiring -------------------------------------------------------------------
+
+#[test]
+fn the_default_data_dir_follows_xdg_then_home() {
+    let dir = tempfile::tempdir().unwrap();
+    let xdg = dir.path().join("xdg");
+    let home = dir.path().join("home");
+    let start = |xdg: Option<&Path>| {
+        let mut cmd = fakemail();
+        cmd.args(["serve", "--port", "0"]).env("HOME", &home);
+        match xdg {
+            Some(x) => cmd.env("XDG_DATA_HOME", x),
+            None => cmd.env_remove("XDG_DATA_HOME"),
+        };
+        Process::start(cmd)
+    };
+    let mut p = start(Some(&xdg));
+    assert_eq!(p.data_dir, xdg.join("fakemail"));
+    assert_eq!(p.log_dir, xdg.join("fakemail").join("logs"));
+    p.stop_with("TERM");
+    let mut p = start(None);
+    assert_eq!(p.data_dir, home.join(".local/share/fakemail"));
+    p.stop_with("TERM");
+    // A relative XDG_DATA_HOME is ignored, as the XDG spec says.
+    let mut p = start(Some(Path::new("relative/xdg")));
+    assert_eq!(p.data_dir, home.join(".local/share/fakemail"));
+    p.stop_with("TERM");
+
+    let mut cmd = fakemail();
+    cmd.args(["serve", "--port", "0"])
+        .env_remove("HOME")
+        .env_remove("XDG_DATA_HOME");
+    let out = run(cmd);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        out.stderr.contains("--data-dir"),
+        "says what to do: {}",
+        out.stderr
+    );
+    assert_no_panic(&out.stderr);
+}
+
+#[tokio::test]
+async fn max_body_size_comes_from_the_flag_and_the_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut flag = serve_cmd(&dir.path().join("a"));
+    flag.args(["--max-body-size", "1KiB"]);
+    let mut var = serve_cmd(&dir.path().join("b"));
+    var.env("FAKEMAIL_MAX_BODY_SIZE", "1KiB");
+    for cmd in [flag, var] {
+        let mut p = Process::start(cmd);
+        let padded = |len: usize| {
+            let mut body =
+                json!({"email": format!("u{len}@example.test"), "password": PASSWORD}).to_string();
+            body.push_str(&" ".repeat(len - body.len()));
+            body
+        };
+        let client = reqwest::Client::new();
+        let post = |body: String| {
+            client
+                .post(p.url("/api/v1/auth/register"))
+                .header("content-type", "application/json")
+                .body(body)
+        };
+        assert_eq!(send(post(padded(1024))).await.status, 201);
+        let r = send(post(padded(1025))).await;
+        assert_error(&(r.status, r.json), 413, "payload_too_large");
+        p.stop_with("TERM");
+    }
+}
+
+#[tokio::test]
+async fn expired_sessions_are_swept_at_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let with_ttl = || {
+        let mut cmd = serve_cmd(dir.path());
+        cmd.args(["--session-ttl", "1s"]);
+        cmd
+    };
+    let mut p = Process::start(with_ttl());
+    register(&p, "alice@example.test", PASSWORD).await;
+    for _ in 0..2 {
+        assert_eq!(login(&p, "alice@example.test", PASSWORD).await.0, 200);
+    }
+    p.stop_with("TERM");
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
+
+    let mut p = Process::start(with_ttl());
+    let line = p.wait_for_log("expired sessions removed");
+    assert!(line.contains("removed=2"), "{line}");
+    p.stop_with("TERM");
+    let store = Store::open(dir.path(), 8 << 20).unwrap();
+    assert_eq!(store.session_count(), 0);
+    assert_eq!(store.user_count(), 1, "only the sessions went");
+}
