@@ -978,3 +978,14 @@ async fn wrong_methods_are_a_json_405_with_allow() {
     }
     srv.stop().await;
 }
+
+#[tokio::test]
+async fn a_non_ascii_authorization_header_is_an_invalid_token() {
+    let srv = TestServer::start().await;
+    for raw_value in [&b"Bearer fm_\xe9\xe9"[..], b"\xe9\xe9 token"] {
+        let value = reqwest::header::HeaderValue::from_bytes(raw_value).unwrap();
+        let r = send(srv.client.get(srv.url(ME)).header("authorization", value)).await;
+        assert_error(&(r.status, r.json), 401, "invalid_token");
+    }
+    srv.stop().await;
+}
