@@ -989,3 +989,24 @@ async fn a_non_ascii_authorization_header_is_an_invalid_token() {
     }
     srv.stop().await;
 }
+
+#[tokio::test]
+async fn changing_the_iteration_count_keeps_old_hashes_working() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = TestServer::start_with(test_config(), Some(dir.path())).await;
+    srv.register("old@example.test").await;
+    srv.stop().await;
+
+    let mut config = test_config();
+    config.service.password_iterations = 2_000;
+    let srv = TestServer::start_with(config, Some(dir.path())).await;
+    srv.login("old@example.test").await;
+    srv.register("new@example.test").await;
+    srv.login("new@example.test").await;
+    srv.stop().await;
+
+    let store = fakemail::store::Store::open(dir.path(), 8 << 20).unwrap();
+    let hash = |email| store.user_by_email(email).unwrap().unwrap().password_hash;
+    assert!(hash("old@example.test").starts_with("$pbkdf2-sha256$i=1000,"));
+    assert!(hash("new@example.test").starts_with("$pbkdf2-sha256$i=2000,"));
+}
