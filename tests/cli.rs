@@ -639,3 +639,45 @@ async fn expired_sessions_are_swept_at_start_up() {
     assert_eq!(store.session_count(), 0);
     assert_eq!(store.user_count(), 1, "only the sessions went");
 }
+
+#[tokio::test]
+async fn a_stalled_request_holds_up_shutdown_only_for_the_drain_bound() {
+    assert!(
+        TIMEOUT > fakemail::config::DRAIN_TIMEOUT + Duration::from_secs(5),
+        "the wait below must outlast the drain bound"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let mut p = Process::start(serve_cmd(dir.path()));
+    let mut conn = tokio::net::TcpStream::connect(p.addr).await.unwrap();
+    // A body that never arrives in full.
+    conn.write_all(
+        b"POST /api/v1/auth/register HTTP/1.1\r\nHost: test\r\n\
+          Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"email\":",
+    )
+    .await
+    .unwrap();
+    p.signal("TERM");
+    let status = p.wait();
+    assert_eq!(status.code(), Some(0), "{}", p.stderr());
+    let stderr = p.stderr();
+    assert!(stderr.contains("did not finish in time"), "{stderr}");
+    assert!(stderr.contains("store flushed"), "{stderr}");
+    drop(conn);
+}
+
+#[test]
+fn a_data_dir_that_is_a_file_fails_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "not a directory").unwrap();
+    let mut cmd = serve_cmd(&file);
+    cmd.arg("--log-dir").arg(dir.path().join("logs"));
+    let out = run(cmd);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        out.stderr.contains(&format!("data dir {}", file.display())),
+        "names the data dir: {}",
+        out.stderr
+    );
+    assert_no_panic(&out.stderr);
+}
