@@ -607,6 +607,11 @@ async fn emails_are_unique_case_insensitively() {
     }
     // The first account is untouched: its password is still the first one.
     srv.login("bob@example.test").await;
+    // Non-ASCII letters too.
+    srv.register("zoë@bücher.example").await;
+    let got = register_with(&srv, "ZOË@BÜCHER.EXAMPLE", "another passphrase", None).await;
+    assert_error(&got, 409, "email_taken");
+    srv.login("ZOË@bücher.example").await;
     srv.stop().await;
 }
 
@@ -663,6 +668,7 @@ async fn password_must_not_be_the_email() {
         ("alice@example.test", "alice@example.test"),
         ("alice@example.test", "ALICE@Example.Test"),
         (" alice@example.test ", "alice@example.test"),
+        ("zoë@bücher.example", "ZOË@BÜCHER.EXAMPLE"),
     ] {
         let got = register_with(&srv, email, password, None).await;
         assert_field_error(&got, 422, "weak_password", "password");
