@@ -681,3 +681,22 @@ fn a_data_dir_that_is_a_file_fails_with_a_clear_message() {
     );
     assert_no_panic(&out.stderr);
 }
+
+#[tokio::test]
+async fn access_lines_are_logged_at_debug_only() {
+    for (level, logged) in [("info", false), ("debug", true)] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cmd = serve_cmd(dir.path());
+        cmd.args(["--log-level", level]);
+        let mut p = Process::start(cmd);
+        let r = send(reqwest::Client::new().get(p.url("/healthz"))).await;
+        assert_eq!(r.status, 200);
+        p.stop_with("TERM");
+        let logs = read_logs(&p.log_dir);
+        assert_eq!(
+            logs.lines().any(|l| l.contains("/healthz")),
+            logged,
+            "--log-level {level}:\n{logs}"
+        );
+    }
+}
