@@ -410,12 +410,17 @@ async fn protected_endpoints_need_a_bearer_token() {
 #[tokio::test]
 async fn auth_is_checked_before_the_body() {
     let srv = TestServer::start().await;
-    let got = srv
-        .client
-        .patch(srv.url(ME))
-        .header("content-type", "application/json")
-        .body("{not json");
-    let r = send(got).await;
+    for body in ["{not json", r#"{"display_name": 5}"#] {
+        let req = srv
+            .client
+            .patch(srv.url(ME))
+            .header("content-type", "application/json")
+            .body(body);
+        let r = send(req).await;
+        assert_error(&(r.status, r.json), 401, "missing_token");
+    }
+    // Without a content type too: 401, not 415.
+    let r = send(srv.client.delete(srv.url(ME)).body("x")).await;
     assert_error(&(r.status, r.json), 401, "missing_token");
     srv.stop().await;
 }
