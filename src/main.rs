@@ -59,6 +59,9 @@ fn serve(args: ServeArgs) -> Result<(), String> {
             e.to_string()
         })?;
         let http = listeners.http_addr().map_err(|e| e.to_string())?;
+        // Before the address is printed: whoever reads it may signal at once.
+        let shutdown =
+            shutdown_signal().map_err(|e| format!("cannot install the signal handlers: {e}"))?;
         let service = Service::new(store, config.service.clone());
         let token_file = match &config.admin_token {
             Some(t) => {
@@ -103,7 +106,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
             Some(path) => println!("  admin token: {}", path.display()),
             None => println!("  admin token: from --admin-token"),
         }
-        let result = server::run(&config, service, listeners, shutdown_signal()).await;
+        let result = server::run(&config, service, listeners, shutdown).await;
         runfile::remove_server_info(&data_dir);
         result.map_err(|e| e.to_string())
     })
@@ -127,24 +130,27 @@ fn purge(args: &PurgeArgs) -> Result<(), String> {
     Ok(())
 }
 
-/// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+/// Installs the SIGINT and SIGTERM handlers now and returns a future that resolves on either.
+/// Installing them only when the future is first polled would leave a window after start-up in
+/// which a signal still has its default effect and kills the process without a clean stop.
+#[cfg(unix)]
+fn shutdown_signal() -> std::io::Result<impl Future<Output = ()> + Send + 'static> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut term = signal(SignalKind::terminate())?;
+    Ok(async move {
+        tokio::select! {
+            _ = int.recv() => info!("SIGINT received"),
+            _ = term.recv() => info!("SIGTERM received"),
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => info!("SIGINT received"),
-        _ = term => info!("SIGTERM received"),
-    }
+    })
+}
+
+/// Resolves on Ctrl-C.
+#[cfg(not(unix))]
+fn shutdown_signal() -> std::io::Result<impl Future<Output = ()> + Send + 'static> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+        info!("SIGINT received");
+    })
 }

@@ -38,7 +38,7 @@ fn is_json(headers: &HeaderMap) -> bool {
 /// of the offending field).
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let de = &mut serde_json::Deserializer::from_slice(bytes);
-    let result: Result<T, _> = serde_path_to_error::deserialize(de);
+    let result: Result<T, _> = serde_path_to_error::deserialize(&mut *de);
     let value = result.map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
@@ -63,6 +63,14 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
                 format!("the request body is not valid JSON: {inner}"),
             )
         }
+    })?;
+    // serde_path_to_error stops after the value; only `end` rejects what follows it.
+    de.end().map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            format!("the request body is not valid JSON: {e}"),
+        )
     })?;
     Ok(value)
 }
@@ -151,6 +159,13 @@ mod tests {
         assert_eq!(e.field.as_deref(), Some("n"));
         let e = decode::<Req>(br#"{"email":"a","extra":1}"#).unwrap_err();
         assert_eq!(e.code, "invalid_body");
+        let e = decode::<Req>(br#"{"email":"a"} {"email":"b"}"#).unwrap_err();
+        assert_eq!(
+            (e.status.as_u16(), e.code),
+            (400, "malformed_json"),
+            "trailing data"
+        );
+        assert!(decode::<Req>(b" {\"email\":\"a\"} \r\n").is_ok());
         let e = decode::<Req>(br#"[1]"#).unwrap_err();
         assert_eq!(e.status.as_u16(), 422);
     }

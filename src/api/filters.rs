@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use warp::http::{Method, StatusCode};
+use warp::http::{HeaderMap, Method, StatusCode, header};
 use warp::reply::Response;
 use warp::{Filter, Rejection};
 
@@ -96,10 +96,15 @@ fn with_svc(
 
 /// The caller's session from `Authorization: Bearer <token>`.
 fn session(svc: Service) -> impl Filter<Extract = (Session,), Error = Rejection> + Clone {
-    warp::header::optional::<String>("authorization").and_then(move |h: Option<String>| {
+    warp::header::headers_cloned().and_then(move |headers: HeaderMap| {
         let svc = svc.clone();
         async move {
-            let h = h.ok_or(Error::MissingToken)?;
+            let h = headers
+                .get(header::AUTHORIZATION)
+                .ok_or(Error::MissingToken)?;
+            // Not visible ASCII: no token of ours. warp's typed header filter would answer a
+            // 400 `invalid_header` here, but a bad credential is a 401 like any other.
+            let h = h.to_str().map_err(|_| Error::InvalidToken)?;
             let (scheme, token) = h.trim().split_once(' ').ok_or(Error::MissingToken)?;
             if !scheme.eq_ignore_ascii_case("bearer") {
                 return Err(Rejection::from(Error::MissingToken));

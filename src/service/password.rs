@@ -42,7 +42,8 @@ pub fn check_rules(password: &str, email: &str, field: &'static str) -> Result<(
     if n > MAX_CHARS {
         return Err(err("the password must be at most 256 characters long"));
     }
-    if password.trim().eq_ignore_ascii_case(email.trim()) {
+    // Lower-cased like the email index key, so non-ASCII letters compare case-insensitively too.
+    if password.trim().to_lowercase() == email.trim().to_lowercase() {
         return Err(err("the password must not be the email address"));
     }
     if is_common(password) {
@@ -116,6 +117,12 @@ mod tests {
         ))
         .unwrap();
         assert!(e.starts_with("weak_password") && e.contains("email"), "{e}");
+        let e = code(check_rules(
+            "ZOË@BÜCHER.EXAMPLE",
+            "zoë@bücher.example",
+            "password",
+        ));
+        assert!(e.is_some_and(|e| e.contains("email")), "non-ASCII case");
         for p in [
             "password",
             "PassWord1",

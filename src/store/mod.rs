@@ -19,6 +19,7 @@ pub mod mail;
 use std::fs::{File, TryLockError};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use sled::Transactional;
@@ -27,6 +28,10 @@ use sled::transaction::{ConflictableTransactionError, TransactionError};
 use crate::error::Error;
 use crate::time::Timestamp;
 use keys::DIGEST_LEN;
+
+/// How long [`Store::open`] waits for sled threads of a store dropped in this process to let go
+/// of the database file.
+const SLED_LOCK_WAIT: Duration = Duration::from_secs(5);
 
 /// Failures of the storage layer. Shown to operators (start-up, logs), never to API clients.
 #[derive(Debug, thiserror::Error)]
@@ -132,23 +137,35 @@ impl Store {
             Err(TryLockError::WouldBlock) => return Err(StoreError::Locked(dir.to_path_buf())),
             Err(TryLockError::Error(e)) => return Err(io(e)),
         }
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(dir.join("db"))
-            .cache_capacity(cache_bytes)
-            .open()
-            .map_err(|e| match e {
-                sled::Error::Io(source) => StoreError::Io {
-                    path: dir.to_path_buf(),
-                    source,
-                },
-                sled::Error::Corruption { .. } | sled::Error::Unsupported(_) => {
-                    StoreError::Corrupt {
-                        path: dir.to_path_buf(),
-                        detail: e.to_string(),
-                    }
+            .cache_capacity(cache_bytes);
+        // Our lock above means no other process has the dir, so sled refusing its own lock on
+        // `db/db` can only be a store this process just dropped: sled finishes its writes on
+        // background threads that hold the file a moment longer. Wait for them, within a bound.
+        let deadline = Instant::now() + SLED_LOCK_WAIT;
+        let db = loop {
+            match config.open() {
+                Err(sled::Error::Io(e))
+                    if e.to_string().contains("could not acquire lock")
+                        && Instant::now() < deadline =>
+                {
+                    std::thread::sleep(Duration::from_millis(10));
                 }
-                other => StoreError::Sled(other),
-            })?;
+                other => break other,
+            }
+        }
+        .map_err(|e| match e {
+            sled::Error::Io(source) => StoreError::Io {
+                path: dir.to_path_buf(),
+                source,
+            },
+            sled::Error::Corruption { .. } | sled::Error::Unsupported(_) => StoreError::Corrupt {
+                path: dir.to_path_buf(),
+                detail: e.to_string(),
+            },
+            other => StoreError::Sled(other),
+        })?;
         let tree = |name: &str| db.open_tree(name);
         Ok(Store {
             users: tree("users")?,

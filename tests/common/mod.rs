@@ -1,25 +1,124 @@
-//! Shared test harness: the real server, in-process, on 127.0.0.1:0 with a temporary store.
+//! Shared test harness: the real server in-process on 127.0.0.1:0 with a temporary store, a raw
+//! HTTP/1.1 client for requests reqwest will not send, and the real binary as a child process.
 #![allow(dead_code)]
 
+use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
 
 use fakemail::config::{Config, DataDir};
 use fakemail::server::{self, Listeners};
 use fakemail::service::Service;
 use fakemail::store::Store;
+use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 /// Passwords in tests: valid under the rules.
 pub const PASSWORD: &str = "correct horse battery";
 
+/// Longest a test waits for a server to start, answer, or exit. Generous: CI machines are slow,
+/// and a hung server must fail the test, not hang it.
+pub const TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Test config: fast hashing, temporary data, any free port.
 pub fn test_config() -> Config {
     let mut c = Config::default();
     c.service.password_iterations = 1_000;
     c
+}
+
+/// A response, with what tests look at.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: HeaderMap,
+    /// The raw body.
+    pub text: String,
+    /// The body as JSON: Null when empty, a JSON string when it is not JSON.
+    pub json: Value,
+}
+
+impl Reply {
+    /// A header as a string.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// Checks what must hold for *every* response: a non-2xx one carries exactly the JSON error
+/// envelope, and no response ever shows a password hash.
+#[track_caller]
+pub fn check_invariants(status: u16, content_type: Option<&str>, text: &str) {
+    assert!(
+        !text.to_ascii_lowercase().contains("pbkdf2"),
+        "a response shows a password hash: {text}"
+    );
+    if (200..300).contains(&status) {
+        return;
+    }
+    assert!(
+        content_type.is_some_and(|ct| ct.starts_with("application/json")),
+        "{status} with content type {content_type:?}: {text}"
+    );
+    let v: Value = serde_json::from_str(text)
+        .unwrap_or_else(|e| panic!("{status} body is not JSON ({e}): {text}"));
+    let top = v.as_object().expect("error body is an object");
+    assert_eq!(top.len(), 1, "only `error` at the top: {v}");
+    let err = v["error"].as_object().expect("`error` is an object");
+    for key in err.keys() {
+        assert!(
+            ["code", "message", "field"].contains(&key.as_str()),
+            "unexpected key {key}: {v}"
+        );
+    }
+    let code = err["code"].as_str().expect("`code` is a string");
+    assert!(
+        !code.is_empty()
+            && code
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
+        "code is not snake_case: {code}"
+    );
+    assert!(
+        err["message"].as_str().is_some_and(|m| m.len() > 10),
+        "message is not a sentence: {v}"
+    );
+    if let Some(f) = err.get("field") {
+        assert!(f.as_str().is_some_and(|f| !f.is_empty()), "field: {v}");
+    }
+}
+
+/// Sends a request and checks [`check_invariants`] on the answer.
+pub async fn send(req: reqwest::RequestBuilder) -> Reply {
+    let res = tokio::time::timeout(TIMEOUT, req.send())
+        .await
+        .expect("response in time")
+        .expect("request");
+    let status = res.status().as_u16();
+    let headers = res.headers().clone();
+    let text = res.text().await.unwrap();
+    check_invariants(
+        status,
+        headers.get("content-type").and_then(|v| v.to_str().ok()),
+        &text,
+    );
+    let json = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text.clone()))
+    };
+    Reply {
+        status,
+        headers,
+        text,
+        json,
+    }
 }
 
 /// A running server.
@@ -81,7 +180,11 @@ impl TestServer {
             let _ = tx.send(());
         }
         if let Some(h) = self.handle.take() {
-            h.await.expect("server task").expect("server run");
+            tokio::time::timeout(TIMEOUT, h)
+                .await
+                .expect("server stops in time")
+                .expect("server task")
+                .expect("server run");
         }
     }
 
@@ -89,15 +192,14 @@ impl TestServer {
         format!("{}{}", self.base, path)
     }
 
-    /// Sends a request with an optional bearer token and JSON body; returns status and JSON
-    /// (Null for an empty body).
-    pub async fn call(
+    /// A request with an optional bearer token and JSON body, not yet sent.
+    pub fn request(
         &self,
         method: &str,
         path: &str,
         token: Option<&str>,
         body: Option<Value>,
-    ) -> (u16, Value) {
+    ) -> reqwest::RequestBuilder {
         let mut req = self.client.request(method.parse().unwrap(), self.url(path));
         if let Some(t) = token {
             req = req.bearer_auth(t);
@@ -105,15 +207,30 @@ impl TestServer {
         if let Some(b) = body {
             req = req.json(&b);
         }
-        let res = req.send().await.expect("request");
-        let status = res.status().as_u16();
-        let text = res.text().await.unwrap();
-        let value = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or(Value::String(text))
-        };
-        (status, value)
+        req
+    }
+
+    /// Sends a request with an optional bearer token and JSON body; returns the whole reply.
+    pub async fn reply(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        send(self.request(method, path, token, body)).await
+    }
+
+    /// Like [`TestServer::reply`], but only status and JSON (Null for an empty body).
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let r = self.reply(method, path, token, body).await;
+        (r.status, r.json)
     }
 
     /// Registers an account and returns the user JSON.
@@ -130,16 +247,20 @@ impl TestServer {
         v
     }
 
+    /// Logs in with `password`; returns status and body.
+    pub async fn try_login(&self, email: &str, password: &str) -> (u16, Value) {
+        self.call(
+            "POST",
+            "/api/v1/auth/login",
+            None,
+            Some(json!({"email": email, "password": password})),
+        )
+        .await
+    }
+
     /// Logs in and returns the token.
     pub async fn login(&self, email: &str) -> String {
-        let (s, v) = self
-            .call(
-                "POST",
-                "/api/v1/auth/login",
-                None,
-                Some(json!({"email": email, "password": PASSWORD})),
-            )
-            .await;
+        let (s, v) = self.try_login(email, PASSWORD).await;
         assert_eq!(s, 200, "login {email}: {v}");
         v["token"].as_str().unwrap().to_owned()
     }
@@ -163,4 +284,330 @@ pub fn assert_error(got: &(u16, Value), status: u16, code: &str) {
         "message: {}",
         got.1
     );
+}
+
+/// Asserts the error envelope with `status`, `code` and `field`.
+#[track_caller]
+pub fn assert_field_error(got: &(u16, Value), status: u16, code: &str, field: &str) {
+    assert_error(got, status, code);
+    assert_eq!(got.1["error"]["field"], field, "field; body: {}", got.1);
+}
+
+/// Parses an RFC 3339 time from the API.
+#[track_caller]
+pub fn rfc3339(v: &Value) -> std::time::SystemTime {
+    let s = v.as_str().unwrap_or_else(|| panic!("not a string: {v}"));
+    assert!(s.ends_with('Z'), "not UTC: {s}");
+    humantime::parse_rfc3339(s).unwrap_or_else(|e| panic!("{s}: {e}"))
+}
+
+// ----- raw HTTP ------------------------------------------------------------------------------
+
+/// Sends `head` (request line and headers, without the blank line) and then `body` over a new
+/// connection, reading the answer while still writing, as a server may answer (413) before the
+/// body is complete. The request should say `Connection: close`.
+pub async fn raw(addr: SocketAddr, head: &str, body: Vec<u8>) -> Reply {
+    let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let (mut rd, mut wr) = stream.into_split();
+    let mut out = format!("{head}\r\n\r\n").into_bytes();
+    out.extend(body);
+    // The server may close before it has read everything: write errors are expected then.
+    let writer = tokio::spawn(async move {
+        let _ = wr.write_all(&out).await;
+        wr
+    });
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(TIMEOUT, async {
+        let mut chunk = [0u8; 8192];
+        loop {
+            match rd.read(&mut chunk).await {
+                Ok(0) => break,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                // A reset after the answer arrived still leaves the answer in `buf`.
+                Err(_) => break,
+            }
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "no complete answer in time: {buf:?}");
+    writer.abort();
+    parse_response(&buf)
+}
+
+fn parse_response(buf: &[u8]) -> Reply {
+    let end = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no response head in {:?}", String::from_utf8_lossy(buf)));
+    let head = std::str::from_utf8(&buf[..end]).expect("ASCII head");
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap();
+    let status: u16 = status_line
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("bad status line {status_line}"));
+    let mut headers = HeaderMap::new();
+    for line in lines {
+        let (k, v) = line.split_once(':').expect("header line");
+        headers.append(
+            reqwest::header::HeaderName::from_bytes(k.trim().as_bytes()).unwrap(),
+            v.trim().parse().unwrap(),
+        );
+    }
+    let mut body = buf[end + 4..].to_vec();
+    if let Some(n) = headers
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        assert!(body.len() >= n, "truncated body: {body:?}");
+        body.truncate(n);
+    }
+    let text = String::from_utf8(body).expect("UTF-8 body");
+    check_invariants(
+        status,
+        headers.get("content-type").and_then(|v| v.to_str().ok()),
+        &text,
+    );
+    let json = serde_json::from_str(&text).unwrap_or(Value::String(text.clone()));
+    Reply {
+        status,
+        headers,
+        text,
+        json,
+    }
+}
+
+// ----- the binary as a child process ---------------------------------------------------------
+
+/// `fakemail` with a clean environment: no inherited `FAKEMAIL_*` variable can change a test.
+pub fn fakemail() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_fakemail"));
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("FAKEMAIL_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("RUST_BACKTRACE", "0").stdin(Stdio::null());
+    cmd
+}
+
+/// `fakemail serve` on a free port with fast hashing, on `data_dir`.
+pub fn serve_cmd(data_dir: &Path) -> Command {
+    let mut cmd = fakemail();
+    cmd.args(["serve", "--port", "0", "--password-iterations", "1000"])
+        .arg("--data-dir")
+        .arg(data_dir);
+    cmd
+}
+
+/// Collects a child's output in the background, so the child never blocks on a full pipe.
+fn collect(
+    r: impl Read + Send + 'static,
+    lines: Option<mpsc::Sender<String>>,
+) -> Arc<Mutex<String>> {
+    let all = Arc::new(Mutex::new(String::new()));
+    let sink = all.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(r).lines() {
+            let Ok(line) = line else { break };
+            sink.lock().unwrap().push_str(&format!("{line}\n"));
+            if let Some(tx) = &lines {
+                let _ = tx.send(line);
+            }
+        }
+    });
+    all
+}
+
+/// Waits for `child` to exit, killing it and failing the test after `timeout`.
+pub fn wait_timeout(child: &mut Child, timeout: Duration, what: &str) -> ExitStatus {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what}: the process did not exit within {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A command run to completion.
+#[derive(Debug)]
+pub struct Finished {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `cmd` until it exits (failing the test after [`TIMEOUT`]).
+pub fn run(mut cmd: Command) -> Finished {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn fakemail");
+    let stdout = collect(child.stdout.take().unwrap(), None);
+    let stderr = collect(child.stderr.take().unwrap(), None);
+    let status = wait_timeout(&mut child, TIMEOUT, &format!("{cmd:?}"));
+    // The readers finish at EOF, which follows the exit closely.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Arc::strong_count(&stdout) + Arc::strong_count(&stderr) > 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let out = stdout.lock().unwrap().clone();
+    let err = stderr.lock().unwrap().clone();
+    Finished {
+        status,
+        stdout: out,
+        stderr: err,
+    }
+}
+
+/// A running `fakemail serve`; killed on drop if still running.
+pub struct Process {
+    child: Child,
+    /// The address printed on the `HTTP API:` line.
+    pub addr: SocketAddr,
+    pub base: String,
+    /// The path printed on the `data dir:` line.
+    pub data_dir: PathBuf,
+    /// The path printed on the `logs:` line.
+    pub log_dir: PathBuf,
+    stdout: Arc<Mutex<String>>,
+    stderr: Arc<Mutex<String>>,
+    /// Stderr lines as they come, for waiting on a log line.
+    stderr_lines: mpsc::Receiver<String>,
+}
+
+impl Process {
+    /// Spawns `cmd` and waits until it has printed its address, data dir and log dir.
+    pub fn start(mut cmd: Command) -> Process {
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn fakemail");
+        let (out_tx, out_rx) = mpsc::channel();
+        let (err_tx, err_rx) = mpsc::channel();
+        let stdout = collect(child.stdout.take().unwrap(), Some(out_tx));
+        let stderr = collect(child.stderr.take().unwrap(), Some(err_tx));
+        let deadline = Instant::now() + TIMEOUT;
+        let (mut addr, mut data_dir, mut log_dir) = (None, None, None);
+        while addr.is_none() || data_dir.is_none() || log_dir.is_none() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = match out_rx.recv_timeout(left) {
+                Ok(line) => line,
+                Err(e) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!(
+                        "fakemail did not print its address ({e}); stdout:\n{}\nstderr:\n{}",
+                        stdout.lock().unwrap(),
+                        stderr.lock().unwrap()
+                    );
+                }
+            };
+            if let Some(a) = line.strip_prefix("  HTTP API: http://") {
+                addr = Some(a.parse::<SocketAddr>().expect("an address"));
+            } else if let Some(d) = line.strip_prefix("  data dir: ") {
+                data_dir = Some(PathBuf::from(d));
+            } else if let Some(d) = line.strip_prefix("  logs:") {
+                log_dir = Some(PathBuf::from(d.trim_start()));
+            }
+        }
+        let addr = addr.unwrap();
+        Process {
+            child,
+            addr,
+            base: format!("http://{addr}"),
+            data_dir: data_dir.unwrap(),
+            log_dir: log_dir.unwrap(),
+            stdout,
+            stderr,
+            stderr_lines: err_rx,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Sends a signal by name (`TERM`, `INT`) with kill(1).
+    pub fn signal(&self, name: &str) {
+        let ok = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.pid().to_string())
+            .status()
+            .expect("run kill")
+            .success();
+        assert!(ok, "kill -{name} {}", self.pid());
+    }
+
+    /// Waits (at most [`TIMEOUT`]) for a stderr line containing `needle`; returns it.
+    pub fn wait_for_log(&self, needle: &str) -> String {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.stderr_lines.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => {}
+                Err(e) => panic!(
+                    "no log line with {needle:?} ({e}); stderr:\n{}",
+                    self.stderr()
+                ),
+            }
+        }
+    }
+
+    /// Waits (at most [`TIMEOUT`]) for the process to exit.
+    pub fn wait(&mut self) -> ExitStatus {
+        let status = wait_timeout(&mut self.child, TIMEOUT, "fakemail serve");
+        // Let the readers reach EOF, so stdout/stderr are complete.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Arc::strong_count(&self.stdout) + Arc::strong_count(&self.stderr) > 2
+            && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        status
+    }
+
+    /// Sends `signal` and waits for the exit; the status must be 0.
+    pub fn stop_with(&mut self, signal: &str) {
+        self.signal(signal);
+        let status = self.wait();
+        assert_eq!(
+            status.code(),
+            Some(0),
+            "exit after SIG{signal}: {status}; stderr:\n{}",
+            self.stderr()
+        );
+    }
+
+    pub fn stdout(&self) -> String {
+        self.stdout.lock().unwrap().clone()
+    }
+
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
 }
