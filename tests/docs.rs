@@ -1,7 +1,9 @@
 //! Keeps the documentation in step with the command line. The clap definition is the source of
 //! truth: every subcommand, long flag, environment variable and default it declares must be
 //! documented in `man/fakemail.1` and `README.md`, and neither may document a flag that does
-//! not exist. Also checks that `.ci/run` runs the test command the README gives.
+//! not exist. Also checks that `.ci/run` runs the test command the README gives, that
+//! `packaging/fakemail.default` lists every setting, and that the unit waits longer than the
+//! server drains.
 
 use std::path::Path;
 
@@ -300,5 +302,46 @@ fn ci_runs_the_test_command_the_readme_gives() {
     assert!(
         ci.lines().any(|l| l.trim() == command),
         ".ci/run does not run `{command}` on a line of its own"
+    );
+}
+
+#[test]
+fn packaged_defaults_file_lists_every_setting_with_its_default() {
+    let file = read("packaging/fakemail.default");
+    let mut problems = Vec::new();
+    for f in all_flags() {
+        let Some(env) = &f.env else { continue };
+        let prefix = format!("#{env}=");
+        let Some(line) = file.lines().find(|l| l.starts_with(&prefix)) else {
+            problems.push(format!("no `{prefix}...` line"));
+            continue;
+        };
+        if let Some(default) = &f.default
+            && line != format!("{prefix}{default}")
+        {
+            problems.push(format!("`{line}` does not give the default {default}"));
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "packaging/fakemail.default:\n{}",
+        problems.join("\n")
+    );
+}
+
+#[test]
+fn unit_stop_timeout_exceeds_the_drain_bound() {
+    let unit = read("packaging/fakemail.service");
+    let secs: u64 = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("TimeoutStopSec="))
+        .expect("the unit sets TimeoutStopSec=")
+        .trim()
+        .parse()
+        .expect("TimeoutStopSec= in plain seconds");
+    assert!(
+        secs > fakemail::config::DRAIN_TIMEOUT.as_secs(),
+        "TimeoutStopSec={secs} must exceed the server's drain bound of {:?}",
+        fakemail::config::DRAIN_TIMEOUT
     );
 }
