@@ -14,7 +14,7 @@ use tracing_subscriber::{EnvFilter, Layer, fmt};
 use crate::cli::{LogFormat, LogRotation};
 use crate::config::LogConfig;
 
-/// Log files are `fakemail.<date>.log`; `fakemail.log` links to the current one.
+/// Log files are `fakemail.<date>.log`; `fakemail.current.log` links to the current one.
 pub const FILE_PREFIX: &str = "fakemail";
 
 /// Keeps the background log writer alive; dropping it flushes what is buffered.
