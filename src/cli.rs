@@ -86,7 +86,7 @@ pub struct ServeArgs {
 
     /// PBKDF2-HMAC-SHA256 iterations for new password hashes (at least 1000). Lower it only for
     /// fast test suites; existing hashes keep working when it changes.
-    #[arg(long, env = "FAKEMAIL_PASSWORD_ITERATIONS", default_value_t = 600_000,
+    #[arg(long, env = "FAKEMAIL_PASSWORD_ITERATIONS", default_value_t = 600_000, value_name = "N",
           value_parser = clap::value_parser!(u32).range(1000..))]
     pub password_iterations: u32,
 
@@ -163,16 +163,13 @@ pub fn parse_retention(s: &str) -> Result<Retention, String> {
 #[derive(Debug, Args)]
 pub struct DataArgs {
     /// Data directory [default: $XDG_DATA_HOME/fakemail, else ~/.local/share/fakemail].
-    #[arg(
-        long,
-        env = "FAKEMAIL_DATA_DIR",
-        value_name = "DIR",
-        conflicts_with = "temporary"
-    )]
+    #[arg(long, env = "FAKEMAIL_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
 
     /// Use a throwaway store in a new temporary directory, removed on exit (for test runs).
-    #[arg(long, env = "FAKEMAIL_TEMPORARY")]
+    /// Cannot be combined with --data-dir. The variable takes true/false, yes/no, 1/0.
+    #[arg(long, env = "FAKEMAIL_TEMPORARY", action = clap::ArgAction::SetTrue,
+          value_parser = clap::builder::BoolishValueParser::new())]
     pub temporary: bool,
 }
 
@@ -190,11 +187,11 @@ pub struct LogArgs {
     pub log_level: String,
 
     /// Format of log lines, on stderr and in the files.
-    #[arg(long, env = "FAKEMAIL_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    #[arg(long, env = "FAKEMAIL_LOG_FORMAT", value_enum, value_name = "FORMAT", default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 
     /// When to start a new log file.
-    #[arg(long, env = "FAKEMAIL_LOG_ROTATION", value_enum, default_value_t = LogRotation::Daily)]
+    #[arg(long, env = "FAKEMAIL_LOG_ROTATION", value_enum, value_name = "PERIOD", default_value_t = LogRotation::Daily)]
     pub log_rotation: LogRotation,
 
     /// How many log files to keep; older ones are deleted.

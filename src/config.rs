@@ -58,6 +58,11 @@ pub enum ConfigError {
         "cannot find a default data dir: neither XDG_DATA_HOME nor HOME is set; pass --data-dir or --temporary"
     )]
     NoDataDir,
+    #[error(
+        "--temporary and --data-dir (FAKEMAIL_TEMPORARY and FAKEMAIL_DATA_DIR) exclude each other; \
+         use one of them"
+    )]
+    TemporaryWithDataDir,
 }
 
 impl Default for Config {
@@ -97,6 +102,9 @@ impl Config {
     /// [`ConfigError::NoDataDir`] when no data dir is given and none can be derived.
     pub fn from_serve(args: ServeArgs) -> Result<Config, ConfigError> {
         let data = if args.data.temporary {
+            if args.data.data_dir.is_some() {
+                return Err(ConfigError::TemporaryWithDataDir);
+            }
             DataDir::Temporary
         } else {
             DataDir::Path(match args.data.data_dir {

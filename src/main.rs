@@ -45,12 +45,10 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         .dir
         .clone()
         .unwrap_or_else(|| data_dir.join("logs"));
+    // The store first: its lock decides whether this process may use the data dir at all, so
+    // a second server never writes into the first one's log files.
+    let store = Store::open(&data_dir, config.cache_size).map_err(|e| e.to_string())?;
     let _log = fakemail::logging::init(&config.log, &log_dir).map_err(|e| e.to_string())?;
-
-    let store = Store::open(&data_dir, config.cache_size).map_err(|e| {
-        tracing::error!(error = %e, "cannot open the store");
-        e.to_string()
-    })?;
     let runtime =
         tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the runtime: {e}"))?;
     runtime.block_on(async {

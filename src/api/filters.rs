@@ -114,12 +114,14 @@ fn session(svc: Service) -> impl Filter<Extract = (Session,), Error = Rejection>
     })
 }
 
-/// GET /healthz
+/// GET /healthz (and HEAD, for health checkers that use it)
 fn health() -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
     warp::path!("healthz").and(
         warp::get()
+            .or(warp::head())
+            .unify()
             .and_then(handlers::health)
-            .or(others("GET"))
+            .or(others("GET, HEAD"))
             .unify(),
     )
 }
