@@ -28,7 +28,17 @@ fn main() -> ExitCode {
 }
 
 fn serve(args: ServeArgs) -> Result<(), String> {
-    let config = Config::from_serve(args).map_err(|e| e.to_string())?;
+    let config = match Config::from_serve(args) {
+        Ok(c) => c,
+        // A contradiction between flags is a usage error (status 2), like clap's own.
+        Err(e @ fakemail::config::ConfigError::TemporaryWithDataDir) => {
+            use clap::CommandFactory;
+            Cli::command()
+                .error(clap::error::ErrorKind::ArgumentConflict, e.to_string())
+                .exit()
+        }
+        Err(e) => return Err(e.to_string()),
+    };
     // A temporary store lives in a directory removed when `_temp` drops, after the server stops.
     let (data_dir, _temp) = match &config.data {
         DataDir::Path(p) => (p.clone(), None),

@@ -968,8 +968,8 @@ async fn wrong_methods_are_a_json_405_with_allow() {
     let srv = TestServer::start().await;
     let token = srv.user("alice@example.test").await;
     let cases: [(&str, &str, &[&str]); 10] = [
-        ("POST", "/healthz", &["GET"]),
-        ("DELETE", "/healthz", &["GET"]),
+        ("POST", "/healthz", &["GET", "HEAD"]),
+        ("DELETE", "/healthz", &["GET", "HEAD"]),
         ("GET", REGISTER, &["POST"]),
         ("PUT", REGISTER, &["POST"]),
         ("GET", LOGIN, &["POST"]),
