@@ -14,8 +14,13 @@ use crate::store::Store;
 use crate::store::mail::Removed;
 use crate::time::Timestamp;
 
-/// Messages deleted per batch (one index read, then one transaction per message).
+/// Messages read from the arrival index at a time.
 const BATCH: usize = 512;
+/// Messages deleted per transaction. Every sled transaction writes out the log buffer, so one
+/// transaction per message made sweeps I/O-bound (on 2 cores, 100,000 messages took 10 to 14
+/// s; 16 per transaction, 5 to 7 s). Much larger transactions gain little and hold sled's
+/// global transaction lock longer, stalling deliveries meanwhile.
+const TXN: usize = 16;
 
 /// Deletes every message received at or before `cutoff`, with all its copies. With `dry_run`
 /// nothing is deleted and the report says what would go. `progress` is called after each
@@ -35,10 +40,8 @@ pub fn purge_older_than(
         if batch.is_empty() {
             return Ok(total);
         }
-        for id in batch {
-            if let Some(r) = store.delete_message(id)? {
-                total += r;
-            }
+        for ids in batch.chunks(TXN) {
+            total += store.delete_messages(ids)?;
         }
         progress(total);
     }
@@ -57,10 +60,8 @@ pub fn enforce_cap(store: &Store, max: u64) -> Result<Removed> {
         if oldest.is_empty() {
             return Ok(total);
         }
-        for id in oldest {
-            if let Some(r) = store.delete_message(id)? {
-                total += r;
-            }
+        for ids in oldest.chunks(TXN) {
+            total += store.delete_messages(ids)?;
         }
     }
 }

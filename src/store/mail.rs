@@ -253,6 +253,20 @@ impl Tx<'_> {
         }
     }
 
+    /// Removes a message with every copy of it; `None` when it is already gone.
+    fn delete_message(&self, id: u64) -> TxResult<Option<Removed>> {
+        let Some(m) = self.message(id)? else {
+            return Ok(None);
+        };
+        for eid in &m.entries {
+            if let Some(e) = self.entry(*eid)? {
+                self.unlink(&e)?;
+                self.entries.remove(&keys::id(e.id))?;
+            }
+        }
+        self.remove_message_record(&m).map(Some)
+    }
+
     fn remove_message_record(&self, m: &MessageRecord) -> TxResult<Removed> {
         self.messages.remove(&keys::id(m.id))?;
         self.raw.remove(&keys::id(m.id))?;
@@ -409,21 +423,28 @@ impl Store {
 
     /// Deletes a message with every copy of it. `None` when it was already gone.
     pub fn delete_message(&self, id: u64) -> Result<Option<Removed>, StoreError> {
-        let removed = self.mail_tx(|tx| {
-            let Some(m) = tx.message(id)? else {
-                return Ok(None);
-            };
-            for eid in &m.entries {
-                if let Some(e) = tx.entry(*eid)? {
-                    tx.unlink(&e)?;
-                    tx.entries.remove(&keys::id(e.id))?;
-                }
-            }
-            tx.remove_message_record(&m).map(Some)
-        })?;
+        let removed = self.mail_tx(|tx| tx.delete_message(id))?;
         if let Some(r) = removed {
             self.bump_stats(-(r.messages as i64), -(r.bytes as i64))?;
         }
+        Ok(removed)
+    }
+
+    /// Deletes several messages with every copy of each, in one transaction; ids already gone
+    /// are skipped. Retention uses this: every sled transaction writes out the log buffer
+    /// (`pin_log` rolls it), so one transaction per batch instead of one per message makes a
+    /// sweep several times faster and leaves the global transaction lock free more often.
+    pub fn delete_messages(&self, ids: &[u64]) -> Result<Removed, StoreError> {
+        let removed = self.mail_tx(|tx| {
+            let mut total = Removed::default();
+            for &id in ids {
+                if let Some(r) = tx.delete_message(id)? {
+                    total += r;
+                }
+            }
+            Ok(total)
+        })?;
+        self.bump_stats(-(removed.messages as i64), -(removed.bytes as i64))?;
         Ok(removed)
     }
 

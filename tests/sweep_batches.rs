@@ -1,0 +1,143 @@
+//! Retention deletes messages many per transaction: what a sweep, the message cap and
+//! `Store::delete_messages` remove must be exactly what one delete per message removed,
+//! counters and indexes included.
+
+use std::path::Path;
+
+use fakemail::retention;
+use fakemail::store::Store;
+use fakemail::store::mail::{EntryRecord, INBOX, Mailbox, MessageRecord, Removed, SENT};
+use fakemail::time::Timestamp;
+
+const CACHE: u64 = 8 << 20;
+const OLD: Timestamp = Timestamp(1_700_000_000);
+const NEW: Timestamp = Timestamp(1_800_000_000);
+
+fn open(dir: &Path) -> Store {
+    Store::open(dir, CACHE).expect("open store")
+}
+
+/// Stores a message received at `at` for `rcpt` (and, with `sender`, a copy in the sender's
+/// `sent`); returns its id.
+fn message(store: &Store, at: Timestamp, rcpt: u64, sender: Option<u64>, size: usize) -> u64 {
+    let id = store.generate_id().unwrap();
+    let mut entries = vec![EntryRecord {
+        id: store.generate_id().unwrap(),
+        message: id,
+        owner: rcpt,
+        mailbox: INBOX,
+        read: false,
+        starred: false,
+        bcc: None,
+    }];
+    if let Some(s) = sender {
+        entries.push(EntryRecord {
+            id: store.generate_id().unwrap(),
+            message: id,
+            owner: s,
+            mailbox: SENT,
+            read: true,
+            starred: true,
+            bcc: Some(vec![]),
+        });
+    }
+    let record = MessageRecord {
+        id,
+        received_at: at,
+        size: size as u64,
+        envelope_from: "alice@example.test".into(),
+        envelope_to: vec!["bob@example.test".into()],
+        from: Mailbox {
+            name: None,
+            address: "alice@example.test".into(),
+        },
+        to: vec![],
+        cc: vec![],
+        reply_to: vec![],
+        subject: format!("message {id}"),
+        snippet: String::new(),
+        message_id: None,
+        has_attachments: false,
+        entries: entries.iter().map(|e| e.id).collect(),
+    };
+    store
+        .insert_message(&record, &vec![b'x'; size], &entries)
+        .unwrap();
+    id
+}
+
+#[test]
+fn a_sweep_in_batches_removes_exactly_the_old_messages_with_their_copies() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let bob = store.ensure_owner("bob@example.test").unwrap();
+    let alice = store.ensure_owner("alice@example.test").unwrap();
+    // More than one index batch (512) and not a multiple of the transaction size.
+    let old: Vec<u64> = (0..1_037)
+        .map(|i| message(&store, OLD, bob, (i % 3 == 0).then_some(alice), 10))
+        .collect();
+    let new: Vec<u64> = (0..5)
+        .map(|_| message(&store, NEW, bob, Some(alice), 7))
+        .collect();
+    let mut reports = 0;
+    let removed = retention::purge_older_than(&store, OLD, false, &mut |_| reports += 1).unwrap();
+    assert_eq!(
+        removed,
+        Removed {
+            messages: 1_037,
+            bytes: 10_370
+        }
+    );
+    assert!(reports >= 3, "progress after each index batch");
+    assert!(old.iter().all(|id| store.message(*id).unwrap().is_none()));
+    assert!(new.iter().all(|id| store.message(*id).unwrap().is_some()));
+    assert_eq!(store.message_count().unwrap(), 5);
+    assert_eq!(store.message_bytes().unwrap(), 35);
+    assert_eq!(store.received_before(NEW, 10_000).unwrap(), new);
+    let inbox = store.counts(bob, INBOX).unwrap();
+    assert_eq!((inbox.total, inbox.unread), (5, 5));
+    assert_eq!(store.counts(alice, SENT).unwrap().total, 5);
+    assert_eq!(store.entry_ids(bob, Some(INBOX)).unwrap().len(), 5);
+    assert_eq!(store.entry_ids(alice, Some(SENT)).unwrap().len(), 5);
+    // Nothing left to sweep.
+    let again = retention::purge_older_than(&store, OLD, false, &mut |_| {}).unwrap();
+    assert_eq!(again, Removed::default());
+}
+
+#[test]
+fn delete_messages_skips_ids_already_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let bob = store.ensure_owner("bob@example.test").unwrap();
+    let ids: Vec<u64> = (0..4).map(|_| message(&store, OLD, bob, None, 3)).collect();
+    store.delete_message(ids[1]).unwrap().expect("was there");
+    let removed = store
+        .delete_messages(&[ids[0], ids[1], ids[2], 999_999, ids[0]])
+        .unwrap();
+    assert_eq!(
+        removed,
+        Removed {
+            messages: 2,
+            bytes: 6
+        }
+    );
+    assert_eq!(store.message_count().unwrap(), 1);
+    assert_eq!(store.counts(bob, INBOX).unwrap().total, 1);
+    assert_eq!(store.entry_ids(bob, Some(INBOX)).unwrap().len(), 1);
+    assert!(store.message(ids[3]).unwrap().is_some());
+    assert_eq!(store.delete_messages(&[]).unwrap(), Removed::default());
+}
+
+#[test]
+fn the_message_cap_keeps_the_newest() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let bob = store.ensure_owner("bob@example.test").unwrap();
+    let ids: Vec<u64> = (0..40)
+        .map(|i| message(&store, Timestamp(OLD.0 + i), bob, None, 1))
+        .collect();
+    let removed = retention::enforce_cap(&store, 3).unwrap();
+    assert_eq!(removed.messages, 37);
+    assert_eq!(store.oldest_messages(100).unwrap(), ids[37..]);
+    assert_eq!(store.counts(bob, INBOX).unwrap().total, 3);
+}
