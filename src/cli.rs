@@ -124,8 +124,8 @@ pub struct ServeArgs {
     )]
     pub max_messages: u64,
 
-    /// Memory for the store's page cache, e.g. `64MiB`.
-    #[arg(long, env = "FAKEMAIL_CACHE_SIZE", default_value = "64MiB", value_name = "SIZE",
+    /// Memory for the store's page cache, e.g. `16MiB`.
+    #[arg(long, env = "FAKEMAIL_CACHE_SIZE", default_value = "16MiB", value_name = "SIZE",
           value_parser = parse_size)]
     pub cache_size: u64,
 
