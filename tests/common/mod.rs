@@ -121,6 +121,24 @@ pub async fn send(req: reqwest::RequestBuilder) -> Reply {
     }
 }
 
+/// A request to `url` with an optional bearer token and JSON body, not yet sent.
+pub fn build_request(
+    client: &reqwest::Client,
+    method: &str,
+    url: String,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> reqwest::RequestBuilder {
+    let mut req = client.request(method.parse().unwrap(), url);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    req
+}
+
 /// A running server.
 pub struct TestServer {
     pub addr: SocketAddr,
@@ -152,6 +170,9 @@ impl TestServer {
         let listeners = Listeners::bind(&config).await.expect("bind");
         let addr = listeners.http_addr().unwrap();
         let service = Service::new(store, config.service.clone());
+        if let Some(token) = &config.admin_token {
+            service.set_admin_token(token);
+        }
         let (tx, rx) = oneshot::channel::<()>();
         let handle = tokio::spawn(async move {
             server::run(&config, service, listeners, async {
@@ -200,14 +221,7 @@ impl TestServer {
         token: Option<&str>,
         body: Option<Value>,
     ) -> reqwest::RequestBuilder {
-        let mut req = self.client.request(method.parse().unwrap(), self.url(path));
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        req
+        build_request(&self.client, method, self.url(path), token, body)
     }
 
     /// Sends a request with an optional bearer token and JSON body; returns the whole reply.
@@ -231,6 +245,26 @@ impl TestServer {
     ) -> (u16, Value) {
         let r = self.reply(method, path, token, body).await;
         (r.status, r.json)
+    }
+
+    /// Sends a request and asserts that it answers the error envelope with `status` and `code`.
+    pub async fn expect_error(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+        status: u16,
+        code: &str,
+    ) {
+        let got = self.call(method, path, token, body).await;
+        assert!(
+            got.0 == status && got.1["error"]["code"] == code,
+            "{method} {path}: expected {status} {code}, got {} {}",
+            got.0,
+            got.1
+        );
+        assert_error(&got, status, code);
     }
 
     /// Registers an account and returns the user JSON.
@@ -269,6 +303,20 @@ impl TestServer {
     pub async fn user(&self, email: &str) -> String {
         self.register(email).await;
         self.login(email).await
+    }
+}
+
+/// Polls `check` until it holds, failing the test after [`TIMEOUT`] twice over: for work the
+/// server does in the background (sweeps), whose timing a loaded machine stretches.
+pub async fn wait_until<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + 2 * TIMEOUT;
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -540,6 +588,33 @@ impl Process {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
+    }
+
+    /// Sends a JSON request with an optional bearer token; returns status and body.
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let req = build_request(&reqwest::Client::new(), method, self.url(path), token, body);
+        let r = send(req).await;
+        (r.status, r.json)
+    }
+
+    /// Registers `email` with [`PASSWORD`] and logs in; returns the token.
+    pub async fn user(&self, email: &str) -> String {
+        let body = json!({"email": email, "password": PASSWORD});
+        let (s, v) = self
+            .call("POST", "/api/v1/auth/register", None, Some(body.clone()))
+            .await;
+        assert_eq!(s, 201, "register {email}: {v}");
+        let (s, v) = self
+            .call("POST", "/api/v1/auth/login", None, Some(body))
+            .await;
+        assert_eq!(s, 200, "login {email}: {v}");
+        v["token"].as_str().unwrap().to_owned()
     }
 
     /// Sends a signal by name (`TERM`, `INT`) with kill(1).
