@@ -1229,6 +1229,63 @@ async fn reading_leaves_read_alone_and_patch_answers_the_summary() {
     srv.stop().await;
 }
 
+// ----- the message cap -----------------------------------------------------------------------
+
+#[tokio::test]
+async fn the_message_cap_never_removes_the_message_being_sent() {
+    // A message stamped an hour from now, as after the clock was set back: by arrival time it
+    // is newer than anything sent now, yet the cap must make room by removing it, not the
+    // message just sent.
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = fakemail::store::Store::open(dir.path(), 8 << 20).unwrap();
+        let bob = store.ensure_owner(BOB).unwrap();
+        let later = fakemail::time::Timestamp::now().after(Duration::from_secs(3600));
+        stored_message(&store, later, bob, None, 10);
+        store.flush().unwrap();
+    }
+    let mut config = test_config();
+    config.service.max_messages = 1;
+    let srv = TestServer::start_with(config, Some(dir.path())).await;
+    let alice = srv.user(ALICE).await;
+    let bob = srv.user(BOB).await;
+    let sent = send_text(&srv, &alice, BOB, "kept").await;
+    assert_eq!(
+        (&sent["subject"], &sent["mailbox"]),
+        (&json!("kept"), &json!("sent"))
+    );
+    let (s, v) = get_message(&srv, &alice, sent["id"].as_str().unwrap()).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(subjects(&list(&srv, &bob, "inbox").await), ["kept"]);
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn concurrent_sends_under_a_cap_all_answer_with_their_copy() {
+    let mut config = test_config();
+    config.service.max_messages = 2;
+    let srv = TestServer::start_with(config, None).await;
+    let alice = srv.user(ALICE).await;
+    let bob = srv.user(BOB).await;
+    let sends = (0..12).map(|i| {
+        srv.call(
+            "POST",
+            MESSAGES,
+            Some(&alice),
+            Some(json!({"to": [BOB], "subject": format!("m{i}")})),
+        )
+    });
+    let answers = futures_util::future::join_all(sends).await;
+    for (i, (s, v)) in answers.iter().enumerate() {
+        assert_eq!(*s, 201, "send {i}: {v}");
+        assert_eq!(v["subject"], format!("m{i}"));
+    }
+    // Every delivery trimmed the store to the cap before it answered.
+    assert_eq!(list(&srv, &bob, "inbox").await.len(), 2);
+    assert_eq!(list(&srv, &alice, "sent").await.len(), 2);
+    srv.stop().await;
+}
+
 // ----- retention -----------------------------------------------------------------------------
 
 #[tokio::test]

@@ -3,11 +3,14 @@
 //! counters and indexes included. A purge, with an injected cutoff, takes messages received
 //! before or at the cutoff and keeps later ones; a dry run measures the same and deletes nothing.
 
+mod common;
+
 use std::path::Path;
 
+use common::stored_message as message;
 use fakemail::retention;
 use fakemail::store::Store;
-use fakemail::store::mail::{EntryRecord, INBOX, Mailbox, MessageRecord, Removed, SENT};
+use fakemail::store::mail::{INBOX, Removed, SENT};
 use fakemail::time::Timestamp;
 
 const CACHE: u64 = 8 << 20;
@@ -16,55 +19,6 @@ const NEW: Timestamp = Timestamp(1_800_000_000);
 
 fn open(dir: &Path) -> Store {
     Store::open(dir, CACHE).expect("open store")
-}
-
-/// Stores a message received at `at` for `rcpt` (and, with `sender`, a copy in the sender's
-/// `sent`); returns its id.
-fn message(store: &Store, at: Timestamp, rcpt: u64, sender: Option<u64>, size: usize) -> u64 {
-    let id = store.generate_id().unwrap();
-    let mut entries = vec![EntryRecord {
-        id: store.generate_id().unwrap(),
-        message: id,
-        owner: rcpt,
-        mailbox: INBOX,
-        read: false,
-        starred: false,
-        bcc: None,
-    }];
-    if let Some(s) = sender {
-        entries.push(EntryRecord {
-            id: store.generate_id().unwrap(),
-            message: id,
-            owner: s,
-            mailbox: SENT,
-            read: true,
-            starred: true,
-            bcc: Some(vec![]),
-        });
-    }
-    let record = MessageRecord {
-        id,
-        received_at: at,
-        size: size as u64,
-        envelope_from: "alice@example.test".into(),
-        envelope_to: vec!["bob@example.test".into()],
-        from: Mailbox {
-            name: None,
-            address: "alice@example.test".into(),
-        },
-        to: vec![],
-        cc: vec![],
-        reply_to: vec![],
-        subject: format!("message {id}"),
-        snippet: String::new(),
-        message_id: None,
-        has_attachments: false,
-        entries: entries.iter().map(|e| e.id).collect(),
-    };
-    store
-        .insert_message(&record, &vec![b'x'; size], &entries)
-        .unwrap();
-    id
 }
 
 #[test]
@@ -137,7 +91,7 @@ fn the_message_cap_keeps_the_newest() {
     let ids: Vec<u64> = (0..40)
         .map(|i| message(&store, Timestamp(OLD.0 + i), bob, None, 1))
         .collect();
-    let removed = retention::enforce_cap(&store, 3).unwrap();
+    let removed = retention::enforce_cap(&store, 3, None).unwrap();
     assert_eq!(removed.messages, 37);
     assert_eq!(store.oldest_messages(100).unwrap(), ids[37..]);
     assert_eq!(store.counts(bob, INBOX).unwrap().total, 3);

@@ -49,10 +49,11 @@ pub struct SenderCopy {
 /// What `deliver` stored.
 #[derive(Debug, Clone)]
 pub struct Delivered {
-    pub message: u64,
+    pub message: MessageRecord,
     /// One per distinct envelope recipient.
     pub entries: Vec<u64>,
-    pub sender_entry: Option<u64>,
+    /// The sender's copy, when there is one.
+    pub sender_copy: Option<EntryRecord>,
 }
 
 /// A message composed over the REST API.
@@ -207,7 +208,7 @@ impl Service {
         let message_id = store.generate_id()?;
         let mut seen = std::collections::HashSet::new();
         let mut entries = Vec::new();
-        let mut sender_entry = None;
+        let mut sender_copy = None;
         if let Some(s) = &d.sender {
             let e = EntryRecord {
                 id: store.generate_id()?,
@@ -218,7 +219,7 @@ impl Service {
                 starred: false,
                 bcc: Some(s.bcc.clone()),
             };
-            sender_entry = Some(e.id);
+            sender_copy = Some(e.clone());
             entries.push(e);
         }
         let mut recipient_entries = Vec::new();
@@ -268,7 +269,7 @@ impl Service {
         );
         let cap = self.inner.settings.max_messages;
         if cap > 0 {
-            let removed = crate::retention::enforce_cap(store, cap)?;
+            let removed = crate::retention::enforce_cap(store, cap, Some(message_id))?;
             if removed.messages > 0 {
                 info!(
                     removed = removed.messages,
@@ -279,9 +280,9 @@ impl Service {
             }
         }
         Ok(Delivered {
-            message: message_id,
+            message: record,
             entries: recipient_entries,
-            sender_entry,
+            sender_copy,
         })
     }
 
@@ -382,12 +383,24 @@ impl Service {
             }),
         };
         let svc = self.clone();
-        let delivered = tokio::task::spawn_blocking(move || svc.deliver(delivery)).await??;
-        let entry = delivered
-            .sender_entry
-            .ok_or_else(|| Error::Internal("no sender copy".into()))?;
-        let owner = self.inner.store.owner(&user.email)?.ok_or_else(not_found)?;
-        self.blocking_full(owner, entry).await
+        tokio::task::spawn_blocking(move || {
+            let content = mime::content(&delivery.raw);
+            let delivered = svc.deliver(delivery)?;
+            let entry = delivered
+                .sender_copy
+                .ok_or_else(|| Error::Internal("no sender copy".into()))?;
+            // The answer is the copy as stored, not read back: a concurrent delivery's message
+            // cap, or a purge, may already have removed it, and the send still succeeded.
+            Ok(FullMessage {
+                view: MessageView {
+                    mailbox: Self::mailbox_name(entry.mailbox, &HashMap::new()),
+                    entry,
+                    message: delivered.message,
+                },
+                content,
+            })
+        })
+        .await?
     }
 
     /// The owner id of a user's address; `None` when no mail was ever kept for it.

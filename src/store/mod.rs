@@ -18,7 +18,7 @@ pub mod mail;
 
 use std::fs::{File, TryLockError};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -95,6 +95,8 @@ pub struct Store {
     mail: mail::MailTrees,
     /// Held for the life of the store: a second process on the same dir fails fast.
     _lock: Arc<File>,
+    /// Held while the store is trimmed to the message cap (see [`Store::trim_guard`]).
+    trim: Arc<Mutex<()>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -176,6 +178,7 @@ impl Store {
             mail: mail::MailTrees::open(&db)?,
             db,
             _lock: Arc::new(lock),
+            trim: Arc::default(),
         })
     }
 
@@ -183,6 +186,13 @@ impl Store {
     pub fn generate_id(&self) -> Result<u64, StoreError> {
         // sled ids start at 0; keep 0 free as "no id".
         Ok(self.db.generate_id()? + 1)
+    }
+
+    /// Serializes trims to the message cap within this process: two at once would each delete
+    /// to make room, together more than needed. Hold it for the whole trim.
+    pub fn trim_guard(&self) -> MutexGuard<'_, ()> {
+        // The guard protects no data, so a panic while it was held leaves nothing broken.
+        self.trim.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Writes everything to disk. Blocking: call it from a blocking context.

@@ -13,6 +13,8 @@ use fakemail::config::{Config, DataDir};
 use fakemail::server::{self, Listeners};
 use fakemail::service::Service;
 use fakemail::store::Store;
+use fakemail::store::mail::{EntryRecord, INBOX, Mailbox, MessageRecord, SENT};
+use fakemail::time::Timestamp;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -347,6 +349,64 @@ pub fn rfc3339(v: &Value) -> std::time::SystemTime {
     let s = v.as_str().unwrap_or_else(|| panic!("not a string: {v}"));
     assert!(s.ends_with('Z'), "not UTC: {s}");
     humantime::parse_rfc3339(s).unwrap_or_else(|e| panic!("{s}: {e}"))
+}
+
+// ----- the store -----------------------------------------------------------------------------
+
+/// Stores a message straight into `store`, received at `at`, for `rcpt` (and, with `sender`, a
+/// copy in the sender's `sent`), bypassing delivery so that tests choose its arrival time;
+/// returns its id.
+pub fn stored_message(
+    store: &Store,
+    at: Timestamp,
+    rcpt: u64,
+    sender: Option<u64>,
+    size: usize,
+) -> u64 {
+    let id = store.generate_id().unwrap();
+    let mut entries = vec![EntryRecord {
+        id: store.generate_id().unwrap(),
+        message: id,
+        owner: rcpt,
+        mailbox: INBOX,
+        read: false,
+        starred: false,
+        bcc: None,
+    }];
+    if let Some(s) = sender {
+        entries.push(EntryRecord {
+            id: store.generate_id().unwrap(),
+            message: id,
+            owner: s,
+            mailbox: SENT,
+            read: true,
+            starred: true,
+            bcc: Some(vec![]),
+        });
+    }
+    let record = MessageRecord {
+        id,
+        received_at: at,
+        size: size as u64,
+        envelope_from: "alice@example.test".into(),
+        envelope_to: vec!["bob@example.test".into()],
+        from: Mailbox {
+            name: None,
+            address: "alice@example.test".into(),
+        },
+        to: vec![],
+        cc: vec![],
+        reply_to: vec![],
+        subject: format!("message {id}"),
+        snippet: String::new(),
+        message_id: None,
+        has_attachments: false,
+        entries: entries.iter().map(|e| e.id).collect(),
+    };
+    store
+        .insert_message(&record, &vec![b'x'; size], &entries)
+        .unwrap();
+    id
 }
 
 // ----- raw HTTP ------------------------------------------------------------------------------
