@@ -1168,6 +1168,58 @@ async fn custom_mailboxes_are_made_checked_and_deleted() {
 }
 
 #[tokio::test]
+async fn mailbox_names_match_trimmed_everywhere() {
+    let srv = TestServer::start().await;
+    let alice = srv.user(ALICE).await;
+    let bob = srv.user(BOB).await;
+    let (s, made) = srv
+        .call(
+            "POST",
+            MAILBOXES,
+            Some(&bob),
+            Some(json!({"name": "Work "})),
+        )
+        .await;
+    assert_eq!(
+        (s, &made["name"]),
+        (201, &json!("Work")),
+        "trimmed when made"
+    );
+    send_text(&srv, &alice, BOB, "task").await;
+    let copy = ids(&list(&srv, &bob, "inbox").await).remove(0);
+
+    // "Work ", " work" and "WORK" all name the mailbox "Work": in a move, a listing, emptying
+    // and deleting it, as when it was made.
+    let (s, v) = patch(&srv, &bob, &copy, json!({"mailbox": "work "})).await;
+    assert_eq!((s, &v["mailbox"]), (200, &json!("Work")), "{v}");
+    assert_eq!(ids(&list(&srv, &bob, "%20work").await), [copy.as_str()]);
+    assert_eq!(ids(&list(&srv, &bob, "WORK%20").await), [copy.as_str()]);
+    let (s, v) = patch(&srv, &bob, &copy, json!({"mailbox": " inbox "})).await;
+    assert_eq!((s, &v["mailbox"]), (200, &json!("inbox")), "{v}");
+    assert_eq!(ids(&list(&srv, &bob, "%20Inbox%20").await), [copy.as_str()]);
+    assert_eq!(
+        patch(&srv, &bob, &copy, json!({"mailbox": "Work"})).await.0,
+        200
+    );
+    let empty = format!("{MAILBOXES}/%20Work%20/messages");
+    assert_eq!(srv.call("DELETE", &empty, Some(&bob), None).await.0, 204);
+    assert_eq!(counts(&srv, &bob, "trash").await, (1, 1));
+    srv.expect_error(
+        "DELETE",
+        &format!("{MAILBOXES}/%20trash"),
+        Some(&bob),
+        None,
+        422,
+        "system_mailbox",
+    )
+    .await;
+    let delete = format!("{MAILBOXES}/work%20");
+    assert_eq!(srv.call("DELETE", &delete, Some(&bob), None).await.0, 204);
+    assert!(!mailboxes(&srv, &bob).await.iter().any(|b| b.0 == "Work"));
+    srv.stop().await;
+}
+
+#[tokio::test]
 async fn reading_leaves_read_alone_and_patch_answers_the_summary() {
     let srv = TestServer::start().await;
     let alice = srv.user(ALICE).await;

@@ -134,7 +134,15 @@ const RESERVED_HEADERS: [&str; 13] = [
     "received",
 ];
 
+/// A mailbox name as it is looked up: without surrounding spaces, as names are made (the
+/// comparison itself ignores letter case). Every lookup by name goes through here, so that
+/// "Work " names the mailbox made as "Work " (stored as "Work") everywhere.
+fn lookup_name(name: &str) -> &str {
+    name.trim()
+}
+
 fn system_mailbox(name: &str) -> Option<u64> {
+    let name = lookup_name(name);
     m::SYSTEM_MAILBOXES
         .iter()
         .find(|(_, n)| n.eq_ignore_ascii_case(name))
@@ -172,7 +180,7 @@ fn check_header_value(value: &str, field: String) -> Result<()> {
 }
 
 fn check_mailbox_name(raw: &str) -> Result<String> {
-    let name = raw.trim();
+    let name = lookup_name(raw);
     let n = name.chars().count();
     let bad = |why: &str| Error::invalid("invalid_mailbox_name", "name", why);
     if n == 0 || n > MAX_MAILBOX_NAME {
@@ -428,15 +436,20 @@ impl Service {
             .unwrap_or_else(|| "inbox".to_owned())
     }
 
-    /// Resolves a mailbox name (system names case-insensitive) to its id.
+    /// Resolves a mailbox name (trimmed, in any letter case) to its id.
     fn resolve_mailbox(&self, owner: Option<u64>, name: &str) -> Result<Option<u64>> {
         if let Some(id) = system_mailbox(name) {
             return Ok(Some(id));
         }
         match owner {
-            Some(o) => Ok(self.inner.store.custom_mailbox(o, name)?.map(|b| b.id)),
+            Some(o) => Ok(self.custom_mailbox(o, name)?.map(|b| b.id)),
             None => Ok(None),
         }
+    }
+
+    /// An owner's custom mailbox by name (trimmed, in any letter case).
+    fn custom_mailbox(&self, owner: u64, name: &str) -> Result<Option<m::MailboxRecord>> {
+        Ok(self.inner.store.custom_mailbox(owner, lookup_name(name))?)
     }
 
     /// The entry `id` if it belongs to `owner`.
@@ -600,8 +613,6 @@ impl Service {
         }
         let owner = self.owner_of(user)?.ok_or(Error::NotFound("mailbox"))?;
         let b = self
-            .inner
-            .store
             .custom_mailbox(owner, name)?
             .ok_or(Error::NotFound("mailbox"))?;
         self.inner.store.delete_mailbox(owner, &b)?;
@@ -736,6 +747,7 @@ mod tests {
         assert_eq!(system_mailbox("INBOX"), Some(m::INBOX));
         assert_eq!(system_mailbox("Trash"), Some(m::TRASH));
         assert_eq!(system_mailbox("receipts"), None);
+        assert_eq!(system_mailbox(" inbox "), Some(m::INBOX));
     }
 
     #[test]
