@@ -1,5 +1,5 @@
 //! `fakemail purge`: delete old messages from a stopped store directly, or, when a server holds
-//! the store, by asking it over HTTP with the admin token it keeps in the data dir.
+//! the store, by asking it over HTTP with the admin token it wrote into `server.json`.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -67,16 +67,23 @@ pub fn run(args: &PurgeArgs, progress: bool) -> Result<(Removed, Via), String> {
 
 fn remote(args: &PurgeArgs, dir: &std::path::Path) -> Result<(Removed, Via), String> {
     let info = runfile::read_server_info(dir).map_err(|e| {
+        let hint = if e.kind() == std::io::ErrorKind::PermissionDenied {
+            "only the server's user can read it: run purge as that user or as root"
+        } else {
+            "is a fakemail server still starting there?"
+        };
         format!(
-            "the data dir {} is in use by another process, but its {} cannot be read ({e}); \
-             is a fakemail server still starting there?",
+            "the data dir {} is in use by another process, but its {} cannot be read ({e}); {hint}",
             dir.display(),
             runfile::SERVER_FILE
         )
     })?;
-    let token = match &args.admin_token {
-        Some(t) => t.clone(),
-        None => runfile::read_admin_token(dir).map_err(|e| {
+    // Given, it wins; otherwise the token the server says it takes. The admin-token file is
+    // only a fallback for a server.json without one: it may be stale (a server started with
+    // --admin-token neither reads nor rewrites it).
+    let token = match (&args.admin_token, &info.admin_token) {
+        (Some(t), _) | (None, Some(t)) => t.clone(),
+        (None, None) => runfile::read_admin_token(dir).map_err(|e| {
             format!(
                 "cannot read the admin token in {} ({e}); pass --admin-token or set FAKEMAIL_ADMIN_TOKEN",
                 runfile::admin_token_path(dir).display()

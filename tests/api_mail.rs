@@ -1555,6 +1555,79 @@ async fn purge_through_a_running_server() {
     assert!(logs.contains("purge requested over the API"), "{logs}");
 }
 
+#[tokio::test]
+async fn purge_reaches_a_server_started_with_an_admin_token_of_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    // A first start without --admin-token leaves a token file behind...
+    let mut p = Process::start(serve_cmd(dir.path()));
+    p.stop_with("TERM");
+    assert!(dir.path().join("admin-token").is_file());
+    // ...which a server given a token of its own does not use.
+    let given = "fm_chosen-by-whoever-runs-the-server";
+    let mut cmd = serve_cmd(dir.path());
+    cmd.env("FAKEMAIL_ADMIN_TOKEN", given);
+    let mut p = Process::start(cmd);
+    assert!(
+        p.stdout().contains("admin token: from --admin-token"),
+        "{}",
+        p.stdout()
+    );
+    let alice = p.user(ALICE).await;
+    for i in 0..2 {
+        let body = json!({"to": [BOB], "subject": format!("m{i}")});
+        assert_eq!(
+            p.call("POST", MESSAGES, Some(&alice), Some(body)).await.0,
+            201
+        );
+    }
+    let via = format!(" (through the running server at {})", p.base);
+
+    // Purge needs no token: the server says which one it takes.
+    let out = purge(dir.path(), &["--older-than", "0s", "--dry-run"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(
+        out.stdout.starts_with("would delete 2 messages, "),
+        "{out:?}"
+    );
+    assert!(out.stdout.ends_with(&format!("{via}\n")), "{out:?}");
+    // The same token given to purge, by flag or variable, works too.
+    let out = purge(
+        dir.path(),
+        &["--older-than", "0s", "--dry-run", "--admin-token", given],
+    );
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let mut cmd = fakemail();
+    cmd.args(["purge", "--older-than", "1d", "--data-dir"])
+        .arg(dir.path())
+        .env("FAKEMAIL_ADMIN_TOKEN", given);
+    assert_purged(&run(cmd), &format!("deleted 0 messages, 0 bytes{via}"));
+    // A wrong one is refused, and nothing is deleted.
+    let out = purge(
+        dir.path(),
+        &["--older-than", "0s", "--admin-token", "fm_wrong"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        out.stderr
+            .contains(&format!("the server at {} refused the purge (401)", p.base)),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        !out.stderr.contains(given),
+        "the token is shown: {}",
+        out.stderr
+    );
+    let out = purge(dir.path(), &["--older-than", "0s"]);
+    assert!(out.stdout.starts_with("deleted 2 messages, "), "{out:?}");
+    p.stop_with("TERM");
+    assert!(!p.stderr().contains(given), "the token is logged");
+    assert!(
+        !dir.path().join("server.json").exists(),
+        "removed at a clean stop"
+    );
+}
+
 #[test]
 fn purge_needs_an_existing_data_dir_and_an_age() {
     let dir = tempfile::tempdir().unwrap();
