@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use crate::api::dto::{PurgeRequest, PurgeResponse};
 use crate::cli::PurgeArgs;
 use crate::store::mail::Removed;
-use crate::store::{Store, StoreError};
+use crate::store::{self, Store, StoreError};
 use crate::time::Timestamp;
 use crate::{client, config, retention, runfile};
 
@@ -24,7 +24,7 @@ pub enum Via {
 /// Runs the purge. With `progress`, a running total is shown on stderr while it takes long.
 ///
 /// # Errors
-/// A sentence for the user: no data dir, an unreadable store, an unreachable server, a
+/// A sentence for the user: no data dir, a dir without a store, an unreadable store, an unreachable server, a
 /// refused token.
 pub fn run(args: &PurgeArgs, progress: bool) -> Result<(Removed, Via), String> {
     let dir: PathBuf = match &args.data_dir {
@@ -37,6 +37,14 @@ pub fn run(args: &PurgeArgs, progress: bool) -> Result<(Removed, Via), String> {
         return Err(format!(
             "there is no data dir at {}; nothing to purge",
             dir.display()
+        ));
+    }
+    // Opening would make an empty store in any directory, a mistyped one included.
+    if !Store::exists(&dir) {
+        return Err(format!(
+            "{} holds no store ({} is missing); nothing to purge. Is it the data dir of a fakemail server?",
+            dir.display(),
+            store::DB_DIR
         ));
     }
     match Store::open(&dir, 16 << 20) {

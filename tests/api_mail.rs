@@ -1453,6 +1453,22 @@ fn assert_purged(out: &Finished, expected_stdout: &str) {
     assert_eq!(out.stdout, format!("{expected_stdout}\n"), "{out:?}");
 }
 
+/// Asserts that a purge failed with exit status 1, an error line naming every one of
+/// `needles`, and nothing on stdout.
+#[track_caller]
+fn assert_purge_failed(out: &Finished, needles: &[&str]) {
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(out.stderr.starts_with("fakemail: error: "), "{out:?}");
+    for needle in needles {
+        assert!(
+            out.stderr.contains(needle),
+            "no {needle:?} in {}",
+            out.stderr
+        );
+    }
+    assert_eq!(out.stdout, "", "{out:?}");
+}
+
 /// Total size of the messages in a user's mailbox.
 fn total_size(messages: &[Value]) -> u64 {
     messages.iter().map(|m| m["size"].as_u64().unwrap()).sum()
@@ -1567,11 +1583,6 @@ async fn purge_reaches_a_server_started_with_an_admin_token_of_its_own() {
     let mut cmd = serve_cmd(dir.path());
     cmd.env("FAKEMAIL_ADMIN_TOKEN", given);
     let mut p = Process::start(cmd);
-    assert!(
-        p.stdout().contains("admin token: from --admin-token"),
-        "{}",
-        p.stdout()
-    );
     let alice = p.user(ALICE).await;
     for i in 0..2 {
         let body = json!({"to": [BOB], "subject": format!("m{i}")});
@@ -1633,17 +1644,7 @@ fn purge_needs_an_existing_data_dir_and_an_age() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("missing");
     let out = purge(&missing, &["--older-than", "1d"]);
-    assert_eq!(out.status.code(), Some(1), "{out:?}");
-    assert!(
-        out.stderr.starts_with("fakemail: error: "),
-        "{}",
-        out.stderr
-    );
-    assert!(
-        out.stderr.contains(&missing.display().to_string()),
-        "{}",
-        out.stderr
-    );
+    assert_purge_failed(&out, &[&missing.display().to_string()]);
     assert!(!missing.exists(), "purge made the data dir");
 
     for args in [&[][..], &["--older-than", "soon"][..]] {
@@ -1651,4 +1652,17 @@ fn purge_needs_an_existing_data_dir_and_an_age() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
         assert!(out.stderr.contains("--older-than"), "{}", out.stderr);
     }
+}
+
+#[test]
+fn purge_refuses_a_directory_that_holds_no_store() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "not a store").unwrap();
+    let out = purge(dir.path(), &["--older-than", "1d"]);
+    assert_purge_failed(&out, &[&dir.path().display().to_string(), "no store"]);
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(left, ["notes.txt"], "purge made something");
 }

@@ -116,7 +116,15 @@ fn txn_error(e: TransactionError<StoreError>) -> StoreError {
     }
 }
 
+/// The store's directory inside a data dir.
+pub const DB_DIR: &str = "db";
+
 impl Store {
+    /// Whether `dir` holds a store (one [`Store::open`] made), without opening or creating it.
+    pub fn exists(dir: &Path) -> bool {
+        dir.join(DB_DIR).is_dir()
+    }
+
     /// Opens (creating if needed) the store in `dir`, with a page cache of at most `cache_bytes`.
     ///
     /// # Errors
@@ -140,7 +148,7 @@ impl Store {
             Err(TryLockError::Error(e)) => return Err(io(e)),
         }
         let config = sled::Config::new()
-            .path(dir.join("db"))
+            .path(dir.join(DB_DIR))
             .cache_capacity(cache_bytes);
         // Our lock above means no other process has the dir, so sled refusing its own lock on
         // `db/db` can only be a store this process just dropped: sled finishes its writes on
