@@ -47,7 +47,7 @@ pub struct PurgeArgs {
     #[arg(long)]
     pub dry_run: bool,
 
-    /// Admin token of a running server [default: the one it wrote into the data dir].
+    /// Admin token of a running server [default: the one it wrote into <data-dir>/server.json].
     #[arg(
         long,
         env = "FAKEMAIL_ADMIN_TOKEN",

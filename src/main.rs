@@ -58,6 +58,9 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     // The store first: its lock decides whether this process may use the data dir at all, so
     // a second server never writes into the first one's log files.
     let store = Store::open(&data_dir, config.cache_size).map_err(|e| e.to_string())?;
+    // One left by a server that was killed would send `fakemail purge` to a dead address, or
+    // with a stale token, until this server writes its own.
+    runfile::remove_server_info(&data_dir);
     let _log = fakemail::logging::init(&config.log, &log_dir).map_err(|e| e.to_string())?;
     let runtime =
         tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the runtime: {e}"))?;
@@ -71,11 +74,8 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         let shutdown =
             shutdown_signal().map_err(|e| format!("cannot install the signal handlers: {e}"))?;
         let service = Service::new(store, config.service.clone());
-        let token_file = match &config.admin_token {
-            Some(t) => {
-                service.set_admin_token(t);
-                None
-            }
+        let (admin_token, token_file) = match &config.admin_token {
+            Some(t) => (t.clone(), None),
             None => {
                 let t = runfile::ensure_admin_token(&data_dir).map_err(|e| {
                     format!(
@@ -83,13 +83,14 @@ fn serve(args: ServeArgs) -> Result<(), String> {
                         data_dir.display()
                     )
                 })?;
-                service.set_admin_token(&t);
-                Some(runfile::admin_token_path(&data_dir))
+                (t, Some(runfile::admin_token_path(&data_dir)))
             }
         };
+        service.set_admin_token(&admin_token);
         let info = runfile::ServerInfo {
             http: runfile::local_url(http),
             pid: std::process::id(),
+            admin_token: Some(admin_token),
         };
         runfile::write_server_info(&data_dir, &info).map_err(|e| {
             format!(
