@@ -18,6 +18,7 @@
 //! - [`store::Store`] is the only code that touches sled.
 //! - [`retention`] deletes old mail for the sweeper, `fakemail purge` and the admin endpoint;
 //!   [`runfile`] and [`client`] let `purge` reach a running server.
+//! - [`notify`] tells systemd when the server is ready and when it stops.
 #![forbid(unsafe_code)]
 
 pub mod api;
@@ -26,6 +27,7 @@ pub mod client;
 pub mod config;
 pub mod error;
 pub mod logging;
+pub mod notify;
 pub mod purge;
 pub mod retention;
 pub mod runfile;
