@@ -1,4 +1,5 @@
-//! Operations: `GET /readyz` and the systemd readiness notification of the real binary.
+//! Operations: `GET /readyz`, the systemd readiness notification of the real binary and
+//! `fakemail ready`.
 
 mod common;
 
@@ -167,4 +168,72 @@ fn the_binary_notifies_ready_only_once_it_serves_and_stopping_on_shutdown() {
     let stderr = stderr.join().unwrap();
     assert_eq!(status.code(), Some(0), "{stderr}");
     assert!(!stderr.contains("cannot notify"), "{stderr}");
+}
+
+// ----- fakemail ready ------------------------------------------------------------------------
+
+#[test]
+fn ready_exits_0_against_a_running_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut p = Process::start(serve_cmd(dir.path()));
+    let mut cmd = fakemail();
+    cmd.args(["ready", "--wait", "10s", "--url", &p.base]);
+    let out = run(cmd);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(out.stdout.contains(&p.base), "{}", out.stdout);
+
+    // Without --url, the data dir's server.json tells where the server is.
+    let mut cmd = fakemail();
+    cmd.args(["ready", "--wait", "10s"])
+        .env("FAKEMAIL_DATA_DIR", dir.path());
+    let out = run(cmd);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(out.stdout.contains(&p.base), "{}", out.stdout);
+    p.stop_with("TERM");
+}
+
+#[test]
+fn ready_waits_for_a_server_that_starts_later() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut waiting = fakemail();
+    waiting
+        .args(["ready", "--wait", "30s", "--data-dir"])
+        .arg(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut waiting = waiting.spawn().expect("spawn fakemail ready");
+    // The server picks its port only now; `ready` learns it from server.json.
+    std::thread::sleep(Duration::from_millis(300));
+    let mut p = Process::start(serve_cmd(dir.path()));
+    let status = wait_timeout(&mut waiting, TIMEOUT, "fakemail ready");
+    let stdout = std::io::read_to_string(waiting.stdout.take().unwrap()).unwrap();
+    let stderr = std::io::read_to_string(waiting.stderr.take().unwrap()).unwrap();
+    assert_eq!(status.code(), Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains(&p.base), "{stdout}");
+    p.stop_with("TERM");
+}
+
+#[test]
+fn ready_exits_1_with_a_clear_message_when_nothing_answers() {
+    // A port that was free a moment ago: nothing listens on it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let mut cmd = fakemail();
+    cmd.args(["ready", "--wait", "1s", "--url", &url]);
+    let out = run(cmd);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        out.stderr.contains(&url) && out.stderr.contains("within 1s"),
+        "names the URL and the wait: {}",
+        out.stderr
+    );
+    assert!(out.stdout.is_empty(), "{}", out.stdout);
+
+    let mut cmd = fakemail();
+    cmd.args(["ready", "--url", "https://example.test"]);
+    assert_eq!(run(cmd).status.code(), Some(2), "not an http:// URL");
 }
