@@ -32,6 +32,8 @@ pub enum Command {
     Purge(PurgeArgs),
     /// Wait until a server answers ready (GET /readyz); exit status 1 if none does in time.
     Ready(ReadyArgs),
+    /// Print a shell completion script to standard output.
+    Completions(CompletionsArgs),
 }
 
 /// Options of `fakemail ready`.
@@ -51,6 +53,20 @@ pub struct ReadyArgs {
     /// ~/.local/share/fakemail].
     #[arg(long, env = "FAKEMAIL_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+}
+
+/// Options of `fakemail completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// Writes the completion script of `fakemail` for `shell`.
+pub fn write_completions(shell: clap_complete::Shell, out: &mut dyn std::io::Write) {
+    use clap::CommandFactory;
+    clap_complete::generate(shell, &mut Cli::command(), "fakemail", out);
 }
 
 /// Options of `fakemail purge`.

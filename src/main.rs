@@ -18,6 +18,10 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve(args),
         Command::Purge(args) => purge(&args),
         Command::Ready(args) => ready(&args),
+        Command::Completions(args) => {
+            fakemail::cli::write_completions(args.shell, &mut std::io::stdout());
+            Ok(())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

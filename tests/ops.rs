@@ -1,5 +1,5 @@
-//! Operations: `GET /readyz`, the systemd readiness notification of the real binary and
-//! `fakemail ready`.
+//! Operations: `GET /readyz`, the systemd readiness notification of the real binary,
+//! `fakemail ready` and `fakemail completions`.
 
 mod common;
 
@@ -236,4 +236,26 @@ fn ready_exits_1_with_a_clear_message_when_nothing_answers() {
     let mut cmd = fakemail();
     cmd.args(["ready", "--url", "https://example.test"]);
     assert_eq!(run(cmd).status.code(), Some(2), "not an http:// URL");
+}
+
+// ----- fakemail completions ------------------------------------------------------------------
+
+#[test]
+fn completions_for_each_shell_know_the_subcommands() {
+    for shell in ["bash", "zsh", "fish"] {
+        let mut cmd = fakemail();
+        cmd.args(["completions", shell]);
+        let out = run(cmd);
+        assert_eq!(out.status.code(), Some(0), "{shell}: {out:?}");
+        for word in ["serve", "purge", "ready", "--data-dir"] {
+            assert!(
+                out.stdout.contains(word),
+                "{shell}: no {word}:\n{}",
+                out.stdout
+            );
+        }
+    }
+    let mut cmd = fakemail();
+    cmd.args(["completions", "tcsh"]);
+    assert_eq!(run(cmd).status.code(), Some(2));
 }
