@@ -139,6 +139,37 @@ fn subcommands() -> Vec<String> {
 }
 
 #[test]
+fn man_page_has_every_section() {
+    let man = man();
+    for section in [
+        "NAME",
+        "SYNOPSIS",
+        "DESCRIPTION",
+        "COMMANDS",
+        "OPTIONS",
+        "ENVIRONMENT",
+        "FILES",
+        "EXIT STATUS",
+        "EXAMPLES",
+        "SEE ALSO",
+    ] {
+        assert!(
+            !man_section(&man, section).is_empty(),
+            "man/fakemail.1 has an empty {section}"
+        );
+    }
+    let synopsis = man_section(&man, "SYNOPSIS").join("\n");
+    let missing: Vec<_> = subcommands()
+        .into_iter()
+        .filter(|name| !synopsis.contains(&format!(".B fakemail {name}")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "subcommands missing from SYNOPSIS in man/fakemail.1: {missing:?}"
+    );
+}
+
+#[test]
 fn man_page_documents_every_subcommand() {
     let man = man();
     let commands = man_entries(&man_section(&man, "COMMANDS"));
