@@ -41,6 +41,9 @@ pub enum Error {
     /// The admin token is missing or wrong.
     #[error("this endpoint needs the admin token as `Authorization: Bearer <token>`")]
     AdminOnly,
+    /// The server is starting (not every listener serves yet) or shutting down.
+    #[error("the server is not ready: it is starting or shutting down")]
+    NotReady,
     /// The named thing does not exist (or is not visible to the caller).
     #[error("{0} not found")]
     NotFound(&'static str),

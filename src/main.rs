@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use fakemail::cli::{Cli, Command, PurgeArgs, ServeArgs};
+use fakemail::cli::{Cli, Command, PurgeArgs, ReadyArgs, ServeArgs};
 use fakemail::config::{Config, DataDir};
 use fakemail::server::{self, Listeners};
 use fakemail::service::Service;
@@ -17,6 +17,11 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve(args),
         Command::Purge(args) => purge(&args),
+        Command::Ready(args) => ready(&args),
+        Command::Completions(args) => {
+            fakemail::cli::write_completions(args.shell, &mut std::io::stdout());
+            Ok(())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -136,6 +141,12 @@ fn purge(args: &PurgeArgs) -> Result<(), String> {
         "{verb} {} messages, {} bytes{via}",
         removed.messages, removed.bytes
     );
+    Ok(())
+}
+
+fn ready(args: &ReadyArgs) -> Result<(), String> {
+    let target = fakemail::ready::wait(args)?;
+    println!("fakemail at {} is ready", target.url);
     Ok(())
 }
 

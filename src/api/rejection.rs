@@ -125,6 +125,11 @@ impl From<&Error> for ApiError {
                 ApiError::new(S::UNAUTHORIZED, "admin_token_required", e.to_string())
             }
             Error::NotFound(_) => ApiError::new(S::NOT_FOUND, "not_found", e.to_string()),
+            Error::NotReady => {
+                let mut a = ApiError::new(S::SERVICE_UNAVAILABLE, "not_ready", e.to_string());
+                a.retry_after = Some(1);
+                a
+            }
             Error::Store(_) | Error::Internal(_) => {
                 error!(error = %e, "internal error while handling a request");
                 ApiError::new(
@@ -224,6 +229,7 @@ mod tests {
             (Error::MissingToken, 401, "missing_token"),
             (Error::InvalidToken, 401, "invalid_token"),
             (Error::NotFound("message"), 404, "not_found"),
+            (Error::NotReady, 503, "not_ready"),
             (
                 Error::Internal("secret detail".into()),
                 500,

@@ -59,6 +59,8 @@ struct Inner {
     hashing: Semaphore,
     /// SHA-256 of the admin token, set once at start-up.
     admin_digest: std::sync::OnceLock<[u8; 32]>,
+    /// Whether every listener serves (`/readyz`); false while starting and draining.
+    ready: std::sync::atomic::AtomicBool,
 }
 
 impl Service {
@@ -73,6 +75,7 @@ impl Service {
                 dummy_hash: OnceCell::new(),
                 hashing: Semaphore::new(cores),
                 admin_digest: std::sync::OnceLock::new(),
+                ready: std::sync::atomic::AtomicBool::new(false),
             }),
         }
     }
@@ -134,6 +137,26 @@ impl Service {
             Ok(())
         } else {
             Err(Error::AdminOnly)
+        }
+    }
+
+    /// Marks the server ready (set by the server once every listener serves) or not (set when
+    /// it begins to drain).
+    pub fn set_ready(&self, ready: bool) {
+        self.inner
+            .ready
+            .store(ready, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Whether the server is ready for clients.
+    ///
+    /// # Errors
+    /// [`Error::NotReady`] while it starts or drains.
+    pub fn check_ready(&self) -> Result<()> {
+        if self.inner.ready.load(std::sync::atomic::Ordering::SeqCst) {
+            Ok(())
+        } else {
+            Err(Error::NotReady)
         }
     }
 
