@@ -41,6 +41,16 @@ pub enum Error {
     /// The admin token is missing or wrong.
     #[error("this endpoint needs the admin token as `Authorization: Bearer <token>`")]
     AdminOnly,
+    /// Fault injection was asked for on a server started without `--chaos`.
+    #[error("fault injection is off; start the server with --chaos to use it")]
+    ChaosDisabled,
+    /// A chaos rule fired at REST send: answer with this HTTP status.
+    #[error("{message}")]
+    InjectedFault {
+        status: u16,
+        rule: u64,
+        message: String,
+    },
     /// The named thing does not exist (or is not visible to the caller).
     #[error("{0} not found")]
     NotFound(&'static str),

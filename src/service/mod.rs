@@ -3,6 +3,7 @@
 
 pub mod address;
 mod auth;
+pub mod chaos;
 pub mod compose;
 pub mod limiter;
 pub mod mail;
