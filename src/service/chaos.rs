@@ -759,19 +759,21 @@ pub struct Chaos {
 }
 
 impl Chaos {
-    /// A rule set; `enabled` is `--chaos`. Without it no rule can be added.
-    pub fn new(enabled: bool, rules: Vec<RuleSpec>) -> Result<Chaos> {
-        let chaos = Chaos {
+    /// A rule set; `enabled` is `--chaos`, without which no rule can be added. `rules` are
+    /// the start-up rules (the config has checked there are at most [`MAX_RULES`]).
+    pub fn new(enabled: bool, rules: Vec<RuleSpec>) -> Chaos {
+        let rules: Vec<Arc<Rule>> = rules
+            .into_iter()
+            .zip(1..)
+            .map(|(s, id)| Arc::new(Rule::new(id, s)))
+            .collect();
+        Chaos {
             enabled,
-            rules: RwLock::new(Arc::new(Vec::new())),
-            count: AtomicUsize::new(0),
-            next_id: AtomicU64::new(1),
+            count: AtomicUsize::new(rules.len()),
+            next_id: AtomicU64::new(rules.len() as u64 + 1),
+            rules: RwLock::new(Arc::new(rules)),
             faults: AtomicU64::new(0),
-        };
-        if !rules.is_empty() {
-            chaos.replace(rules)?;
         }
-        Ok(chaos)
     }
 
     /// Whether `--chaos` is on.
@@ -1024,7 +1026,7 @@ mod tests {
     }
 
     fn chaos(rules: &[&str]) -> Chaos {
-        Chaos::new(true, rules.iter().map(|s| spec(s)).collect()).expect("rules")
+        Chaos::new(true, rules.iter().map(|s| spec(s)).collect())
     }
 
     fn fired(c: &Chaos, stage: Stage, n: usize) -> Vec<bool> {
@@ -1105,7 +1107,7 @@ mod tests {
 
     #[test]
     fn disabled_chaos_refuses_rules() {
-        let c = Chaos::new(false, Vec::new()).expect("empty");
+        let c = Chaos::new(false, Vec::new());
         assert!(matches!(c.add(spec("ehlo:421")), Err(Error::ChaosDisabled)));
         assert!(matches!(c.rules(), Err(Error::ChaosDisabled)));
         assert!(c.check(&Event::at(Stage::Ehlo)).is_none());
