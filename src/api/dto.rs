@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::service::chaos::RuleJson;
 use crate::service::mail::{Compose, FullMessage, MailboxInfo, MessagePatch, MessageView, Page};
 use crate::service::{LoginOutcome, User};
 use crate::store::mail::Mailbox;
@@ -303,4 +304,20 @@ pub struct PurgeResponse {
     pub deleted: u64,
     pub bytes: u64,
     pub dry_run: bool,
+}
+
+/// `GET /api/v1/admin/chaos`: the fault-injection rules in the order they are tried.
+#[derive(Debug, Serialize)]
+pub struct ChaosView {
+    pub enabled: bool,
+    /// Faults injected since start-up.
+    pub faults: u64,
+    pub rules: Vec<RuleJson>,
+}
+
+/// `PUT /api/v1/admin/chaos`: the new rule list.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChaosPut {
+    pub rules: Vec<RuleJson>,
 }

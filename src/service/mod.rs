@@ -3,6 +3,7 @@
 
 pub mod address;
 mod auth;
+pub mod chaos;
 pub mod compose;
 pub mod limiter;
 pub mod mail;
@@ -39,6 +40,10 @@ pub struct Settings {
     pub max_message_size: u64,
     /// Most messages kept; the oldest go beyond it (0: no cap).
     pub max_messages: u64,
+    /// Whether fault injection may be used (`--chaos`).
+    pub chaos: bool,
+    /// Fault-injection rules to start with (`--chaos-rule`).
+    pub chaos_rules: Vec<chaos::RuleSpec>,
 }
 
 /// A cheap-to-clone handle to the service; clones share the store and state.
@@ -61,14 +66,18 @@ struct Inner {
     admin_digest: std::sync::OnceLock<[u8; 32]>,
     /// Whether every listener serves (`/readyz`); false while starting and draining.
     ready: std::sync::atomic::AtomicBool,
+    /// Fault-injection rules, asked by the front-ends at every stage.
+    chaos: chaos::Chaos,
 }
 
 impl Service {
     /// A service over an opened store.
     pub fn new(store: Store, settings: Settings) -> Self {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let chaos = chaos::Chaos::new(settings.chaos, settings.chaos_rules.clone());
         Service {
             inner: Arc::new(Inner {
+                chaos,
                 store,
                 settings,
                 limiter: LoginLimiter::new(LOGIN_MAX_FAILURES, LOGIN_WINDOW),
@@ -83,6 +92,11 @@ impl Service {
     /// The store under this service (for the server's lifecycle: flush on shutdown).
     pub fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// The fault-injection rules.
+    pub fn chaos(&self) -> &chaos::Chaos {
+        &self.inner.chaos
     }
 
     /// The settings in force.
