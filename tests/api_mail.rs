@@ -1290,7 +1290,7 @@ async fn the_message_cap_never_removes_the_message_being_sent() {
     // message just sent.
     let dir = tempfile::tempdir().unwrap();
     {
-        let store = fakemail::store::Store::open(dir.path(), 8 << 20).unwrap();
+        let store = open_store(dir.path());
         let bob = store.ensure_owner(BOB).unwrap();
         let later = fakemail::time::Timestamp::now().after(Duration::from_secs(3600));
         stored_message(&store, later, bob, None, 10);
@@ -1383,7 +1383,7 @@ async fn retention_removes_old_mail_and_it_stays_gone_after_a_restart() {
     assert_eq!(subjects(&list(&srv, &bob, "inbox").await), ["new"]);
     srv.stop().await;
 
-    let store = fakemail::store::Store::open(dir.path(), 8 << 20).unwrap();
+    let store = open_store(dir.path());
     assert_eq!(store.message_count().unwrap(), 1);
 }
 
