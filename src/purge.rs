@@ -99,7 +99,8 @@ fn remote(args: &PurgeArgs, dir: &std::path::Path) -> Result<(Removed, Via), Str
         })?,
     };
     let body = serde_json::to_string(&PurgeRequest {
-        older_than: format!("{}s", args.older_than.as_secs()),
+        // Exactly as given: cut to whole seconds here, `500ms` would have become `0s`.
+        older_than: humantime::format_duration(args.older_than).to_string(),
         dry_run: args.dry_run,
     })
     .map_err(|e| e.to_string())?;

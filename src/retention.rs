@@ -74,9 +74,12 @@ pub fn enforce_cap(store: &Store, max: u64, keep: Option<u64>) -> Result<Removed
     }
 }
 
-/// The cutoff for messages older than `age` at `now`.
+/// The cutoff for messages older than `age` at `now`. Ages count in whole seconds, and a part
+/// of a second counts as a whole one, so a cutoff never takes mail younger than asked (the
+/// command line and the API refuse such ages anyway; rounded down, `500ms` would be `0s`).
 pub fn cutoff(now: Timestamp, age: Duration) -> Timestamp {
-    Timestamp(now.0.saturating_sub(age.as_secs()))
+    let secs = age.as_secs() + u64::from(age.subsec_nanos() > 0);
+    Timestamp(now.0.saturating_sub(secs))
 }
 
 /// Runs retention at start-up and then every `interval` (or when `wake` is notified) until
@@ -110,5 +113,20 @@ pub async fn sweeper(
             Ok(Err(e)) => error!(error = %e, "retention sweep failed"),
             Err(e) => error!(error = %e, "retention sweep task failed"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cutoffs_count_whole_seconds_and_round_parts_up() {
+        let now = Timestamp(1_000);
+        assert_eq!(cutoff(now, Duration::ZERO), now);
+        assert_eq!(cutoff(now, Duration::from_secs(10)), Timestamp(990));
+        assert_eq!(cutoff(now, Duration::from_millis(500)), Timestamp(999));
+        assert_eq!(cutoff(now, Duration::from_millis(1_500)), Timestamp(998));
+        assert_eq!(cutoff(now, Duration::from_secs(5_000)), Timestamp(0));
     }
 }

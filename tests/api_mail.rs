@@ -1654,6 +1654,48 @@ fn purge_needs_an_existing_data_dir_and_an_age() {
     }
 }
 
+#[tokio::test]
+async fn sub_second_ages_are_refused_not_rounded_down_to_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config();
+    config.admin_token = Some("fm_admin-of-this-test".to_owned());
+    let srv = TestServer::start_with(config.clone(), Some(dir.path())).await;
+    let alice = srv.user(ALICE).await;
+    let bob = srv.user(BOB).await;
+    for i in 0..2 {
+        send_text(&srv, &alice, BOB, &format!("m{i}")).await;
+    }
+    for age in ["500ms", "1500ms", "1s 1ns"] {
+        let got = srv
+            .call(
+                "POST",
+                "/api/v1/admin/purge",
+                Some("fm_admin-of-this-test"),
+                Some(json!({"older_than": age})),
+            )
+            .await;
+        assert_field_error(&got, 422, "invalid_duration", "older_than");
+    }
+    srv.stop().await;
+
+    for age in ["500ms", "999ms", "2500ms"] {
+        let out = purge(dir.path(), &["--older-than", age]);
+        assert_eq!(out.status.code(), Some(2), "{age}: {out:?}");
+        assert!(
+            out.stderr.contains("--older-than") && out.stderr.contains("whole"),
+            "{}",
+            out.stderr
+        );
+    }
+    let srv = TestServer::start_with(config, Some(dir.path())).await;
+    assert_eq!(
+        list(&srv, &bob, "inbox").await.len(),
+        2,
+        "nothing was deleted"
+    );
+    srv.stop().await;
+}
+
 #[test]
 fn purge_refuses_a_directory_that_holds_no_store() {
     let dir = tempfile::tempdir().unwrap();
