@@ -112,12 +112,13 @@ pub struct ServeArgs {
           value_parser = parse_retention)]
     pub retention: Retention,
 
-    /// How often the retention sweeper runs.
+    /// How often the sweeper applies --retention and --max-messages (it also runs at start-up).
     #[arg(long, env = "FAKEMAIL_SWEEP_INTERVAL", default_value = "1m", value_name = "DURATION",
           value_parser = parse_positive_duration)]
     pub sweep_interval: Duration,
 
-    /// Keep at most this many messages, deleting the oldest beyond it (0: no cap).
+    /// Keep at most this many messages, deleting the oldest beyond it after each delivery and at
+    /// every sweep (0: no cap).
     #[arg(
         long,
         env = "FAKEMAIL_MAX_MESSAGES",

@@ -10,6 +10,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::*;
+use fakemail::time::Timestamp;
 use serde_json::{Value, json};
 
 const MESSAGES: &str = "/api/v1/messages";
@@ -1289,18 +1290,25 @@ async fn the_message_cap_never_removes_the_message_being_sent() {
     // is newer than anything sent now, yet the cap must make room by removing it, not the
     // message just sent.
     let dir = tempfile::tempdir().unwrap();
+    let now = Timestamp::now();
     {
         let store = open_store(dir.path());
         let bob = store.ensure_owner(BOB).unwrap();
-        let later = fakemail::time::Timestamp::now().after(Duration::from_secs(3600));
-        stored_message(&store, later, bob, None, 10);
+        stored_message(&store, Timestamp(now.0 - 60), bob, None, 10);
+        stored_message(&store, now.after(Duration::from_secs(3600)), bob, None, 10);
         store.flush().unwrap();
     }
     let mut config = test_config();
     config.service.max_messages = 1;
+    // Only the start-up sweep, which trims the store to the cap before anything is sent.
+    config.sweep_interval = Duration::from_secs(3600);
     let srv = TestServer::start_with(config, Some(dir.path())).await;
     let alice = srv.user(ALICE).await;
     let bob = srv.user(BOB).await;
+    wait_until("the start-up sweep trims the store to the cap", || async {
+        list(&srv, &bob, "inbox").await.len() == 1
+    })
+    .await;
     let sent = send_text(&srv, &alice, BOB, "kept").await;
     assert_eq!(
         (&sent["subject"], &sent["mailbox"]),
@@ -1335,6 +1343,32 @@ async fn concurrent_sends_under_a_cap_all_answer_with_their_copy() {
     // Every delivery trimmed the store to the cap before it answered.
     assert_eq!(list(&srv, &bob, "inbox").await.len(), 2);
     assert_eq!(list(&srv, &alice, "sent").await.len(), 2);
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn a_lower_message_cap_takes_effect_at_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = TestServer::start_with(test_config(), Some(dir.path())).await;
+    let alice = srv.user(ALICE).await;
+    let bob = srv.user(BOB).await;
+    for i in 0..5 {
+        send_text(&srv, &alice, BOB, &format!("m{i}")).await;
+    }
+    srv.stop().await;
+
+    // No mail arrives: the cap must still be applied, keeping the newest.
+    let mut config = test_config();
+    config.service.max_messages = 2;
+    config.retention = None;
+    let srv = TestServer::start_with(config, Some(dir.path())).await;
+    wait_until("the store is trimmed to the cap", || async {
+        list(&srv, &bob, "inbox").await.len() == 2
+    })
+    .await;
+    assert_eq!(subjects(&list(&srv, &bob, "inbox").await), ["m4", "m3"]);
+    assert_eq!(subjects(&list(&srv, &alice, "sent").await), ["m4", "m3"]);
+    assert_eq!(counts(&srv, &bob, "inbox").await, (2, 2));
     srv.stop().await;
 }
 
