@@ -1731,6 +1731,40 @@ async fn sub_second_ages_are_refused_not_rounded_down_to_everything() {
 }
 
 #[test]
+fn purge_counts_in_the_singular_and_the_plural() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = open_store(dir.path());
+        let bob = store.ensure_owner(BOB).unwrap();
+        stored_message(&store, Timestamp(1_700_000_000), bob, None, 1);
+        stored_message(&store, Timestamp(1_700_001_000), bob, None, 2);
+        store.flush().unwrap();
+    }
+    // An age whose cutoff falls between the two, with room for the clock to move on.
+    let first_only = format!("{}s", Timestamp::now().0 - 1_700_000_500);
+    assert_purged(
+        &purge(dir.path(), &["--older-than", &first_only, "--dry-run"]),
+        "would delete 1 message, 1 byte",
+    );
+    assert_purged(
+        &purge(dir.path(), &["--older-than", "0s", "--dry-run"]),
+        "would delete 2 messages, 3 bytes",
+    );
+    assert_purged(
+        &purge(dir.path(), &["--older-than", &first_only]),
+        "deleted 1 message, 1 byte",
+    );
+    assert_purged(
+        &purge(dir.path(), &["--older-than", "0s"]),
+        "deleted 1 message, 2 bytes",
+    );
+    assert_purged(
+        &purge(dir.path(), &["--older-than", "0s"]),
+        "deleted 0 messages, 0 bytes",
+    );
+}
+
+#[test]
 fn purge_refuses_a_directory_that_holds_no_store() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("notes.txt"), "not a store").unwrap();
