@@ -417,6 +417,67 @@ async fn the_raw_source_is_an_rfc_5322_message() {
     srv.stop().await;
 }
 
+#[tokio::test]
+async fn bodies_read_back_as_they_were_sent() {
+    let srv = TestServer::start().await;
+    let alice = srv.user(ALICE).await;
+    let bob = srv.user(BOB).await;
+    // (text, html) as sent; what reads back, where a CRLF sent comes back as LF.
+    let cases = [
+        (Some("a\nb"), None, Some("a\nb"), None),
+        (Some("a\nb\n"), None, Some("a\nb\n"), None),
+        (Some("a\n\nb\n\n"), None, Some("a\n\nb\n\n"), None),
+        (Some(""), None, Some(""), None),
+        (Some("crlf\r\nsent"), None, Some("crlf\nsent"), None),
+        (Some("Grüße\naus Köln"), None, Some("Grüße\naus Köln"), None),
+        (None, Some("<p>\nhi\n</p>"), None, Some("<p>\nhi\n</p>")),
+        (
+            Some("x\ny"),
+            Some("<p>x</p>\n"),
+            Some("x\ny"),
+            Some("<p>x</p>\n"),
+        ),
+        (
+            Some("x\ny\n"),
+            Some("<p>x</p>"),
+            Some("x\ny\n"),
+            Some("<p>x</p>"),
+        ),
+    ];
+    for (i, (text, html, want_text, want_html)) in cases.into_iter().enumerate() {
+        let mut body = json!({"to": [BOB], "subject": format!("case {i}")});
+        if let Some(t) = text {
+            body["text"] = json!(t);
+        }
+        if let Some(h) = html {
+            body["html"] = json!(h);
+        }
+        let sent = send_mail(&srv, &alice, body).await;
+        assert_eq!(
+            (&sent["text"], &sent["html"]),
+            (&json!(want_text), &json!(want_html)),
+            "case {i}, the sender's copy"
+        );
+        let id = ids(&list(&srv, &bob, "inbox").await).remove(0);
+        let (_, full) = get_message(&srv, &bob, &id).await;
+        assert_eq!(
+            (&full["text"], &full["html"]),
+            (&json!(want_text), &json!(want_html)),
+            "case {i}, the recipient's copy"
+        );
+        // The source keeps CRLF, as RFC 5322 wants.
+        let raw = srv
+            .reply("GET", &format!("{MESSAGES}/{id}/raw"), Some(&bob), None)
+            .await;
+        assert!(
+            !raw.text.replace("\r\n", "").contains(['\r', '\n']),
+            "case {i}: {:?}",
+            raw.text
+        );
+    }
+    srv.stop().await;
+}
+
 // ----- mail to addresses without an account --------------------------------------------------
 
 #[tokio::test]
