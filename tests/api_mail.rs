@@ -1533,6 +1533,28 @@ async fn the_admin_purge_endpoint_needs_the_admin_token() {
     srv.stop().await;
 }
 
+#[tokio::test]
+async fn a_bad_authorization_header_on_the_admin_endpoint_is_a_401_like_elsewhere() {
+    let mut config = test_config();
+    config.admin_token = Some("fm_admin-of-this-test".to_owned());
+    let srv = TestServer::start_with(config, None).await;
+    let body = json!({"older_than": "1d"});
+    for raw_value in [&b"Bearer fm_\xe9\xe9"[..], b"\xe9\xe9 token"] {
+        let value = reqwest::header::HeaderValue::from_bytes(raw_value).unwrap();
+        let admin = srv
+            .request("POST", "/api/v1/admin/purge", None, Some(body.clone()))
+            .header("authorization", value.clone());
+        let r = send(admin).await;
+        assert_error(&(r.status, r.json), 401, "admin_token_required");
+        let user = srv
+            .request("GET", MAILBOXES, None, None)
+            .header("authorization", value);
+        let r = send(user).await;
+        assert_error(&(r.status, r.json), 401, "invalid_token");
+    }
+    srv.stop().await;
+}
+
 // ----- fakemail purge, as a process ----------------------------------------------------------
 
 /// `fakemail purge --data-dir <dir> <args>`, run to completion.

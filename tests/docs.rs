@@ -2,8 +2,8 @@
 //! truth: every subcommand, long flag, environment variable and default it declares must be
 //! documented in `man/fakemail.1` and `README.md`, and neither may document a flag that does
 //! not exist. Also checks that `.ci/run` runs the test command the README gives, that
-//! `packaging/fakemail.default` lists every setting, and that the unit waits longer than the
-//! server drains.
+//! `packaging/fakemail.default` lists every setting, that the unit waits longer than the
+//! server drains, and that the README's error table gives every code one status.
 
 use std::path::Path;
 
@@ -343,5 +343,31 @@ fn unit_stop_timeout_exceeds_the_drain_bound() {
         secs > fakemail::config::DRAIN_TIMEOUT.as_secs(),
         "TimeoutStopSec={secs} must exceed the server's drain bound of {:?}",
         fakemail::config::DRAIN_TIMEOUT
+    );
+}
+
+#[test]
+fn every_error_code_has_one_status() {
+    // `| 422 | `invalid_header` | ... |` rows of the README's error table.
+    let readme = read("README.md");
+    let mut status_of = std::collections::BTreeMap::<String, Vec<String>>::new();
+    for line in readme.lines() {
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        if cells.len() < 4 || cells[1].len() != 3 || !cells[1].bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let Some(code) = cells[2].strip_prefix('`').and_then(|c| c.strip_suffix('`')) else {
+            continue;
+        };
+        status_of
+            .entry(code.to_owned())
+            .or_default()
+            .push(cells[1].to_owned());
+    }
+    assert!(status_of.len() > 20, "no error table found: {status_of:?}");
+    let several: Vec<_> = status_of.iter().filter(|(_, s)| s.len() > 1).collect();
+    assert!(
+        several.is_empty(),
+        "a code must mean one status (validation 422, malformed syntax 400): {several:?}"
     );
 }
