@@ -73,8 +73,9 @@ pub fn write_completions(shell: clap_complete::Shell, out: &mut dyn std::io::Wri
 /// Options of `fakemail purge`.
 #[derive(Debug, Args)]
 pub struct PurgeArgs {
-    /// Delete every message received more than this long ago, e.g. `7d`, `12h`, `0s` (all).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    /// Delete every message received more than this long ago, in whole seconds, e.g. `7d`, `12h`,
+    /// `0s` (all).
+    #[arg(long, value_name = "DURATION", value_parser = parse_age)]
     pub older_than: Duration,
 
     /// Data directory [default: $XDG_DATA_HOME/fakemail, else ~/.local/share/fakemail].
@@ -143,17 +144,19 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u32).range(1..))]
     pub max_recipients: u32,
 
-    /// Delete messages this long after they arrive, e.g. `7d`, `12h`; `0` or `off` keeps them.
+    /// Delete messages this long after they arrive, in whole seconds, e.g. `7d`, `12h`; `0` or
+    /// `off` keeps them.
     #[arg(long, env = "FAKEMAIL_RETENTION", default_value = "7d", value_name = "DURATION|off",
           value_parser = parse_retention)]
     pub retention: Retention,
 
-    /// How often the retention sweeper runs.
+    /// How often the sweeper applies --retention and --max-messages (it also runs at start-up).
     #[arg(long, env = "FAKEMAIL_SWEEP_INTERVAL", default_value = "1m", value_name = "DURATION",
           value_parser = parse_positive_duration)]
     pub sweep_interval: Duration,
 
-    /// Keep at most this many messages, deleting the oldest beyond it (0: no cap).
+    /// Keep at most this many messages, deleting the oldest beyond it after each delivery and at
+    /// every sweep (0: no cap).
     #[arg(
         long,
         env = "FAKEMAIL_MAX_MESSAGES",
@@ -202,11 +205,11 @@ pub enum Retention {
     For(Duration),
 }
 
-/// `off`, `0`, or a positive humantime duration.
+/// `off`, `0`, or a positive humantime duration in whole seconds.
 pub fn parse_retention(s: &str) -> Result<Retention, String> {
     match s.trim() {
         "off" | "0" | "none" => Ok(Retention::Off),
-        other => match parse_duration(other)? {
+        other => match parse_age(other)? {
             d if d.is_zero() => Ok(Retention::Off),
             d => Ok(Retention::For(d)),
         },
@@ -279,6 +282,21 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         return Ok(Duration::ZERO);
     }
     humantime::parse_duration(s).map_err(|e| format!("{e} (examples: 30s, 15m, 24h, 7d)"))
+}
+
+/// An age of messages: a humantime duration in whole seconds, zero allowed (`0s`, `90s`, `7d`).
+/// Messages are stamped to the second, so a part of a second could only be rounded, and
+/// `500ms` rounded down would be `0s`: every message.
+pub fn parse_age(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d.subsec_nanos() != 0 {
+        return Err(format!(
+            "`{}` is not a whole number of seconds; message ages are counted in whole seconds \
+             (examples: 1s, 90s, 12h, 7d)",
+            s.trim()
+        ));
+    }
+    Ok(d)
 }
 
 /// A humantime duration greater than zero (`90s`, `15m`, `24h`, `7d`).
@@ -378,5 +396,18 @@ mod tests {
         assert!(parse_http_url("https://example.test").is_err());
         assert!(parse_http_url("http://").is_err());
         assert!(parse_http_url("127.0.0.1:8025").is_err());
+        assert!(
+            parse_retention("500ms").is_err(),
+            "0s, everything, if rounded down"
+        );
+        assert!(parse_retention("1500ms").is_err());
+        assert_eq!(parse_age("0s"), Ok(Duration::ZERO));
+        assert_eq!(parse_age("2000ms"), Ok(Duration::from_secs(2)));
+        assert!(
+            parse_age("500ms")
+                .unwrap_err()
+                .contains("whole number of seconds")
+        );
+        assert!(parse_age("1s 1ns").is_err());
     }
 }

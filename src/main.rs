@@ -128,19 +128,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
 
 fn purge(args: &PurgeArgs) -> Result<(), String> {
     let (removed, via) = purge::run(args, true)?;
-    let verb = if args.dry_run {
-        "would delete"
-    } else {
-        "deleted"
-    };
-    let via = match via {
-        purge::Via::Store => String::new(),
-        purge::Via::Server(url) => format!(" (through the running server at {url})"),
-    };
-    println!(
-        "{verb} {} messages, {} bytes{via}",
-        removed.messages, removed.bytes
-    );
+    println!("{}", purge::report(removed, args.dry_run, &via));
     Ok(())
 }
 

@@ -73,6 +73,30 @@ pub fn run(args: &PurgeArgs, progress: bool) -> Result<(Removed, Via), String> {
     }
 }
 
+/// The line `fakemail purge` prints, e.g. `deleted 1 message, 291 bytes (through the running
+/// server at http://127.0.0.1:8025)`.
+pub fn report(removed: Removed, dry_run: bool, via: &Via) -> String {
+    let verb = if dry_run { "would delete" } else { "deleted" };
+    let via = match via {
+        Via::Store => String::new(),
+        Via::Server(url) => format!(" (through the running server at {url})"),
+    };
+    format!(
+        "{verb} {}, {}{via}",
+        counted(removed.messages, "message"),
+        counted(removed.bytes, "byte")
+    )
+}
+
+/// `1 message`, `0 messages`, `2 messages`.
+fn counted(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 fn remote(args: &PurgeArgs, dir: &std::path::Path) -> Result<(Removed, Via), String> {
     let info = runfile::read_server_info(dir).map_err(|e| {
         let hint = if e.kind() == std::io::ErrorKind::PermissionDenied {
@@ -99,7 +123,8 @@ fn remote(args: &PurgeArgs, dir: &std::path::Path) -> Result<(Removed, Via), Str
         })?,
     };
     let body = serde_json::to_string(&PurgeRequest {
-        older_than: format!("{}s", args.older_than.as_secs()),
+        // Exactly as given: cut to whole seconds here, `500ms` would have become `0s`.
+        older_than: humantime::format_duration(args.older_than).to_string(),
         dry_run: args.dry_run,
     })
     .map_err(|e| e.to_string())?;
@@ -131,4 +156,30 @@ fn remote(args: &PurgeArgs, dir: &std::path::Path) -> Result<(Removed, Via), Str
         },
         Via::Server(info.http),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reports_count_in_the_singular_and_the_plural() {
+        let r = |messages, bytes| Removed { messages, bytes };
+        assert_eq!(
+            report(r(1, 1), false, &Via::Store),
+            "deleted 1 message, 1 byte"
+        );
+        assert_eq!(
+            report(r(0, 0), true, &Via::Store),
+            "would delete 0 messages, 0 bytes"
+        );
+        assert_eq!(
+            report(
+                r(2, 291),
+                false,
+                &Via::Server("http://127.0.0.1:8025".into())
+            ),
+            "deleted 2 messages, 291 bytes (through the running server at http://127.0.0.1:8025)"
+        );
+    }
 }

@@ -1,7 +1,8 @@
 //! Retention: deleting old mail. One synchronous function, [`purge_older_than`], serves the
 //! background [`sweeper`], `fakemail purge` and the admin purge endpoint; [`enforce_cap`]
-//! keeps `--max-messages`. Both read the arrival-time index, so their cost follows what they
-//! delete, not the size of the store.
+//! keeps `--max-messages`, after each delivery and in the sweeper (so that a lower cap takes
+//! effect without waiting for mail). Both read the arrival-time index, so their cost follows
+//! what they delete, not the size of the store.
 
 use std::future::Future;
 use std::time::Duration;
@@ -49,14 +50,15 @@ pub fn purge_older_than(
 
 /// Deletes the oldest messages while more than `max` are stored, but never `keep`: the
 /// message a delivery has just stored stays, even when it is stamped older than mail already
-/// there (a clock set back). Trims run one at a time ([`Store::trim_guard`]). Blocking.
+/// there (a clock set back). Trims run one at a time ([`Store::trim_guard`]). Logs what it
+/// removed. Blocking.
 pub fn enforce_cap(store: &Store, max: u64, keep: Option<u64>) -> Result<Removed> {
     let _one_at_a_time = store.trim_guard();
     let mut total = Removed::default();
     loop {
         let count = store.message_count()?;
         if count <= max {
-            return Ok(total);
+            break;
         }
         let excess = (count - max).min(BATCH as u64) as usize;
         let oldest: Vec<u64> = store
@@ -66,24 +68,53 @@ pub fn enforce_cap(store: &Store, max: u64, keep: Option<u64>) -> Result<Removed
             .take(excess)
             .collect();
         if oldest.is_empty() {
-            return Ok(total);
+            break;
         }
         for ids in oldest.chunks(TXN) {
             total += store.delete_messages(ids)?;
         }
     }
+    if total.messages > 0 {
+        info!(
+            removed = total.messages,
+            bytes = total.bytes,
+            cap = max,
+            "message cap: oldest removed"
+        );
+    }
+    Ok(total)
 }
 
-/// The cutoff for messages older than `age` at `now`.
+/// The cutoff for messages older than `age` at `now`. Ages count in whole seconds, and a part
+/// of a second counts as a whole one, so a cutoff never takes mail younger than asked (the
+/// command line and the API refuse such ages anyway; rounded down, `500ms` would be `0s`).
 pub fn cutoff(now: Timestamp, age: Duration) -> Timestamp {
-    Timestamp(now.0.saturating_sub(age.as_secs()))
+    let secs = age.as_secs() + u64::from(age.subsec_nanos() > 0);
+    Timestamp(now.0.saturating_sub(secs))
 }
 
-/// Runs retention at start-up and then every `interval` (or when `wake` is notified) until
-/// `stop` resolves. Each pass runs on the blocking pool and logs what it removed.
+/// What the [`sweeper`] enforces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    /// Messages older than this go (`None`: kept forever).
+    pub retention: Option<Duration>,
+    /// At most this many messages are kept (0: no cap).
+    pub max_messages: u64,
+}
+
+impl Policy {
+    /// Whether there is anything to enforce.
+    pub fn is_active(&self) -> bool {
+        self.retention.is_some() || self.max_messages > 0
+    }
+}
+
+/// Applies `policy` at start-up and then every `interval` (or when `wake` is notified) until
+/// `stop` resolves: expired messages go, then the oldest beyond the cap. Each pass runs on the
+/// blocking pool and logs what it removed.
 pub async fn sweeper(
     store: Store,
-    retention: Duration,
+    policy: Policy,
     interval: Duration,
     wake: std::sync::Arc<Notify>,
     stop: impl Future<Output = ()>,
@@ -98,17 +129,40 @@ pub async fn sweeper(
             _ = wake.notified() => {}
         }
         let s = store.clone();
-        let pass = tokio::task::spawn_blocking(move || {
-            let cut = cutoff(Timestamp::now(), retention);
-            purge_older_than(&s, cut, false, &mut |_| {})
-        });
+        let pass = tokio::task::spawn_blocking(move || sweep(&s, policy, Timestamp::now()));
         match pass.await {
-            Ok(Ok(r)) if r.messages > 0 => {
-                info!(messages = r.messages, bytes = r.bytes, retention = %humantime::format_duration(retention), "retention: expired messages removed");
-            }
-            Ok(Ok(_)) => {}
+            Ok(Ok(())) => {}
             Ok(Err(e)) => error!(error = %e, "retention sweep failed"),
             Err(e) => error!(error = %e, "retention sweep task failed"),
         }
+    }
+}
+
+/// One pass of the sweeper at `now`, logging what it removed. Blocking.
+fn sweep(store: &Store, policy: Policy, now: Timestamp) -> Result<()> {
+    if let Some(age) = policy.retention {
+        let r = purge_older_than(store, cutoff(now, age), false, &mut |_| {})?;
+        if r.messages > 0 {
+            info!(messages = r.messages, bytes = r.bytes, retention = %humantime::format_duration(age), "retention: expired messages removed");
+        }
+    }
+    if policy.max_messages > 0 {
+        enforce_cap(store, policy.max_messages, None)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cutoffs_count_whole_seconds_and_round_parts_up() {
+        let now = Timestamp(1_000);
+        assert_eq!(cutoff(now, Duration::ZERO), now);
+        assert_eq!(cutoff(now, Duration::from_secs(10)), Timestamp(990));
+        assert_eq!(cutoff(now, Duration::from_millis(500)), Timestamp(999));
+        assert_eq!(cutoff(now, Duration::from_millis(1_500)), Timestamp(998));
+        assert_eq!(cutoff(now, Duration::from_secs(5_000)), Timestamp(0));
     }
 }

@@ -105,11 +105,20 @@ pub async fn run(
             .run(),
     );
     let sweeper = tokio::spawn(session_sweeper(service.clone(), stopped(stop_rx.clone())));
-    let retention = config.retention.map(|age| {
-        info!(retention = %humantime::format_duration(age), every = %humantime::format_duration(config.sweep_interval), "retention sweeper started");
+    let policy = crate::retention::Policy {
+        retention: config.retention,
+        max_messages: config.service.max_messages,
+    };
+    let retention = policy.is_active().then(|| {
+        info!(
+            retention = %config.retention.map_or("off".into(), |age| humantime::format_duration(age).to_string()),
+            max_messages = policy.max_messages,
+            every = %humantime::format_duration(config.sweep_interval),
+            "retention sweeper started"
+        );
         tokio::spawn(crate::retention::sweeper(
             service.store().clone(),
-            age,
+            policy,
             config.sweep_interval,
             Default::default(),
             stopped(stop_rx.clone()),

@@ -1016,7 +1016,7 @@ async fn changing_the_iteration_count_keeps_old_hashes_working() {
     srv.login("new@example.test").await;
     srv.stop().await;
 
-    let store = fakemail::store::Store::open(dir.path(), 8 << 20).unwrap();
+    let store = open_store(dir.path());
     let hash = |email| store.user_by_email(email).unwrap().unwrap().password_hash;
     assert!(hash("old@example.test").starts_with("$pbkdf2-sha256$i=1000,"));
     assert!(hash("new@example.test").starts_with("$pbkdf2-sha256$i=2000,"));

@@ -10,6 +10,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::*;
+use fakemail::time::Timestamp;
 use serde_json::{Value, json};
 
 const MESSAGES: &str = "/api/v1/messages";
@@ -413,6 +414,67 @@ async fn the_raw_source_is_an_rfc_5322_message() {
         sent["reply_to"],
         json!([{"name": null, "address": "replies@example.test"}])
     );
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn bodies_read_back_as_they_were_sent() {
+    let srv = TestServer::start().await;
+    let alice = srv.user(ALICE).await;
+    let bob = srv.user(BOB).await;
+    // (text, html) as sent; what reads back, where a CRLF sent comes back as LF.
+    let cases = [
+        (Some("a\nb"), None, Some("a\nb"), None),
+        (Some("a\nb\n"), None, Some("a\nb\n"), None),
+        (Some("a\n\nb\n\n"), None, Some("a\n\nb\n\n"), None),
+        (Some(""), None, Some(""), None),
+        (Some("crlf\r\nsent"), None, Some("crlf\nsent"), None),
+        (Some("Grüße\naus Köln"), None, Some("Grüße\naus Köln"), None),
+        (None, Some("<p>\nhi\n</p>"), None, Some("<p>\nhi\n</p>")),
+        (
+            Some("x\ny"),
+            Some("<p>x</p>\n"),
+            Some("x\ny"),
+            Some("<p>x</p>\n"),
+        ),
+        (
+            Some("x\ny\n"),
+            Some("<p>x</p>"),
+            Some("x\ny\n"),
+            Some("<p>x</p>"),
+        ),
+    ];
+    for (i, (text, html, want_text, want_html)) in cases.into_iter().enumerate() {
+        let mut body = json!({"to": [BOB], "subject": format!("case {i}")});
+        if let Some(t) = text {
+            body["text"] = json!(t);
+        }
+        if let Some(h) = html {
+            body["html"] = json!(h);
+        }
+        let sent = send_mail(&srv, &alice, body).await;
+        assert_eq!(
+            (&sent["text"], &sent["html"]),
+            (&json!(want_text), &json!(want_html)),
+            "case {i}, the sender's copy"
+        );
+        let id = ids(&list(&srv, &bob, "inbox").await).remove(0);
+        let (_, full) = get_message(&srv, &bob, &id).await;
+        assert_eq!(
+            (&full["text"], &full["html"]),
+            (&json!(want_text), &json!(want_html)),
+            "case {i}, the recipient's copy"
+        );
+        // The source keeps CRLF, as RFC 5322 wants.
+        let raw = srv
+            .reply("GET", &format!("{MESSAGES}/{id}/raw"), Some(&bob), None)
+            .await;
+        assert!(
+            !raw.text.replace("\r\n", "").contains(['\r', '\n']),
+            "case {i}: {:?}",
+            raw.text
+        );
+    }
     srv.stop().await;
 }
 
@@ -1289,18 +1351,25 @@ async fn the_message_cap_never_removes_the_message_being_sent() {
     // is newer than anything sent now, yet the cap must make room by removing it, not the
     // message just sent.
     let dir = tempfile::tempdir().unwrap();
+    let now = Timestamp::now();
     {
-        let store = fakemail::store::Store::open(dir.path(), 8 << 20).unwrap();
+        let store = open_store(dir.path());
         let bob = store.ensure_owner(BOB).unwrap();
-        let later = fakemail::time::Timestamp::now().after(Duration::from_secs(3600));
-        stored_message(&store, later, bob, None, 10);
+        stored_message(&store, Timestamp(now.0 - 60), bob, None, 10);
+        stored_message(&store, now.after(Duration::from_secs(3600)), bob, None, 10);
         store.flush().unwrap();
     }
     let mut config = test_config();
     config.service.max_messages = 1;
+    // Only the start-up sweep, which trims the store to the cap before anything is sent.
+    config.sweep_interval = Duration::from_secs(3600);
     let srv = TestServer::start_with(config, Some(dir.path())).await;
     let alice = srv.user(ALICE).await;
     let bob = srv.user(BOB).await;
+    wait_until("the start-up sweep trims the store to the cap", || async {
+        list(&srv, &bob, "inbox").await.len() == 1
+    })
+    .await;
     let sent = send_text(&srv, &alice, BOB, "kept").await;
     assert_eq!(
         (&sent["subject"], &sent["mailbox"]),
@@ -1335,6 +1404,32 @@ async fn concurrent_sends_under_a_cap_all_answer_with_their_copy() {
     // Every delivery trimmed the store to the cap before it answered.
     assert_eq!(list(&srv, &bob, "inbox").await.len(), 2);
     assert_eq!(list(&srv, &alice, "sent").await.len(), 2);
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn a_lower_message_cap_takes_effect_at_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = TestServer::start_with(test_config(), Some(dir.path())).await;
+    let alice = srv.user(ALICE).await;
+    let bob = srv.user(BOB).await;
+    for i in 0..5 {
+        send_text(&srv, &alice, BOB, &format!("m{i}")).await;
+    }
+    srv.stop().await;
+
+    // No mail arrives: the cap must still be applied, keeping the newest.
+    let mut config = test_config();
+    config.service.max_messages = 2;
+    config.retention = None;
+    let srv = TestServer::start_with(config, Some(dir.path())).await;
+    wait_until("the store is trimmed to the cap", || async {
+        list(&srv, &bob, "inbox").await.len() == 2
+    })
+    .await;
+    assert_eq!(subjects(&list(&srv, &bob, "inbox").await), ["m4", "m3"]);
+    assert_eq!(subjects(&list(&srv, &alice, "sent").await), ["m4", "m3"]);
+    assert_eq!(counts(&srv, &bob, "inbox").await, (2, 2));
     srv.stop().await;
 }
 
@@ -1383,7 +1478,7 @@ async fn retention_removes_old_mail_and_it_stays_gone_after_a_restart() {
     assert_eq!(subjects(&list(&srv, &bob, "inbox").await), ["new"]);
     srv.stop().await;
 
-    let store = fakemail::store::Store::open(dir.path(), 8 << 20).unwrap();
+    let store = open_store(dir.path());
     assert_eq!(store.message_count().unwrap(), 1);
 }
 
@@ -1435,6 +1530,28 @@ async fn the_admin_purge_endpoint_needs_the_admin_token() {
     );
     assert!(list(&srv, &bob, "inbox").await.is_empty());
     assert!(list(&srv, &alice, "sent").await.is_empty());
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn a_bad_authorization_header_on_the_admin_endpoint_is_a_401_like_elsewhere() {
+    let mut config = test_config();
+    config.admin_token = Some("fm_admin-of-this-test".to_owned());
+    let srv = TestServer::start_with(config, None).await;
+    let body = json!({"older_than": "1d"});
+    for raw_value in [&b"Bearer fm_\xe9\xe9"[..], b"\xe9\xe9 token"] {
+        let value = reqwest::header::HeaderValue::from_bytes(raw_value).unwrap();
+        let admin = srv
+            .request("POST", "/api/v1/admin/purge", None, Some(body.clone()))
+            .header("authorization", value.clone());
+        let r = send(admin).await;
+        assert_error(&(r.status, r.json), 401, "admin_token_required");
+        let user = srv
+            .request("GET", MAILBOXES, None, None)
+            .header("authorization", value);
+        let r = send(user).await;
+        assert_error(&(r.status, r.json), 401, "invalid_token");
+    }
     srv.stop().await;
 }
 
@@ -1652,6 +1769,82 @@ fn purge_needs_an_existing_data_dir_and_an_age() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
         assert!(out.stderr.contains("--older-than"), "{}", out.stderr);
     }
+}
+
+#[tokio::test]
+async fn sub_second_ages_are_refused_not_rounded_down_to_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config();
+    config.admin_token = Some("fm_admin-of-this-test".to_owned());
+    let srv = TestServer::start_with(config.clone(), Some(dir.path())).await;
+    let alice = srv.user(ALICE).await;
+    let bob = srv.user(BOB).await;
+    for i in 0..2 {
+        send_text(&srv, &alice, BOB, &format!("m{i}")).await;
+    }
+    for age in ["500ms", "1500ms", "1s 1ns"] {
+        let got = srv
+            .call(
+                "POST",
+                "/api/v1/admin/purge",
+                Some("fm_admin-of-this-test"),
+                Some(json!({"older_than": age})),
+            )
+            .await;
+        assert_field_error(&got, 422, "invalid_duration", "older_than");
+    }
+    srv.stop().await;
+
+    for age in ["500ms", "999ms", "2500ms"] {
+        let out = purge(dir.path(), &["--older-than", age]);
+        assert_eq!(out.status.code(), Some(2), "{age}: {out:?}");
+        assert!(
+            out.stderr.contains("--older-than") && out.stderr.contains("whole"),
+            "{}",
+            out.stderr
+        );
+    }
+    let srv = TestServer::start_with(config, Some(dir.path())).await;
+    assert_eq!(
+        list(&srv, &bob, "inbox").await.len(),
+        2,
+        "nothing was deleted"
+    );
+    srv.stop().await;
+}
+
+#[test]
+fn purge_counts_in_the_singular_and_the_plural() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = open_store(dir.path());
+        let bob = store.ensure_owner(BOB).unwrap();
+        stored_message(&store, Timestamp(1_700_000_000), bob, None, 1);
+        stored_message(&store, Timestamp(1_700_001_000), bob, None, 2);
+        store.flush().unwrap();
+    }
+    // An age whose cutoff falls between the two, with room for the clock to move on.
+    let first_only = format!("{}s", Timestamp::now().0 - 1_700_000_500);
+    assert_purged(
+        &purge(dir.path(), &["--older-than", &first_only, "--dry-run"]),
+        "would delete 1 message, 1 byte",
+    );
+    assert_purged(
+        &purge(dir.path(), &["--older-than", "0s", "--dry-run"]),
+        "would delete 2 messages, 3 bytes",
+    );
+    assert_purged(
+        &purge(dir.path(), &["--older-than", &first_only]),
+        "deleted 1 message, 1 byte",
+    );
+    assert_purged(
+        &purge(dir.path(), &["--older-than", "0s"]),
+        "deleted 1 message, 2 bytes",
+    );
+    assert_purged(
+        &purge(dir.path(), &["--older-than", "0s"]),
+        "deleted 0 messages, 0 bytes",
+    );
 }
 
 #[test]

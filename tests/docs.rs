@@ -3,8 +3,8 @@
 //! documented in `man/fakemail.1` and `README.md`, and neither may document a flag that does
 //! not exist. Also checks that `.ci/run` runs the test command the README gives, that
 //! `packaging/fakemail.default` lists every setting, that the unit waits longer than the
-//! server drains, and that every file the Debian package ships exists or is made by
-//! `packaging/build-deb.sh`.
+//! server drains, that every file the Debian package ships exists or is made by
+//! `packaging/build-deb.sh`, and that the README's error table gives every code one status.
 
 use std::path::Path;
 
@@ -418,4 +418,30 @@ fn the_debian_package_ships_files_that_exist_or_are_generated() {
     // The unit cargo-deb installs is packaging/fakemail.service, the one CI verifies.
     assert!(deb.contains("maintainer-scripts = \"packaging/\""), "{deb}");
     assert!(deb.contains("unit-name = \"fakemail\""), "{deb}");
+}
+
+#[test]
+fn every_error_code_has_one_status() {
+    // `| 422 | `invalid_header` | ... |` rows of the README's error table.
+    let readme = read("README.md");
+    let mut status_of = std::collections::BTreeMap::<String, Vec<String>>::new();
+    for line in readme.lines() {
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        if cells.len() < 4 || cells[1].len() != 3 || !cells[1].bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let Some(code) = cells[2].strip_prefix('`').and_then(|c| c.strip_suffix('`')) else {
+            continue;
+        };
+        status_of
+            .entry(code.to_owned())
+            .or_default()
+            .push(cells[1].to_owned());
+    }
+    assert!(status_of.len() > 20, "no error table found: {status_of:?}");
+    let several: Vec<_> = status_of.iter().filter(|(_, s)| s.len() > 1).collect();
+    assert!(
+        several.is_empty(),
+        "a code must mean one status (validation 422, malformed syntax 400): {several:?}"
+    );
 }

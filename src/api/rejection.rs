@@ -1,6 +1,10 @@
 //! The only place that chooses an HTTP status: domain [`Error`]s, the API's own input errors
 //! ([`ApiError`]) and warp's built-in rejections all become
 //! `{"error":{"code":"<snake_case>","message":"...","field"?:"..."}}`.
+//!
+//! A code always comes with the same status: a request that breaks a rule is a 422 with an
+//! `invalid_*` code (`invalid_header`, `invalid_query`, ...), one that cannot be parsed at all a
+//! 400 with a `malformed_*` code (`malformed_json`, `malformed_query`, `malformed_header`).
 
 use std::convert::Infallible;
 
@@ -175,15 +179,17 @@ fn to_api_error(r: &Rejection) -> ApiError {
             "send the body as JSON with `Content-Type: application/json`",
         );
     }
+    // Syntax, not rules: `invalid_query` and `invalid_header` are the 422s of values that
+    // parse but break a rule.
     if let Some(e) = r.find::<warp::reject::InvalidQuery>() {
         return ApiError::new(
             S::BAD_REQUEST,
-            "invalid_query",
-            format!("bad query string: {e}"),
+            "malformed_query",
+            format!("the query string cannot be read: {e}"),
         );
     }
     if let Some(e) = r.find::<warp::reject::InvalidHeader>() {
-        return ApiError::new(S::BAD_REQUEST, "invalid_header", e.to_string());
+        return ApiError::new(S::BAD_REQUEST, "malformed_header", e.to_string());
     }
     if let Some(e) = r.find::<warp::reject::MissingHeader>() {
         return ApiError::new(S::BAD_REQUEST, "missing_header", e.to_string());
@@ -255,5 +261,32 @@ mod tests {
             retry_after: Duration::from_secs(90),
         });
         assert_eq!(a.retry_after, Some(90));
+    }
+
+    #[tokio::test]
+    async fn unparsable_queries_and_headers_are_400s_with_their_own_codes() {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Query {
+            n: u32,
+        }
+        let answer = |r: Rejection| {
+            let a = to_api_error(&r);
+            (a.status.as_u16(), a.code)
+        };
+        let query = warp::query::<Query>();
+        let r = warp::test::request().path("/?n=ten").filter(&query).await;
+        assert_eq!(answer(r.unwrap_err()), (400, "malformed_query"));
+        let header = warp::header::<u32>("x-number");
+        let r = warp::test::request()
+            .header("x-number", "ten")
+            .filter(&header)
+            .await;
+        assert_eq!(answer(r.unwrap_err()), (400, "malformed_header"));
+        // The same words as rule breaches are 422s.
+        for code in ["invalid_query", "invalid_header"] {
+            let a = ApiError::from(&Error::invalid(code, "x", "breaks a rule"));
+            assert_eq!((a.status.as_u16(), a.code), (422, code));
+        }
     }
 }

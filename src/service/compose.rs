@@ -59,20 +59,27 @@ pub fn build(m: &Outgoing<'_>) -> Vec<u8> {
             out.push_str("This is a multi-part message in MIME format.\r\n");
             for (ct, body) in [("text/plain", text), ("text/html", html)] {
                 let _ = write!(out, "\r\n--{b}\r\n");
+                // The CRLF before the next boundary belongs to the boundary (RFC 2046 5.1.1),
+                // so the part ends exactly as the body does.
                 part(&mut out, ct, body);
-                // The CRLF before a boundary belongs to the boundary (RFC 2046 5.1.1).
-                if !body.ends_with('\n') {
-                    out.truncate(out.len() - 2);
-                }
             }
             let _ = write!(out, "\r\n--{b}--\r\n");
         }
-        (None, Some(html)) => part(&mut out, "text/html", html),
-        (text, None) => part(&mut out, "text/plain", text.unwrap_or("")),
+        // A single part ends with a CRLF of its own, as it would on the wire: a body that ends
+        // with a line break ends with two. Reading it, `mime::content` takes that one away.
+        (None, Some(html)) => {
+            part(&mut out, "text/html", html);
+            out.push_str("\r\n");
+        }
+        (text, None) => {
+            part(&mut out, "text/plain", text.unwrap_or(""));
+            out.push_str("\r\n");
+        }
     }
     out.into_bytes()
 }
 
+/// A part's headers and its encoded body, exactly as long as the body.
 fn part(out: &mut String, content_type: &str, body: &str) {
     let (cte, encoded) = encode_body(body);
     header(
@@ -83,9 +90,6 @@ fn part(out: &mut String, content_type: &str, body: &str) {
     header(out, "Content-Transfer-Encoding", cte);
     out.push_str("\r\n");
     out.push_str(&encoded);
-    if !encoded.ends_with("\r\n") {
-        out.push_str("\r\n");
-    }
 }
 
 /// Writes `Name: value` with CRLF, folding long values at spaces.
@@ -330,6 +334,27 @@ mod tests {
         }
         assert!(!s.contains("Cc:"));
         assert!(!s.replace("\r\n", "").contains('\n'), "bare LF");
+    }
+
+    #[test]
+    fn a_single_part_ends_with_a_crlf_of_its_own() {
+        let source = |text: &str| {
+            let raw = build(&Outgoing {
+                from: "a@b.c",
+                text: Some(text),
+                message_id: "x@y",
+                ..Default::default()
+            });
+            let s = String::from_utf8(raw).unwrap();
+            s.split_once("\r\n\r\n").unwrap().1.to_owned()
+        };
+        assert_eq!(source("a\nb"), "a\r\nb\r\n");
+        assert_eq!(
+            source("a\nb\n"),
+            "a\r\nb\r\n\r\n",
+            "the body's own line break stays"
+        );
+        assert_eq!(source(""), "\r\n");
     }
 
     #[test]

@@ -277,15 +277,7 @@ impl Service {
         );
         let cap = self.inner.settings.max_messages;
         if cap > 0 {
-            let removed = crate::retention::enforce_cap(store, cap, Some(message_id))?;
-            if removed.messages > 0 {
-                info!(
-                    removed = removed.messages,
-                    bytes = removed.bytes,
-                    cap,
-                    "message cap: oldest removed"
-                );
-            }
+            crate::retention::enforce_cap(store, cap, Some(message_id))?;
         }
         Ok(Delivered {
             message: record,

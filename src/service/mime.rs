@@ -24,7 +24,9 @@ pub struct Summary {
 /// The bodies and headers a full message shows, decoded on read.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Content {
+    /// Line breaks are `\n`, as a sender gives them, not the CRLF of the source.
     pub text: Option<String>,
+    /// Line breaks as in `text`.
     pub html: Option<String>,
     /// Every top-level header in order: name as written, value unfolded.
     pub headers: Vec<(String, String)>,
@@ -88,18 +90,29 @@ pub fn content(raw: &[u8]) -> Content {
         .headers_raw()
         .map(|(name, value)| (name.to_owned(), unfold(value)))
         .collect();
+    // A multipart's boundaries take the CRLF before them; a single part ends with a CRLF
+    // of its own, which is no more part of the text.
+    let single = !m.root_part().is_multipart();
+    let body = |s: &str| {
+        let s = if single {
+            s.strip_suffix("\r\n").unwrap_or(s)
+        } else {
+            s
+        };
+        s.replace("\r\n", "\n")
+    };
     Content {
         // Only real parts: mail-parser would otherwise make HTML out of text and vice versa.
         text: m
             .text_part(0)
             .filter(|p| p.is_text() && !p.is_text_html())
             .and_then(|p| p.text_contents())
-            .map(str::to_owned),
+            .map(body),
         html: m
             .html_part(0)
             .filter(|p| p.is_text_html())
             .and_then(|p| p.text_contents())
-            .map(str::to_owned),
+            .map(body),
         headers,
     }
 }
@@ -148,10 +161,7 @@ Hello   there,\r\n  world\r\n";
     #[test]
     fn content_has_text_and_unfolded_headers() {
         let c = content(SIMPLE);
-        assert_eq!(
-            c.text.as_deref().map(str::trim_end),
-            Some("Hello   there,\r\n  world")
-        );
+        assert_eq!(c.text.as_deref(), Some("Hello   there,\n  world"));
         assert_eq!(c.html, None);
         assert!(
             c.headers.contains(&("X-Long".into(), "one two".into())),

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use fakemail::config::{Config, DataDir};
 use fakemail::server::{self, Listeners};
 use fakemail::service::Service;
-use fakemail::store::Store;
 use fakemail::store::mail::{EntryRecord, INBOX, Mailbox, MessageRecord, SENT};
+use fakemail::store::{Store, StoreError};
 use fakemail::time::Timestamp;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
@@ -33,6 +33,23 @@ pub fn test_config() -> Config {
     let mut c = Config::default();
     c.service.password_iterations = 1_000;
     c
+}
+
+/// Opens the store in `dir`, waiting (at most [`TIMEOUT`]) while a server this process has just
+/// stopped still holds it: warp's graceful shutdown returns once every connection has
+/// finished, but a connection task may drop its handle on the service (and so the store) a
+/// moment later.
+pub fn open_store(dir: &Path) -> Store {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        match Store::open(dir, 16 << 20) {
+            Ok(store) => return store,
+            Err(StoreError::Locked(_)) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => panic!("open the store in {}: {e}", dir.display()),
+        }
+    }
 }
 
 /// A response, with what tests look at.
@@ -168,7 +185,7 @@ impl TestServer {
             .map(Path::to_path_buf)
             .unwrap_or_else(|| temp.as_ref().unwrap().path().to_path_buf());
         config.data = DataDir::Path(data_dir.clone());
-        let store = Store::open(&data_dir, 16 << 20).expect("open store");
+        let store = open_store(&data_dir);
         let listeners = Listeners::bind(&config).await.expect("bind");
         let addr = listeners.http_addr().unwrap();
         let service = Service::new(store, config.service.clone());
