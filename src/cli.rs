@@ -9,8 +9,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// A fake mail server for testing software that sends email.
 ///
-/// fakemail accepts mail over its REST API, keeps it in an embedded store and never delivers
-/// anything to the real world. Run `fakemail serve` and point your application at it.
+/// fakemail accepts mail over SMTP and its REST API, keeps it in an embedded store and never
+/// delivers anything to the real world. Run `fakemail serve` and point your application at it.
 #[derive(Debug, Parser)]
 #[command(
     name = "fakemail",
@@ -26,7 +26,7 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the server (REST API) until SIGINT or SIGTERM.
+    /// Run the server (REST API and SMTP) until SIGINT or SIGTERM.
     Serve(ServeArgs),
     /// Delete messages older than a given age, from a stopped store or through a running server.
     Purge(PurgeArgs),
@@ -72,6 +72,9 @@ pub struct ServeArgs {
     /// HTTP port; 0 picks a free port (the bound address is printed and logged).
     #[arg(long, env = "FAKEMAIL_PORT", default_value_t = 8025)]
     pub port: u16,
+
+    #[command(flatten)]
+    pub smtp: SmtpArgs,
 
     #[command(flatten)]
     pub data: DataArgs,
@@ -157,6 +160,30 @@ pub fn parse_retention(s: &str) -> Result<Retention, String> {
             d => Ok(Retention::For(d)),
         },
     }
+}
+
+/// The SMTP listener.
+#[derive(Debug, Args)]
+pub struct SmtpArgs {
+    /// SMTP port, on the same address as the HTTP API; 0 picks a free port (the bound address
+    /// is printed and logged).
+    #[arg(
+        long,
+        env = "FAKEMAIL_SMTP_PORT",
+        default_value_t = 1025,
+        value_name = "PORT"
+    )]
+    pub smtp_port: u16,
+
+    /// Most SMTP connections served at once; more are answered 421 and closed.
+    #[arg(long, env = "FAKEMAIL_SMTP_MAX_CONNECTIONS", default_value_t = 100, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub smtp_max_connections: u32,
+
+    /// How long an SMTP client may stay silent before it is answered 421 and disconnected.
+    #[arg(long, env = "FAKEMAIL_SMTP_IDLE_TIMEOUT", default_value = "5m", value_name = "DURATION",
+          value_parser = parse_positive_duration)]
+    pub smtp_idle_timeout: Duration,
 }
 
 /// Where the data lives.

@@ -67,6 +67,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
             e.to_string()
         })?;
         let http = listeners.http_addr().map_err(|e| e.to_string())?;
+        let smtp = listeners.smtp_addr().map_err(|e| e.to_string())?;
         // Before the address is printed: whoever reads it may signal at once.
         let shutdown =
             shutdown_signal().map_err(|e| format!("cannot install the signal handlers: {e}"))?;
@@ -89,6 +90,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         };
         let info = runfile::ServerInfo {
             http: runfile::local_url(http),
+            smtp: Some(runfile::local_addr(smtp).to_string()),
             pid: std::process::id(),
         };
         runfile::write_server_info(&data_dir, &info).map_err(|e| {
@@ -101,6 +103,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         info!(
             version = env!("CARGO_PKG_VERSION"),
             http = %http,
+            smtp = %smtp,
             data_dir = %data_dir.display(),
             temporary = config.data == DataDir::Temporary,
             log_dir = %log_dir.display(),
@@ -108,6 +111,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         );
         println!("fakemail {} listening", env!("CARGO_PKG_VERSION"));
         println!("  HTTP API: http://{http}");
+        println!("  SMTP:     {smtp}");
         println!("  data dir: {}", data_dir.display());
         println!("  logs:     {}", log_dir.display());
         match &token_file {

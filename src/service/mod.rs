@@ -4,6 +4,7 @@
 pub mod address;
 mod auth;
 pub mod compose;
+mod durable;
 pub mod limiter;
 pub mod mail;
 pub mod mime;
@@ -59,6 +60,8 @@ struct Inner {
     hashing: Semaphore,
     /// SHA-256 of the admin token, set once at start-up.
     admin_digest: std::sync::OnceLock<[u8; 32]>,
+    /// Shared flushes for durable acknowledgements.
+    flush: durable::GroupFlush,
 }
 
 impl Service {
@@ -73,6 +76,7 @@ impl Service {
                 dummy_hash: OnceCell::new(),
                 hashing: Semaphore::new(cores),
                 admin_digest: std::sync::OnceLock::new(),
+                flush: durable::GroupFlush::default(),
             }),
         }
     }

@@ -1,0 +1,454 @@
+//! End-to-end SMTP tests against the real server on 127.0.0.1:0: raw dialogues for the
+//! protocol (every reply code, pipelining, dot-stuffing, limits, shutdown), a real SMTP client
+//! (lettre), the mail read back over the REST API, and durability across `kill -9` of the real
+//! binary.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use serde_json::Value;
+
+/// The test config with a small message limit and few recipients, to reach both.
+fn small_limits() -> fakemail::config::Config {
+    let mut c = test_config();
+    c.service.max_message_size = 4096;
+    c.service.max_recipients = 3;
+    c
+}
+
+/// A client that has said EHLO.
+async fn ehlo(srv: &TestServer) -> SmtpClient {
+    let mut c = SmtpClient::connect(srv.smtp).await;
+    c.expect("EHLO client.test", 250).await;
+    c
+}
+
+/// The user's inbox listing.
+async fn inbox(srv: &TestServer, token: &str) -> Vec<Value> {
+    let (s, page) = srv
+        .call("GET", "/api/v1/mailboxes/inbox/messages", Some(token), None)
+        .await;
+    assert_eq!(s, 200, "{page}");
+    page["messages"].as_array().unwrap().clone()
+}
+
+/// The source of the newest message in the user's inbox.
+async fn newest_source(srv: &TestServer, token: &str) -> String {
+    let m = &inbox(srv, token).await[0];
+    raw(srv, token, &m["id"]).await
+}
+
+/// The source of a user's copy.
+async fn raw(srv: &TestServer, token: &str, id: &Value) -> String {
+    let r = srv
+        .reply(
+            "GET",
+            &format!("/api/v1/messages/{}/raw", id.as_str().unwrap()),
+            Some(token),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.text
+}
+
+const HELLO: &str = "From: Alice <alice@example.test>\r\nTo: bob@example.test\r\n\
+Subject: Hello over SMTP\r\nMessage-ID: <hello@example.test>\r\n\r\nHi Bob,\r\nsee you.\r\n";
+
+// ----- the dialogue --------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_message_sent_over_smtp_is_in_the_inbox_over_rest() {
+    let srv = TestServer::start().await;
+    let bob = srv.user("bob@example.test").await;
+    let mut c = SmtpClient::connect(srv.smtp).await;
+    let ehlo = c.expect("EHLO client.test", 250).await;
+    for ext in [
+        "PIPELINING",
+        "8BITMIME",
+        "SMTPUTF8",
+        "SIZE 10485760",
+        "ENHANCEDSTATUSCODES",
+    ] {
+        assert!(ehlo.lines.iter().any(|l| l == ext), "{ext}: {ehlo:?}");
+    }
+    let r = c
+        .mail("alice@example.test", &["bob@example.test"], HELLO)
+        .await;
+    assert_eq!((r.code, r.status()), (250, Some("2.0.0")), "{r:?}");
+    c.expect("QUIT", 221).await;
+    assert!(c.closed().await);
+
+    let messages = inbox(&srv, &bob).await;
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    let m = &messages[0];
+    assert_eq!(m["subject"], "Hello over SMTP");
+    assert_eq!(m["from"]["address"], "alice@example.test");
+    assert_eq!(m["read"], false);
+    let source = raw(&srv, &bob, &m["id"]).await;
+    let (received, rest) = source.split_once("\r\nFrom: ").unwrap();
+    assert!(
+        received.starts_with("Received: from client.test ([127.0.0.1])\r\n\tby localhost"),
+        "{source}"
+    );
+    assert!(received.contains("with ESMTP;"), "{received}");
+    assert_eq!(
+        format!("From: {rest}"),
+        HELLO,
+        "the rest is byte for byte as sent"
+    );
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn helo_vrfy_help_noop_rset_and_quit() {
+    let srv = TestServer::start().await;
+    let mut c = SmtpClient::connect(srv.smtp).await;
+    let helo = c.expect("HELO client.test", 250).await;
+    assert_eq!(helo.lines.len(), 1, "HELO lists no extensions: {helo:?}");
+    assert_eq!(
+        c.expect("VRFY bob@example.test", 252).await.status(),
+        Some("2.5.0")
+    );
+    assert_eq!(c.expect("HELP", 214).await.status(), Some("2.0.0"));
+    c.expect("NOOP", 250).await;
+    c.expect("MAIL FROM:<a@example.test>", 250).await;
+    c.expect("RCPT TO:<b@example.test>", 250).await;
+    c.expect("RSET", 250).await;
+    c.expect("DATA", 503).await;
+    let bye = c.expect("quit", 221).await;
+    assert_eq!(bye.status(), Some("2.0.0"));
+    assert!(c.closed().await);
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn every_error_reply_code() {
+    let srv = TestServer::start_with(small_limits(), None).await;
+    let mut c = SmtpClient::connect(srv.smtp).await;
+    let check = |r: SmtpReply, code: u16, status: &str| {
+        assert_eq!((r.code, r.status()), (code, Some(status)), "{r:?}");
+    };
+    // 503: out of sequence.
+    check(c.cmd("MAIL FROM:<a@example.test>").await, 503, "5.5.1");
+    // 500: unknown command; 501: bad arguments.
+    check(c.cmd("FROBNICATE").await, 500, "5.5.2");
+    c.expect("EHLO", 501).await;
+    c.expect("EHLO client.test", 250).await;
+    check(c.cmd("MAIL FROM:<not an address>").await, 501, "5.1.7");
+    check(
+        c.cmd("MAIL FROM:<a@example.test> SIZE=big").await,
+        501,
+        "5.5.4",
+    );
+    // 552: a declared SIZE over the limit.
+    check(
+        c.cmd("MAIL FROM:<a@example.test> SIZE=4097").await,
+        552,
+        "5.3.4",
+    );
+    c.expect("MAIL FROM:<a@example.test> SIZE=4096", 250).await;
+    check(c.cmd("RCPT TO:<bob@>").await, 501, "5.1.3");
+    check(
+        c.cmd("RCPT TO:<b@example.test> NOTIFY=NEVER").await,
+        555,
+        "5.5.4",
+    );
+    // 452: too many recipients (3 allowed).
+    for n in 0..3 {
+        c.expect(&format!("RCPT TO:<r{n}@example.test>"), 250).await;
+    }
+    check(c.cmd("RCPT TO:<r3@example.test>").await, 452, "4.5.3");
+    // 552: a body over the limit, read to its end; the session goes on.
+    c.expect("DATA", 354).await;
+    c.send(format!("Subject: big\r\n\r\n{}\r\n.\r\n", "x".repeat(5000)))
+        .await;
+    check(c.reply().await, 552, "5.3.4");
+    c.expect("NOOP", 250).await;
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn an_over_long_line_gets_500_and_the_connection_survives() {
+    let srv = TestServer::start().await;
+    let bob = srv.user("bob@example.test").await;
+    let mut c = ehlo(&srv).await;
+    let r = c.cmd(&format!("NOOP {}", "x".repeat(5000))).await;
+    assert_eq!((r.code, r.status()), (500, Some("5.5.2")), "{r:?}");
+    c.expect("NOOP", 250).await;
+    // In a body, long lines are accepted (within the size limit).
+    let long = "y".repeat(3000);
+    let body = format!("Subject: long line\r\n\r\n{long}\r\n");
+    let r = c.mail("a@example.test", &["bob@example.test"], &body).await;
+    assert_eq!(r.code, 250, "{r:?}");
+    assert!(newest_source(&srv, &bob).await.contains(&long));
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn pipelined_commands_are_answered_in_order() {
+    let srv = TestServer::start().await;
+    let bob = srv.user("bob@example.test").await;
+    let carol = srv.user("carol@example.test").await;
+    let mut c = SmtpClient::connect(srv.smtp).await;
+    // Everything up to DATA in one write (RFC 2920), then the body with the next transaction.
+    c.send(
+        "EHLO client.test\r\nMAIL FROM:<a@example.test>\r\nRCPT TO:<bob@example.test>\r\n\
+         RCPT TO:<nobody@>\r\nRCPT TO:<carol@example.test>\r\nDATA\r\n",
+    )
+    .await;
+    c.replies(&[250, 250, 250, 501, 250, 354]).await;
+    c.send(
+        "Subject: one\r\n\r\nfirst\r\n.\r\nMAIL FROM:<a@example.test>\r\n\
+         RCPT TO:<bob@example.test>\r\nDATA\r\n",
+    )
+    .await;
+    c.replies(&[250, 250, 250, 354]).await;
+    c.send("Subject: two\r\n\r\nsecond\r\n.\r\nQUIT\r\n").await;
+    c.replies(&[250, 221]).await;
+    assert!(c.closed().await);
+    let subjects: Vec<_> = inbox(&srv, &bob)
+        .await
+        .iter()
+        .map(|m| m["subject"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(subjects, ["two", "one"]);
+    assert_eq!(inbox(&srv, &carol).await.len(), 1);
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn dot_stuffed_lines_are_unstuffed() {
+    let srv = TestServer::start().await;
+    let bob = srv.user("bob@example.test").await;
+    let mut c = ehlo(&srv).await;
+    c.expect("MAIL FROM:<a@example.test>", 250).await;
+    c.expect("RCPT TO:<bob@example.test>", 250).await;
+    c.expect("DATA", 354).await;
+    c.send("Subject: dots\r\n\r\n..\r\n..leading dot\r\n...\r\nnot. the end\r\n.\r\n")
+        .await;
+    assert_eq!(c.reply().await.code, 250);
+    let source = newest_source(&srv, &bob).await;
+    assert!(
+        source.ends_with("Subject: dots\r\n\r\n.\r\n.leading dot\r\n..\r\nnot. the end\r\n"),
+        "{source}"
+    );
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn eight_bit_and_utf8_headers_and_addresses() {
+    let srv = TestServer::start().await;
+    let zoe = srv.user("zoë@example.test").await;
+    let mut c = ehlo(&srv).await;
+    c.expect("MAIL FROM:<andré@example.test> SMTPUTF8 BODY=8BITMIME", 250)
+        .await;
+    c.expect("RCPT TO:<zoë@example.test>", 250).await;
+    c.expect("DATA", 354).await;
+    c.send(
+        "From: André <andré@example.test>\r\nTo: zoë@example.test\r\nSubject: Grüße, 你好\r\n\
+         Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n\
+         Ça marche.\r\n.\r\n",
+    )
+    .await;
+    assert_eq!(c.reply().await.code, 250);
+    let m = &inbox(&srv, &zoe).await[0];
+    assert_eq!(m["subject"], "Grüße, 你好");
+    assert_eq!(m["from"]["address"], "andré@example.test");
+    let (s, full) = srv
+        .call(
+            "GET",
+            &format!("/api/v1/messages/{}", m["id"].as_str().unwrap()),
+            Some(&zoe),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(full["text"].as_str().map(str::trim_end), Some("Ça marche."));
+    srv.stop().await;
+}
+
+// ----- recipients ----------------------------------------------------------------------------
+
+#[tokio::test]
+async fn envelope_only_recipients_get_the_message_and_nobody_sees_them() {
+    let srv = TestServer::start().await;
+    let bob = srv.user("bob@example.test").await;
+    let mut c = ehlo(&srv).await;
+    // dave is only in the envelope; the Bcc header a client may leave in is removed.
+    let body = "From: alice@example.test\r\nTo: bob@example.test\r\n\
+                Bcc: dave@example.test\r\nSubject: secret\r\n\r\nhi\r\n";
+    let r = c
+        .mail(
+            "alice@example.test",
+            &["bob@example.test", "dave@example.test"],
+            body,
+        )
+        .await;
+    assert_eq!(r.code, 250);
+    let dave = srv.user("dave@example.test").await;
+    for token in [&bob, &dave] {
+        let m = &inbox(&srv, token).await[0];
+        assert_eq!(m["subject"], "secret");
+        let source = raw(&srv, token, &m["id"]).await;
+        assert!(
+            !source.contains("dave"),
+            "a recipient sees the Bcc: {source}"
+        );
+        let (_, full) = srv
+            .call(
+                "GET",
+                &format!("/api/v1/messages/{}", m["id"].as_str().unwrap()),
+                Some(token),
+                None,
+            )
+            .await;
+        assert!(full.get("bcc").is_none(), "{full}");
+    }
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn mail_to_addresses_without_accounts_is_kept() {
+    let srv = TestServer::start().await;
+    let mut c = ehlo(&srv).await;
+    let r = c
+        .mail(
+            "a@example.test",
+            &["later@example.test", "Postmaster"],
+            HELLO,
+        )
+        .await;
+    assert_eq!(r.code, 250);
+    let later = srv.user("later@example.test").await;
+    assert_eq!(inbox(&srv, &later).await.len(), 1);
+    srv.stop().await;
+}
+
+// ----- connections ---------------------------------------------------------------------------
+
+#[tokio::test]
+async fn connections_over_the_limit_get_421() {
+    let mut config = test_config();
+    config.smtp.max_connections = 2;
+    let srv = TestServer::start_with(config, None).await;
+    let mut first = ehlo(&srv).await;
+    let _second = ehlo(&srv).await;
+    let mut third = SmtpClient::connect_raw(srv.smtp).await;
+    let r = third.reply().await;
+    assert_eq!((r.code, r.status()), (421, Some("4.7.0")), "{r:?}");
+    assert!(third.closed().await);
+    // A slot frees up when a client leaves.
+    first.expect("QUIT", 221).await;
+    assert!(first.closed().await);
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    loop {
+        let mut next = SmtpClient::connect_raw(srv.smtp).await;
+        let r = next.reply().await;
+        if r.code == 220 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no slot freed: {r:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn an_idle_client_gets_421_and_is_disconnected() {
+    let mut config = test_config();
+    config.smtp.idle_timeout = Duration::from_millis(300);
+    let srv = TestServer::start_with(config, None).await;
+    let mut c = ehlo(&srv).await;
+    let r = c.reply().await;
+    assert_eq!((r.code, r.status()), (421, Some("4.4.2")), "{r:?}");
+    assert!(c.closed().await);
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn shutdown_says_421_to_idle_sessions_and_finishes_a_message_in_flight() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = TestServer::start_with(test_config(), Some(dir.path())).await;
+    let mut idle = ehlo(&srv).await;
+    let mut busy = ehlo(&srv).await;
+    busy.expect("MAIL FROM:<a@example.test>", 250).await;
+    busy.expect("RCPT TO:<late@example.test>", 250).await;
+    busy.expect("DATA", 354).await;
+    busy.send("Subject: in flight\r\n\r\nfirst half\r\n").await;
+    let stopping = tokio::spawn(srv.stop());
+    let r = idle.reply().await;
+    assert_eq!((r.code, r.status()), (421, Some("4.3.2")), "{r:?}");
+    assert!(idle.closed().await);
+    busy.send("second half\r\n.\r\n").await;
+    assert_eq!(
+        busy.reply().await.code,
+        250,
+        "the message in flight is taken"
+    );
+    let r = busy.cmd("NOOP").await;
+    assert_eq!(r.code, 421, "{r:?}");
+    stopping.await.unwrap();
+
+    let again = TestServer::start_with(test_config(), Some(dir.path())).await;
+    let late = again.user("late@example.test").await;
+    assert_eq!(inbox(&again, &late).await[0]["subject"], "in flight");
+    again.stop().await;
+}
+
+// ----- a real client -------------------------------------------------------------------------
+
+#[tokio::test]
+async fn lettre_sends_plain_mail() {
+    use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+    let srv = TestServer::start().await;
+    let bob = srv.user("bob@example.test").await;
+    let mailer = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1")
+        .port(srv.smtp.port())
+        .timeout(Some(TIMEOUT))
+        .build();
+    let email = Message::builder()
+        .from("Alice <alice@example.test>".parse().unwrap())
+        .to("bob@example.test".parse().unwrap())
+        .bcc("hidden@example.test".parse().unwrap())
+        .subject("From lettre")
+        .body(String::from("Sent by a real SMTP client.\n.leading dot\n"))
+        .unwrap();
+    let response = mailer.send(email).await.expect("lettre sends");
+    assert_eq!(response.code().to_string(), "250");
+    let m = &inbox(&srv, &bob).await[0];
+    assert_eq!(m["subject"], "From lettre");
+    let source = raw(&srv, &bob, &m["id"]).await;
+    assert!(source.contains("\r\n.leading dot\r\n"), "{source}");
+    assert!(!source.contains("hidden"), "{source}");
+    let hidden = srv.user("hidden@example.test").await;
+    assert_eq!(inbox(&srv, &hidden).await.len(), 1);
+    srv.stop().await;
+}
+
+// ----- durability ----------------------------------------------------------------------------
+
+#[tokio::test]
+async fn an_acknowledged_message_survives_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = Process::start(serve_cmd(dir.path()));
+    let mut c = SmtpClient::connect(p.smtp).await;
+    c.expect("EHLO client.test", 250).await;
+    let r = c
+        .mail("a@example.test", &["durable@example.test"], HELLO)
+        .await;
+    assert_eq!(r.code, 250, "{r:?}");
+    // No QUIT, no clean shutdown: the 250 alone must mean the message is on disk.
+    p.signal("KILL");
+    drop(p);
+
+    let store = fakemail::store::Store::open(dir.path(), 8 << 20).expect("reopen the store");
+    assert_eq!(store.message_count().unwrap(), 1);
+    drop(store);
+    let again = TestServer::start_with(test_config(), Some(dir.path())).await;
+    let token = again.user("durable@example.test").await;
+    assert_eq!(inbox(&again, &token).await[0]["subject"], "Hello over SMTP");
+    again.stop().await;
+}
