@@ -4,14 +4,17 @@
 //! sessions acknowledging at once cost about two `fsync`s rather than N in a row.
 //!
 //! The flushes run on one blocking thread at a time (sled's `flush`, not `flush_async`: see
-//! sled issue 1241), started on demand and ending when nobody waits.
+//! sled issue 1241), started on demand and ending when nobody waits. The thread holds the
+//! service only while it flushes, never when it wakes the callers, so once the last caller
+//! is answered and the server stops, the store is released at once (a restart in the same
+//! process finds its lock free).
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, Weak};
 
 use tokio::sync::watch;
 use tracing::error;
 
-use super::Service;
+use super::{Inner, Service};
 use crate::error::{Error, Result};
 
 /// Flush generations: a flush takes the next generation number when it starts, and covers
@@ -72,8 +75,8 @@ impl Service {
             s.wanted = s.wanted.max(need);
             if !s.running {
                 s.running = true;
-                let svc = self.clone();
-                tokio::task::spawn_blocking(move || svc.flush_while_wanted());
+                let (flush, service) = (flush.clone(), Arc::downgrade(&self.inner));
+                tokio::task::spawn_blocking(move || flush.flush_while_wanted(&service));
             }
             need
         };
@@ -87,14 +90,15 @@ impl Service {
             Err(Error::Internal("flushing the store failed".into()))
         }
     }
+}
 
+impl GroupFlush {
     /// The flushing thread: flushes until no caller waits for a later generation.
-    fn flush_while_wanted(&self) {
-        let flush = &self.inner.flush;
-        let _running = Running(flush);
+    fn flush_while_wanted(&self, service: &Weak<Inner>) {
+        let _running = Running(self);
         loop {
             let generation = {
-                let mut s = flush.state.lock().unwrap_or_else(|p| p.into_inner());
+                let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
                 if s.wanted <= s.started {
                     s.running = false;
                     return;
@@ -102,14 +106,17 @@ impl Service {
                 s.started += 1;
                 s.started
             };
-            let ok = match self.inner.store.flush() {
-                Ok(()) => true,
-                Err(e) => {
-                    error!(error = %e, "flushing the store failed");
-                    false
-                }
-            };
-            flush.done.send_replace((generation, ok));
+            // A service already gone has nobody left to answer.
+            let ok = service
+                .upgrade()
+                .is_some_and(|inner| match inner.store.flush() {
+                    Ok(()) => true,
+                    Err(e) => {
+                        error!(error = %e, "flushing the store failed");
+                        false
+                    }
+                });
+            self.done.send_replace((generation, ok));
         }
     }
 }

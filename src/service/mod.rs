@@ -61,7 +61,7 @@ struct Inner {
     /// SHA-256 of the admin token, set once at start-up.
     admin_digest: std::sync::OnceLock<[u8; 32]>,
     /// Shared flushes for durable acknowledgements.
-    flush: durable::GroupFlush,
+    flush: Arc<durable::GroupFlush>,
 }
 
 impl Service {
@@ -76,7 +76,7 @@ impl Service {
                 dummy_hash: OnceCell::new(),
                 hashing: Semaphore::new(cores),
                 admin_digest: std::sync::OnceLock::new(),
-                flush: durable::GroupFlush::default(),
+                flush: Arc::default(),
             }),
         }
     }
