@@ -27,7 +27,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server (REST API and SMTP) until SIGINT or SIGTERM.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Delete messages older than a given age, from a stopped store or through a running server.
     Purge(PurgeArgs),
 }
@@ -184,6 +184,25 @@ pub struct SmtpArgs {
     #[arg(long, env = "FAKEMAIL_SMTP_IDLE_TIMEOUT", default_value = "5m", value_name = "DURATION",
           value_parser = parse_positive_duration)]
     pub smtp_idle_timeout: Duration,
+
+    /// PEM file with the certificate chain (leaf first) for SMTP STARTTLS; needs --tls-key
+    /// [default: a self-signed certificate made at start-up].
+    #[arg(
+        long,
+        env = "FAKEMAIL_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM file with the private key of --tls-cert (PKCS#8, PKCS#1 or SEC1).
+    #[arg(
+        long,
+        env = "FAKEMAIL_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// Where the data lives.

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::cli::{LogArgs, LogFormat, LogRotation, Retention, ServeArgs};
 use crate::service::{self, password};
+use crate::smtp::tls::TlsFiles;
 
 /// How long shutdown waits for in-flight requests before it gives up on them.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -44,6 +45,8 @@ pub struct SmtpConfig {
     pub max_connections: usize,
     /// Silence after which a client is disconnected.
     pub idle_timeout: Duration,
+    /// The STARTTLS certificate and key; `None`: a self-signed certificate made at start-up.
+    pub tls: Option<TlsFiles>,
 }
 
 /// The data directory: a path, or a throwaway one made at start-up.
@@ -88,6 +91,7 @@ impl Default for Config {
                 addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
                 max_connections: 100,
                 idle_timeout: Duration::from_secs(300),
+                tls: None,
             },
             data: DataDir::Temporary,
             log: LogConfig {
@@ -136,6 +140,11 @@ impl Config {
                 addr: SocketAddr::new(args.bind, args.smtp.smtp_port),
                 max_connections: args.smtp.smtp_max_connections as usize,
                 idle_timeout: args.smtp.smtp_idle_timeout,
+                tls: match (args.smtp.tls_cert, args.smtp.tls_key) {
+                    (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+                    // clap requires both or neither.
+                    _ => None,
+                },
             },
             data,
             log: LogConfig::from(args.log),

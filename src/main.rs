@@ -15,7 +15,7 @@ use tracing::info;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(args) => serve(args),
+        Command::Serve(args) => serve(*args),
         Command::Purge(args) => purge(&args),
     };
     match result {
@@ -63,7 +63,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the runtime: {e}"))?;
     runtime.block_on(async {
         let listeners = Listeners::bind(&config).await.map_err(|e| {
-            tracing::error!(error = %e, "cannot bind");
+            tracing::error!(error = %e, "cannot start");
             e.to_string()
         })?;
         let http = listeners.http_addr().map_err(|e| e.to_string())?;
@@ -104,6 +104,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
             version = env!("CARGO_PKG_VERSION"),
             http = %http,
             smtp = %smtp,
+            tls = %listeners.smtp_tls.source,
             data_dir = %data_dir.display(),
             temporary = config.data == DataDir::Temporary,
             log_dir = %log_dir.display(),

@@ -14,18 +14,31 @@ use tracing::{error, info, warn};
 use crate::config::{Config, DRAIN_TIMEOUT};
 use crate::error::Result;
 use crate::service::Service;
+use crate::smtp::tls::{Tls, TlsError};
 use crate::time::Timestamp;
 use crate::{api, smtp};
 
 /// How often expired sessions are swept.
 pub const SESSION_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 
-/// The bound sockets the server will serve. Binding is separate from running so that a busy
-/// port is a clear start-up error and tests can bind port 0 and learn the address.
+/// The bound sockets the server will serve, with the SMTP listener's TLS identity. Binding is
+/// separate from running so that a busy port or an unreadable certificate is a clear start-up
+/// error, and tests can bind port 0 and learn the address.
 #[derive(Debug)]
 pub struct Listeners {
     pub http: TcpListener,
     pub smtp: TcpListener,
+    /// The certificate offered to STARTTLS.
+    pub smtp_tls: Tls,
+}
+
+/// The server cannot start: a port cannot be bound, or the TLS identity cannot be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Bind(#[from] BindError),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
 }
 
 /// What the SMTP listener is called in a [`BindError`].
@@ -42,11 +55,14 @@ pub struct BindError {
 }
 
 impl Listeners {
-    /// Binds every listener the config asks for.
+    /// Loads the TLS identity and binds every listener the config asks for.
     ///
     /// # Errors
-    /// [`BindError`] naming the address, with a hint when the port is taken.
-    pub async fn bind(config: &Config) -> Result<Listeners, BindError> {
+    /// [`BindError`] naming the address, with a hint when the port is taken; [`TlsError`]
+    /// naming the certificate or key file at fault.
+    pub async fn bind(config: &Config) -> Result<Listeners, StartError> {
+        // Before binding: a start-up that fails should hold no port meanwhile.
+        let smtp_tls = Tls::load(config.smtp.tls.as_ref(), config.smtp.addr.ip())?;
         let bind = |what, addr| async move {
             TcpListener::bind(addr).await.map_err(|source| BindError {
                 what,
@@ -69,6 +85,7 @@ impl Listeners {
         Ok(Listeners {
             http: bind("the HTTP API", config.http_addr).await?,
             smtp: bind(SMTP, config.smtp.addr).await?,
+            smtp_tls,
         })
     }
 
@@ -117,10 +134,12 @@ pub async fn run(
         smtp::Settings {
             max_connections: config.smtp.max_connections,
             idle_timeout: config.smtp.idle_timeout,
+            tls: Some(listeners.smtp_tls),
             session: Arc::new(smtp::session::Settings {
                 hostname: smtp::HOSTNAME.into(),
                 max_message_size: config.service.max_message_size,
                 max_recipients: config.service.max_recipients,
+                starttls: true,
             }),
         },
         stop_rx.clone(),

@@ -398,6 +398,163 @@ async fn shutdown_says_421_to_idle_sessions_and_finishes_a_message_in_flight() {
     again.stop().await;
 }
 
+// ----- STARTTLS ------------------------------------------------------------------------------
+
+/// A certificate for `localhost` and 127.0.0.1 in PEM files, and a TLS client that trusts it
+/// and nothing else.
+struct TestCert {
+    _dir: tempfile::TempDir,
+    files: fakemail::smtp::tls::TlsFiles,
+    connector: tokio_rustls::TlsConnector,
+}
+
+fn test_cert() -> TestCert {
+    use tokio_rustls::rustls;
+    let made =
+        rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let files = fakemail::smtp::tls::TlsFiles {
+        cert: dir.path().join("cert.pem"),
+        key: dir.path().join("key.pem"),
+    };
+    std::fs::write(&files.cert, made.cert.pem()).unwrap();
+    std::fs::write(&files.key, made.signing_key.serialize_pem()).unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(made.cert.der().clone()).unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    TestCert {
+        _dir: dir,
+        files,
+        connector: tokio_rustls::TlsConnector::from(std::sync::Arc::new(config)),
+    }
+}
+
+/// Sends STARTTLS (and whatever `extra` follows it in the same write), does the handshake,
+/// verifying the server's certificate, and returns the client over TLS.
+async fn starttls(
+    mut c: SmtpClient,
+    connector: &tokio_rustls::TlsConnector,
+    extra: &str,
+) -> SmtpClient<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
+    c.send(format!("STARTTLS\r\n{extra}")).await;
+    let r = c.reply().await;
+    assert_eq!((r.code, r.status()), (220, Some("2.0.0")), "{r:?}");
+    let name = tokio_rustls::rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let tls = tokio::time::timeout(TIMEOUT, connector.connect(name, c.into_inner()))
+        .await
+        .expect("handshake in time")
+        .expect("the server's certificate is the configured one");
+    SmtpClient::over(tls)
+}
+
+#[tokio::test]
+async fn starttls_with_the_configured_certificate_then_send() {
+    let cert = test_cert();
+    let mut config = test_config();
+    config.smtp.tls = Some(cert.files.clone());
+    let srv = TestServer::start_with(config, None).await;
+    let bob = srv.user("bob@example.test").await;
+    let mut c = SmtpClient::connect(srv.smtp).await;
+    let ehlo = c.expect("EHLO client.test", 250).await;
+    assert!(ehlo.lines.iter().any(|l| l == "STARTTLS"), "{ehlo:?}");
+    c.expect("MAIL FROM:<a@example.test>", 250).await;
+    let mut c = starttls(c, &cert.connector, "").await;
+    // RFC 3207 4.2: the session starts over; the client must say EHLO again.
+    c.expect("RCPT TO:<bob@example.test>", 503).await;
+    c.expect("MAIL FROM:<a@example.test>", 503).await;
+    let ehlo = c.expect("EHLO client.test", 250).await;
+    assert!(!ehlo.lines.iter().any(|l| l == "STARTTLS"), "{ehlo:?}");
+    c.expect("STARTTLS", 503).await;
+    let r = c
+        .mail("alice@example.test", &["bob@example.test"], HELLO)
+        .await;
+    assert_eq!(r.code, 250, "{r:?}");
+    c.expect("QUIT", 221).await;
+    let source = newest_source(&srv, &bob).await;
+    assert!(source.contains("with ESMTPS;"), "{source}");
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn plain_text_pipelined_after_starttls_is_dropped() {
+    let cert = test_cert();
+    let mut config = test_config();
+    config.smtp.tls = Some(cert.files.clone());
+    let srv = TestServer::start_with(config, None).await;
+    let mut c = SmtpClient::connect(srv.smtp).await;
+    c.expect("EHLO client.test", 250).await;
+    // A man in the middle could add commands after STARTTLS; they must not run inside TLS.
+    let mut c = starttls(c, &cert.connector, "MAIL FROM:<injected@example.test>\r\n").await;
+    let r = c.expect("EHLO client.test", 250).await;
+    assert!(r.lines[0].contains("greets client.test"), "{r:?}");
+    c.expect("RCPT TO:<bob@example.test>", 503).await;
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn a_failed_handshake_costs_only_that_connection() {
+    let srv = TestServer::start().await;
+    let mut c = SmtpClient::connect(srv.smtp).await;
+    c.expect("EHLO client.test", 250).await;
+    c.expect("STARTTLS", 220).await;
+    c.send("this is not a TLS client hello\r\n").await;
+    // The server may answer with a TLS alert; then it closes.
+    let mut rest = Vec::new();
+    let read = tokio::io::AsyncReadExt::read_to_end(&mut c.io, &mut rest);
+    let _ = tokio::time::timeout(TIMEOUT, read)
+        .await
+        .expect("the server closes the connection");
+    let mut next = SmtpClient::connect(srv.smtp).await;
+    next.expect("NOOP", 250).await;
+    srv.stop().await;
+}
+
+#[test]
+fn bad_tls_files_stop_start_up_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing-cert.pem");
+    let key = dir.path().join("key.pem");
+    std::fs::write(&key, "not a key").unwrap();
+    let mut cmd = serve_cmd(&dir.path().join("data"));
+    cmd.arg("--tls-cert")
+        .arg(&missing)
+        .arg("--tls-key")
+        .arg(&key);
+    let out = run(cmd);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        out.stderr.contains("missing-cert.pem") && out.stderr.contains("certificate"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stdout.contains("listening"), "{}", out.stdout);
+
+    let cert = test_cert();
+    let mut cmd = serve_cmd(&dir.path().join("data"));
+    cmd.arg("--tls-cert")
+        .arg(&cert.files.cert)
+        .arg("--tls-key")
+        .arg(&key);
+    let out = run(cmd);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(out.stderr.contains("key.pem"), "{}", out.stderr);
+
+    let mut cmd = serve_cmd(&dir.path().join("data"));
+    cmd.arg("--tls-cert").arg(&cert.files.cert);
+    let out = run(cmd);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "--tls-cert needs --tls-key: {out:?}"
+    );
+    assert!(out.stderr.contains("--tls-key"), "{}", out.stderr);
+}
+
 // ----- a real client -------------------------------------------------------------------------
 
 #[tokio::test]
@@ -425,6 +582,37 @@ async fn lettre_sends_plain_mail() {
     assert!(!source.contains("hidden"), "{source}");
     let hidden = srv.user("hidden@example.test").await;
     assert_eq!(inbox(&srv, &hidden).await.len(), 1);
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn lettre_sends_over_starttls_with_the_self_signed_certificate() {
+    use lettre::transport::smtp::client::{Tls, TlsParameters};
+    use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+    let srv = TestServer::start().await;
+    let bob = srv.user("bob@example.test").await;
+    // The certificate is made at start-up, so no client can know it in advance.
+    let tls = TlsParameters::builder("localhost".into())
+        .dangerous_accept_invalid_certs(true)
+        .build_rustls()
+        .unwrap();
+    let mailer = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1")
+        .port(srv.smtp.port())
+        .tls(Tls::Required(tls))
+        .timeout(Some(TIMEOUT))
+        .build();
+    let email = Message::builder()
+        .from("alice@example.test".parse().unwrap())
+        .to("bob@example.test".parse().unwrap())
+        .subject("Over TLS")
+        .body(String::from("Encrypted on the way.\n"))
+        .unwrap();
+    mailer
+        .send(email)
+        .await
+        .expect("lettre sends over STARTTLS");
+    let source = newest_source(&srv, &bob).await;
+    assert!(source.contains("with ESMTPS;"), "{source}");
     srv.stop().await;
 }
 

@@ -1,11 +1,13 @@
 //! One SMTP connection: reads lines, feeds them to the [`Session`], writes its replies, reads
-//! DATA bodies and submits them to the service. Replies are held back while the client has
+//! DATA bodies and submits them to the service, and switches to TLS on STARTTLS. Replies are held back while the client has
 //! more pipelined commands buffered (RFC 2920), and sent before every read that would wait.
 
 use std::time::{Duration, SystemTime};
 
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
 use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
 use tracing::debug;
 
 use super::codec::{self, Body, Line, MAX_LINE};
@@ -19,6 +21,8 @@ pub struct Context {
     pub service: Service,
     pub idle_timeout: Duration,
     pub max_message_size: u64,
+    /// Accepts STARTTLS handshakes; `None` when STARTTLS is not offered.
+    pub tls: Option<TlsAcceptor>,
 }
 
 /// Why a read gave no line.
@@ -37,6 +41,14 @@ struct Conn<S> {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
+    fn new(stream: S, idle: Duration) -> Self {
+        Conn {
+            io: BufReader::new(stream),
+            pending: Vec::new(),
+            idle,
+        }
+    }
+
     fn reply(&mut self, r: &Reply) {
         self.pending.extend_from_slice(r.to_wire().as_bytes());
     }
@@ -105,21 +117,55 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     }
 }
 
-/// Runs `session` over `stream` until QUIT, the client leaving, the idle timeout or shutdown.
-pub async fn run<S: AsyncRead + AsyncWrite + Unpin>(
-    stream: S,
+/// Runs `session` over `stream` until QUIT, the client leaving, the idle timeout or shutdown,
+/// switching to TLS when the client asks with STARTTLS.
+pub async fn run(
+    stream: TcpStream,
     mut session: Session,
     ctx: &Context,
     mut stop: watch::Receiver<bool>,
 ) {
-    let mut conn = Conn {
-        io: BufReader::new(stream),
-        pending: Vec::new(),
-        idle: ctx.idle_timeout,
-    };
+    let mut conn = Conn::new(stream, ctx.idle_timeout);
     conn.reply(&session.greeting());
+    if talk(&mut conn, &mut session, ctx, &mut stop).await != Next::StartTls {
+        return;
+    }
+    let Some(acceptor) = &ctx.tls else { return };
+    if conn.flush().await.is_err() {
+        return;
+    }
+    // Whatever the client sent after STARTTLS, before the handshake, is dropped with the
+    // read buffer: it came in plain text (RFC 3207 5, the command injection attack).
+    let plain = conn.io.into_inner();
+    let tls = match tokio::time::timeout(ctx.idle_timeout, acceptor.accept(plain)).await {
+        Ok(Ok(tls)) => tls,
+        Ok(Err(e)) => return debug!(error = %e, "SMTP: TLS handshake failed"),
+        Err(_) => return debug!("SMTP: TLS handshake timed out"),
+    };
+    session.tls_started();
+    let mut conn = Conn::new(tls, ctx.idle_timeout);
+    // The session refuses a second STARTTLS, so this ends the connection.
+    talk(&mut conn, &mut session, ctx, &mut stop).await;
+}
+
+/// How a stretch of the dialogue over one stream ended.
+#[derive(Debug, PartialEq, Eq)]
+enum Next {
+    /// The connection is closed.
+    Closed,
+    /// STARTTLS was accepted and its 220 is queued: hand the stream over to TLS.
+    StartTls,
+}
+
+/// Reads commands and answers them until the connection ends or STARTTLS.
+async fn talk<S: AsyncRead + AsyncWrite + Unpin>(
+    conn: &mut Conn<S>,
+    session: &mut Session,
+    ctx: &Context,
+    stop: &mut watch::Receiver<bool>,
+) -> Next {
     let why = loop {
-        let line = match conn.line(MAX_LINE, Some(&mut stop)).await {
+        let line = match conn.line(MAX_LINE, Some(&mut *stop)).await {
             Ok(Line::Complete(line)) => session.command(&line),
             Ok(_) => session.line_too_long(),
             Err(why) => break why,
@@ -127,6 +173,10 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin>(
         match line {
             Action::Reply(r) => conn.reply(&r),
             Action::Close(r) => break Stop::Close(r),
+            Action::StartTls(r) => {
+                conn.reply(&r);
+                return Next::StartTls;
+            }
             Action::Data(r) => {
                 conn.reply(&r);
                 let mut body = Body::new(ctx.max_message_size);
@@ -137,7 +187,10 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin>(
                                 break;
                             }
                         }
-                        Err(why) => return finish(&mut conn, why).await,
+                        Err(why) => {
+                            finish(conn, why).await;
+                            return Next::Closed;
+                        }
                     }
                 }
                 let reply = match session.message(body.finish(), SystemTime::now()) {
@@ -148,7 +201,8 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin>(
             }
         }
     };
-    finish(&mut conn, why).await;
+    finish(conn, why).await;
+    Next::Closed
 }
 
 async fn finish<S: AsyncRead + AsyncWrite + Unpin>(conn: &mut Conn<S>, why: Stop) {

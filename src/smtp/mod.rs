@@ -6,11 +6,13 @@
 //! - [`connection`]: one connection's reads and writes, pipelining, DATA, the idle timeout.
 //! - [`codec`]: line reading with a length limit; DATA bodies (dot-unstuffing, size limit).
 //! - [`reply`]: replies, and the one mapping of domain errors to reply codes.
+//! - [`tls`]: the certificate for STARTTLS, from files or self-signed.
 
 pub mod codec;
 pub mod connection;
 pub mod reply;
 pub mod session;
+pub mod tls;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,6 +40,8 @@ pub struct Settings {
     pub max_connections: usize,
     /// A client silent this long gets 421 and is disconnected.
     pub idle_timeout: Duration,
+    /// The identity for STARTTLS; `None`: STARTTLS is not offered.
+    pub tls: Option<tls::Tls>,
     /// What every session needs.
     pub session: Arc<session::Settings>,
 }
@@ -55,6 +59,7 @@ pub async fn serve(
     let ctx = Arc::new(connection::Context {
         service,
         idle_timeout: settings.idle_timeout,
+        tls: settings.tls.as_ref().map(|t| t.acceptor.clone()),
         max_message_size: settings.session.max_message_size,
     });
     let mut sessions = JoinSet::new();

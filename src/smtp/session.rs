@@ -23,6 +23,8 @@ pub struct Settings {
     pub max_message_size: u64,
     /// `--max-recipients`: RCPT commands accepted per message.
     pub max_recipients: usize,
+    /// Whether STARTTLS is offered.
+    pub starttls: bool,
 }
 
 /// What the connection does after a command.
@@ -34,6 +36,19 @@ pub enum Action {
     Close(Reply),
     /// Send the reply (354) and read a message body; then call [`Session::message`].
     Data(Reply),
+    /// Send the reply (220), drop any input already buffered (RFC 3207 5: it was sent in
+    /// plain text and must not count as sent over TLS), do the TLS handshake, then call
+    /// [`Session::tls_started`].
+    StartTls(Reply),
+}
+
+impl Action {
+    /// The reply to send, whatever comes next.
+    pub fn reply(&self) -> &Reply {
+        match self {
+            Action::Reply(r) | Action::Close(r) | Action::Data(r) | Action::StartTls(r) => r,
+        }
+    }
 }
 
 /// The greeting exchange: who the client said it is.
@@ -55,12 +70,14 @@ struct Transaction {
 pub struct Session {
     settings: Arc<Settings>,
     peer: SocketAddr,
+    /// Whether the connection is encrypted (after STARTTLS).
+    tls: bool,
     helo: Option<Helo>,
     tx: Option<Transaction>,
 }
 
 /// The commands the HELP reply lists.
-const COMMANDS: &str = "EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP";
+const COMMANDS: &str = "EHLO HELO STARTTLS MAIL RCPT DATA RSET NOOP QUIT VRFY HELP";
 
 impl Session {
     /// A new session with a client at `peer`.
@@ -68,6 +85,7 @@ impl Session {
         Session {
             settings,
             peer,
+            tls: false,
             helo: None,
             tx: None,
         }
@@ -103,6 +121,7 @@ impl Session {
             "MAIL" => self.mail(args),
             "RCPT" => self.rcpt(args),
             "DATA" => return self.data(args),
+            "STARTTLS" => return self.starttls(args),
             "RSET" => {
                 self.tx = None;
                 Reply::new(250, "2.0.0", "OK")
@@ -157,9 +176,36 @@ impl Session {
             "SMTPUTF8".into(),
             format!("SIZE {}", self.settings.max_message_size),
             "ENHANCEDSTATUSCODES".into(),
-            "HELP".into(),
         ];
+        let mut lines = lines;
+        if self.settings.starttls && !self.tls {
+            lines.push("STARTTLS".into());
+        }
+        lines.push("HELP".into());
         Reply::plain(250, lines)
+    }
+
+    fn starttls(&mut self, args: &str) -> Action {
+        let reply = if !args.is_empty() {
+            Reply::syntax("STARTTLS takes no arguments")
+        } else if self.tls {
+            Reply::bad_sequence("TLS is already active")
+        } else if !self.settings.starttls {
+            Reply::new(502, "5.5.1", "STARTTLS is not available")
+        } else if self.helo.is_none() {
+            Reply::bad_sequence("send EHLO first")
+        } else {
+            return Action::StartTls(Reply::new(220, "2.0.0", "ready to start TLS"));
+        };
+        Action::Reply(reply)
+    }
+
+    /// The TLS handshake after STARTTLS succeeded: the session starts over (RFC 3207 4.2),
+    /// and the client must say EHLO again.
+    pub fn tls_started(&mut self) {
+        self.tls = true;
+        self.helo = None;
+        self.tx = None;
     }
 
     fn mail(&mut self, args: &str) -> Reply {
@@ -311,10 +357,10 @@ impl Session {
             IpAddr::V6(ip) => format!("IPv6:{ip}"),
         };
         // RFC 3848 protocol names.
-        let with = if helo.is_some_and(|h| h.extended) {
-            "ESMTP"
-        } else {
-            "SMTP"
+        let with = match (helo.is_some_and(|h| h.extended), self.tls) {
+            (true, true) => "ESMTPS",
+            (true, false) => "ESMTP",
+            (false, _) => "SMTP",
         };
         format!(
             "Received: from {name} ([{ip}])\r\n\tby {} (fakemail) with {with};\r\n\t{}\r\n",
@@ -361,6 +407,7 @@ mod tests {
                 hostname: "mx.test".into(),
                 max_message_size: 1000,
                 max_recipients: 2,
+                starttls: true,
             }),
             "192.0.2.7:40000".parse().unwrap(),
         )
@@ -368,15 +415,11 @@ mod tests {
 
     /// The code of the reply to `line`.
     fn code(s: &mut Session, line: &str) -> u16 {
-        match s.command(line.as_bytes()) {
-            Action::Reply(r) | Action::Close(r) | Action::Data(r) => r.code,
-        }
+        s.command(line.as_bytes()).reply().code
     }
 
     fn reply(s: &mut Session, line: &str) -> Reply {
-        match s.command(line.as_bytes()) {
-            Action::Reply(r) | Action::Close(r) | Action::Data(r) => r,
-        }
+        s.command(line.as_bytes()).reply().clone()
     }
 
     #[test]
@@ -493,6 +536,53 @@ mod tests {
         assert_eq!(code(&mut s, "RCPT TO:<Postmaster>"), 503);
         assert_eq!(code(&mut s, "MAIL FROM:<>"), 250);
         assert_eq!(code(&mut s, "RCPT TO:<Postmaster>"), 250);
+    }
+
+    #[test]
+    fn starttls_resets_the_session_and_is_offered_once() {
+        let mut s = session();
+        assert_eq!(code(&mut s, "STARTTLS"), 503, "before EHLO");
+        assert!(
+            reply(&mut s, "EHLO client.test")
+                .lines
+                .contains(&"STARTTLS".into())
+        );
+        assert_eq!(code(&mut s, "STARTTLS now"), 501);
+        assert_eq!(code(&mut s, "MAIL FROM:<a@x.test>"), 250);
+        assert!(matches!(s.command(b"STARTTLS"), Action::StartTls(r) if r.code == 220));
+        s.tls_started();
+        assert_eq!(
+            code(&mut s, "RCPT TO:<b@x.test>"),
+            503,
+            "the transaction is gone"
+        );
+        assert_eq!(
+            code(&mut s, "MAIL FROM:<a@x.test>"),
+            503,
+            "EHLO again first"
+        );
+        let ehlo = reply(&mut s, "EHLO client.test");
+        assert!(!ehlo.lines.contains(&"STARTTLS".into()), "{ehlo:?}");
+        assert_eq!(code(&mut s, "STARTTLS"), 503, "already TLS");
+        assert_eq!(code(&mut s, "MAIL FROM:<a@x.test>"), 250);
+        assert_eq!(code(&mut s, "RCPT TO:<b@x.test>"), 250);
+        assert!(matches!(s.command(b"DATA"), Action::Data(_)));
+        let raw = s.message(Some(vec![]), SystemTime::UNIX_EPOCH).unwrap().raw;
+        assert!(String::from_utf8(raw).unwrap().contains("with ESMTPS;"));
+
+        let mut plain = Session::new(
+            Arc::new(Settings {
+                starttls: false,
+                ..(*session().settings).clone()
+            }),
+            "127.0.0.1:1".parse().unwrap(),
+        );
+        assert!(
+            !reply(&mut plain, "EHLO c.test")
+                .lines
+                .contains(&"STARTTLS".into())
+        );
+        assert_eq!(code(&mut plain, "STARTTLS"), 502);
     }
 
     #[test]
