@@ -185,6 +185,13 @@ pub struct SmtpArgs {
           value_parser = parse_positive_duration)]
     pub smtp_idle_timeout: Duration,
 
+    /// SMTP AUTH (PLAIN, LOGIN) against fakemail accounts: `off` (not offered), `optional`
+    /// (offered; mail from an authenticated user also lands in its `sent`) or `required`
+    /// (MAIL before AUTH is refused with 530).
+    #[arg(long, env = "FAKEMAIL_SMTP_AUTH", value_enum, value_name = "MODE",
+          default_value_t = SmtpAuth::Optional)]
+    pub smtp_auth: SmtpAuth,
+
     /// PEM file with the certificate chain (leaf first) for SMTP STARTTLS; needs --tls-key
     /// [default: a self-signed certificate made at start-up].
     #[arg(
@@ -203,6 +210,17 @@ pub struct SmtpArgs {
         requires = "tls_cert"
     )]
     pub tls_key: Option<PathBuf>,
+}
+
+/// Whether the SMTP listener offers AUTH, and whether it requires it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SmtpAuth {
+    /// AUTH is not offered.
+    Off,
+    /// AUTH is offered; unauthenticated clients may send too.
+    Optional,
+    /// MAIL is refused until the client has authenticated.
+    Required,
 }
 
 /// Where the data lives.

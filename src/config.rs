@@ -4,7 +4,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::cli::{LogArgs, LogFormat, LogRotation, Retention, ServeArgs};
+use crate::cli::{LogArgs, LogFormat, LogRotation, Retention, ServeArgs, SmtpAuth};
 use crate::service::{self, password};
 use crate::smtp::tls::TlsFiles;
 
@@ -47,6 +47,8 @@ pub struct SmtpConfig {
     pub idle_timeout: Duration,
     /// The STARTTLS certificate and key; `None`: a self-signed certificate made at start-up.
     pub tls: Option<TlsFiles>,
+    /// Whether AUTH is offered or required.
+    pub auth: SmtpAuth,
 }
 
 /// The data directory: a path, or a throwaway one made at start-up.
@@ -92,6 +94,7 @@ impl Default for Config {
                 max_connections: 100,
                 idle_timeout: Duration::from_secs(300),
                 tls: None,
+                auth: SmtpAuth::Optional,
             },
             data: DataDir::Temporary,
             log: LogConfig {
@@ -145,6 +148,7 @@ impl Config {
                     // clap requires both or neither.
                     _ => None,
                 },
+                auth: args.smtp.smtp_auth,
             },
             data,
             log: LogConfig::from(args.log),

@@ -140,6 +140,7 @@ pub async fn run(
                 max_message_size: config.service.max_message_size,
                 max_recipients: config.service.max_recipients,
                 starttls: true,
+                auth: config.smtp.auth,
             }),
         },
         stop_rx.clone(),

@@ -40,6 +40,14 @@ async fn newest_source(srv: &TestServer, token: &str) -> String {
     raw(srv, token, &m["id"]).await
 }
 
+/// A user's copy as a full message.
+async fn full(srv: &TestServer, token: &str, id: &Value) -> Value {
+    let path = format!("/api/v1/messages/{}", id.as_str().unwrap());
+    let (s, message) = srv.call("GET", &path, Some(token), None).await;
+    assert_eq!(s, 200, "{message}");
+    message
+}
+
 /// The source of a user's copy.
 async fn raw(srv: &TestServer, token: &str, id: &Value) -> String {
     let r = srv
@@ -257,15 +265,7 @@ async fn eight_bit_and_utf8_headers_and_addresses() {
     let m = &inbox(&srv, &zoe).await[0];
     assert_eq!(m["subject"], "Grüße, 你好");
     assert_eq!(m["from"]["address"], "andré@example.test");
-    let (s, full) = srv
-        .call(
-            "GET",
-            &format!("/api/v1/messages/{}", m["id"].as_str().unwrap()),
-            Some(&zoe),
-            None,
-        )
-        .await;
-    assert_eq!(s, 200);
+    let full = full(&srv, &zoe, &m["id"]).await;
     assert_eq!(full["text"].as_str().map(str::trim_end), Some("Ça marche."));
     srv.stop().await;
 }
@@ -297,15 +297,8 @@ async fn envelope_only_recipients_get_the_message_and_nobody_sees_them() {
             !source.contains("dave"),
             "a recipient sees the Bcc: {source}"
         );
-        let (_, full) = srv
-            .call(
-                "GET",
-                &format!("/api/v1/messages/{}", m["id"].as_str().unwrap()),
-                Some(token),
-                None,
-            )
-            .await;
-        assert!(full.get("bcc").is_none(), "{full}");
+        let copy = full(&srv, token, &m["id"]).await;
+        assert!(copy.get("bcc").is_none(), "{copy}");
     }
     srv.stop().await;
 }
@@ -555,6 +548,169 @@ fn bad_tls_files_stop_start_up_with_a_clear_message() {
     assert!(out.stderr.contains("--tls-key"), "{}", out.stderr);
 }
 
+// ----- AUTH ----------------------------------------------------------------------------------
+
+fn b64(s: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+/// `AUTH PLAIN` with an initial response for `user` and `password`.
+fn auth_plain(user: &str, password: &str) -> String {
+    format!("AUTH PLAIN {}", b64(&format!("\0{user}\0{password}")))
+}
+
+/// A server with AUTH in `mode`, and alice's account.
+async fn with_auth(mode: fakemail::cli::SmtpAuth) -> TestServer {
+    let mut config = test_config();
+    config.smtp.auth = mode;
+    let srv = TestServer::start_with(config, None).await;
+    srv.register("alice@example.test").await;
+    srv
+}
+
+/// A mailbox of a user, as listed.
+async fn mailbox(srv: &TestServer, token: &str, name: &str) -> Vec<Value> {
+    let (s, page) = srv
+        .call(
+            "GET",
+            &format!("/api/v1/mailboxes/{name}/messages"),
+            Some(token),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{page}");
+    page["messages"].as_array().unwrap().clone()
+}
+
+#[tokio::test]
+async fn auth_plain_and_login_with_an_account() {
+    let srv = with_auth(fakemail::cli::SmtpAuth::Optional).await;
+    let mut c = ehlo(&srv).await;
+    let plain = b64(&format!("\0alice@example.test\0{PASSWORD}"));
+    let r = c.cmd(&format!("AUTH PLAIN {plain}")).await;
+    assert_eq!((r.code, r.status()), (235, Some("2.7.0")), "{r:?}");
+    c.expect("AUTH PLAIN", 503).await;
+
+    let mut c = ehlo(&srv).await;
+    assert_eq!(c.expect("AUTH PLAIN", 334).await.lines, [""]);
+    c.expect(&plain, 235).await;
+
+    let mut c = ehlo(&srv).await;
+    assert_eq!(c.expect("AUTH LOGIN", 334).await.lines, ["VXNlcm5hbWU6"]);
+    // Addresses match in any letter case, as at the REST login.
+    assert_eq!(
+        c.expect(&b64("ALICE@example.test"), 334).await.lines,
+        ["UGFzc3dvcmQ6"]
+    );
+    c.expect(&b64(PASSWORD), 235).await;
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn wrong_credentials_get_535_then_454_and_the_session_goes_on() {
+    let srv = with_auth(fakemail::cli::SmtpAuth::Optional).await;
+    let mut c = ehlo(&srv).await;
+    let wrong = c
+        .cmd(&auth_plain("alice@example.test", "not the password"))
+        .await;
+    assert_eq!(
+        (wrong.code, wrong.status()),
+        (535, Some("5.7.8")),
+        "{wrong:?}"
+    );
+    let unknown = c.cmd(&auth_plain("nobody@example.test", PASSWORD)).await;
+    assert_eq!(
+        unknown.code, 535,
+        "an unknown user answers like a wrong password"
+    );
+    c.expect("AUTH LOGIN", 334).await;
+    c.expect("*", 501).await;
+    // The REST login's limit: 5 failures per address in 15 minutes.
+    for _ in 0..4 {
+        c.expect("AUTH LOGIN", 334).await;
+        c.expect(&b64("alice@example.test"), 334).await;
+        c.cmd(&b64("wrong password")).await;
+    }
+    let locked = c.cmd(&auth_plain("alice@example.test", PASSWORD)).await;
+    assert_eq!(
+        (locked.code, locked.status()),
+        (454, Some("4.7.0")),
+        "{locked:?}"
+    );
+    c.expect("NOOP", 250).await;
+    c.expect("MAIL FROM:<a@example.test>", 250).await;
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn required_auth_refuses_mail_before_auth_and_off_hides_it() {
+    let srv = with_auth(fakemail::cli::SmtpAuth::Required).await;
+    let mut c = ehlo(&srv).await;
+    let r = c.cmd("MAIL FROM:<alice@example.test>").await;
+    assert_eq!((r.code, r.status()), (530, Some("5.7.0")), "{r:?}");
+    c.expect(&auth_plain("alice@example.test", PASSWORD), 235)
+        .await;
+    c.expect("MAIL FROM:<alice@example.test>", 250).await;
+    srv.stop().await;
+
+    let srv = with_auth(fakemail::cli::SmtpAuth::Off).await;
+    let mut c = SmtpClient::connect(srv.smtp).await;
+    let ehlo = c.expect("EHLO client.test", 250).await;
+    assert!(
+        !ehlo.lines.iter().any(|l| l.starts_with("AUTH")),
+        "{ehlo:?}"
+    );
+    c.expect(&auth_plain("alice@example.test", PASSWORD), 502)
+        .await;
+    c.expect("MAIL FROM:<alice@example.test>", 250).await;
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn mail_from_an_authenticated_user_lands_in_its_sent_with_the_bcc_list() {
+    let srv = with_auth(fakemail::cli::SmtpAuth::Optional).await;
+    let alice = srv.login("alice@example.test").await;
+    let bob = srv.user("bob@example.test").await;
+    let mut c = ehlo(&srv).await;
+    c.expect(&auth_plain("alice@example.test", PASSWORD), 235)
+        .await;
+    let body = "From: Alice <alice@example.test>\r\nTo: bob@example.test\r\n\
+                Subject: with a blind copy\r\n\r\nhi\r\n";
+    let r = c
+        .mail(
+            "alice@example.test",
+            &["bob@example.test", "hidden@example.test"],
+            body,
+        )
+        .await;
+    assert_eq!(r.code, 250);
+
+    let sent = mailbox(&srv, &alice, "sent").await;
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0]["read"], true);
+    let own = full(&srv, &alice, &sent[0]["id"]).await;
+    assert_eq!(
+        own["bcc"],
+        serde_json::json!([{"name": null, "address": "hidden@example.test"}]),
+        "only the sender's copy lists the envelope-only recipient: {own}"
+    );
+    assert!(mailbox(&srv, &alice, "inbox").await.is_empty());
+    let source = newest_source(&srv, &bob).await;
+    assert!(source.contains("with ESMTPA;"), "{source}");
+    assert!(!source.contains("hidden"), "{source}");
+
+    // Without AUTH, nobody's `sent` gets a copy.
+    let mut anon = ehlo(&srv).await;
+    let r = anon
+        .mail("alice@example.test", &["bob@example.test"], body)
+        .await;
+    assert_eq!(r.code, 250);
+    assert_eq!(mailbox(&srv, &alice, "sent").await.len(), 1);
+    assert_eq!(inbox(&srv, &bob).await.len(), 2);
+    srv.stop().await;
+}
+
 // ----- a real client -------------------------------------------------------------------------
 
 #[tokio::test]
@@ -613,6 +769,45 @@ async fn lettre_sends_over_starttls_with_the_self_signed_certificate() {
         .expect("lettre sends over STARTTLS");
     let source = newest_source(&srv, &bob).await;
     assert!(source.contains("with ESMTPS;"), "{source}");
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn lettre_authenticates_over_starttls() {
+    use lettre::transport::smtp::authentication::{Credentials, Mechanism};
+    use lettre::transport::smtp::client::{Tls, TlsParameters};
+    use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+    let srv = with_auth(fakemail::cli::SmtpAuth::Required).await;
+    let alice = srv.login("alice@example.test").await;
+    for mechanism in [Mechanism::Plain, Mechanism::Login] {
+        let tls = TlsParameters::builder("localhost".into())
+            .dangerous_accept_invalid_certs(true)
+            .build_rustls()
+            .unwrap();
+        let mailer = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1")
+            .port(srv.smtp.port())
+            .tls(Tls::Required(tls))
+            .credentials(Credentials::new(
+                "alice@example.test".into(),
+                PASSWORD.into(),
+            ))
+            .authentication(vec![mechanism])
+            .timeout(Some(TIMEOUT))
+            .build();
+        let email = Message::builder()
+            .from("alice@example.test".parse().unwrap())
+            .to("bob@example.test".parse().unwrap())
+            .subject(mechanism.to_string())
+            .body(String::from("Authenticated.\n"))
+            .unwrap();
+        mailer.send(email).await.expect("lettre sends with AUTH");
+    }
+    let subjects: Vec<_> = mailbox(&srv, &alice, "sent")
+        .await
+        .iter()
+        .map(|m| m["subject"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(subjects, ["LOGIN", "PLAIN"]);
     srv.stop().await;
 }
 

@@ -10,7 +10,7 @@ use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 use tracing::debug;
 
-use super::codec::{self, Body, Line, MAX_LINE};
+use super::codec::{self, Body, Line};
 use super::reply::Reply;
 use super::session::{Action, Session};
 use crate::service::Service;
@@ -165,7 +165,7 @@ async fn talk<S: AsyncRead + AsyncWrite + Unpin>(
     stop: &mut watch::Receiver<bool>,
 ) -> Next {
     let why = loop {
-        let line = match conn.line(MAX_LINE, Some(&mut *stop)).await {
+        let line = match conn.line(session.line_limit(), Some(&mut *stop)).await {
             Ok(Line::Complete(line)) => session.command(&line),
             Ok(_) => session.line_too_long(),
             Err(why) => break why,
@@ -176,6 +176,13 @@ async fn talk<S: AsyncRead + AsyncWrite + Unpin>(
             Action::StartTls(r) => {
                 conn.reply(&r);
                 return Next::StartTls;
+            }
+            Action::Login(credentials) => {
+                // Hashing runs on the service's CPU pool, never on this task's thread.
+                let result = (ctx.service)
+                    .verify_password(&credentials.username, credentials.password())
+                    .await;
+                conn.reply(&session.logged_in(result));
             }
             Action::Data(r) => {
                 conn.reply(&r);

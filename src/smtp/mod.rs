@@ -3,11 +3,13 @@
 //! signal. Every accepted message goes to [`Service::submit`], the same `deliver` as REST send.
 //!
 //! - [`session`]: the protocol state machine, without I/O.
+//! - [`auth`]: decoding AUTH PLAIN and LOGIN; the password check is the service's.
 //! - [`connection`]: one connection's reads and writes, pipelining, DATA, the idle timeout.
 //! - [`codec`]: line reading with a length limit; DATA bodies (dot-unstuffing, size limit).
 //! - [`reply`]: replies, and the one mapping of domain errors to reply codes.
 //! - [`tls`]: the certificate for STARTTLS, from files or self-signed.
 
+pub mod auth;
 pub mod codec;
 pub mod connection;
 pub mod reply;

@@ -1,18 +1,20 @@
-//! The SMTP protocol state machine (RFC 5321 with PIPELINING, 8BITMIME, SMTPUTF8, SIZE and
-//! ENHANCEDSTATUSCODES): it takes command lines and answers what to reply and what the
-//! connection does next. It does no I/O, so every dialogue can be tested without a socket;
+//! The SMTP protocol state machine (RFC 5321 with PIPELINING, 8BITMIME, SMTPUTF8, SIZE,
+//! ENHANCEDSTATUSCODES, STARTTLS and AUTH): it takes command lines and answers what to reply
+//! and what the connection does next. It does no I/O, so every dialogue can be tested without a socket;
 //! [`super::connection`] drives it over a real one.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use super::codec::MAX_LINE;
+use super::auth::{self, Credentials, Pending};
+use super::codec::{MAX_AUTH_LINE, MAX_LINE};
 use super::reply::{self, Reply};
+use crate::cli::SmtpAuth;
 use crate::error::Result;
-use crate::service::address;
 use crate::service::compose::rfc5322_date;
 use crate::service::mail::{Delivered, Envelope, Submission};
+use crate::service::{User, address};
 
 /// What the session needs to know of the server.
 #[derive(Debug, Clone)]
@@ -25,6 +27,8 @@ pub struct Settings {
     pub max_recipients: usize,
     /// Whether STARTTLS is offered.
     pub starttls: bool,
+    /// `--smtp-auth`: whether AUTH is offered, and whether MAIL needs it.
+    pub auth: SmtpAuth,
 }
 
 /// What the connection does after a command.
@@ -40,13 +44,16 @@ pub enum Action {
     /// plain text and must not count as sent over TLS), do the TLS handshake, then call
     /// [`Session::tls_started`].
     StartTls(Reply),
+    /// Check these credentials (no reply yet); then call [`Session::logged_in`].
+    Login(Credentials),
 }
 
 impl Action {
-    /// The reply to send, whatever comes next.
-    pub fn reply(&self) -> &Reply {
+    /// The reply to send, whatever comes next (`None` while credentials are checked).
+    pub fn reply(&self) -> Option<&Reply> {
         match self {
-            Action::Reply(r) | Action::Close(r) | Action::Data(r) | Action::StartTls(r) => r,
+            Action::Reply(r) | Action::Close(r) | Action::Data(r) | Action::StartTls(r) => Some(r),
+            Action::Login(_) => None,
         }
     }
 }
@@ -74,10 +81,14 @@ pub struct Session {
     tls: bool,
     helo: Option<Helo>,
     tx: Option<Transaction>,
+    /// The account the client authenticated as (its address as registered).
+    user: Option<String>,
+    /// An AUTH exchange waiting for the client's next line.
+    auth: Option<Pending>,
 }
 
 /// The commands the HELP reply lists.
-const COMMANDS: &str = "EHLO HELO STARTTLS MAIL RCPT DATA RSET NOOP QUIT VRFY HELP";
+const COMMANDS: &str = "EHLO HELO STARTTLS AUTH MAIL RCPT DATA RSET NOOP QUIT VRFY HELP";
 
 impl Session {
     /// A new session with a client at `peer`.
@@ -88,6 +99,19 @@ impl Session {
             tls: false,
             helo: None,
             tx: None,
+            user: None,
+            auth: None,
+        }
+    }
+
+    /// The longest line to read next, line end included: AUTH lines may be longer than
+    /// commands (RFC 4954 4), so with AUTH on, the reader allows them and
+    /// [`Session::command`] holds other commands to [`MAX_LINE`].
+    pub fn line_limit(&self) -> usize {
+        if self.settings.auth == SmtpAuth::Off {
+            MAX_LINE
+        } else {
+            MAX_AUTH_LINE
         }
     }
 
@@ -99,9 +123,14 @@ impl Session {
         )
     }
 
-    /// Handles one command line (without its line end).
+    /// Handles one command line (without its line end), or the client's response in an AUTH
+    /// exchange.
     pub fn command(&mut self, line: &[u8]) -> Action {
-        if line.len() + 2 > MAX_LINE {
+        if let Some(pending) = self.auth.take() {
+            return self.auth_response(pending, line);
+        }
+        let is_auth = line.len() >= 5 && line[..5].eq_ignore_ascii_case(b"AUTH ");
+        if line.len() + 2 > MAX_LINE && !is_auth {
             return Action::Reply(Reply::line_too_long());
         }
         let Ok(line) = std::str::from_utf8(line) else {
@@ -122,6 +151,7 @@ impl Session {
             "RCPT" => self.rcpt(args),
             "DATA" => return self.data(args),
             "STARTTLS" => return self.starttls(args),
+            "AUTH" => return self.auth(args),
             "RSET" => {
                 self.tx = None;
                 Reply::new(250, "2.0.0", "OK")
@@ -143,8 +173,10 @@ impl Session {
         Action::Reply(reply)
     }
 
-    /// The answer to a line over [`MAX_LINE`], which the reader dropped.
+    /// The answer to a line over [`Session::line_limit`], which the reader dropped. It also
+    /// ends an AUTH exchange.
     pub fn line_too_long(&mut self) -> Action {
+        self.auth = None;
         Action::Reply(Reply::line_too_long())
     }
 
@@ -181,6 +213,9 @@ impl Session {
         if self.settings.starttls && !self.tls {
             lines.push("STARTTLS".into());
         }
+        if self.settings.auth != SmtpAuth::Off {
+            lines.push("AUTH PLAIN LOGIN".into());
+        }
         lines.push("HELP".into());
         Reply::plain(250, lines)
     }
@@ -206,6 +241,70 @@ impl Session {
         self.tls = true;
         self.helo = None;
         self.tx = None;
+        self.user = None;
+    }
+
+    fn auth(&mut self, args: &str) -> Action {
+        let (mechanism, initial) = match args.split_once(' ') {
+            Some((m, i)) => (m, Some(i.trim())),
+            None => (args, None),
+        };
+        let reply = if self.settings.auth == SmtpAuth::Off {
+            Reply::new(502, "5.5.1", "AUTH is not available on this server")
+        } else if self.helo.as_ref().is_none_or(|h| !h.extended) {
+            Reply::bad_sequence("send EHLO first")
+        } else if self.user.is_some() {
+            Reply::bad_sequence("already authenticated")
+        } else if self.tx.is_some() {
+            Reply::bad_sequence("AUTH is not allowed during a mail transaction")
+        } else if mechanism.is_empty() {
+            Reply::syntax("syntax: AUTH <mechanism> [initial-response]")
+        } else if mechanism.eq_ignore_ascii_case("PLAIN") {
+            return match initial {
+                Some(response) => self.auth_response(Pending::Plain, response.as_bytes()),
+                None => self.challenge(Pending::Plain, ""),
+            };
+        } else if mechanism.eq_ignore_ascii_case("LOGIN") {
+            return match initial {
+                Some(response) => self.auth_response(Pending::Username, response.as_bytes()),
+                None => self.challenge(Pending::Username, auth::USERNAME_CHALLENGE),
+            };
+        } else {
+            Reply::new(504, "5.5.4", "unknown mechanism: use PLAIN or LOGIN")
+        };
+        Action::Reply(reply)
+    }
+
+    /// Asks the client for the next part of an AUTH exchange.
+    fn challenge(&mut self, pending: Pending, text: &str) -> Action {
+        self.auth = Some(pending);
+        Action::Reply(Reply::plain(334, vec![text.to_owned()]))
+    }
+
+    fn auth_response(&mut self, pending: Pending, line: &[u8]) -> Action {
+        let step = || -> std::result::Result<Action, Reply> {
+            let bytes = auth::decode(&String::from_utf8_lossy(line))?;
+            Ok(match pending {
+                Pending::Plain => Action::Login(auth::plain(bytes)?),
+                Pending::Username => {
+                    let user = auth::text(bytes)?;
+                    self.challenge(Pending::Password(user), auth::PASSWORD_CHALLENGE)
+                }
+                Pending::Password(user) => Action::Login(auth::login(user, auth::text(bytes)?)),
+            })
+        };
+        step().unwrap_or_else(Action::Reply)
+    }
+
+    /// The reply once the service has checked the credentials of [`Action::Login`].
+    pub fn logged_in(&mut self, result: Result<User>) -> Reply {
+        match result {
+            Ok(user) => {
+                self.user = Some(user.email);
+                Reply::new(235, "2.7.0", "authentication succeeded")
+            }
+            Err(e) => reply::for_error(&e),
+        }
     }
 
     fn mail(&mut self, args: &str) -> Reply {
@@ -214,6 +313,9 @@ impl Session {
         }
         if self.tx.is_some() {
             return Reply::bad_sequence("a transaction is in progress; send RSET first");
+        }
+        if self.settings.auth == SmtpAuth::Required && self.user.is_none() {
+            return Reply::new(530, "5.7.0", "authentication required: use AUTH first");
         }
         let Some(rest) = strip_keyword(args, "FROM:") else {
             return Reply::syntax("syntax: MAIL FROM:<address> [parameters]");
@@ -336,7 +438,7 @@ impl Session {
                 from: tx.from,
                 to: tx.to,
             },
-            sender: None,
+            sender: self.user.clone(),
         })
     }
 
@@ -357,10 +459,16 @@ impl Session {
             IpAddr::V6(ip) => format!("IPv6:{ip}"),
         };
         // RFC 3848 protocol names.
-        let with = match (helo.is_some_and(|h| h.extended), self.tls) {
-            (true, true) => "ESMTPS",
-            (true, false) => "ESMTP",
-            (false, _) => "SMTP",
+        let with = match (
+            helo.is_some_and(|h| h.extended),
+            self.tls,
+            self.user.is_some(),
+        ) {
+            (true, true, true) => "ESMTPSA",
+            (true, true, false) => "ESMTPS",
+            (true, false, true) => "ESMTPA",
+            (true, false, false) => "ESMTP",
+            (false, ..) => "SMTP",
         };
         format!(
             "Received: from {name} ([{ip}])\r\n\tby {} (fakemail) with {with};\r\n\t{}\r\n",
@@ -408,6 +516,7 @@ mod tests {
                 max_message_size: 1000,
                 max_recipients: 2,
                 starttls: true,
+                auth: SmtpAuth::Optional,
             }),
             "192.0.2.7:40000".parse().unwrap(),
         )
@@ -415,11 +524,15 @@ mod tests {
 
     /// The code of the reply to `line`.
     fn code(s: &mut Session, line: &str) -> u16 {
-        s.command(line.as_bytes()).reply().code
+        reply(s, line).code
     }
 
     fn reply(s: &mut Session, line: &str) -> Reply {
-        s.command(line.as_bytes()).reply().clone()
+        let action = s.command(line.as_bytes());
+        action
+            .reply()
+            .cloned()
+            .unwrap_or_else(|| panic!("{line}: {action:?}"))
     }
 
     #[test]
@@ -583,6 +696,164 @@ mod tests {
                 .contains(&"STARTTLS".into())
         );
         assert_eq!(code(&mut plain, "STARTTLS"), 502);
+    }
+
+    fn with_auth(auth: SmtpAuth) -> Session {
+        Session::new(
+            Arc::new(Settings {
+                auth,
+                ..(*session().settings).clone()
+            }),
+            "127.0.0.1:1".parse().unwrap(),
+        )
+    }
+
+    fn b64(s: &str) -> String {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(s)
+    }
+
+    fn alice() -> User {
+        User {
+            id: 1,
+            email: "Alice@x.test".into(),
+            display_name: String::new(),
+            created_at: crate::time::Timestamp(0),
+        }
+    }
+
+    /// The credentials a line asks to check.
+    fn login(s: &mut Session, line: &str) -> Credentials {
+        match s.command(line.as_bytes()) {
+            Action::Login(c) => c,
+            other => panic!("{line}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn auth_plain_and_login_ask_for_a_check() {
+        let mut s = with_auth(SmtpAuth::Optional);
+        assert_eq!(code(&mut s, "AUTH PLAIN"), 503, "before EHLO");
+        assert_eq!(code(&mut s, "HELO c.test"), 250);
+        assert_eq!(
+            code(&mut s, "AUTH PLAIN"),
+            503,
+            "after HELO: AUTH is an extension"
+        );
+        let ehlo = reply(&mut s, "EHLO c.test");
+        assert!(ehlo.lines.contains(&"AUTH PLAIN LOGIN".into()), "{ehlo:?}");
+        // PLAIN with an initial response.
+        let c = login(
+            &mut s,
+            &format!("AUTH PLAIN {}", b64("\0alice@x.test\0pw one")),
+        );
+        assert_eq!(
+            (c.username.as_str(), c.password()),
+            ("alice@x.test", "pw one")
+        );
+        assert_eq!(
+            s.logged_in(Err(crate::Error::InvalidCredentials)),
+            Reply::new(535, "5.7.8", "authentication credentials invalid")
+        );
+        // PLAIN after an empty challenge.
+        assert_eq!(reply(&mut s, "auth plain").to_wire(), "334 \r\n");
+        let c = login(&mut s, &b64("\0alice@x.test\0pw two"));
+        assert_eq!(c.password(), "pw two");
+        // LOGIN, step by step.
+        assert_eq!(
+            reply(&mut s, "AUTH LOGIN").to_wire(),
+            "334 VXNlcm5hbWU6\r\n"
+        );
+        assert_eq!(
+            reply(&mut s, &b64("alice@x.test")).to_wire(),
+            "334 UGFzc3dvcmQ6\r\n"
+        );
+        let c = login(&mut s, &b64("pw three"));
+        assert_eq!(
+            (c.username.as_str(), c.password()),
+            ("alice@x.test", "pw three")
+        );
+        // LOGIN with the user name up front.
+        assert_eq!(
+            code(&mut s, &format!("AUTH LOGIN {}", b64("alice@x.test"))),
+            334
+        );
+        let c = login(&mut s, &b64("pw four"));
+        assert_eq!(c.username, "alice@x.test");
+        assert_eq!(s.logged_in(Ok(alice())).code, 235);
+        assert_eq!(code(&mut s, "AUTH PLAIN"), 503, "already authenticated");
+        assert_eq!(code(&mut s, "MAIL FROM:<a@x.test>"), 250);
+        assert_eq!(code(&mut s, "RCPT TO:<b@x.test>"), 250);
+        assert!(matches!(s.command(b"DATA"), Action::Data(_)));
+        let sub = s.message(Some(vec![]), SystemTime::UNIX_EPOCH).unwrap();
+        assert_eq!(
+            sub.sender.as_deref(),
+            Some("Alice@x.test"),
+            "a copy goes to `sent`"
+        );
+        assert!(String::from_utf8(sub.raw).unwrap().contains("with ESMTPA;"));
+        // STARTTLS forgets the authentication (RFC 3207 4.2).
+        s.tls_started();
+        assert_eq!(code(&mut s, "EHLO c.test"), 250);
+        assert_eq!(code(&mut s, "AUTH LOGIN"), 334, "may authenticate again");
+    }
+
+    #[test]
+    fn auth_errors() {
+        let mut s = with_auth(SmtpAuth::Optional);
+        assert_eq!(code(&mut s, "EHLO c.test"), 250);
+        assert_eq!(code(&mut s, "AUTH"), 501);
+        assert_eq!(code(&mut s, "AUTH CRAM-MD5"), 504);
+        assert_eq!(code(&mut s, "AUTH PLAIN !!!"), 501, "not base64");
+        assert_eq!(code(&mut s, "AUTH LOGIN"), 334);
+        assert_eq!(reply(&mut s, "*").status, Some("5.0.0"), "cancelled");
+        assert_eq!(code(&mut s, "NOOP"), 250, "back to commands");
+        assert_eq!(code(&mut s, "AUTH PLAIN"), 334);
+        assert_eq!(s.line_too_long().reply().unwrap().code, 500);
+        assert_eq!(
+            code(&mut s, "NOOP"),
+            250,
+            "an over-long response ends the exchange"
+        );
+        let long = format!(
+            "AUTH PLAIN {}",
+            b64(&format!("\0a@x.test\0{}", "é".repeat(400)))
+        );
+        assert!(long.len() > MAX_LINE && long.len() < MAX_AUTH_LINE);
+        assert!(
+            matches!(s.command(long.as_bytes()), Action::Login(_)),
+            "AUTH lines may be long"
+        );
+        assert_eq!(
+            code(&mut s, "MAIL FROM:<a@x.test>"),
+            250,
+            "optional: no AUTH needed"
+        );
+        assert_eq!(code(&mut s, "AUTH PLAIN"), 503, "not during a transaction");
+        let limit = (s.logged_in(Err(crate::Error::TooManyAttempts {
+            retry_after: std::time::Duration::from_secs(60),
+        })))
+        .code;
+        assert_eq!(limit, 454);
+
+        let mut off = with_auth(SmtpAuth::Off);
+        assert_eq!(off.line_limit(), MAX_LINE);
+        let ehlo = reply(&mut off, "EHLO c.test");
+        assert!(
+            !ehlo.lines.iter().any(|l| l.starts_with("AUTH")),
+            "{ehlo:?}"
+        );
+        assert_eq!(code(&mut off, "AUTH PLAIN"), 502);
+
+        let mut required = with_auth(SmtpAuth::Required);
+        assert_eq!(code(&mut required, "EHLO c.test"), 250);
+        let refused = reply(&mut required, "MAIL FROM:<a@x.test>");
+        assert_eq!((refused.code, refused.status), (530, Some("5.7.0")));
+        assert_eq!(code(&mut required, "AUTH LOGIN"), 334);
+        assert_eq!(code(&mut required, &b64("alice@x.test")), 334);
+        let _ = login(&mut required, &b64("pw"));
+        assert_eq!(required.logged_in(Ok(alice())).code, 235);
+        assert_eq!(code(&mut required, "MAIL FROM:<a@x.test>"), 250);
     }
 
     #[test]
