@@ -10,8 +10,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// A fake mail server for testing software that sends email.
 ///
-/// fakemail accepts mail over its REST API, keeps it in an embedded store and never delivers
-/// anything to the real world. Run `fakemail serve` and point your application at it.
+/// fakemail accepts mail over SMTP and its REST API, keeps it in an embedded store and never
+/// delivers anything to the real world. Run `fakemail serve` and point your application at it.
 #[derive(Debug, Parser)]
 #[command(
     name = "fakemail",
@@ -27,8 +27,8 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the server (REST API) until SIGINT or SIGTERM.
-    Serve(ServeArgs),
+    /// Run the server (REST API and SMTP) until SIGINT or SIGTERM.
+    Serve(Box<ServeArgs>),
     /// Delete messages older than a given age, from a stopped store or through a running server.
     Purge(PurgeArgs),
     /// Wait until a server answers ready (GET /readyz); exit status 1 if none does in time.
@@ -111,6 +111,9 @@ pub struct ServeArgs {
     /// HTTP port; 0 picks a free port (the bound address is printed and logged).
     #[arg(long, env = "FAKEMAIL_PORT", default_value_t = 8025)]
     pub port: u16,
+
+    #[command(flatten)]
+    pub smtp: SmtpArgs,
 
     #[command(flatten)]
     pub data: DataArgs,
@@ -214,6 +217,67 @@ pub fn parse_retention(s: &str) -> Result<Retention, String> {
             d => Ok(Retention::For(d)),
         },
     }
+}
+
+/// The SMTP listener.
+#[derive(Debug, Args)]
+pub struct SmtpArgs {
+    /// SMTP port, on the same address as the HTTP API; 0 picks a free port (the bound address
+    /// is printed and logged).
+    #[arg(
+        long,
+        env = "FAKEMAIL_SMTP_PORT",
+        default_value_t = 1025,
+        value_name = "PORT"
+    )]
+    pub smtp_port: u16,
+
+    /// Most SMTP connections served at once; more are answered 421 and closed.
+    #[arg(long, env = "FAKEMAIL_SMTP_MAX_CONNECTIONS", default_value_t = 100, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub smtp_max_connections: u32,
+
+    /// How long an SMTP client may stay silent before it is answered 421 and disconnected.
+    #[arg(long, env = "FAKEMAIL_SMTP_IDLE_TIMEOUT", default_value = "5m", value_name = "DURATION",
+          value_parser = parse_positive_duration)]
+    pub smtp_idle_timeout: Duration,
+
+    /// SMTP AUTH (PLAIN, LOGIN) against fakemail accounts: `off` (not offered), `optional`
+    /// (offered; mail from an authenticated user also lands in its `sent`) or `required`
+    /// (MAIL before AUTH is refused with 530).
+    #[arg(long, env = "FAKEMAIL_SMTP_AUTH", value_enum, value_name = "MODE",
+          default_value_t = SmtpAuth::Optional)]
+    pub smtp_auth: SmtpAuth,
+
+    /// PEM file with the certificate chain (leaf first) for SMTP STARTTLS; needs --tls-key
+    /// [default: a self-signed certificate made at start-up].
+    #[arg(
+        long,
+        env = "FAKEMAIL_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM file with the private key of --tls-cert (PKCS#8, PKCS#1 or SEC1).
+    #[arg(
+        long,
+        env = "FAKEMAIL_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    pub tls_key: Option<PathBuf>,
+}
+
+/// Whether the SMTP listener offers AUTH, and whether it requires it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SmtpAuth {
+    /// AUTH is not offered.
+    Off,
+    /// AUTH is offered; unauthenticated clients may send too.
+    Optional,
+    /// MAIL is refused until the client has authenticated.
+    Required,
 }
 
 /// Where the data lives.

@@ -4,8 +4,9 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::cli::{LogArgs, LogFormat, LogRotation, Retention, ServeArgs};
+use crate::cli::{LogArgs, LogFormat, LogRotation, Retention, ServeArgs, SmtpAuth};
 use crate::service::{self, password};
+use crate::smtp::tls::TlsFiles;
 
 /// How long shutdown waits for in-flight requests before it gives up on them.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -15,6 +16,8 @@ pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct Config {
     /// Where the HTTP API listens (port 0: any free port).
     pub http_addr: SocketAddr,
+    /// The SMTP listener.
+    pub smtp: SmtpConfig,
     /// Where the store lives.
     pub data: DataDir,
     /// Logging.
@@ -31,6 +34,21 @@ pub struct Config {
     pub cache_size: u64,
     /// The admin token, when given; otherwise one is generated and kept in the data dir.
     pub admin_token: Option<String>,
+}
+
+/// SMTP listener settings.
+#[derive(Debug, Clone)]
+pub struct SmtpConfig {
+    /// Where it listens (port 0: any free port).
+    pub addr: SocketAddr,
+    /// Connections served at once.
+    pub max_connections: usize,
+    /// Silence after which a client is disconnected.
+    pub idle_timeout: Duration,
+    /// The STARTTLS certificate and key; `None`: a self-signed certificate made at start-up.
+    pub tls: Option<TlsFiles>,
+    /// Whether AUTH is offered or required.
+    pub auth: SmtpAuth,
 }
 
 /// The data directory: a path, or a throwaway one made at start-up.
@@ -66,11 +84,18 @@ pub enum ConfigError {
 }
 
 impl Default for Config {
-    /// The defaults of `fakemail serve`, but with a temporary store and a free port: the
+    /// The defaults of `fakemail serve`, but with a temporary store and free ports: the
     /// starting point of tests.
     fn default() -> Self {
         Config {
             http_addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
+            smtp: SmtpConfig {
+                addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
+                max_connections: 100,
+                idle_timeout: Duration::from_secs(300),
+                tls: None,
+                auth: SmtpAuth::Optional,
+            },
             data: DataDir::Temporary,
             log: LogConfig {
                 dir: None,
@@ -116,6 +141,17 @@ impl Config {
         };
         Ok(Config {
             http_addr: SocketAddr::new(args.bind, args.port),
+            smtp: SmtpConfig {
+                addr: SocketAddr::new(args.bind, args.smtp.smtp_port),
+                max_connections: args.smtp.smtp_max_connections as usize,
+                idle_timeout: args.smtp.smtp_idle_timeout,
+                tls: match (args.smtp.tls_cert, args.smtp.tls_key) {
+                    (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+                    // clap requires both or neither.
+                    _ => None,
+                },
+                auth: args.smtp.smtp_auth,
+            },
             data,
             log: LogConfig::from(args.log),
             service: service::Settings {

@@ -4,17 +4,19 @@
 //! One path for data, front-ends at the top and the store at the bottom:
 //!
 //! ```text
-//!  HTTP (api/) ──> service/ (accounts, sessions, mail: one `deliver`) ──> store/ (sled)
-//!                        │
-//!                        └─ retention (sweeper, `fakemail purge`) reads the arrival index
+//!  HTTP (api/) ──┐
+//!                ├─> service/ (accounts, sessions, mail: one `deliver`) ──> store/ (sled)
+//!  SMTP (smtp/) ─┘         │
+//!                          └─ retention (sweeper, `fakemail purge`) reads the arrival index
 //! ```
 //!
 //! - [`cli`] and [`config`] turn flags and `FAKEMAIL_*` variables into one validated [`config::Config`].
 //! - [`logging`] installs the stderr and rotating-file layers once, in `main`.
 //! - [`server::run`] takes the config, an opened [`store::Store`], bound listeners and a shutdown
-//!   future; it spawns the HTTP front-end and background tasks, then drains them on shutdown.
+//!   future; it spawns the HTTP and SMTP front-ends and background tasks, then drains them on
+//!   shutdown.
 //! - [`service::Service`] is the only API the front-ends see; [`error::Error`] is its one error type,
-//!   mapped to HTTP once in [`api::rejection`].
+//!   mapped to HTTP once in [`api::rejection`] and to SMTP replies once in [`smtp::reply`].
 //! - [`store::Store`] is the only code that touches sled.
 //! - [`retention`] deletes old mail for the sweeper, `fakemail purge` and the admin endpoint;
 //!   [`runfile`] and [`client`] let `purge` and `ready` reach a running server.
@@ -35,6 +37,7 @@ pub mod retention;
 pub mod runfile;
 pub mod server;
 pub mod service;
+pub mod smtp;
 pub mod store;
 pub mod time;
 

@@ -15,7 +15,7 @@ use tracing::info;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(args) => serve(args),
+        Command::Serve(args) => serve(*args),
         Command::Purge(args) => purge(&args),
         Command::Ready(args) => ready(&args),
         Command::Completions(args) => {
@@ -71,10 +71,11 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the runtime: {e}"))?;
     runtime.block_on(async {
         let listeners = Listeners::bind(&config).await.map_err(|e| {
-            tracing::error!(error = %e, "cannot bind");
+            tracing::error!(error = %e, "cannot start");
             e.to_string()
         })?;
         let http = listeners.http_addr().map_err(|e| e.to_string())?;
+        let smtp = listeners.smtp_addr().map_err(|e| e.to_string())?;
         // Before the address is printed: whoever reads it may signal at once.
         let shutdown =
             shutdown_signal().map_err(|e| format!("cannot install the signal handlers: {e}"))?;
@@ -94,6 +95,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         service.set_admin_token(&admin_token);
         let info = runfile::ServerInfo {
             http: runfile::local_url(http),
+            smtp: Some(runfile::local_addr(smtp).to_string()),
             pid: std::process::id(),
             admin_token: Some(admin_token),
         };
@@ -107,6 +109,8 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         info!(
             version = env!("CARGO_PKG_VERSION"),
             http = %http,
+            smtp = %smtp,
+            tls = %listeners.smtp_tls.source,
             data_dir = %data_dir.display(),
             temporary = config.data == DataDir::Temporary,
             log_dir = %log_dir.display(),
@@ -114,6 +118,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         );
         println!("fakemail {} listening", env!("CARGO_PKG_VERSION"));
         println!("  HTTP API: http://{http}");
+        println!("  SMTP:     {smtp}");
         println!("  data dir: {}", data_dir.display());
         println!("  logs:     {}", log_dir.display());
         match &token_file {

@@ -162,6 +162,7 @@ mod tests {
             http: "http://127.0.0.1:4321".into(),
             pid: std::process::id(),
             admin_token: None,
+            smtp: None,
         };
         runfile::write_server_info(dir.path(), &live).unwrap();
         let found = target(&args(None, Some(dir.path()))).unwrap();
@@ -177,6 +178,7 @@ mod tests {
                 http: "http://127.0.0.1:4321".into(),
                 pid: u32::MAX - 1,
                 admin_token: None,
+                smtp: None,
             };
             runfile::write_server_info(dir.path(), &stale).unwrap();
             assert!(target(&args(None, Some(dir.path()))).is_err());

@@ -19,6 +19,9 @@ pub const SERVER_FILE: &str = "server.json";
 pub struct ServerInfo {
     /// Base URL of the HTTP API, e.g. `http://127.0.0.1:8025`.
     pub http: String,
+    /// Address of the SMTP listener, e.g. `127.0.0.1:1025` (absent in files of older versions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smtp: Option<String>,
     pub pid: u32,
     /// The admin token this server takes, whether it came from `--admin-token` or from the
     /// `admin-token` file: the file alone can be stale (left by an earlier start without the
@@ -41,8 +44,8 @@ impl std::fmt::Debug for ServerInfo {
     }
 }
 
-/// The base URL clients on this machine use: an unspecified bind address becomes loopback.
-pub fn local_url(addr: SocketAddr) -> String {
+/// The address clients on this machine use: an unspecified bind address becomes loopback.
+pub fn local_addr(addr: SocketAddr) -> SocketAddr {
     let mut addr = addr;
     if addr.ip().is_unspecified() {
         addr.set_ip(match addr {
@@ -50,7 +53,12 @@ pub fn local_url(addr: SocketAddr) -> String {
             SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
         });
     }
-    format!("http://{addr}")
+    addr
+}
+
+/// The base URL clients on this machine use: an unspecified bind address becomes loopback.
+pub fn local_url(addr: SocketAddr) -> String {
+    format!("http://{}", local_addr(addr))
 }
 
 fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
@@ -136,11 +144,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let info = ServerInfo {
             http: local_url("0.0.0.0:8025".parse().unwrap()),
+            smtp: Some(local_addr("[::]:1025".parse().unwrap()).to_string()),
             pid: 7,
             admin_token: Some("fm_secret".into()),
         };
         assert!(!format!("{info:?}").contains("fm_secret"));
         assert_eq!(info.http, "http://127.0.0.1:8025");
+        assert_eq!(info.smtp.as_deref(), Some("[::1]:1025"));
         write_server_info(dir.path(), &info).unwrap();
         assert_eq!(read_server_info(dir.path()).unwrap(), info);
         remove_server_info(dir.path());

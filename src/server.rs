@@ -1,29 +1,48 @@
-//! The server's lifecycle: bind listeners, run the front-ends and background tasks, and on
-//! shutdown stop accepting, drain in-flight requests within a bound, and flush the store.
+//! The server's lifecycle: bind listeners, run the front-ends (HTTP and SMTP) and background
+//! tasks, and on shutdown stop accepting, drain in-flight requests and SMTP sessions within a
+//! bound, and flush the store.
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
-use crate::api;
 use crate::config::{Config, DRAIN_TIMEOUT};
 use crate::error::Result;
 use crate::service::Service;
+use crate::smtp::tls::{Tls, TlsError};
 use crate::time::Timestamp;
+use crate::{api, smtp};
 
 /// How often expired sessions are swept.
 pub const SESSION_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 
-/// The bound sockets the server will serve. Binding is separate from running so that a busy
-/// port is a clear start-up error and tests can bind port 0 and learn the address.
+/// The bound sockets the server will serve, with the SMTP listener's TLS identity. Binding is
+/// separate from running so that a busy port or an unreadable certificate is a clear start-up
+/// error, and tests can bind port 0 and learn the address.
 #[derive(Debug)]
 pub struct Listeners {
     pub http: TcpListener,
+    pub smtp: TcpListener,
+    /// The certificate offered to STARTTLS.
+    pub smtp_tls: Tls,
 }
+
+/// The server cannot start: a port cannot be bound, or the TLS identity cannot be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Bind(#[from] BindError),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+}
+
+/// What the SMTP listener is called in a [`BindError`].
+const SMTP: &str = "SMTP";
 
 /// A listener could not be bound.
 #[derive(Debug, thiserror::Error)]
@@ -36,20 +55,28 @@ pub struct BindError {
 }
 
 impl Listeners {
-    /// Binds every listener the config asks for.
+    /// Loads the TLS identity and binds every listener the config asks for.
     ///
     /// # Errors
-    /// [`BindError`] naming the address, with a hint when the port is taken.
-    pub async fn bind(config: &Config) -> Result<Listeners, BindError> {
+    /// [`BindError`] naming the address, with a hint when the port is taken; [`TlsError`]
+    /// naming the certificate or key file at fault.
+    pub async fn bind(config: &Config) -> Result<Listeners, StartError> {
+        // Before binding: a start-up that fails should hold no port meanwhile.
+        let smtp_tls = Tls::load(config.smtp.tls.as_ref(), config.smtp.addr.ip())?;
         let bind = |what, addr| async move {
             TcpListener::bind(addr).await.map_err(|source| BindError {
                 what,
                 addr,
-                hint: match source.kind() {
-                    std::io::ErrorKind::AddrInUse => {
+                hint: match (source.kind(), what) {
+                    (std::io::ErrorKind::AddrInUse, SMTP) => {
+                        " (is another server using this port? choose another with --smtp-port, or 0 for any free port)"
+                    }
+                    (std::io::ErrorKind::AddrInUse, _) => {
                         " (is another server using this port? choose another with --port, or 0 for any free port)"
                     }
-                    std::io::ErrorKind::PermissionDenied => " (ports below 1024 need privileges)",
+                    (std::io::ErrorKind::PermissionDenied, _) => {
+                        " (ports below 1024 need privileges)"
+                    }
                     _ => "",
                 },
                 source,
@@ -57,12 +84,19 @@ impl Listeners {
         };
         Ok(Listeners {
             http: bind("the HTTP API", config.http_addr).await?,
+            smtp: bind(SMTP, config.smtp.addr).await?,
+            smtp_tls,
         })
     }
 
     /// The address the HTTP API is bound to.
     pub fn http_addr(&self) -> std::io::Result<SocketAddr> {
         self.http.local_addr()
+    }
+
+    /// The address the SMTP listener is bound to.
+    pub fn smtp_addr(&self) -> std::io::Result<SocketAddr> {
+        self.smtp.local_addr()
     }
 }
 
@@ -104,6 +138,23 @@ pub async fn run(
             .graceful(stopped(stop_rx.clone()))
             .run(),
     );
+    let smtp = tokio::spawn(smtp::serve(
+        listeners.smtp,
+        service.clone(),
+        smtp::Settings {
+            max_connections: config.smtp.max_connections,
+            idle_timeout: config.smtp.idle_timeout,
+            tls: Some(listeners.smtp_tls),
+            session: Arc::new(smtp::session::Settings {
+                hostname: smtp::HOSTNAME.into(),
+                max_message_size: config.service.max_message_size,
+                max_recipients: config.service.max_recipients,
+                starttls: true,
+                auth: config.smtp.auth,
+            }),
+        },
+        stop_rx.clone(),
+    ));
     let sweeper = tokio::spawn(session_sweeper(service.clone(), stopped(stop_rx.clone())));
     let policy = crate::retention::Policy {
         retention: config.retention,
@@ -136,6 +187,8 @@ pub async fn run(
     if tokio::time::timeout(DRAIN_TIMEOUT, http).await.is_err() {
         warn!(timeout = ?DRAIN_TIMEOUT, "in-flight requests did not finish in time; closing them");
     }
+    // Bounded by DRAIN_TIMEOUT itself, and drained at the same time as HTTP.
+    let _ = smtp.await;
     let _ = sweeper.await;
     if let Some(r) = retention {
         let _ = r.await;

@@ -160,21 +160,33 @@ impl Service {
             .cloned()
     }
 
+    /// Checks an account's password without opening a session: the login of SMTP AUTH. It
+    /// counts towards the failed-login limit like [`Service::login`], and a failure is logged
+    /// the same way.
+    ///
+    /// # Errors
+    /// [`Error::InvalidCredentials`] for an unknown address or a wrong password alike;
+    /// [`Error::TooManyAttempts`] after too many failures.
+    pub async fn verify_password(&self, email: &str, password: &str) -> Result<User> {
+        Ok(User::from(&self.verify_login(email, password).await?))
+    }
+
+    /// [`Service::check_password`], logging a wrong password.
+    async fn verify_login(&self, email: &str, password: &str) -> Result<UserRecord> {
+        let result = self.check_password(email, password).await;
+        if let Err(Error::InvalidCredentials) = result {
+            warn!(email = %email.trim(), "login failed");
+        }
+        result
+    }
+
     /// Logs in and opens a session.
     ///
     /// # Errors
     /// [`Error::InvalidCredentials`] for an unknown address or a wrong password alike;
     /// [`Error::TooManyAttempts`] after too many failures.
     pub async fn login(&self, email: &str, password: &str) -> Result<LoginOutcome> {
-        let user = match self.check_password(email, password).await {
-            Ok(u) => u,
-            Err(e) => {
-                if matches!(e, Error::InvalidCredentials) {
-                    warn!(email = %email.trim(), "login failed");
-                }
-                return Err(e);
-            }
-        };
+        let user = self.verify_login(email, password).await?;
         let (token, digest) = token::generate();
         let now = Timestamp::now();
         let expires_at = now.after(self.inner.settings.session_ttl);

@@ -46,6 +46,17 @@ pub struct SenderCopy {
     pub bcc: Vec<String>,
 }
 
+/// A message received from a mail client (SMTP): the source as received, its envelope, and
+/// the account the client authenticated as, if any.
+#[derive(Debug, Clone)]
+pub struct Submission {
+    /// RFC 5322 source, with any trace headers the front-end adds.
+    pub raw: Vec<u8>,
+    pub envelope: Envelope,
+    /// The authenticated account's address; it gets a copy in `sent`.
+    pub sender: Option<String>,
+}
+
 /// What `deliver` stored.
 #[derive(Debug, Clone)]
 pub struct Delivered {
@@ -310,6 +321,43 @@ impl Service {
             // Validation keeps disconnects and throttles away from this stage.
             Some(_) | None => Ok(()),
         }
+    }
+
+    /// Stores a message received from a mail client through [`Service::deliver`] and returns
+    /// once it is on disk, so that the client may be told it was accepted. `Bcc` headers are
+    /// removed first; the envelope recipients not named in `To` or `Cc` are the sender's Bcc
+    /// list (on the sender's copy only).
+    ///
+    /// # Errors
+    /// [`Error::MessageTooLarge`]; store and flush failures.
+    pub async fn submit(&self, s: Submission) -> Result<Delivered> {
+        let svc = self.clone();
+        let delivered = tokio::task::spawn_blocking(move || {
+            let raw = mime::strip_bcc(&s.raw);
+            let sender = s.sender.map(|address| {
+                let summary = mime::summarize(&raw);
+                // Named in a header, or already listed: not (again) a Bcc recipient.
+                let mut seen: std::collections::HashSet<Vec<u8>> = summary
+                    .to
+                    .iter()
+                    .chain(&summary.cc)
+                    .map(|m| keys::email(&m.address))
+                    .collect();
+                let bcc = (s.envelope.to.iter())
+                    .filter(|r| seen.insert(keys::email(r)))
+                    .cloned()
+                    .collect();
+                SenderCopy { address, bcc }
+            });
+            svc.deliver(Delivery {
+                raw,
+                envelope: s.envelope,
+                sender,
+            })
+        })
+        .await??;
+        self.flushed().await?;
+        Ok(delivered)
     }
 
     /// Validates and sends a message from `user`; returns the sender's copy.

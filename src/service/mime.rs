@@ -117,6 +117,39 @@ pub fn content(raw: &[u8]) -> Content {
     }
 }
 
+/// Removes every top-level `Bcc` header (with its folded lines), as a submission server does
+/// (RFC 5321 7.2; Postfix's cleanup): the message is stored once for every recipient, so a
+/// `Bcc` header left in it would show the blind recipients to all of them.
+pub fn strip_bcc(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len());
+    let mut rest = raw;
+    let mut dropping = false;
+    while !rest.is_empty() {
+        let end = rest
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(rest.len(), |i| i + 1);
+        let (line, tail) = rest.split_at(end);
+        if line == b"\r\n" || line == b"\n" {
+            // The end of the header section: the body is kept as it is.
+            out.extend_from_slice(rest);
+            return out;
+        }
+        let folded = line.first().is_some_and(|b| *b == b' ' || *b == b'\t');
+        if !folded {
+            dropping = line
+                .iter()
+                .position(|&b| b == b':')
+                .is_some_and(|colon| line[..colon].trim_ascii().eq_ignore_ascii_case(b"bcc"));
+        }
+        if !dropping {
+            out.extend_from_slice(line);
+        }
+        rest = tail;
+    }
+    out
+}
+
 /// Unfolds a raw header value (RFC 5322 2.2.3) and trims it.
 fn unfold(value: &str) -> String {
     value
@@ -176,6 +209,20 @@ Hello   there,\r\n  world\r\n";
         let s = summarize(b"\xff\xfe not a message");
         assert!(s.from.is_none());
         let _ = content(b"");
+    }
+
+    #[test]
+    fn bcc_headers_go_and_nothing_else_changes() {
+        let raw = b"From: a@x.test\r\nBcc: b@x.test,\r\n c@x.test\r\nTo: d@x.test\r\n\
+bcc : e@x.test\r\nSubject: s\r\n\r\nBcc: in the body stays\r\n";
+        assert_eq!(
+            strip_bcc(raw),
+            b"From: a@x.test\r\nTo: d@x.test\r\nSubject: s\r\n\r\nBcc: in the body stays\r\n"
+        );
+        let plain = b"From: a@x.test\r\nSubject: s\r\n\r\nbody\r\n";
+        assert_eq!(strip_bcc(plain), plain);
+        assert_eq!(strip_bcc(b"Bcc: x@y.z"), b"");
+        assert_eq!(strip_bcc(b""), b"");
     }
 
     #[test]

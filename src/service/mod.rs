@@ -5,6 +5,7 @@ pub mod address;
 mod auth;
 pub mod chaos;
 pub mod compose;
+mod durable;
 pub mod limiter;
 pub mod mail;
 pub mod mime;
@@ -68,6 +69,8 @@ struct Inner {
     ready: std::sync::atomic::AtomicBool,
     /// Fault-injection rules, asked by the front-ends at every stage.
     chaos: chaos::Chaos,
+    /// Shared flushes for durable acknowledgements.
+    flush: Arc<durable::GroupFlush>,
 }
 
 impl Service {
@@ -85,6 +88,7 @@ impl Service {
                 hashing: Semaphore::new(cores),
                 admin_digest: std::sync::OnceLock::new(),
                 ready: std::sync::atomic::AtomicBool::new(false),
+                flush: Arc::default(),
             }),
         }
     }

@@ -161,6 +161,8 @@ pub fn build_request(
 /// A running server.
 pub struct TestServer {
     pub addr: SocketAddr,
+    /// The SMTP listener's address.
+    pub smtp: SocketAddr,
     pub base: String,
     pub client: reqwest::Client,
     pub data_dir: PathBuf,
@@ -188,6 +190,7 @@ impl TestServer {
         let store = open_store(&data_dir);
         let listeners = Listeners::bind(&config).await.expect("bind");
         let addr = listeners.http_addr().unwrap();
+        let smtp = listeners.smtp_addr().unwrap();
         let service = Service::new(store, config.service.clone());
         if let Some(token) = &config.admin_token {
             service.set_admin_token(token);
@@ -201,6 +204,7 @@ impl TestServer {
         });
         TestServer {
             addr,
+            smtp,
             base: format!("http://{addr}"),
             client: reqwest::Client::new(),
             data_dir,
@@ -514,6 +518,9 @@ pub fn fakemail() -> Command {
             cmd.env_remove(k);
         }
     }
+    // Tests run in parallel: none may compete for the default SMTP port. A test that wants a
+    // port of its own passes --smtp-port, which wins over the variable.
+    cmd.env("FAKEMAIL_SMTP_PORT", "0");
     cmd.env("RUST_BACKTRACE", "0").stdin(Stdio::null());
     cmd
 }
@@ -599,6 +606,8 @@ pub struct Process {
     child: Child,
     /// The address printed on the `HTTP API:` line.
     pub addr: SocketAddr,
+    /// The address printed on the `SMTP:` line.
+    pub smtp: SocketAddr,
     pub base: String,
     /// The path printed on the `data dir:` line.
     pub data_dir: PathBuf,
@@ -623,8 +632,8 @@ impl Process {
         let stdout = collect(child.stdout.take().unwrap(), Some(out_tx));
         let stderr = collect(child.stderr.take().unwrap(), Some(err_tx));
         let deadline = Instant::now() + TIMEOUT;
-        let (mut addr, mut data_dir, mut log_dir) = (None, None, None);
-        while addr.is_none() || data_dir.is_none() || log_dir.is_none() {
+        let (mut addr, mut smtp, mut data_dir, mut log_dir) = (None, None, None, None);
+        while addr.is_none() || smtp.is_none() || data_dir.is_none() || log_dir.is_none() {
             let left = deadline.saturating_duration_since(Instant::now());
             let line = match out_rx.recv_timeout(left) {
                 Ok(line) => line,
@@ -640,6 +649,8 @@ impl Process {
             };
             if let Some(a) = line.strip_prefix("  HTTP API: http://") {
                 addr = Some(a.parse::<SocketAddr>().expect("an address"));
+            } else if let Some(a) = line.strip_prefix("  SMTP:") {
+                smtp = Some(a.trim().parse::<SocketAddr>().expect("an SMTP address"));
             } else if let Some(d) = line.strip_prefix("  data dir: ") {
                 data_dir = Some(PathBuf::from(d));
             } else if let Some(d) = line.strip_prefix("  logs:") {
@@ -650,6 +661,7 @@ impl Process {
         Process {
             child,
             addr,
+            smtp: smtp.unwrap(),
             base: format!("http://{addr}"),
             data_dir: data_dir.unwrap(),
             log_dir: log_dir.unwrap(),
@@ -761,5 +773,166 @@ impl Drop for Process {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
+    }
+}
+
+// ----- raw SMTP ------------------------------------------------------------------------------
+
+/// One SMTP reply.
+#[derive(Debug, Clone)]
+pub struct SmtpReply {
+    pub code: u16,
+    /// The text of each line, after the code and the separator.
+    pub lines: Vec<String>,
+}
+
+impl SmtpReply {
+    /// All lines, joined by newlines.
+    pub fn text(&self) -> String {
+        self.lines.join("\n")
+    }
+
+    /// The enhanced status code of the first line, e.g. `5.5.1`.
+    pub fn status(&self) -> Option<&str> {
+        let first = self.lines.first()?.split(' ').next()?;
+        let parts: Vec<_> = first.split('.').collect();
+        (parts.len() == 3 && parts.iter().all(|p| p.parse::<u16>().is_ok())).then_some(first)
+    }
+}
+
+/// A raw SMTP client over any stream (plain TCP, or TLS after STARTTLS).
+pub struct SmtpClient<S = tokio::net::TcpStream> {
+    pub io: tokio::io::BufReader<S>,
+}
+
+impl SmtpClient {
+    /// Connects and reads the greeting, which must be 220.
+    pub async fn connect(addr: SocketAddr) -> SmtpClient {
+        let mut c = Self::connect_raw(addr).await;
+        let greeting = c.reply().await;
+        assert_eq!(greeting.code, 220, "{greeting:?}");
+        c
+    }
+
+    /// Connects without reading anything.
+    pub async fn connect_raw(addr: SocketAddr) -> SmtpClient {
+        let stream = tokio::time::timeout(TIMEOUT, tokio::net::TcpStream::connect(addr))
+            .await
+            .expect("connect in time")
+            .expect("connect");
+        SmtpClient {
+            io: tokio::io::BufReader::new(stream),
+        }
+    }
+
+    /// The stream, for STARTTLS.
+    pub fn into_inner(self) -> tokio::net::TcpStream {
+        self.io.into_inner()
+    }
+}
+
+impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> SmtpClient<S> {
+    /// A client over an established stream (the server's greeting already read).
+    pub fn over(stream: S) -> Self {
+        SmtpClient {
+            io: tokio::io::BufReader::new(stream),
+        }
+    }
+
+    /// Writes `text` exactly as given, in one write.
+    pub async fn send(&mut self, text: impl AsRef<[u8]>) {
+        self.io
+            .get_mut()
+            .write_all(text.as_ref())
+            .await
+            .expect("write");
+        self.io.get_mut().flush().await.expect("flush");
+    }
+
+    /// Reads one reply, checking its form: every line has the same code, `-` on all but the
+    /// last, CRLF at the end.
+    pub async fn reply(&mut self) -> SmtpReply {
+        use tokio::io::AsyncBufReadExt;
+        let mut lines = Vec::new();
+        let mut code = None;
+        loop {
+            let mut line = String::new();
+            let n = tokio::time::timeout(TIMEOUT, self.io.read_line(&mut line))
+                .await
+                .expect("a reply in time")
+                .expect("read a reply");
+            assert!(n > 0, "the connection closed; replies so far: {lines:?}");
+            assert!(line.ends_with("\r\n"), "no CRLF: {line:?}");
+            let line = &line[..line.len() - 2];
+            assert!(line.len() >= 3, "short reply line: {line:?}");
+            let c: u16 = line[..3]
+                .parse()
+                .unwrap_or_else(|_| panic!("bad code: {line:?}"));
+            assert!(code.is_none_or(|k| k == c), "codes differ: {line:?}");
+            code = Some(c);
+            let sep = line.as_bytes().get(3).copied();
+            lines.push(line.get(4..).unwrap_or("").to_owned());
+            match sep {
+                Some(b'-') => {}
+                Some(b' ') | None => break,
+                Some(_) => panic!("bad separator: {line:?}"),
+            }
+        }
+        SmtpReply {
+            code: code.unwrap(),
+            lines,
+        }
+    }
+
+    /// Reads one reply per code, asserting each in turn (the answers to pipelined commands).
+    pub async fn replies(&mut self, codes: &[u16]) {
+        for (i, want) in codes.iter().enumerate() {
+            let r = self.reply().await;
+            assert_eq!(r.code, *want, "reply {i}: {r:?}");
+        }
+    }
+
+    /// Sends a command line (CRLF added) and reads the reply.
+    pub async fn cmd(&mut self, line: &str) -> SmtpReply {
+        self.send(format!("{line}\r\n")).await;
+        self.reply().await
+    }
+
+    /// Sends a command and asserts the reply code; returns the reply.
+    pub async fn expect(&mut self, line: &str, code: u16) -> SmtpReply {
+        let r = self.cmd(line).await;
+        assert_eq!(r.code, code, "{line}: {r:?}");
+        r
+    }
+
+    /// Whether the server has closed the connection (reads to the end, within [`TIMEOUT`]).
+    pub async fn closed(&mut self) -> bool {
+        let mut rest = Vec::new();
+        matches!(
+            tokio::time::timeout(TIMEOUT, self.io.read_to_end(&mut rest)).await,
+            Ok(Ok(_)) | Ok(Err(_))
+        ) && rest.is_empty()
+    }
+
+    /// Sends a whole message: MAIL, RCPT for each recipient, DATA, the body (dot-stuffed
+    /// here) and the final dot; returns the reply to the body.
+    pub async fn mail(&mut self, from: &str, to: &[&str], body: &str) -> SmtpReply {
+        self.expect(&format!("MAIL FROM:<{from}>"), 250).await;
+        for rcpt in to {
+            self.expect(&format!("RCPT TO:<{rcpt}>"), 250).await;
+        }
+        self.expect("DATA", 354).await;
+        let mut data = String::new();
+        for line in body.split_inclusive('\n') {
+            let line = line.trim_end_matches(['\r', '\n']);
+            if line.starts_with('.') {
+                data.push('.');
+            }
+            data.push_str(line);
+            data.push_str("\r\n");
+        }
+        data.push_str(".\r\n");
+        self.send(data).await;
+        self.reply().await
     }
 }

@@ -1,0 +1,162 @@
+//! SMTP replies: a code, an enhanced status code (RFC 3463, advertised as ENHANCEDSTATUSCODES)
+//! and text lines, and the one place that turns a domain [`Error`] into a reply.
+
+use std::fmt::Write as _;
+
+use tracing::error;
+
+use crate::error::Error;
+
+/// One SMTP reply, possibly of several lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub code: u16,
+    /// The enhanced status code, e.g. `2.1.0`; `None` on the greeting, EHLO/HELO answers and
+    /// AUTH challenges, which RFC 2034 and RFC 4954 leave without one.
+    pub status: Option<&'static str>,
+    pub lines: Vec<String>,
+}
+
+impl Reply {
+    /// A one-line reply with an enhanced status code.
+    pub fn new(code: u16, status: &'static str, text: impl Into<String>) -> Reply {
+        Reply {
+            code,
+            status: Some(status),
+            lines: vec![text.into()],
+        }
+    }
+
+    /// A reply without an enhanced status code.
+    pub fn plain(code: u16, lines: Vec<String>) -> Reply {
+        Reply {
+            code,
+            status: None,
+            lines,
+        }
+    }
+
+    /// Whether the reply is a positive completion (2xx) or intermediate (3xx) one.
+    pub fn is_positive(&self) -> bool {
+        self.code < 400
+    }
+
+    /// The reply on the wire: `250-first`, ..., `250 last`, each line ending in CRLF.
+    pub fn to_wire(&self) -> String {
+        let mut out = String::new();
+        let last = self.lines.len().saturating_sub(1);
+        for (i, line) in self.lines.iter().enumerate() {
+            let sep = if i == last { ' ' } else { '-' };
+            let _ = match self.status {
+                Some(status) => write!(out, "{}{sep}{status} {line}\r\n", self.code),
+                None if line.is_empty() => write!(out, "{}{sep}\r\n", self.code),
+                None => write!(out, "{}{sep}{line}\r\n", self.code),
+            };
+        }
+        if self.lines.is_empty() {
+            let _ = write!(out, "{}\r\n", self.code);
+        }
+        out
+    }
+
+    // ----- the replies the session gives in more than one place ------------------------------
+
+    /// 503: a command out of order.
+    pub fn bad_sequence(text: &str) -> Reply {
+        Reply::new(503, "5.5.1", text)
+    }
+
+    /// 501: a command whose arguments cannot be read.
+    pub fn syntax(text: impl Into<String>) -> Reply {
+        Reply::new(501, "5.5.4", text)
+    }
+
+    /// 500: a line over the length limit.
+    pub fn line_too_long() -> Reply {
+        Reply::new(500, "5.5.2", "line too long")
+    }
+
+    /// 552: a message, or a declared SIZE, over `--max-message-size`.
+    pub fn too_big(limit: u64) -> Reply {
+        Reply::new(
+            552,
+            "5.3.4",
+            format!("message too big: the limit is {limit} bytes"),
+        )
+    }
+
+    /// 421: closing the connection because the server stops.
+    pub fn shutting_down() -> Reply {
+        Reply::new(421, "4.3.2", "server shutting down, closing the connection")
+    }
+}
+
+/// The SMTP reply for a domain error: the only place that makes that choice. Internal and
+/// store failures are logged here with their detail and answered with a temporary failure, so
+/// the client keeps the message and tries again.
+pub fn for_error(e: &Error) -> Reply {
+    match e {
+        Error::MessageTooLarge { limit, .. } => Reply::too_big(*limit),
+        Error::InvalidCredentials => Reply::new(535, "5.7.8", "authentication credentials invalid"),
+        Error::TooManyAttempts { retry_after } => Reply::new(
+            454,
+            "4.7.0",
+            format!(
+                "too many failed logins for this account; try again in {} s",
+                retry_after.as_secs().max(1)
+            ),
+        ),
+        Error::Invalid { message, .. } => Reply::new(550, "5.1.3", message.clone()),
+        Error::Store(_) | Error::Internal(_) => {
+            error!(error = %e, "SMTP: internal error");
+            Reply::new(451, "4.3.0", "local error in processing; try again later")
+        }
+        Error::EmailTaken
+        | Error::MissingToken
+        | Error::InvalidToken
+        | Error::MailboxExists
+        | Error::MailboxNotEmpty
+        | Error::AdminOnly
+        | Error::NotReady
+        | Error::ChaosDisabled
+        | Error::InjectedFault { .. }
+        | Error::NotFound(_) => {
+            error!(error = %e, "SMTP: unexpected error");
+            Reply::new(451, "4.3.0", "local error in processing; try again later")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn single_and_multi_line_replies() {
+        assert_eq!(Reply::new(250, "2.1.0", "OK").to_wire(), "250 2.1.0 OK\r\n");
+        let ehlo = Reply::plain(
+            250,
+            vec!["host".into(), "PIPELINING".into(), "8BITMIME".into()],
+        );
+        assert_eq!(
+            ehlo.to_wire(),
+            "250-host\r\n250-PIPELINING\r\n250 8BITMIME\r\n"
+        );
+        assert_eq!(Reply::plain(334, vec![String::new()]).to_wire(), "334 \r\n");
+        assert_eq!(Reply::plain(220, vec![]).to_wire(), "220\r\n");
+    }
+
+    #[test]
+    fn errors_map_to_codes() {
+        let code = |e: Error| for_error(&e).code;
+        assert_eq!(code(Error::MessageTooLarge { size: 2, limit: 1 }), 552);
+        assert_eq!(code(Error::InvalidCredentials), 535);
+        assert_eq!(
+            code(Error::TooManyAttempts {
+                retry_after: std::time::Duration::from_secs(3)
+            }),
+            454
+        );
+        assert_eq!(code(Error::Internal("x".into())), 451);
+    }
+}
