@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use warp::filters::BoxedFilter;
 use warp::http::{HeaderMap, Method, StatusCode, header};
 use warp::reply::Response;
 use warp::{Filter, Rejection};
@@ -60,11 +61,10 @@ pub fn routes(
         .unify()
         .or(admin_purge(svc.clone(), limits))
         .unify()
-        .or(admin_chaos(svc.clone(), limits))
-        .unify()
-        .or(admin_chaos_rules(svc.clone(), limits))
-        .unify()
-        .or(admin_chaos_rule(svc))
+        // Boxed: one more level of `Or` over this chain overflows the compiler's recursion
+        // limit when it checks the future types in release builds.
+        .boxed()
+        .or(chaos_routes(svc, limits))
         .unify();
     api.recover(rejection::recover)
         .unify()
@@ -496,4 +496,14 @@ fn admin_chaos_rule(svc: Service) -> impl Filter<Extract = (Response,), Error = 
         .and_then(handlers::chaos_remove)
         .or(path.and(others("DELETE")).map(|_: String, r: Response| r))
         .unify()
+}
+
+/// The fault-injection endpoints, boxed: one type for the group keeps the route tree small.
+fn chaos_routes(svc: Service, l: Limits) -> BoxedFilter<(Response,)> {
+    admin_chaos(svc.clone(), l)
+        .or(admin_chaos_rules(svc.clone(), l))
+        .unify()
+        .or(admin_chaos_rule(svc))
+        .unify()
+        .boxed()
 }
