@@ -196,6 +196,25 @@ async fn an_over_long_line_gets_500_and_the_connection_survives() {
 }
 
 #[tokio::test]
+async fn binary_garbage_gets_error_replies_and_breaks_nothing() {
+    let srv = TestServer::start().await;
+    let mut c = ehlo(&srv).await;
+    let mut garbage: Vec<u8> = (0..20_000u32).map(|i| (i * 7919 % 251) as u8).collect();
+    garbage.extend_from_slice(b"\r\nNOOP\r\n");
+    let lines = garbage.iter().filter(|b| **b == b'\n').count();
+    c.send(&garbage).await;
+    let mut last = c.reply().await;
+    for _ in 1..lines {
+        last = c.reply().await;
+        assert!(last.code == 250 || last.code >= 500, "{last:?}");
+    }
+    assert_eq!(last.code, 250, "the NOOP after the garbage: {last:?}");
+    let mut other = ehlo(&srv).await;
+    other.expect("NOOP", 250).await;
+    srv.stop().await;
+}
+
+#[tokio::test]
 async fn pipelined_commands_are_answered_in_order() {
     let srv = TestServer::start().await;
     let bob = srv.user("bob@example.test").await;

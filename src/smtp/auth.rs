@@ -7,8 +7,9 @@ use base64::engine::general_purpose::STANDARD;
 
 use super::reply::Reply;
 
-/// The LOGIN mechanism's challenges: `Username:` and `Password:` in base64.
+/// The LOGIN mechanism's first challenge: `Username:` in base64.
 pub const USERNAME_CHALLENGE: &str = "VXNlcm5hbWU6";
+/// The LOGIN mechanism's second challenge: `Password:` in base64.
 pub const PASSWORD_CHALLENGE: &str = "UGFzc3dvcmQ6";
 
 /// A user name and password from the client. The password never shows in `Debug` output.

@@ -91,7 +91,7 @@ impl Body {
             return MAX_LINE;
         }
         // A stuffing dot, and LF read where CRLF is stored.
-        (self.limit - self.data.len()).saturating_add(2)
+        (self.limit.saturating_sub(self.data.len())).saturating_add(2)
     }
 
     /// Adds a line of the body; returns `true` at the terminating `.` line.

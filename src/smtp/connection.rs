@@ -18,8 +18,11 @@ use crate::service::Service;
 /// What a connection needs besides its stream.
 #[derive(Clone)]
 pub struct Context {
+    /// Where messages go and credentials are checked.
     pub service: Service,
+    /// Silence after which the client gets 421 and is disconnected.
     pub idle_timeout: Duration,
+    /// Largest message body accepted (`--max-message-size`).
     pub max_message_size: u64,
     /// Accepts STARTTLS handshakes; `None` when STARTTLS is not offered.
     pub tls: Option<TlsAcceptor>,

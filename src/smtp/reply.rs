@@ -10,10 +10,12 @@ use crate::error::Error;
 /// One SMTP reply, possibly of several lines.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {
+    /// The three-digit reply code.
     pub code: u16,
     /// The enhanced status code, e.g. `2.1.0`; `None` on the greeting, EHLO/HELO answers and
     /// AUTH challenges, which RFC 2034 and RFC 4954 leave without one.
     pub status: Option<&'static str>,
+    /// The text, one entry per line of a multi-line reply.
     pub lines: Vec<String>,
 }
 

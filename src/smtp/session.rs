@@ -861,6 +861,67 @@ mod tests {
     }
 
     #[test]
+    fn arbitrary_input_never_panics() {
+        // Lines put together from pieces that matter to the parsers, by a fixed xorshift.
+        const PIECES: [&[u8]; 24] = [
+            b"EHLO ",
+            b"HELO ",
+            b"MAIL FROM:",
+            b"RCPT TO:",
+            b"DATA",
+            b"AUTH PLAIN ",
+            b"AUTH LOGIN",
+            b"STARTTLS",
+            b"RSET",
+            b"<",
+            b">",
+            b"@",
+            b":",
+            b" ",
+            b"SIZE=",
+            b"BODY=",
+            b"=",
+            b"*",
+            b"\0",
+            b"\xff\xfe",
+            "é用".as_bytes(),
+            b"AGFAYgBj",
+            b"x.test",
+            b"99999999999999999999999",
+        ];
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for auth in [SmtpAuth::Off, SmtpAuth::Optional, SmtpAuth::Required] {
+            let mut s = with_auth(auth);
+            for _ in 0..20_000 {
+                let mut line = Vec::new();
+                for _ in 0..next() % 6 {
+                    line.extend_from_slice(PIECES[(next() % PIECES.len() as u64) as usize]);
+                }
+                match s.command(&line) {
+                    Action::Data(_) => {
+                        let body = (next() % 2 == 0).then(|| line.clone());
+                        let _ = s.message(body, SystemTime::now());
+                    }
+                    Action::Login(_) if next() % 2 == 0 => {
+                        s.logged_in(Ok(alice()));
+                    }
+                    Action::Login(_) => {
+                        s.logged_in(Err(crate::Error::InvalidCredentials));
+                    }
+                    Action::StartTls(_) => s.tls_started(),
+                    Action::Reply(_) | Action::Close(_) => {}
+                }
+            }
+        }
+    }
+
+    #[test]
     fn utf8_addresses_and_ipv6_peers() {
         let mut s = Session::new(session().settings, "[2001:db8::1]:25".parse().unwrap());
         assert_eq!(code(&mut s, "HELO client.test"), 250);

@@ -14,7 +14,9 @@ use tokio_rustls::rustls::{self, ServerConfig};
 /// PEM files with a certificate chain (leaf first) and its private key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlsFiles {
+    /// `--tls-cert`: the certificate chain, leaf first.
     pub cert: PathBuf,
+    /// `--tls-key`: its private key (PKCS#8, PKCS#1 or SEC1).
     pub key: PathBuf,
 }
 
@@ -38,6 +40,7 @@ pub enum TlsError {
 /// A loaded TLS identity: what accepts STARTTLS handshakes, and where it came from.
 #[derive(Clone)]
 pub struct Tls {
+    /// Accepts a handshake on a plain stream.
     pub acceptor: TlsAcceptor,
     /// For the start-up log: `self-signed` or the certificate's path.
     pub source: String,

@@ -1,0 +1,235 @@
+//! SMTP ingest benchmark: `cargo bench --bench smtp`.
+//!
+//! Starts the real server in-process (`benches/common`: temporary store, port 0, its own
+//! runtime, as `fakemail serve` would run it) and sends mail to its SMTP
+//! listener over the loopback interface from a separate client runtime. Every message is
+//! acknowledged only once it is on disk, so this measures durable ingest: concurrent sessions
+//! share flushes (group commit), and throughput should grow with the number of connections
+//! while one connection is bound by the time of one flush.
+//!
+//! For each row, [`Row::connections`] clients each open one connection, say EHLO, and send
+//! messages back to back until the row's total is reached: `MAIL`, `RCPT` and `DATA` in one
+//! write (PIPELINING), then the body. It prints messages per second and the latency from
+//! the end of the body (the final `.`) to the `250`, which includes the flush.
+//!
+//! Nothing is asserted: timings depend on the machine (above all on how long its disk takes
+//! to sync). The default run takes well under a minute on 2 cores.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use common::{Server, ms};
+use fakemail::config::Config;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+/// One configuration to measure.
+struct Row {
+    connections: usize,
+    /// Bytes of message source as sent (headers and body).
+    size: usize,
+    messages: usize,
+}
+
+/// Small messages at growing concurrency, then the 2 KB, 16-connection case.
+const ROWS: [Row; 5] = [
+    Row {
+        connections: 1,
+        size: 300,
+        messages: 500,
+    },
+    Row {
+        connections: 4,
+        size: 300,
+        messages: 2_000,
+    },
+    Row {
+        connections: 16,
+        size: 300,
+        messages: 4_000,
+    },
+    Row {
+        connections: 64,
+        size: 300,
+        messages: 4_000,
+    },
+    Row {
+        connections: 16,
+        size: 2_048,
+        messages: 4_000,
+    },
+];
+/// Untimed messages before each row (connections, caches, file growth).
+const WARMUP: usize = 100;
+
+/// A server that takes `connections` SMTP connections at once.
+fn start_server(connections: usize) -> Server {
+    let mut config = Config::default();
+    config.smtp.max_connections = connections.max(100);
+    Server::start(config)
+}
+
+/// One SMTP connection of a sending client.
+struct Sender {
+    io: BufReader<TcpStream>,
+    line: String,
+}
+
+impl Sender {
+    async fn connect(addr: SocketAddr) -> Sender {
+        let stream = TcpStream::connect(addr).await.expect("connect");
+        stream.set_nodelay(true).expect("nodelay");
+        let mut s = Sender {
+            io: BufReader::new(stream),
+            line: String::new(),
+        };
+        s.expect(220).await;
+        s.write(b"EHLO bench.test\r\n").await;
+        s.expect(250).await;
+        s
+    }
+
+    async fn write(&mut self, bytes: &[u8]) {
+        self.io.get_mut().write_all(bytes).await.expect("write");
+    }
+
+    /// Reads one (possibly multi-line) reply and checks its code.
+    async fn expect(&mut self, code: u16) {
+        loop {
+            self.line.clear();
+            let n = self.io.read_line(&mut self.line).await.expect("read");
+            assert!(n > 0, "the server closed the connection");
+            assert!(
+                self.line.starts_with(&code.to_string()),
+                "wanted {code}, got {:?}",
+                self.line
+            );
+            if self.line.as_bytes().get(3) != Some(&b'-') {
+                return;
+            }
+        }
+    }
+
+    /// Sends one message; returns the time from the end of its body to the 250.
+    async fn send(&mut self, body: &[u8]) -> Duration {
+        self.write(b"MAIL FROM:<sender@example.test>\r\nRCPT TO:<rcpt@example.test>\r\nDATA\r\n")
+            .await;
+        self.expect(250).await;
+        self.expect(250).await;
+        self.expect(354).await;
+        self.write(body).await;
+        let t = Instant::now();
+        self.write(b".\r\n").await;
+        self.expect(250).await;
+        t.elapsed()
+    }
+}
+
+/// A message of about `size` bytes, dot-stuffed and CRLF-terminated, without the final dot.
+fn message(size: usize) -> Vec<u8> {
+    let mut m = String::from(
+        "From: Bench <sender@example.test>\r\nTo: rcpt@example.test\r\n\
+         Subject: Your verification code\r\nMessage-ID: <bench@example.test>\r\n\r\n",
+    );
+    let line = "Your code is 493021. It expires in ten minutes; do not share it.\r\n";
+    while m.len() + line.len() <= size {
+        m.push_str(line);
+    }
+    while m.len() + 2 < size {
+        m.push('x');
+    }
+    m.push_str("\r\n");
+    m.into_bytes()
+}
+
+/// What a row measured.
+struct Measured {
+    elapsed: Duration,
+    /// DATA-to-250 latencies, sorted.
+    latencies: Vec<Duration>,
+}
+
+impl Measured {
+    /// Nearest-rank percentile.
+    fn percentile(&self, p: f64) -> Duration {
+        let v = &self.latencies;
+        v[((p * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1]
+    }
+}
+
+/// Sends `total` messages over `connections` connections; the clients take messages from a
+/// shared count, so all of them stay busy until the end.
+async fn run(addr: SocketAddr, connections: usize, size: usize, total: usize) -> Measured {
+    let body = Arc::new(message(size));
+    let mut senders = Vec::new();
+    for _ in 0..connections {
+        senders.push(Sender::connect(addr).await);
+    }
+    let left = Arc::new(AtomicUsize::new(total));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for mut sender in senders {
+        let (left, body) = (left.clone(), body.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            while left
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+                .is_ok()
+            {
+                latencies.push(sender.send(&body).await);
+            }
+            sender.write(b"QUIT\r\n").await;
+            latencies
+        }));
+    }
+    let mut latencies = Vec::with_capacity(total);
+    for t in tasks {
+        latencies.extend(t.await.expect("sender task"));
+    }
+    let elapsed = start.elapsed();
+    latencies.sort();
+    Measured { elapsed, latencies }
+}
+
+fn main() {
+    let clients = common::client_runtime();
+    let started = Instant::now();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!(
+        "fakemail {} SMTP ingest benchmark: {cores} cores, server and clients in one process, \
+         SMTP over loopback, every 250 after a flush to disk",
+        env!("CARGO_PKG_VERSION")
+    );
+    if cfg!(debug_assertions) {
+        println!("warning: debug build; run `cargo bench --bench smtp` for meaningful figures");
+    }
+    println!();
+    println!(
+        "{:>11}  {:>5}  {:>8}  {:>7}  {:>10}  {:>7}  {:>7}  {:>7}",
+        "connections", "bytes", "messages", "seconds", "messages/s", "p50 ms", "p99 ms", "max ms"
+    );
+    for row in ROWS {
+        // A fresh store per row, so every row starts from the same state.
+        let server = start_server(row.connections);
+        clients.block_on(run(server.smtp, row.connections, row.size, WARMUP));
+        let m = clients.block_on(run(server.smtp, row.connections, row.size, row.messages));
+        drop(server);
+        println!(
+            "{:>11}  {:>5}  {:>8}  {:>7.2}  {:>10.0}  {:>7}  {:>7}  {:>7}",
+            row.connections,
+            row.size,
+            row.messages,
+            m.elapsed.as_secs_f64(),
+            row.messages as f64 / m.elapsed.as_secs_f64(),
+            ms(m.percentile(0.50)),
+            ms(m.percentile(0.99)),
+            ms(m.percentile(1.0)),
+        );
+    }
+    println!();
+    println!("total time {:.1} s", started.elapsed().as_secs_f64());
+}
