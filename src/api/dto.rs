@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::service::mail::{Compose, FullMessage, MailboxInfo, MessagePatch, MessageView, Page};
+use crate::service::mime::{AttachmentInfo, Content};
 use crate::service::{LoginOutcome, User};
 use crate::store::mail::Mailbox;
 
@@ -245,9 +246,8 @@ pub struct MessageDto {
     /// Only on the sender's copy.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bcc: Option<Vec<AddressDto>>,
-    pub text: Option<String>,
-    pub html: Option<String>,
-    pub headers: Vec<(String, String)>,
+    #[serde(flatten)]
+    pub body: BodyDto,
 }
 
 impl From<FullMessage> for MessageDto {
@@ -264,9 +264,54 @@ impl From<FullMessage> for MessageDto {
                     })
                     .collect()
             }),
-            text: f.content.text,
-            html: f.content.html,
-            headers: f.content.headers,
+            body: BodyDto::from(f.content),
+        }
+    }
+}
+
+/// What a whole message shows beyond its summary, decoded from its source on read.
+#[derive(Debug, Serialize)]
+pub struct BodyDto {
+    /// The `Date` header in RFC 3339 UTC, or null.
+    pub date: Option<String>,
+    pub text: Option<String>,
+    pub html: Option<String>,
+    pub headers: Vec<(String, String)>,
+    pub attachments: Vec<AttachmentDto>,
+    pub links: Vec<String>,
+    pub codes: Vec<String>,
+}
+
+impl From<Content> for BodyDto {
+    fn from(c: Content) -> Self {
+        BodyDto {
+            date: c.date.map(|d| d.to_rfc3339()),
+            text: c.text,
+            html: c.html,
+            headers: c.headers,
+            attachments: c.attachments.iter().map(AttachmentDto::from).collect(),
+            links: c.links,
+            codes: c.codes,
+        }
+    }
+}
+
+/// One attachment of a message; its content is at `.../attachments/{index}`.
+#[derive(Debug, Serialize)]
+pub struct AttachmentDto {
+    pub index: usize,
+    pub filename: Option<String>,
+    pub content_type: String,
+    pub size: u64,
+}
+
+impl From<&AttachmentInfo> for AttachmentDto {
+    fn from(a: &AttachmentInfo) -> Self {
+        AttachmentDto {
+            index: a.index,
+            filename: a.filename.clone(),
+            content_type: a.content_type.clone(),
+            size: a.size,
         }
     }
 }

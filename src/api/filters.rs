@@ -50,6 +50,8 @@ pub fn routes(
         .unify()
         .or(raw_message(svc.clone()))
         .unify()
+        .or(message_attachment(svc.clone()))
+        .unify()
         .or(mailbox_routes(svc.clone(), limits))
         .unify()
         .or(delete_mailbox(svc.clone()))
@@ -321,6 +323,20 @@ fn raw_message(svc: Service) -> impl Filter<Extract = (Response,), Error = Rejec
         .and(session(svc))
         .and_then(handlers::raw_message)
         .or(path().and(others("GET")).map(|_: String, r| r))
+        .unify()
+}
+
+/// GET /api/v1/messages/{id}/attachments/{index}
+fn message_attachment(
+    svc: Service,
+) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    let path = || warp::path!("api" / "v1" / "messages" / String / "attachments" / String);
+    path()
+        .and(with_svc(svc.clone()))
+        .and(warp::get())
+        .and(session(svc))
+        .and_then(handlers::message_attachment)
+        .or(path().and(others("GET")).map(|_: String, _: String, r| r))
         .unify()
 }
 

@@ -1,6 +1,6 @@
 //! One async function per endpoint: typed inputs in, a reply or a rejection out.
 
-use warp::http::StatusCode;
+use warp::http::{HeaderValue, StatusCode, header};
 use warp::reply::{Response, json, with_status};
 use warp::{Rejection, Reply};
 
@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use super::dto::*;
 use crate::error::Error;
 use crate::service::mail::ListQuery;
+use crate::service::mime;
 use crate::service::{NewUser, Service, Session};
 
 fn created<T: serde::Serialize>(body: &T) -> Response {
@@ -122,6 +123,93 @@ pub async fn raw_message(
     let id = message_id(&id)?;
     let raw = blocking(move || svc.raw(&session.user, id)).await?;
     Ok(warp::reply::with_header(raw, "content-type", "message/rfc822").into_response())
+}
+
+pub async fn message_attachment(
+    id: String,
+    index: String,
+    svc: Service,
+    session: Session,
+) -> Result<Response, Rejection> {
+    let (id, index) = (message_id(&id)?, attachment_index(&index)?);
+    let a = blocking(move || svc.attachment(&session.user, id, index)).await?;
+    Ok(attachment_reply(a))
+}
+
+/// Parses an attachment index from the path; anything else is simply not found.
+fn attachment_index(raw: &str) -> Result<usize, Rejection> {
+    raw.parse()
+        .map_err(|_| Rejection::from(Error::NotFound("attachment")))
+}
+
+/// An attachment as a download: its own content type (text converted to UTF-8 says so), its
+/// file name, and headers that stop a browser from running it on this origin.
+fn attachment_reply(a: mime::Attachment) -> Response {
+    let mut content_type = a.info.content_type.clone();
+    if a.utf8 {
+        content_type.push_str("; charset=utf-8");
+    }
+    let mut res = Response::new(a.data.into());
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_str(&content_type)
+            .unwrap_or(HeaderValue::from_static("application/octet-stream")),
+    );
+    h.insert(
+        header::CONTENT_DISPOSITION,
+        content_disposition(a.info.filename.as_deref()),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("sandbox"),
+    );
+    res
+}
+
+/// Bytes a `filename*` value may hold unencoded: `attr-char` of RFC 5987.
+const ATTR_CHAR: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'!')
+    .remove(b'#')
+    .remove(b'$')
+    .remove(b'&')
+    .remove(b'+')
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'^')
+    .remove(b'_')
+    .remove(b'`')
+    .remove(b'|')
+    .remove(b'~');
+
+/// `attachment; filename="..."; filename*=UTF-8''...` (RFC 6266): the name without any path,
+/// an ASCII fallback with `_` for what cannot be quoted, and the exact name percent-encoded.
+fn content_disposition(filename: Option<&str>) -> HeaderValue {
+    let name = filename
+        .map(|n| n.rsplit(['/', '\\']).next().unwrap_or(n).trim())
+        .filter(|n| !n.is_empty());
+    let Some(name) = name else {
+        return HeaderValue::from_static("attachment");
+    };
+    let name: String = name.chars().take(200).collect();
+    let fallback: String = name
+        .chars()
+        .map(|c| match c {
+            ' ' => ' ',
+            '"' | '\\' => '_',
+            c if c.is_ascii_graphic() => c,
+            _ => '_',
+        })
+        .collect();
+    let exact = percent_encoding::utf8_percent_encode(&name, ATTR_CHAR);
+    HeaderValue::from_str(&format!(
+        "attachment; filename=\"{fallback}\"; filename*=UTF-8''{exact}"
+    ))
+    .unwrap_or(HeaderValue::from_static("attachment"))
 }
 
 pub async fn patch_message(

@@ -474,6 +474,15 @@ impl Service {
         self.inner.store.raw(entry.message)?.ok_or_else(not_found)
     }
 
+    /// An attachment of a user's copy of a message, by its index in the full message.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] for a message that is not the user's or an index past the last.
+    pub fn attachment(&self, user: &User, id: u64, index: usize) -> Result<mime::Attachment> {
+        let raw = self.raw(user, id)?;
+        mime::attachment(&raw, index).ok_or(Error::NotFound("attachment"))
+    }
+
     /// Changes flags or moves a user's copy.
     ///
     /// # Errors

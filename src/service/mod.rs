@@ -4,6 +4,7 @@
 pub mod address;
 mod auth;
 pub mod compose;
+pub mod extract;
 pub mod limiter;
 pub mod mail;
 pub mod mime;

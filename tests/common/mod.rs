@@ -127,6 +127,8 @@ pub struct TestServer {
     pub base: String,
     pub client: reqwest::Client,
     pub data_dir: PathBuf,
+    /// The running server's service, for delivering fixtures in-process and watching state.
+    pub service: Service,
     stop: Option<oneshot::Sender<()>>,
     handle: Option<JoinHandle<fakemail::Result<()>>>,
     _temp: Option<tempfile::TempDir>,
@@ -152,6 +154,7 @@ impl TestServer {
         let listeners = Listeners::bind(&config).await.expect("bind");
         let addr = listeners.http_addr().unwrap();
         let service = Service::new(store, config.service.clone());
+        let svc = service.clone();
         let (tx, rx) = oneshot::channel::<()>();
         let handle = tokio::spawn(async move {
             server::run(&config, service, listeners, async {
@@ -164,6 +167,7 @@ impl TestServer {
             base: format!("http://{addr}"),
             client: reqwest::Client::new(),
             data_dir,
+            service: svc,
             stop: Some(tx),
             handle: Some(handle),
             _temp: temp,
