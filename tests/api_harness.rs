@@ -210,3 +210,383 @@ async fn a_malformed_message_is_stored_and_its_source_served_byte_for_byte() {
     assert_eq!(body, raw);
     srv.stop().await;
 }
+
+// ----- the operator view ------------------------------------------------------------------------
+
+const ADMIN: &str = "fm_harness_test_admin_token";
+
+/// A server whose admin token is [`ADMIN`].
+async fn admin_server() -> TestServer {
+    let srv = TestServer::start().await;
+    srv.service.set_admin_token(ADMIN);
+    srv
+}
+
+/// Sends a message over REST as `token`.
+async fn send_mail(srv: &TestServer, token: &str, body: Value) -> Value {
+    let (s, v) = srv
+        .call("POST", "/api/v1/messages", Some(token), Some(body))
+        .await;
+    assert_eq!(s, 201, "{v}");
+    v
+}
+
+/// The operator listing with `query`; asserts 200.
+async fn admin_list(srv: &TestServer, query: &str) -> Value {
+    let (s, v) = srv
+        .call(
+            "GET",
+            &format!("/api/v1/admin/messages{query}"),
+            Some(ADMIN),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{query}: {v}");
+    v
+}
+
+fn subjects(page: &Value) -> Vec<String> {
+    page["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["subject"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_operator_lists_all_mail_newest_first_filtered_and_paged() {
+    let srv = admin_server().await;
+    let alice = srv.user("alice@example.test").await;
+    srv.user("bob@example.test").await;
+    for i in 1..=3 {
+        send_mail(
+            &srv,
+            &alice,
+            json!({"to": ["bob@example.test"], "subject": format!("Invoice {i}"), "text": "Amount due"}),
+        )
+        .await;
+    }
+    let long = format!("{} the needle is here", "padding ".repeat(40));
+    send_mail(
+        &srv,
+        &alice,
+        json!({"to": ["carol@example.test"], "cc": ["dave@example.test"], "bcc": ["eve@example.test"],
+               "subject": "Party", "text": long}),
+    )
+    .await;
+    deliver(&srv, fixture("alternative.eml"), &["bob@example.test"]).await;
+
+    let all = admin_list(&srv, "").await;
+    assert_eq!(
+        subjects(&all),
+        [
+            "Welcome to Example Shop, Zoë!",
+            "Party",
+            "Invoice 3",
+            "Invoice 2",
+            "Invoice 1"
+        ]
+    );
+    assert_eq!(all["next_cursor"], Value::Null);
+    let party = &all["messages"][1];
+    assert_eq!(
+        party["recipients"],
+        json!([
+            "carol@example.test",
+            "dave@example.test",
+            "eve@example.test"
+        ]),
+        "the operator sees Bcc recipients: {party}"
+    );
+    for key in [
+        "id",
+        "from",
+        "to",
+        "cc",
+        "snippet",
+        "received_at",
+        "size",
+        "has_attachments",
+    ] {
+        assert!(party.get(key).is_some(), "{key} in {party}");
+    }
+    assert!(
+        party.get("mailbox").is_none() && party.get("read").is_none(),
+        "no copy fields"
+    );
+
+    for (query, want) in [
+        (
+            "?to=BOB@example.test",
+            vec![
+                "Welcome to Example Shop, Zoë!",
+                "Invoice 3",
+                "Invoice 2",
+                "Invoice 1",
+            ],
+        ),
+        ("?to=eve@example.test", vec!["Party"]),
+        (
+            "?to=dave@example.test&from=alice@example.test",
+            vec!["Party"],
+        ),
+        ("?to=bob", vec![]),
+        (
+            "?from=noreply@shop.example.test",
+            vec!["Welcome to Example Shop, Zoë!"],
+        ),
+        ("?subject=INVOICE%202", vec!["Invoice 2"]),
+        ("?q=needle", vec!["Party"]),
+        ("?q=482913", vec!["Welcome to Example Shop, Zoë!"]),
+        (
+            "?q=example%20SHOP&subject=welcome",
+            vec!["Welcome to Example Shop, Zoë!"],
+        ),
+        (
+            "?to=&from=&subject=&q=&cursor=",
+            vec![
+                "Welcome to Example Shop, Zoë!",
+                "Party",
+                "Invoice 3",
+                "Invoice 2",
+                "Invoice 1",
+            ],
+        ),
+    ] {
+        assert_eq!(subjects(&admin_list(&srv, query).await), want, "{query}");
+    }
+
+    let mut seen = Vec::new();
+    let mut query = "?limit=2".to_owned();
+    loop {
+        let page = admin_list(&srv, &query).await;
+        assert!(page["messages"].as_array().unwrap().len() <= 2);
+        seen.extend(subjects(&page));
+        match page["next_cursor"].as_str() {
+            Some(c) => query = format!("?limit=2&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, subjects(&all), "pages add up to the whole list");
+    let page = admin_list(&srv, "?subject=invoice&limit=1").await;
+    assert_eq!(subjects(&page), ["Invoice 3"]);
+    let next = page["next_cursor"].as_str().unwrap();
+    let page = admin_list(&srv, &format!("?subject=invoice&limit=5&cursor={next}")).await;
+    assert_eq!(subjects(&page), ["Invoice 2", "Invoice 1"]);
+
+    for (q, code, field) in [
+        ("?limit=0", "invalid_limit", "limit"),
+        ("?limit=501", "invalid_limit", "limit"),
+        ("?limit=x", "invalid_limit", "limit"),
+        ("?cursor=nope", "invalid_cursor", "cursor"),
+        ("?subjct=x", "invalid_query", "subjct"),
+    ] {
+        let got = srv
+            .call(
+                "GET",
+                &format!("/api/v1/admin/messages{q}"),
+                Some(ADMIN),
+                None,
+            )
+            .await;
+        assert_field_error(&got, 422, code, field);
+    }
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn the_operator_reads_a_message_its_source_and_its_attachments() {
+    let srv = admin_server().await;
+    let raw = fixture("attachments.eml");
+    let id = deliver(
+        &srv,
+        raw.clone(),
+        &["bob@example.test", "Carol@example.test"],
+    )
+    .await;
+    let path = format!("/api/v1/admin/messages/{id}");
+    let (s, m) = srv.call("GET", &path, Some(ADMIN), None).await;
+    assert_eq!(s, 200, "{m}");
+    assert_eq!(m["id"], id.to_string());
+    assert_eq!(m["subject"], "Invoice and CV");
+    assert_eq!(m["message_id"], "att-1@example.test");
+    assert_eq!(m["date"], "2026-11-25T08:00:00Z");
+    assert_eq!(
+        m["recipients"],
+        json!(["bob@example.test", "Carol@example.test"])
+    );
+    assert_eq!(m["attachments"].as_array().unwrap().len(), 3);
+    assert!(m["text"].as_str().unwrap().starts_with("Two files"));
+
+    let (s, h, body) = get_bytes(&srv, &format!("{path}/raw"), ADMIN).await;
+    assert_eq!((s, header(&h, "content-type")), (200, "message/rfc822"));
+    assert_eq!(body, raw, "byte for byte");
+    let (s, h, body) = get_bytes(&srv, &format!("{path}/attachments/0"), ADMIN).await;
+    assert_eq!((s, header(&h, "content-type")), (200, "application/pdf"));
+    assert_eq!(body.len(), 272);
+
+    for p in [
+        "/api/v1/admin/messages/999999".to_owned(),
+        "/api/v1/admin/messages/abc".to_owned(),
+        "/api/v1/admin/messages/999999/raw".to_owned(),
+        format!("{path}/attachments/3"),
+        format!("{path}/attachments/x"),
+    ] {
+        assert_error(
+            &srv.call("GET", &p, Some(ADMIN), None).await,
+            404,
+            "not_found",
+        );
+    }
+    for (method, p, allow) in [
+        ("POST", path.clone(), "GET, DELETE"),
+        ("DELETE", format!("{path}/raw"), "GET"),
+        ("PUT", format!("{path}/attachments/0"), "GET"),
+        ("POST", "/api/v1/admin/messages".to_owned(), "GET, DELETE"),
+        ("POST", "/api/v1/admin/stats".to_owned(), "GET"),
+    ] {
+        let r = srv.reply(method, &p, Some(ADMIN), None).await;
+        assert_eq!(
+            (r.status, r.header("allow")),
+            (405, Some(allow)),
+            "{method} {p}"
+        );
+    }
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn the_operator_deletes_one_message_or_everything() {
+    let srv = admin_server().await;
+    let alice = srv.user("alice@example.test").await;
+    let bob = srv.user("bob@example.test").await;
+    for i in 1..=3 {
+        send_mail(
+            &srv,
+            &alice,
+            json!({"to": ["bob@example.test"], "subject": format!("Note {i}")}),
+        )
+        .await;
+    }
+    let page = admin_list(&srv, "?subject=note%202").await;
+    let id = page["messages"][0]["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/admin/messages/{id}");
+    assert_eq!(
+        srv.call("DELETE", &path, Some(ADMIN), None).await,
+        (204, Value::Null)
+    );
+    assert_error(
+        &srv.call("GET", &path, Some(ADMIN), None).await,
+        404,
+        "not_found",
+    );
+    assert_error(
+        &srv.call("DELETE", &path, Some(ADMIN), None).await,
+        404,
+        "not_found",
+    );
+    assert_eq!(subjects(&admin_list(&srv, "").await), ["Note 3", "Note 1"]);
+    for (token, mailbox) in [(&bob, "inbox"), (&alice, "sent")] {
+        let (_, p) = srv
+            .call(
+                "GET",
+                &format!("/api/v1/mailboxes/{mailbox}/messages"),
+                Some(token),
+                None,
+            )
+            .await;
+        assert_eq!(subjects(&p), ["Note 3", "Note 1"], "every copy went");
+    }
+
+    assert_eq!(
+        srv.call("DELETE", "/api/v1/admin/messages", Some(ADMIN), None)
+            .await,
+        (204, Value::Null)
+    );
+    assert_eq!(subjects(&admin_list(&srv, "").await), Vec::<String>::new());
+    let (s, boxes) = srv.call("GET", "/api/v1/mailboxes", Some(&bob), None).await;
+    assert_eq!(s, 200);
+    assert_eq!(boxes[0], json!({"name": "inbox", "total": 0, "unread": 0}));
+    let (_, stats) = srv
+        .call("GET", "/api/v1/admin/stats", Some(ADMIN), None)
+        .await;
+    assert_eq!(
+        (&stats["messages"], &stats["bytes"], &stats["users"]),
+        (&json!(0), &json!(0), &json!(2))
+    );
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn stats_count_messages_bytes_users_and_smtp() {
+    let srv = admin_server().await;
+    let (s, stats) = srv
+        .call("GET", "/api/v1/admin/stats", Some(ADMIN), None)
+        .await;
+    assert_eq!(s, 200, "{stats}");
+    assert_eq!(stats["messages"], 0);
+    assert_eq!(
+        stats["smtp"],
+        json!({"connections": 0, "accepted": 0, "rejected": 0})
+    );
+    assert!(stats["uptime_seconds"].as_u64().is_some());
+    let alice = srv.user("alice@example.test").await;
+    srv.user("bob@example.test").await;
+    let sent = send_mail(
+        &srv,
+        &alice,
+        json!({"to": ["bob@example.test"], "subject": "Hi"}),
+    )
+    .await;
+    srv.service.stats().smtp_connection();
+    srv.service.stats().smtp_accepted();
+    srv.service.stats().smtp_rejected();
+    srv.service.stats().smtp_rejected();
+    let (_, stats) = srv
+        .call("GET", "/api/v1/admin/stats", Some(ADMIN), None)
+        .await;
+    assert_eq!(stats["messages"], 1, "one message, however many copies");
+    assert_eq!(stats["bytes"], sent["size"]);
+    assert_eq!(stats["users"], 2);
+    assert_eq!(
+        stats["smtp"],
+        json!({"connections": 1, "accepted": 1, "rejected": 2})
+    );
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn every_operator_endpoint_needs_the_admin_token() {
+    let srv = admin_server().await;
+    let alice = srv.user("alice@example.test").await;
+    let id = deliver(&srv, fixture("alternative.eml"), &["bob@example.test"]).await;
+    let endpoints = [
+        ("GET", "/api/v1/admin/messages".to_owned()),
+        ("DELETE", "/api/v1/admin/messages".to_owned()),
+        ("GET", format!("/api/v1/admin/messages/{id}")),
+        ("DELETE", format!("/api/v1/admin/messages/{id}")),
+        ("GET", format!("/api/v1/admin/messages/{id}/raw")),
+        ("GET", format!("/api/v1/admin/messages/{id}/attachments/0")),
+        ("GET", "/api/v1/admin/stats".to_owned()),
+    ];
+    for (method, path) in &endpoints {
+        for token in [None, Some("wrong"), Some(alice.as_str())] {
+            assert_error(
+                &srv.call(method, path, token, None).await,
+                401,
+                "admin_token_required",
+            );
+        }
+    }
+    let (s, _) = srv
+        .call(
+            "GET",
+            &format!("/api/v1/admin/messages/{id}"),
+            Some(ADMIN),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "nothing was deleted without the token");
+    srv.stop().await;
+}

@@ -7,8 +7,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::service::mail::{Compose, FullMessage, MailboxInfo, MessagePatch, MessageView, Page};
 use crate::service::mime::{AttachmentInfo, Content};
+use crate::service::operator::{AdminMessage, AdminPage, StatsSnapshot};
 use crate::service::{LoginOutcome, User};
-use crate::store::mail::Mailbox;
+use crate::store::mail::{Mailbox, MessageRecord};
 
 /// `POST /api/v1/auth/register`
 #[derive(Debug, Deserialize)]
@@ -348,4 +349,110 @@ pub struct PurgeResponse {
     pub deleted: u64,
     pub bytes: u64,
     pub dry_run: bool,
+}
+
+/// A message in the operator listing: one per message, whoever holds copies of it.
+#[derive(Debug, Serialize)]
+pub struct AdminSummaryDto {
+    /// The message id (not a copy's).
+    pub id: String,
+    pub from: AddressDto,
+    pub to: Vec<AddressDto>,
+    pub cc: Vec<AddressDto>,
+    pub subject: String,
+    pub snippet: String,
+    pub received_at: String,
+    pub size: u64,
+    pub has_attachments: bool,
+    /// The envelope recipients: every address that got a copy, Bcc ones included.
+    pub recipients: Vec<String>,
+}
+
+impl From<&MessageRecord> for AdminSummaryDto {
+    fn from(m: &MessageRecord) -> Self {
+        AdminSummaryDto {
+            id: m.id.to_string(),
+            from: AddressDto::from(&m.from),
+            to: addresses(&m.to),
+            cc: addresses(&m.cc),
+            subject: m.subject.clone(),
+            snippet: m.snippet.clone(),
+            received_at: m.received_at.to_rfc3339(),
+            size: m.size,
+            has_attachments: m.has_attachments,
+            recipients: m.envelope_to.clone(),
+        }
+    }
+}
+
+/// A whole message in the operator view.
+#[derive(Debug, Serialize)]
+pub struct AdminMessageDto {
+    #[serde(flatten)]
+    pub summary: AdminSummaryDto,
+    pub message_id: Option<String>,
+    pub reply_to: Vec<AddressDto>,
+    #[serde(flatten)]
+    pub body: BodyDto,
+}
+
+impl From<AdminMessage> for AdminMessageDto {
+    fn from(a: AdminMessage) -> Self {
+        AdminMessageDto {
+            summary: AdminSummaryDto::from(&a.message),
+            message_id: a.message.message_id.clone(),
+            reply_to: addresses(&a.message.reply_to),
+            body: BodyDto::from(a.content),
+        }
+    }
+}
+
+/// A page of the operator listing.
+#[derive(Debug, Serialize)]
+pub struct AdminPageDto {
+    pub messages: Vec<AdminSummaryDto>,
+    pub next_cursor: Option<String>,
+}
+
+impl From<AdminPage> for AdminPageDto {
+    fn from(p: AdminPage) -> Self {
+        AdminPageDto {
+            messages: p.messages.iter().map(AdminSummaryDto::from).collect(),
+            next_cursor: p.next_cursor,
+        }
+    }
+}
+
+/// `GET /api/v1/admin/stats`
+#[derive(Debug, Serialize)]
+pub struct StatsDto {
+    pub messages: u64,
+    pub bytes: u64,
+    pub users: u64,
+    pub uptime_seconds: u64,
+    pub smtp: SmtpStatsDto,
+}
+
+/// The SMTP counters of [`StatsDto`].
+#[derive(Debug, Serialize)]
+pub struct SmtpStatsDto {
+    pub connections: u64,
+    pub accepted: u64,
+    pub rejected: u64,
+}
+
+impl From<StatsSnapshot> for StatsDto {
+    fn from(s: StatsSnapshot) -> Self {
+        StatsDto {
+            messages: s.messages,
+            bytes: s.bytes,
+            users: s.users,
+            uptime_seconds: s.uptime.as_secs(),
+            smtp: SmtpStatsDto {
+                connections: s.smtp.connections,
+                accepted: s.smtp.accepted,
+                rejected: s.smtp.rejected,
+            },
+        }
+    }
 }

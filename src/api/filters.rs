@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use warp::filters::BoxedFilter;
 use warp::http::{HeaderMap, Method, StatusCode, header};
 use warp::reply::Response;
 use warp::{Filter, Rejection};
@@ -58,7 +59,9 @@ pub fn routes(
         .unify()
         .or(mailbox_messages(svc.clone()))
         .unify()
-        .or(admin_purge(svc, limits))
+        .or(admin_purge(svc.clone(), limits))
+        .unify()
+        .or(harness(svc))
         .unify();
     api.recover(rejection::recover)
         .unify()
@@ -431,6 +434,106 @@ fn admin_purge(
             .and(json(l.max_body))
             .and_then(handlers::admin_purge)
             .or(others("POST"))
+            .unify(),
+    )
+}
+
+/// The operator view and the test-harness endpoints, boxed: one type for the whole group
+/// keeps the route tree's type, and its compile time, small.
+fn harness(svc: Service) -> BoxedFilter<(Response,)> {
+    admin_messages(svc.clone())
+        .or(admin_message_routes(svc.clone()))
+        .unify()
+        .or(admin_raw(svc.clone()))
+        .unify()
+        .or(admin_attachment(svc.clone()))
+        .unify()
+        .or(admin_stats(svc))
+        .unify()
+        .boxed()
+}
+
+/// GET and DELETE /api/v1/admin/messages
+fn admin_messages(svc: Service) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    warp::path!("api" / "v1" / "admin" / "messages").and(
+        admin_list(svc.clone())
+            .or(admin_delete_all(svc))
+            .unify()
+            .or(others("GET, DELETE"))
+            .unify(),
+    )
+}
+
+/// GET /api/v1/admin/messages?to=&from=&subject=&q=&limit=&cursor=
+fn admin_list(svc: Service) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    warp::get()
+        .and(admin(svc.clone()))
+        .and(with_svc(svc))
+        .and(query())
+        .and_then(handlers::admin_list)
+}
+
+/// DELETE /api/v1/admin/messages
+fn admin_delete_all(svc: Service) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    warp::delete()
+        .and(admin(svc.clone()))
+        .and(with_svc(svc))
+        .and_then(handlers::admin_delete_all)
+}
+
+/// GET and DELETE /api/v1/admin/messages/{id}
+fn admin_message_routes(
+    svc: Service,
+) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    let path = || warp::path!("api" / "v1" / "admin" / "messages" / String);
+    path()
+        .and(warp::get())
+        .and(admin(svc.clone()))
+        .and(with_svc(svc.clone()))
+        .and_then(handlers::admin_message)
+        .or(path()
+            .and(warp::delete())
+            .and(admin(svc.clone()))
+            .and(with_svc(svc))
+            .and_then(handlers::admin_delete))
+        .unify()
+        .or(path().and(others("GET, DELETE")).map(|_: String, r| r))
+        .unify()
+}
+
+/// GET /api/v1/admin/messages/{id}/raw
+fn admin_raw(svc: Service) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    let path = || warp::path!("api" / "v1" / "admin" / "messages" / String / "raw");
+    path()
+        .and(warp::get())
+        .and(admin(svc.clone()))
+        .and(with_svc(svc))
+        .and_then(handlers::admin_raw)
+        .or(path().and(others("GET")).map(|_: String, r| r))
+        .unify()
+}
+
+/// GET /api/v1/admin/messages/{id}/attachments/{index}
+fn admin_attachment(svc: Service) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    let path =
+        || warp::path!("api" / "v1" / "admin" / "messages" / String / "attachments" / String);
+    path()
+        .and(warp::get())
+        .and(admin(svc.clone()))
+        .and(with_svc(svc))
+        .and_then(handlers::admin_attachment)
+        .or(path().and(others("GET")).map(|_: String, _: String, r| r))
+        .unify()
+}
+
+/// GET /api/v1/admin/stats
+fn admin_stats(svc: Service) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    warp::path!("api" / "v1" / "admin" / "stats").and(
+        warp::get()
+            .and(admin(svc.clone()))
+            .and(with_svc(svc))
+            .and_then(handlers::admin_stats)
+            .or(others("GET"))
             .unify(),
     )
 }

@@ -8,8 +8,10 @@ use std::collections::HashMap;
 
 use super::dto::*;
 use crate::error::Error;
+use crate::service::filter::MessageFilter;
 use crate::service::mail::ListQuery;
 use crate::service::mime;
+use crate::service::operator::AdminQuery;
 use crate::service::{NewUser, Service, Session};
 
 fn created<T: serde::Serialize>(body: &T) -> Response {
@@ -322,4 +324,93 @@ fn query_bool(q: &HashMap<String, String>, name: &'static str) -> Result<Option<
         )
         .into()),
     }
+}
+
+// ----- the operator view (admin token) ---------------------------------------------------------
+
+/// Refuses query parameters other than `allowed`: a misspelt filter is an error, not a filter
+/// silently ignored.
+fn only_params(q: &HashMap<String, String>, allowed: &[&str]) -> Result<(), Rejection> {
+    match q.keys().find(|k| !allowed.contains(&k.as_str())) {
+        None => Ok(()),
+        Some(k) => Err(Error::invalid(
+            "invalid_query",
+            k.clone(),
+            format!(
+                "`{k}` is not a parameter of this endpoint; it takes {}",
+                allowed.join(", ")
+            ),
+        )
+        .into()),
+    }
+}
+
+/// The `limit` parameter, a whole number (its range is the service's to check).
+fn query_limit(q: &HashMap<String, String>) -> Result<Option<usize>, Rejection> {
+    q.get("limit")
+        .map(|l| {
+            l.parse::<usize>().map_err(|_| {
+                Rejection::from(Error::invalid(
+                    "invalid_limit",
+                    "limit",
+                    "limit must be a whole number between 1 and 500",
+                ))
+            })
+        })
+        .transpose()
+}
+
+/// The `to`, `from`, `subject` and `q` filters.
+fn message_filter(q: &HashMap<String, String>) -> MessageFilter {
+    let get = |k: &str| q.get(k).map(String::as_str);
+    MessageFilter::new(get("to"), get("from"), get("subject"), get("q"))
+}
+
+pub async fn admin_list(svc: Service, q: HashMap<String, String>) -> Result<Response, Rejection> {
+    only_params(&q, &["to", "from", "subject", "q", "limit", "cursor"])?;
+    let query = AdminQuery {
+        filter: message_filter(&q),
+        limit: query_limit(&q)?,
+        cursor: q.get("cursor").cloned(),
+    };
+    let page = blocking(move || svc.admin_list(&query)).await?;
+    Ok(json(&AdminPageDto::from(page)).into_response())
+}
+
+pub async fn admin_delete_all(svc: Service) -> Result<Response, Rejection> {
+    blocking(move || svc.admin_delete_all()).await?;
+    Ok(no_content())
+}
+
+pub async fn admin_message(id: String, svc: Service) -> Result<Response, Rejection> {
+    let id = message_id(&id)?;
+    let m = blocking(move || svc.admin_message(id)).await?;
+    Ok(json(&AdminMessageDto::from(m)).into_response())
+}
+
+pub async fn admin_delete(id: String, svc: Service) -> Result<Response, Rejection> {
+    let id = message_id(&id)?;
+    blocking(move || svc.admin_delete(id)).await?;
+    Ok(no_content())
+}
+
+pub async fn admin_raw(id: String, svc: Service) -> Result<Response, Rejection> {
+    let id = message_id(&id)?;
+    let raw = blocking(move || svc.admin_raw(id)).await?;
+    Ok(warp::reply::with_header(raw, "content-type", "message/rfc822").into_response())
+}
+
+pub async fn admin_attachment(
+    id: String,
+    index: String,
+    svc: Service,
+) -> Result<Response, Rejection> {
+    let (id, index) = (message_id(&id)?, attachment_index(&index)?);
+    let a = blocking(move || svc.admin_attachment(id, index)).await?;
+    Ok(attachment_reply(a))
+}
+
+pub async fn admin_stats(svc: Service) -> Result<Response, Rejection> {
+    let stats = blocking(move || svc.stats_snapshot()).await?;
+    Ok(json(&StatsDto::from(stats)).into_response())
 }

@@ -259,6 +259,7 @@ impl Service {
             entries: entries.iter().map(|e| e.id).collect(),
         };
         store.insert_message(&record, &d.raw, &entries)?;
+        self.announce_received(&record, &entries);
         info!(
             message_id,
             size,
@@ -520,7 +521,7 @@ impl Service {
     pub fn delete_message(&self, user: &User, id: u64, permanent: bool) -> Result<()> {
         let entry = self.owned_entry(self.owner_of(user)?, id)?;
         if permanent || entry.mailbox == m::TRASH {
-            self.inner.store.delete_entry(entry.id)?;
+            self.delete_copy(entry.id)?;
             info!(entry = id, "message deleted");
         } else {
             self.inner.store.update_entry(
@@ -617,7 +618,7 @@ impl Service {
         let mut n = 0;
         for entry in store.entry_ids(owner, Some(id))? {
             if id == m::TRASH {
-                store.delete_entry(entry)?;
+                self.delete_copy(entry)?;
             } else {
                 store.update_entry(
                     entry,
@@ -707,7 +708,7 @@ impl Service {
         let mut removed = Removed::default();
         if let Some(owner) = store.owner(address)? {
             for entry in store.entry_ids(owner, None)? {
-                if let Some(r) = store.delete_entry(entry)? {
+                if let Some(r) = self.delete_copy(entry)? {
                     removed += r;
                 }
             }

@@ -165,6 +165,12 @@ pub fn content(raw: &[u8]) -> Content {
     }
 }
 
+/// The text a reader sees: the text body, else the HTML body as text. For searching.
+pub fn readable_text(raw: &[u8]) -> Option<String> {
+    let m = MessageParser::default().parse(raw)?;
+    m.body_text(0).map(|t| t.into_owned())
+}
+
 /// The attachment at `index` (from 0, as [`Content::attachments`] numbers them).
 pub fn attachment(raw: &[u8], index: usize) -> Option<Attachment> {
     let m = MessageParser::default().parse(raw)?;

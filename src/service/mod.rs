@@ -4,11 +4,15 @@
 pub mod address;
 mod auth;
 pub mod compose;
+pub mod events;
 pub mod extract;
+pub mod filter;
 pub mod limiter;
 pub mod mail;
 pub mod mime;
+pub mod operator;
 pub mod password;
+pub mod stats;
 pub mod token;
 
 use std::sync::Arc;
@@ -60,6 +64,10 @@ struct Inner {
     hashing: Semaphore,
     /// SHA-256 of the admin token, set once at start-up.
     admin_digest: std::sync::OnceLock<[u8; 32]>,
+    /// Where deliveries and deletions are announced to waits and event streams.
+    events: events::Hub,
+    /// Uptime and the SMTP counters.
+    stats: stats::Stats,
 }
 
 impl Service {
@@ -74,6 +82,8 @@ impl Service {
                 dummy_hash: OnceCell::new(),
                 hashing: Semaphore::new(cores),
                 admin_digest: std::sync::OnceLock::new(),
+                events: events::Hub::default(),
+                stats: stats::Stats::default(),
             }),
         }
     }
@@ -81,6 +91,11 @@ impl Service {
     /// The store under this service (for the server's lifecycle: flush on shutdown).
     pub fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// Uptime and the SMTP counters; the SMTP front-end counts through it.
+    pub fn stats(&self) -> &stats::Stats {
+        &self.inner.stats
     }
 
     /// The settings in force.
