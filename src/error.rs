@@ -41,6 +41,12 @@ pub enum Error {
     /// The admin token is missing or wrong.
     #[error("this endpoint needs the admin token as `Authorization: Bearer <token>`")]
     AdminOnly,
+    /// A wait for a message ended without one.
+    #[error("no matching message arrived within {}", humantime::format_duration(*.waited))]
+    WaitTimeout { waited: Duration },
+    /// The server is shutting down; waits and event streams end.
+    #[error("the server is shutting down; try again when it is back")]
+    ShuttingDown,
     /// The named thing does not exist (or is not visible to the caller).
     #[error("{0} not found")]
     NotFound(&'static str),

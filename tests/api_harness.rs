@@ -590,3 +590,300 @@ async fn every_operator_endpoint_needs_the_admin_token() {
     assert_eq!(s, 200, "nothing was deleted without the token");
     srv.stop().await;
 }
+
+// ----- wait-for-message -------------------------------------------------------------------------
+
+/// Waits until the events hub has `n` subscribers (open waits and event streams).
+async fn listeners(srv: &TestServer, n: usize) {
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    while srv.service.events().listeners() != n {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} listeners, not {n}",
+            srv.service.events().listeners()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+/// Starts a request in the background: (status, JSON).
+fn spawn_call(srv: &TestServer, path: &str, token: &str) -> tokio::task::JoinHandle<(u16, Value)> {
+    let req = srv.request("GET", path, Some(token), None);
+    tokio::spawn(async move {
+        let r = send(req).await;
+        (r.status, r.json)
+    })
+}
+
+/// An RFC 3339 time `secs` seconds ago.
+fn seconds_ago(secs: u64) -> String {
+    let t = std::time::SystemTime::now() - std::time::Duration::from_secs(secs);
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+#[tokio::test]
+async fn a_wait_answers_with_a_message_stored_after_it_began() {
+    let srv = admin_server().await;
+    let alice = srv.user("alice@example.test").await;
+    send_mail(
+        &srv,
+        &alice,
+        json!({"to": ["bob@example.test"], "subject": "Old"}),
+    )
+    .await;
+    let waiting = spawn_call(
+        &srv,
+        "/api/v1/admin/wait?to=bob@example.test&timeout=2m",
+        ADMIN,
+    );
+    listeners(&srv, 1).await;
+    // From another task, a moment later: the wait is already listening.
+    let sender = {
+        let req = srv.request(
+            "POST",
+            "/api/v1/messages",
+            Some(&alice),
+            Some(json!({"to": ["carol@example.test", "bob@example.test"], "subject": "Confirm",
+                        "text": "Your verification code is 482913: https://app.example.test/c?t=1"})),
+        );
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            send(req).await.status
+        })
+    };
+    let (s, m) = waiting.await.unwrap();
+    assert_eq!(sender.await.unwrap(), 201);
+    assert_eq!(s, 200, "{m}");
+    assert_eq!(m["subject"], "Confirm", "not the message already there");
+    assert_eq!(m["codes"], json!(["482913"]));
+    assert_eq!(m["links"], json!(["https://app.example.test/c?t=1"]));
+    assert_eq!(
+        m["recipients"],
+        json!(["carol@example.test", "bob@example.test"])
+    );
+    assert!(m["cursor"].as_str().is_some_and(|c| c.len() == 16), "{m}");
+    listeners(&srv, 0).await;
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn a_wait_answers_at_once_for_mail_already_there_oldest_first_then_times_out() {
+    let srv = admin_server().await;
+    let alice = srv.user("alice@example.test").await;
+    let since = seconds_ago(120);
+    for subject in ["One", "Two", "Three"] {
+        send_mail(
+            &srv,
+            &alice,
+            json!({"to": ["bob@example.test"], "subject": subject}),
+        )
+        .await;
+    }
+    send_mail(
+        &srv,
+        &alice,
+        json!({"to": ["carol@example.test"], "subject": "Other"}),
+    )
+    .await;
+    let wait = |after: String| {
+        let srv = &srv;
+        async move {
+            srv.call(
+                "GET",
+                &format!("/api/v1/admin/wait?to=BOB@example.test&after={after}&timeout=1m"),
+                Some(ADMIN),
+                None,
+            )
+            .await
+        }
+    };
+    let mut after = since;
+    for want in ["One", "Two", "Three"] {
+        let (s, m) = wait(after).await;
+        assert_eq!((s, m["subject"].as_str()), (200, Some(want)), "{m}");
+        after = m["cursor"].as_str().unwrap().to_owned();
+    }
+    let got = srv
+        .call(
+            "GET",
+            &format!("/api/v1/admin/wait?to=bob@example.test&after={after}&timeout=1s"),
+            Some(ADMIN),
+            None,
+        )
+        .await;
+    assert_error(&got, 408, "timeout");
+    let got = srv
+        .call(
+            "GET",
+            "/api/v1/admin/wait?subject=never&timeout=0",
+            Some(ADMIN),
+            None,
+        )
+        .await;
+    assert_error(&got, 408, "timeout");
+    let (s, m) = srv
+        .call(
+            "GET",
+            &format!(
+                "/api/v1/admin/wait?subject=other&after={}",
+                seconds_ago(60).replace('Z', "%2B00:00")
+            ),
+            Some(ADMIN),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (s, m["subject"].as_str()),
+        (200, Some("Other")),
+        "offset time: {m}"
+    );
+    listeners(&srv, 0).await;
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn wait_parameters_and_tokens_are_checked() {
+    let srv = admin_server().await;
+    let bob = srv.user("bob@example.test").await;
+    for (query, code, field) in [
+        ("timeout=301", "invalid_timeout", "timeout"),
+        ("timeout=6m", "invalid_timeout", "timeout"),
+        ("timeout=soon", "invalid_timeout", "timeout"),
+        ("after=yesterday", "invalid_after", "after"),
+        ("after=2026-11-24", "invalid_after", "after"),
+        ("q=code", "invalid_query", "q"),
+        ("limit=1", "invalid_query", "limit"),
+    ] {
+        for (path, token) in [
+            ("/api/v1/admin/wait", ADMIN),
+            ("/api/v1/mailboxes/inbox/wait", bob.as_str()),
+        ] {
+            let got = srv
+                .call("GET", &format!("{path}?{query}"), Some(token), None)
+                .await;
+            assert_field_error(&got, 422, code, field);
+        }
+    }
+    for token in [None, Some("wrong"), Some(bob.as_str())] {
+        let got = srv
+            .call("GET", "/api/v1/admin/wait?timeout=0", token, None)
+            .await;
+        assert_error(&got, 401, "admin_token_required");
+    }
+    let got = srv
+        .call("GET", "/api/v1/mailboxes/inbox/wait", None, None)
+        .await;
+    assert_error(&got, 401, "missing_token");
+    let got = srv
+        .call(
+            "GET",
+            "/api/v1/mailboxes/nope/wait?timeout=0",
+            Some(&bob),
+            None,
+        )
+        .await;
+    assert_error(&got, 404, "not_found");
+    let r = srv
+        .reply("POST", "/api/v1/admin/wait", Some(ADMIN), None)
+        .await;
+    assert_eq!((r.status, r.header("allow")), (405, Some("GET")));
+    let r = srv
+        .reply("DELETE", "/api/v1/mailboxes/inbox/wait", Some(&bob), None)
+        .await;
+    assert_eq!((r.status, r.header("allow")), (405, Some("GET")));
+    assert_eq!(srv.service.events().listeners(), 0);
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn a_users_wait_sees_only_their_own_copies() {
+    let srv = admin_server().await;
+    let alice = srv.user("alice@example.test").await;
+    let bob = srv.user("bob@example.test").await;
+    srv.user("carol@example.test").await;
+    let bobs = spawn_call(&srv, "/api/v1/mailboxes/inbox/wait?timeout=2m", &bob);
+    let alices = spawn_call(&srv, "/api/v1/mailboxes/SENT/wait?timeout=2m", &alice);
+    listeners(&srv, 2).await;
+    let to_carol = send_mail(
+        &srv,
+        &alice,
+        json!({"to": ["carol@example.test"], "subject": "For Carol"}),
+    )
+    .await;
+    send_mail(
+        &srv,
+        &alice,
+        json!({"to": ["bob@example.test"], "subject": "For Bob"}),
+    )
+    .await;
+    let (s, m) = bobs.await.unwrap();
+    assert_eq!((s, m["subject"].as_str()), (200, Some("For Bob")), "{m}");
+    assert_eq!(m["mailbox"], "inbox");
+    assert!(
+        m.get("recipients").is_none(),
+        "a user's copy, not the operator view: {m}"
+    );
+    let (s, page) = srv
+        .call("GET", "/api/v1/mailboxes/inbox/messages", Some(&bob), None)
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(m["id"], page["messages"][0]["id"], "bob's own copy");
+    let (s, m) = alices.await.unwrap();
+    assert_eq!((s, &m["id"]), (200, &to_carol["id"]), "her sent copy: {m}");
+
+    // Blind copies: bob cannot find out who else was one.
+    send_mail(
+        &srv,
+        &alice,
+        json!({"to": ["bob@example.test"], "bcc": ["dave@example.test"], "subject": "Secret"}),
+    )
+    .await;
+    let since = seconds_ago(120);
+    let got = srv
+        .call(
+            "GET",
+            &format!("/api/v1/mailboxes/inbox/wait?to=dave@example.test&after={since}&timeout=1s"),
+            Some(&bob),
+            None,
+        )
+        .await;
+    assert_error(&got, 408, "timeout");
+    let (s, m) = srv
+        .call(
+            "GET",
+            &format!("/api/v1/mailboxes/sent/wait?to=dave@example.test&after={since}&timeout=1s"),
+            Some(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (s, m["subject"].as_str()),
+        (200, Some("Secret")),
+        "the sender knows: {m}"
+    );
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn a_waiting_client_that_goes_away_costs_nothing() {
+    let srv = admin_server().await;
+    let bob = srv.user("bob@example.test").await;
+    let admin = spawn_call(&srv, "/api/v1/admin/wait?timeout=5m", ADMIN);
+    let user = spawn_call(&srv, "/api/v1/mailboxes/inbox/wait?timeout=5m", &bob);
+    listeners(&srv, 2).await;
+    admin.abort();
+    user.abort();
+    // The server notices the closed connections and drops both waits with their subscriptions.
+    listeners(&srv, 0).await;
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn shutdown_ends_the_waits() {
+    let srv = admin_server().await;
+    let waiting = spawn_call(&srv, "/api/v1/admin/wait?timeout=5m", ADMIN);
+    listeners(&srv, 1).await;
+    srv.stop().await;
+    let got = waiting.await.unwrap();
+    assert_error(&got, 503, "shutting_down");
+}

@@ -456,3 +456,12 @@ impl From<StatsSnapshot> for StatsDto {
         }
     }
 }
+
+/// The answer of a wait: the message, and the cursor of its place, to pass as `after` to wait
+/// for the next one.
+#[derive(Debug, Serialize)]
+pub struct WaitedDto<T> {
+    #[serde(flatten)]
+    pub message: T,
+    pub cursor: String,
+}

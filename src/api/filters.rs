@@ -448,7 +448,11 @@ fn harness(svc: Service) -> BoxedFilter<(Response,)> {
         .unify()
         .or(admin_attachment(svc.clone()))
         .unify()
-        .or(admin_stats(svc))
+        .or(admin_stats(svc.clone()))
+        .unify()
+        .or(admin_wait(svc.clone()))
+        .unify()
+        .or(mailbox_wait(svc))
         .unify()
         .boxed()
 }
@@ -536,4 +540,30 @@ fn admin_stats(svc: Service) -> impl Filter<Extract = (Response,), Error = Rejec
             .or(others("GET"))
             .unify(),
     )
+}
+
+/// GET /api/v1/admin/wait?to=&from=&subject=&after=&timeout=
+fn admin_wait(svc: Service) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    warp::path!("api" / "v1" / "admin" / "wait").and(
+        warp::get()
+            .and(admin(svc.clone()))
+            .and(with_svc(svc))
+            .and(query())
+            .and_then(handlers::admin_wait)
+            .or(others("GET"))
+            .unify(),
+    )
+}
+
+/// GET /api/v1/mailboxes/{name}/wait?to=&from=&subject=&after=&timeout=
+fn mailbox_wait(svc: Service) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    let path = || warp::path!("api" / "v1" / "mailboxes" / String / "wait");
+    path()
+        .and(with_svc(svc.clone()))
+        .and(warp::get())
+        .and(session(svc))
+        .and(query())
+        .and_then(handlers::mailbox_wait)
+        .or(path().and(others("GET")).map(|_: String, r| r))
+        .unify()
 }

@@ -12,6 +12,7 @@ use crate::service::filter::MessageFilter;
 use crate::service::mail::ListQuery;
 use crate::service::mime;
 use crate::service::operator::AdminQuery;
+use crate::service::watch::{self, Audience, Found, Waited};
 use crate::service::{NewUser, Service, Session};
 
 fn created<T: serde::Serialize>(body: &T) -> Response {
@@ -413,4 +414,51 @@ pub async fn admin_attachment(
 pub async fn admin_stats(svc: Service) -> Result<Response, Rejection> {
     let stats = blocking(move || svc.stats_snapshot()).await?;
     Ok(json(&StatsDto::from(stats)).into_response())
+}
+
+// ----- wait-for-message -------------------------------------------------------------------------
+
+/// The parameters of the waits.
+const WAIT_PARAMS: [&str; 5] = ["to", "from", "subject", "after", "timeout"];
+
+fn wait_query(q: &HashMap<String, String>) -> Result<watch::WaitQuery, Rejection> {
+    only_params(q, &WAIT_PARAMS)?;
+    let get = |k: &str| q.get(k).map(String::as_str);
+    Ok(watch::wait_query(
+        message_filter(q),
+        get("after"),
+        get("timeout"),
+    )?)
+}
+
+fn waited_reply(w: Waited) -> Response {
+    let cursor = w.cursor;
+    match w.found {
+        Found::Operator(m) => json(&WaitedDto {
+            message: AdminMessageDto::from(m),
+            cursor,
+        }),
+        Found::User(m) => json(&WaitedDto {
+            message: MessageDto::from(m),
+            cursor,
+        }),
+    }
+    .into_response()
+}
+
+pub async fn admin_wait(svc: Service, q: HashMap<String, String>) -> Result<Response, Rejection> {
+    let query = wait_query(&q)?;
+    Ok(waited_reply(svc.wait(Audience::Operator, query).await?))
+}
+
+pub async fn mailbox_wait(
+    name: String,
+    svc: Service,
+    session: Session,
+    q: HashMap<String, String>,
+) -> Result<Response, Rejection> {
+    let name = segment(&name)?;
+    let query = wait_query(&q)?;
+    let audience = svc.audience(session, Some(&name))?;
+    Ok(waited_reply(svc.wait(audience, query).await?))
 }

@@ -125,6 +125,12 @@ impl From<&Error> for ApiError {
                 ApiError::new(S::UNAUTHORIZED, "admin_token_required", e.to_string())
             }
             Error::NotFound(_) => ApiError::new(S::NOT_FOUND, "not_found", e.to_string()),
+            Error::WaitTimeout { .. } => {
+                ApiError::new(S::REQUEST_TIMEOUT, "timeout", e.to_string())
+            }
+            Error::ShuttingDown => {
+                ApiError::new(S::SERVICE_UNAVAILABLE, "shutting_down", e.to_string())
+            }
             Error::Store(_) | Error::Internal(_) => {
                 error!(error = %e, "internal error while handling a request");
                 ApiError::new(
@@ -224,6 +230,14 @@ mod tests {
             (Error::MissingToken, 401, "missing_token"),
             (Error::InvalidToken, 401, "invalid_token"),
             (Error::NotFound("message"), 404, "not_found"),
+            (
+                Error::WaitTimeout {
+                    waited: Duration::from_secs(30),
+                },
+                408,
+                "timeout",
+            ),
+            (Error::ShuttingDown, 503, "shutting_down"),
             (
                 Error::Internal("secret detail".into()),
                 500,

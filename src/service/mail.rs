@@ -417,7 +417,7 @@ impl Service {
     }
 
     /// Resolves a mailbox name (system names case-insensitive) to its id.
-    fn resolve_mailbox(&self, owner: Option<u64>, name: &str) -> Result<Option<u64>> {
+    pub(super) fn resolve_mailbox(&self, owner: Option<u64>, name: &str) -> Result<Option<u64>> {
         if let Some(id) = system_mailbox(name) {
             return Ok(Some(id));
         }

@@ -14,6 +14,7 @@ pub mod operator;
 pub mod password;
 pub mod stats;
 pub mod token;
+pub mod watch;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -176,5 +177,36 @@ impl Service {
     pub fn sweep_sessions(&self, now: crate::time::Timestamp) -> Result<usize> {
         self.inner.limiter.prune(std::time::Instant::now());
         Ok(self.inner.store.purge_expired_sessions(now)?)
+    }
+}
+
+/// A service on a temporary store, and deliveries into it, for the unit tests of this layer.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::Service;
+    use super::mail::{Delivery, Envelope};
+    use crate::store::Store;
+
+    /// A service over a new store in `dir`, with the default settings.
+    pub fn service(dir: &std::path::Path) -> Service {
+        let store = Store::open(dir, 1 << 20).unwrap();
+        Service::new(store, crate::config::Config::default().service)
+    }
+
+    /// Delivers a small message with `subject` to `b@example.test`; returns its message id.
+    pub fn deliver(svc: &Service, subject: &str) -> u64 {
+        let raw = format!(
+            "From: a@example.test\r\nTo: b@example.test\r\nSubject: {subject}\r\n\r\nHi\r\n"
+        );
+        svc.deliver(Delivery {
+            raw: raw.into_bytes(),
+            envelope: Envelope {
+                from: "a@example.test".into(),
+                to: vec!["b@example.test".into()],
+            },
+            sender: None,
+        })
+        .unwrap()
+        .message
     }
 }

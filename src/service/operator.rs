@@ -234,29 +234,7 @@ impl Service {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::service::mail::{Delivery, Envelope};
-    use crate::store::Store;
-
-    fn service(dir: &std::path::Path) -> Service {
-        let store = Store::open(dir, 1 << 20).unwrap();
-        Service::new(store, crate::config::Config::default().service)
-    }
-
-    fn deliver(svc: &Service, subject: &str) -> u64 {
-        let raw = format!(
-            "From: a@example.test\r\nTo: b@example.test\r\nSubject: {subject}\r\n\r\nHi\r\n"
-        );
-        svc.deliver(Delivery {
-            raw: raw.into_bytes(),
-            envelope: Envelope {
-                from: "a@example.test".into(),
-                to: vec!["b@example.test".into()],
-            },
-            sender: None,
-        })
-        .unwrap()
-        .message
-    }
+    use crate::service::test_support::{deliver, service};
 
     #[test]
     fn a_page_ends_at_the_scan_budget_with_a_cursor_to_go_on() {
