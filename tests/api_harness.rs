@@ -231,6 +231,12 @@ async fn send_mail(srv: &TestServer, token: &str, body: Value) -> Value {
     v
 }
 
+/// Sends `subject` with no body from `token` to one address.
+async fn mail(srv: &TestServer, token: &str, to: &str, subject: impl Into<String>) -> Value {
+    let subject: String = subject.into();
+    send_mail(srv, token, json!({"to": [to], "subject": subject})).await
+}
+
 /// The operator listing with `query`; asserts 200.
 async fn admin_list(srv: &TestServer, query: &str) -> Value {
     let (s, v) = srv
@@ -533,12 +539,7 @@ async fn stats_count_messages_bytes_users_and_smtp() {
     assert!(stats["uptime_seconds"].as_u64().is_some());
     let alice = srv.user("alice@example.test").await;
     srv.user("bob@example.test").await;
-    let sent = send_mail(
-        &srv,
-        &alice,
-        json!({"to": ["bob@example.test"], "subject": "Hi"}),
-    )
-    .await;
+    let sent = mail(&srv, &alice, "bob@example.test", "Hi").await;
     srv.service.stats().smtp_connection();
     srv.service.stats().smtp_accepted();
     srv.service.stats().smtp_rejected();
@@ -625,12 +626,7 @@ fn seconds_ago(secs: u64) -> String {
 async fn a_wait_answers_with_a_message_stored_after_it_began() {
     let srv = admin_server().await;
     let alice = srv.user("alice@example.test").await;
-    send_mail(
-        &srv,
-        &alice,
-        json!({"to": ["bob@example.test"], "subject": "Old"}),
-    )
-    .await;
+    mail(&srv, &alice, "bob@example.test", "Old").await;
     let waiting = spawn_call(
         &srv,
         "/api/v1/admin/wait?to=bob@example.test&timeout=2m",
@@ -672,19 +668,9 @@ async fn a_wait_answers_at_once_for_mail_already_there_oldest_first_then_times_o
     let alice = srv.user("alice@example.test").await;
     let since = seconds_ago(120);
     for subject in ["One", "Two", "Three"] {
-        send_mail(
-            &srv,
-            &alice,
-            json!({"to": ["bob@example.test"], "subject": subject}),
-        )
-        .await;
+        mail(&srv, &alice, "bob@example.test", subject).await;
     }
-    send_mail(
-        &srv,
-        &alice,
-        json!({"to": ["carol@example.test"], "subject": "Other"}),
-    )
-    .await;
+    mail(&srv, &alice, "carol@example.test", "Other").await;
     let wait = |after: String| {
         let srv = &srv;
         async move {
@@ -804,18 +790,8 @@ async fn a_users_wait_sees_only_their_own_copies() {
     let bobs = spawn_call(&srv, "/api/v1/mailboxes/inbox/wait?timeout=2m", &bob);
     let alices = spawn_call(&srv, "/api/v1/mailboxes/SENT/wait?timeout=2m", &alice);
     listeners(&srv, 2).await;
-    let to_carol = send_mail(
-        &srv,
-        &alice,
-        json!({"to": ["carol@example.test"], "subject": "For Carol"}),
-    )
-    .await;
-    send_mail(
-        &srv,
-        &alice,
-        json!({"to": ["bob@example.test"], "subject": "For Bob"}),
-    )
-    .await;
+    let to_carol = mail(&srv, &alice, "carol@example.test", "For Carol").await;
+    mail(&srv, &alice, "bob@example.test", "For Bob").await;
     let (s, m) = bobs.await.unwrap();
     assert_eq!((s, m["subject"].as_str()), (200, Some("For Bob")), "{m}");
     assert_eq!(m["mailbox"], "inbox");
@@ -886,4 +862,287 @@ async fn shutdown_ends_the_waits() {
     srv.stop().await;
     let got = waiting.await.unwrap();
     assert_error(&got, 503, "shutting_down");
+}
+
+// ----- event streams ---------------------------------------------------------------------------
+
+/// A Server-Sent Events stream being read.
+struct Sse {
+    res: reqwest::Response,
+    buf: String,
+}
+
+/// One event: its name, id and JSON data.
+#[derive(Debug)]
+struct SseEvent {
+    event: String,
+    id: Option<String>,
+    data: Value,
+}
+
+impl Sse {
+    /// Opens a stream; returns once the server answered (and so listens).
+    async fn open(srv: &TestServer, path: &str, token: &str, last_event_id: Option<&str>) -> Sse {
+        let mut req = srv.client.get(srv.url(path)).bearer_auth(token);
+        if let Some(id) = last_event_id {
+            req = req.header("last-event-id", id);
+        }
+        let res = tokio::time::timeout(TIMEOUT, req.send())
+            .await
+            .expect("answer in time")
+            .expect("request");
+        assert_eq!(res.status(), 200);
+        assert_eq!(
+            res.headers().get("content-type").unwrap(),
+            "text/event-stream"
+        );
+        Sse {
+            res,
+            buf: String::new(),
+        }
+    }
+
+    /// The next event, comments skipped.
+    async fn next(&mut self) -> SseEvent {
+        loop {
+            if let Some(end) = self.buf.find("\n\n") {
+                let block: String = self.buf.drain(..end + 2).collect();
+                let (mut event, mut id, mut data) = (None, None, String::new());
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("event:") {
+                        event = Some(v.trim().to_owned());
+                    } else if let Some(v) = line.strip_prefix("id:") {
+                        id = Some(v.trim().to_owned());
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        data.push_str(v.trim());
+                    }
+                }
+                match event {
+                    Some(event) => {
+                        let data = serde_json::from_str(&data)
+                            .unwrap_or_else(|e| panic!("data is not JSON ({e}): {block}"));
+                        return SseEvent { event, id, data };
+                    }
+                    None => continue,
+                }
+            }
+            let chunk = tokio::time::timeout(TIMEOUT, self.res.chunk())
+                .await
+                .expect("an event in time")
+                .expect("stream read");
+            let chunk = chunk.expect("the stream is still open");
+            self.buf
+                .push_str(std::str::from_utf8(&chunk).expect("UTF-8"));
+        }
+    }
+
+    /// Reads until the server ends the stream.
+    async fn ends(mut self) {
+        loop {
+            match tokio::time::timeout(TIMEOUT, self.res.chunk())
+                .await
+                .expect("the stream ends in time")
+            {
+                Ok(Some(_)) => continue,
+                Ok(None) | Err(_) => return,
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_operator_stream_tells_of_messages_received_and_deleted() {
+    let srv = admin_server().await;
+    let alice = srv.user("alice@example.test").await;
+    let bob = srv.user("bob@example.test").await;
+    let mut events = Sse::open(&srv, "/api/v1/admin/events", ADMIN, None).await;
+
+    mail(&srv, &alice, "bob@example.test", "One").await;
+    let e = events.next().await;
+    assert_eq!(e.event, "message.received");
+    assert_eq!(e.data["subject"], "One");
+    assert_eq!(e.data["recipients"], json!(["bob@example.test"]));
+    let one = e.data["id"].as_str().unwrap().to_owned();
+    assert!(e.id.as_ref().is_some_and(|c| c.len() == 16), "{e:?}");
+    assert_eq!(
+        srv.call(
+            "DELETE",
+            &format!("/api/v1/admin/messages/{one}"),
+            Some(ADMIN),
+            None
+        )
+        .await
+        .0,
+        204
+    );
+    let e = events.next().await;
+    assert_eq!(
+        (e.event.as_str(), &e.data["id"]),
+        ("message.deleted", &json!(one))
+    );
+    assert_eq!(e.id, None, "a deletion does not move the stream's place");
+
+    let sent = mail(&srv, &alice, "bob@example.test", "Two").await;
+    let two = events.next().await;
+    assert_eq!(two.data["subject"], "Two");
+    // One copy going is no news to the operator; the message going with its last copy is.
+    let (s, _) = srv
+        .call(
+            "DELETE",
+            &format!(
+                "/api/v1/messages/{}?permanent=true",
+                sent["id"].as_str().unwrap()
+            ),
+            Some(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(s, 204);
+    mail(&srv, &alice, "carol@example.test", "Three").await;
+    let e = events.next().await;
+    assert_eq!(
+        (e.event.as_str(), &e.data["subject"]),
+        ("message.received", &json!("Three"))
+    );
+    let bobs = newest_in_inbox(&srv, &bob).await;
+    let (s, _) = srv
+        .call(
+            "DELETE",
+            &format!("/api/v1/messages/{bobs}?permanent=true"),
+            Some(&bob),
+            None,
+        )
+        .await;
+    assert_eq!(s, 204);
+    let e = events.next().await;
+    assert_eq!(
+        (e.event.as_str(), &e.data["subject"]),
+        ("message.deleted", &json!("Two"))
+    );
+
+    // An event id is a cursor: a wait after it finds what came next.
+    let (s, m) = srv
+        .call(
+            "GET",
+            &format!("/api/v1/admin/wait?after={}&timeout=0", two.id.unwrap()),
+            Some(ADMIN),
+            None,
+        )
+        .await;
+    assert_eq!((s, m["subject"].as_str()), (200, Some("Three")), "{m}");
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn a_users_stream_shows_only_their_own_copies() {
+    let srv = admin_server().await;
+    let alice = srv.user("alice@example.test").await;
+    let bob = srv.user("bob@example.test").await;
+    let carol = srv.user("carol@example.test").await;
+    let mut bobs = Sse::open(&srv, "/api/v1/events", &bob, None).await;
+    let mut carols = Sse::open(&srv, "/api/v1/events", &carol, None).await;
+    let mut alices = Sse::open(&srv, "/api/v1/events", &alice, None).await;
+
+    let sent = send_mail(
+        &srv,
+        &alice,
+        json!({"to": ["carol@example.test"], "bcc": ["dave@example.test"], "subject": "For Carol"}),
+    )
+    .await;
+    mail(&srv, &alice, "bob@example.test", "For Bob").await;
+
+    let e = bobs.next().await;
+    assert_eq!(
+        (e.event.as_str(), &e.data["subject"]),
+        ("message.received", &json!("For Bob"))
+    );
+    assert_eq!(e.data["mailbox"], "inbox");
+    assert!(
+        e.data.get("recipients").is_none(),
+        "a user's summary: {}",
+        e.data
+    );
+    let bobs_copy = newest_in_inbox(&srv, &bob).await;
+    assert_eq!(e.data["id"], bobs_copy);
+    let e = carols.next().await;
+    assert_eq!(e.data["subject"], "For Carol");
+    let e = alices.next().await;
+    assert_eq!(
+        (&e.data["id"], &e.data["mailbox"]),
+        (&sent["id"], &json!("sent"))
+    );
+    assert_eq!(alices.next().await.data["subject"], "For Bob");
+
+    // Bob deletes his copy: moved to trash (no event), then for good.
+    let path = format!("/api/v1/messages/{bobs_copy}");
+    assert_eq!(srv.call("DELETE", &path, Some(&bob), None).await.0, 204);
+    assert_eq!(srv.call("DELETE", &path, Some(&bob), None).await.0, 204);
+    let e = bobs.next().await;
+    assert_eq!(
+        (e.event.as_str(), &e.data["mailbox"]),
+        ("message.deleted", &json!("trash"))
+    );
+    // Carol's next event is her own next message, not bob's deletion.
+    mail(&srv, &alice, "carol@example.test", "Again").await;
+    assert_eq!(carols.next().await.data["subject"], "Again");
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn a_stream_reconnecting_with_last_event_id_gets_what_it_missed() {
+    let srv = admin_server().await;
+    let alice = srv.user("alice@example.test").await;
+    let mut events = Sse::open(&srv, "/api/v1/admin/events", ADMIN, None).await;
+    mail(&srv, &alice, "bob@example.test", "Seen").await;
+    let last = events.next().await.id.unwrap();
+    drop(events);
+    for subject in ["Missed 1", "Missed 2"] {
+        mail(&srv, &alice, "bob@example.test", subject).await;
+    }
+    let mut events = Sse::open(&srv, "/api/v1/admin/events", ADMIN, Some(&last)).await;
+    assert_eq!(events.next().await.data["subject"], "Missed 1");
+    assert_eq!(events.next().await.data["subject"], "Missed 2");
+    mail(&srv, &alice, "bob@example.test", "Live").await;
+    assert_eq!(events.next().await.data["subject"], "Live");
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn event_streams_need_their_tokens() {
+    let srv = admin_server().await;
+    let bob = srv.user("bob@example.test").await;
+    for token in [None, Some("wrong"), Some(bob.as_str())] {
+        let got = srv.call("GET", "/api/v1/admin/events", token, None).await;
+        assert_error(&got, 401, "admin_token_required");
+    }
+    assert_error(
+        &srv.call("GET", "/api/v1/events", None, None).await,
+        401,
+        "missing_token",
+    );
+    assert_error(
+        &srv.call("GET", "/api/v1/events", Some(ADMIN), None).await,
+        401,
+        "invalid_token",
+    );
+    for path in ["/api/v1/events", "/api/v1/admin/events"] {
+        let r = srv.reply("POST", path, Some(ADMIN), None).await;
+        assert_eq!((r.status, r.header("allow")), (405, Some("GET")), "{path}");
+    }
+    assert_eq!(srv.service.events().listeners(), 0);
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn streams_end_when_their_client_goes_or_the_server_stops() {
+    let srv = admin_server().await;
+    let bob = srv.user("bob@example.test").await;
+    let gone = Sse::open(&srv, "/api/v1/admin/events", ADMIN, None).await;
+    let staying = Sse::open(&srv, "/api/v1/events", &bob, None).await;
+    listeners(&srv, 2).await;
+    drop(gone);
+    // Noticed at the latest when the stream next writes (an event or a keep-alive comment).
+    listeners(&srv, 1).await;
+    srv.stop().await;
+    staying.ends().await;
 }

@@ -452,7 +452,11 @@ fn harness(svc: Service) -> BoxedFilter<(Response,)> {
         .unify()
         .or(admin_wait(svc.clone()))
         .unify()
-        .or(mailbox_wait(svc))
+        .or(mailbox_wait(svc.clone()))
+        .unify()
+        .or(admin_events(svc.clone()))
+        .unify()
+        .or(user_events(svc))
         .unify()
         .boxed()
 }
@@ -566,4 +570,30 @@ fn mailbox_wait(svc: Service) -> impl Filter<Extract = (Response,), Error = Reje
         .and_then(handlers::mailbox_wait)
         .or(path().and(others("GET")).map(|_: String, r| r))
         .unify()
+}
+
+/// GET /api/v1/admin/events (Server-Sent Events)
+fn admin_events(svc: Service) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    warp::path!("api" / "v1" / "admin" / "events").and(
+        warp::get()
+            .and(admin(svc.clone()))
+            .and(with_svc(svc))
+            .and(warp::sse::last_event_id::<String>())
+            .and_then(handlers::admin_events)
+            .or(others("GET"))
+            .unify(),
+    )
+}
+
+/// GET /api/v1/events (Server-Sent Events)
+fn user_events(svc: Service) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    warp::path!("api" / "v1" / "events").and(
+        warp::get()
+            .and(with_svc(svc.clone()))
+            .and(session(svc))
+            .and(warp::sse::last_event_id::<String>())
+            .and_then(handlers::user_events)
+            .or(others("GET"))
+            .unify(),
+    )
 }

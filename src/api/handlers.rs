@@ -8,10 +8,12 @@ use std::collections::HashMap;
 
 use super::dto::*;
 use crate::error::Error;
+use crate::service::events::EventKind;
 use crate::service::filter::MessageFilter;
 use crate::service::mail::ListQuery;
 use crate::service::mime;
 use crate::service::operator::AdminQuery;
+use crate::service::stream::{EventStream, Notice, NoticeItem};
 use crate::service::watch::{self, Audience, Found, Waited};
 use crate::service::{NewUser, Service, Session};
 
@@ -461,4 +463,62 @@ pub async fn mailbox_wait(
     let query = wait_query(&q)?;
     let audience = svc.audience(session, Some(&name))?;
     Ok(waited_reply(svc.wait(audience, query).await?))
+}
+
+// ----- event streams ----------------------------------------------------------------------------
+
+/// How often an idle event stream sends a comment: keeps proxies from closing it, and lets the
+/// server notice a client that went away.
+const KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// A stream as Server-Sent Events: a first comment (so the client knows it is listening),
+/// then `message.received` and `message.deleted` events with summary JSON.
+fn sse_reply(stream: EventStream) -> Response {
+    use futures_util::StreamExt;
+    let first = futures_util::stream::once(async {
+        Ok::<_, std::convert::Infallible>(warp::sse::Event::default().comment("listening"))
+    });
+    let events = futures_util::stream::unfold(stream, |mut s| async move {
+        let notice = s.next().await?;
+        Some((Ok(sse_event(notice)), s))
+    });
+    let body = warp::sse::keep_alive()
+        .interval(KEEP_ALIVE)
+        .stream(first.chain(events));
+    warp::sse::reply(body).into_response()
+}
+
+fn sse_event(n: Notice) -> warp::sse::Event {
+    let name = match n.kind {
+        EventKind::Received => "message.received",
+        EventKind::Deleted => "message.deleted",
+    };
+    let mut e = warp::sse::Event::default().event(name);
+    if let Some(c) = n.cursor {
+        e = e.id(c);
+    }
+    let data = match n.item {
+        NoticeItem::Operator(m) => e.json_data(AdminSummaryDto::from(&m)),
+        NoticeItem::User(v) => e.json_data(SummaryDto::from(&v)),
+    };
+    // Our summaries always serialise; should one not, say so rather than fail the stream.
+    data.unwrap_or_else(|_| warp::sse::Event::default().comment("an event could not be encoded"))
+}
+
+pub async fn admin_events(
+    svc: Service,
+    last_event_id: Option<String>,
+) -> Result<Response, Rejection> {
+    let stream = svc.event_stream(Audience::Operator, last_event_id.as_deref())?;
+    Ok(sse_reply(stream))
+}
+
+pub async fn user_events(
+    svc: Service,
+    session: Session,
+    last_event_id: Option<String>,
+) -> Result<Response, Rejection> {
+    let audience = svc.audience(session, None)?;
+    let stream = svc.event_stream(audience, last_event_id.as_deref())?;
+    Ok(sse_reply(stream))
 }

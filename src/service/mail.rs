@@ -397,7 +397,7 @@ impl Service {
     }
 
     /// Names of an owner's custom mailboxes by id.
-    fn custom_names(&self, owner: u64) -> Result<HashMap<u64, String>> {
+    pub(super) fn custom_names(&self, owner: u64) -> Result<HashMap<u64, String>> {
         Ok(self
             .inner
             .store
@@ -407,7 +407,7 @@ impl Service {
             .collect())
     }
 
-    fn mailbox_name(id: u64, custom: &HashMap<u64, String>) -> String {
+    pub(super) fn mailbox_name(id: u64, custom: &HashMap<u64, String>) -> String {
         m::SYSTEM_MAILBOXES
             .iter()
             .find(|(i, _)| *i == id)

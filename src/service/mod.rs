@@ -13,6 +13,7 @@ pub mod mime;
 pub mod operator;
 pub mod password;
 pub mod stats;
+pub mod stream;
 pub mod token;
 pub mod watch;
 

@@ -96,7 +96,7 @@ pub struct Waited {
 }
 
 /// A match before its content is read: the message and, for a user, their copy.
-type Hit = (MessageRecord, Option<EntryRecord>);
+pub(super) type Hit = (MessageRecord, Option<EntryRecord>);
 
 /// Checks `timeout` (a duration such as `30s` or `2m`, or a whole number of seconds; at most
 /// [`MAX_WAIT`]) and `after` (a cursor or an RFC 3339 time).
@@ -181,18 +181,20 @@ fn parse_time(a: &str) -> Option<Timestamp> {
 }
 
 impl Audience {
-    /// The copy of `m` this audience sees, and its position; `None` when it sees none.
-    fn sees<'a>(
+    /// Every copy of `m` this audience sees, with its position: the message itself for the
+    /// operator; the user's own copies (in the mailbox, if one is set) for a user.
+    fn sees_all<'a>(
         &self,
         m: &MessageRecord,
         entries: &'a [EntryRecord],
-    ) -> Option<(u64, Option<&'a EntryRecord>)> {
+    ) -> Vec<(u64, Option<&'a EntryRecord>)> {
         match self {
-            Audience::Operator => Some((m.id, None)),
+            Audience::Operator => vec![(m.id, None)],
             Audience::User { owner, mailbox, .. } => entries
                 .iter()
-                .find(|e| e.owner == *owner && mailbox.is_none_or(|b| e.mailbox == b))
-                .map(|e| (e.id, Some(e))),
+                .filter(|e| e.owner == *owner && mailbox.is_none_or(|b| e.mailbox == b))
+                .map(|e| (e.id, Some(e)))
+                .collect(),
         }
     }
 }
@@ -277,45 +279,63 @@ impl Service {
         filter: &MessageFilter,
         after: After,
     ) -> Result<Option<Hit>> {
-        let store = &self.inner.store;
         let mut oldest = None;
-        match audience {
-            Audience::User {
-                owner,
-                mailbox: Some(mailbox),
-                ..
-            } => {
-                for row in store.mailbox_newest_first(*owner, *mailbox, None) {
-                    let (e, m) = row?;
-                    if after.passed(&m, e.id) {
-                        break;
-                    }
-                    if after.admits(&m, e.id) && filter.matches(&m, Viewer::Owner(&e), || None) {
-                        oldest = Some((m, Some(e)));
-                    }
+        self.walk_after(audience, filter, after, &mut |hit| {
+            oldest = Some(hit);
+            true
+        })?;
+        Ok(oldest)
+    }
+
+    /// Calls `on_hit` with every match after `after`, newest first, while it returns true.
+    /// Reads records only (never bodies), and nothing older than `after`. Blocking.
+    pub(super) fn walk_after(
+        &self,
+        audience: &Audience,
+        filter: &MessageFilter,
+        after: After,
+        on_hit: &mut dyn FnMut(Hit) -> bool,
+    ) -> Result<()> {
+        let store = &self.inner.store;
+        if let Audience::User {
+            owner,
+            mailbox: Some(mailbox),
+            ..
+        } = audience
+        {
+            for row in store.mailbox_newest_first(*owner, *mailbox, None) {
+                let (e, m) = row?;
+                if after.passed(&m, e.id) {
+                    break;
+                }
+                if after.admits(&m, e.id)
+                    && filter.matches(&m, Viewer::Owner(&e), || None)
+                    && !on_hit((m, Some(e)))
+                {
+                    break;
                 }
             }
-            _ => {
-                for m in store.messages_newest_first(None) {
-                    let m = m?;
-                    // A message's copies get their ids just after it, so once the walk is
-                    // past the point, so are the copies. (Copies of deliveries that
-                    // interleave with this one may be missed; only event replays walk here.)
-                    if after.passed(&m, m.id) {
-                        break;
-                    }
-                    let entries = self.entries_of(audience, &m)?;
-                    let Some((position, entry)) = audience.sees(&m, &entries) else {
-                        continue;
-                    };
-                    if after.admits(&m, position) && filter.matches(&m, viewer(entry), || None) {
-                        let entry = entry.cloned();
-                        oldest = Some((m, entry));
-                    }
+            return Ok(());
+        }
+        for m in store.messages_newest_first(None) {
+            let m = m?;
+            // A message's copies get their ids just after it, so once the walk is past the
+            // point, so are the copies. (Copies of deliveries that interleave with this one
+            // may be missed; only event replays walk here for a user.)
+            if after.passed(&m, m.id) {
+                break;
+            }
+            let entries = self.entries_of(audience, &m)?;
+            for (position, entry) in audience.sees_all(&m, &entries) {
+                if after.admits(&m, position)
+                    && filter.matches(&m, viewer(entry), || None)
+                    && !on_hit((m.clone(), entry.cloned()))
+                {
+                    return Ok(());
                 }
             }
         }
-        Ok(oldest)
+        Ok(())
     }
 
     /// The copies of `m` an audience may see (none needed for the operator).
@@ -379,9 +399,13 @@ fn match_event(
         return None;
     }
     let m = &event.message;
-    let (position, entry) = audience.sees(m, &event.entries)?;
-    (after.admits(m, position) && filter.matches(m, viewer(entry), || None))
-        .then(|| ((**m).clone(), entry.cloned()))
+    audience
+        .sees_all(m, &event.entries)
+        .into_iter()
+        .find(|&(position, entry)| {
+            after.admits(m, position) && filter.matches(m, viewer(entry), || None)
+        })
+        .map(|(_, entry)| ((**m).clone(), entry.cloned()))
 }
 
 #[cfg(test)]
