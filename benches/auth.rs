@@ -12,18 +12,15 @@
 //! Nothing is asserted: timings depend on the machine. Sized to finish in well under a minute
 //! on 2 cores.
 
+mod support;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use fakemail::config::{Config, DataDir};
-use fakemail::server::{self, Listeners};
-use fakemail::service::Service;
-use fakemail::store::Store;
 use serde_json::json;
-use tokio::runtime::Runtime;
-use tokio::sync::oneshot;
+use support::Server;
 
 const PASSWORD: &str = "correct horse battery";
 /// Concurrent clients for the register+login runs.
@@ -35,57 +32,6 @@ const RUNS: [(u32, usize); 2] = [(600_000, 48), (1_000, 2_000)];
 /// healthz samples per latency run, one every [`SAMPLE_EVERY`].
 const SAMPLES: usize = 2_000;
 const SAMPLE_EVERY: Duration = Duration::from_millis(4);
-
-/// The server, running on its own runtime until dropped.
-struct Server {
-    addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    runtime: Option<Runtime>,
-    handle: Option<tokio::task::JoinHandle<fakemail::Result<()>>>,
-    _dir: tempfile::TempDir,
-}
-
-impl Server {
-    fn start(iterations: u32) -> Server {
-        let dir = tempfile::tempdir().expect("temporary dir");
-        let mut config = Config::default();
-        config.service.password_iterations = iterations;
-        config.data = DataDir::Path(dir.path().to_path_buf());
-        // As `fakemail serve` does: a default multi-threaded runtime (one worker per core).
-        let runtime = Runtime::new().expect("server runtime");
-        let store = Store::open(dir.path(), 64 << 20).expect("open store");
-        let listeners = runtime
-            .block_on(Listeners::bind(&config))
-            .expect("bind 127.0.0.1:0");
-        let addr = listeners.http_addr().expect("bound address");
-        let service = Service::new(store, config.service.clone());
-        let (tx, rx) = oneshot::channel::<()>();
-        let handle = runtime.spawn(async move {
-            server::run(&config, service, listeners, async {
-                let _ = rx.await;
-            })
-            .await
-        });
-        Server {
-            addr,
-            stop: Some(tx),
-            runtime: Some(runtime),
-            handle: Some(handle),
-            _dir: dir,
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        if let (Some(rt), Some(h)) = (self.runtime.take(), self.handle.take()) {
-            rt.block_on(h).expect("server task").expect("server run");
-        }
-    }
-}
 
 /// A client of the server at `base`.
 #[derive(Clone)]
@@ -270,7 +216,7 @@ fn main() {
         "iterations", "pairs", "seconds", "pairs/s"
     );
     for (iterations, pairs) in RUNS {
-        let server = Server::start(iterations);
+        let server = Server::start(|c| c.service.password_iterations = iterations);
         let (elapsed, rate) = clients.block_on(pairs_per_second(server.addr, iterations, pairs));
         drop(server);
         println!(
@@ -285,7 +231,7 @@ fn main() {
         "{:<44}  {:>7}  {:>6}  {:>6}  {:>6}",
         "load", "samples", "p50", "p99", "max"
     );
-    let server = Server::start(600_000);
+    let server = Server::start(|c| c.service.password_iterations = 600_000);
     let idle = clients.block_on(async { sample_healthz(&Client::new(server.addr)).await });
     let (loaded, login_rate) = clients.block_on(healthz_under_login_load(server.addr));
     drop(server);

@@ -25,15 +25,15 @@
 //! is asserted: timings depend on the machine. The default run takes a few minutes on 2 cores
 //! and about 2 GB of disk in the temporary dir.
 
+mod support;
+
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use fakemail::config::{Config, DataDir};
 use fakemail::retention;
-use fakemail::server::{self, Listeners};
 use fakemail::service::Service;
 use fakemail::service::mail::{Delivery, Envelope};
 use fakemail::service::mime;
@@ -42,8 +42,8 @@ use fakemail::store::keys;
 use fakemail::store::mail::{EntryRecord, INBOX, Mailbox, MessageRecord};
 use fakemail::time::Timestamp;
 use serde_json::json;
+use support::Server;
 use tokio::runtime::Runtime;
-use tokio::sync::oneshot;
 
 const PASSWORD: &str = "correct horse battery";
 /// PBKDF2 iterations: accounts are only set-up here, so make them cheap.
@@ -72,68 +72,6 @@ const LIST_OWNER: &str = "bob@example.test";
 const SEND_RCPT: &str = "rcpt@example.test";
 /// The captured address the expired messages were sent to.
 const EXPIRED_RCPT: &str = "expired@example.test";
-
-/// The server, running on its own runtime until dropped.
-struct Server {
-    addr: SocketAddr,
-    /// The running server's service, for filling the store through the library.
-    service: Service,
-    stop: Option<oneshot::Sender<()>>,
-    runtime: Option<Runtime>,
-    handle: Option<tokio::task::JoinHandle<fakemail::Result<()>>>,
-    dir: tempfile::TempDir,
-}
-
-impl Server {
-    fn start() -> Server {
-        let dir = tempfile::tempdir().expect("temporary dir");
-        let mut config = Config::default();
-        config.service.password_iterations = ITERATIONS;
-        config.data = DataDir::Path(dir.path().to_path_buf());
-        // The benchmark sweeps at times of its choosing; the server's own sweeper (default
-        // retention 7 days) would otherwise race it for the back-dated messages.
-        config.retention = None;
-        // As `fakemail serve` does: a default multi-threaded runtime (one worker per core).
-        let runtime = Runtime::new().expect("server runtime");
-        let store = Store::open(dir.path(), config.cache_size).expect("open store");
-        let listeners = runtime
-            .block_on(Listeners::bind(&config))
-            .expect("bind 127.0.0.1:0");
-        let addr = listeners.http_addr().expect("bound address");
-        let service = Service::new(store, config.service.clone());
-        let (tx, rx) = oneshot::channel::<()>();
-        let svc = service.clone();
-        let handle = runtime.spawn(async move {
-            server::run(&config, svc, listeners, async {
-                let _ = rx.await;
-            })
-            .await
-        });
-        Server {
-            addr,
-            service,
-            stop: Some(tx),
-            runtime: Some(runtime),
-            handle: Some(handle),
-            dir,
-        }
-    }
-
-    fn store(&self) -> &Store {
-        self.service.store()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        if let (Some(rt), Some(h)) = (self.runtime.take(), self.handle.take()) {
-            rt.block_on(h).expect("server task").expect("server run");
-        }
-    }
-}
 
 /// A client of the server at `base`, signed in when `token` is set.
 #[derive(Clone)]
@@ -468,7 +406,12 @@ impl SplitMix {
 
 /// Fills a fresh server's [`LIST_OWNER`] inbox with `n` messages and measures every list row.
 fn list_run(clients: &Runtime, n: usize, label: &str) -> ListRun {
-    let server = Server::start();
+    let server = Server::start(|c| {
+        c.service.password_iterations = ITERATIONS;
+        // The benchmark sweeps at times of its choosing; the server's own sweeper (default
+        // retention 7 days) would otherwise race it for the back-dated messages.
+        c.retention = None;
+    });
     let owner = clients.block_on(Client::signed_in(server.addr, LIST_OWNER));
     let rss_before = rss();
     let every = (n / 10 / cores()).max(1);
@@ -582,7 +525,12 @@ struct SendRun {
 
 /// Send throughput, then the sweep alone and under send load, on one server.
 fn send_run(clients: &Runtime, sweep_n: usize) -> SendRun {
-    let server = Server::start();
+    let server = Server::start(|c| {
+        c.service.password_iterations = ITERATIONS;
+        // The benchmark sweeps at times of its choosing; the server's own sweeper (default
+        // retention 7 days) would otherwise race it for the back-dated messages.
+        c.retention = None;
+    });
     let store = server.store().clone();
     let senders = clients.block_on(senders(server.addr));
     clients.block_on(send_rate(&senders, WARMUP_SENDS));
