@@ -91,6 +91,11 @@ impl Service {
 
     /// Announces a stored message.
     pub(super) fn announce_received(&self, message: &MessageRecord, entries: &[EntryRecord]) {
+        // Nobody to tell: skip the copies. A subscriber that comes just after this check
+        // still finds the message, already stored, when it then looks in the store.
+        if self.inner.events.listeners() == 0 {
+            return;
+        }
         self.inner.events.publish(MailEvent {
             kind: EventKind::Received,
             message: Arc::new(message.clone()),
