@@ -1146,3 +1146,22 @@ async fn streams_end_when_their_client_goes_or_the_server_stops() {
     srv.stop().await;
     staying.ends().await;
 }
+
+#[tokio::test]
+async fn a_wait_or_stream_outliving_its_session_shows_nothing_more() {
+    let srv = admin_server().await;
+    let alice = srv.user("alice@example.test").await;
+    let bob = srv.user("bob@example.test").await;
+    let waiting = spawn_call(&srv, "/api/v1/mailboxes/inbox/wait?timeout=2m", &bob);
+    let stream = Sse::open(&srv, "/api/v1/events", &bob, None).await;
+    listeners(&srv, 2).await;
+    let (s, _) = srv
+        .call("POST", "/api/v1/auth/logout", Some(&bob), None)
+        .await;
+    assert_eq!(s, 204);
+    mail(&srv, &alice, "bob@example.test", "After logout").await;
+    assert_error(&waiting.await.unwrap(), 401, "invalid_token");
+    stream.ends().await;
+    listeners(&srv, 0).await;
+    srv.stop().await;
+}
