@@ -14,7 +14,7 @@
 //!    [`retention::purge_older_than`], alone and while [`SEND_CLIENTS`] clients send, and the
 //!    send throughput meanwhile next to the one without a sweep;
 //! 4. the resident set size of the process during and after the large fill, with the default
-//!    64 MiB sled cache, and at the end of the run, after the send and sweep runs.
+//!    default sled cache (`--cache-size`), and at the end of the run, after the send and sweep runs.
 //!
 //! Mailboxes are filled through the library, not over HTTP (a million HTTP sends would take
 //! too long): the list stores with `Service::deliver` (the path REST and SMTP share) from one
@@ -33,6 +33,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use fakemail::config::Config;
 use fakemail::retention;
 use fakemail::service::Service;
 use fakemail::service::mail::{Delivery, Envelope};
@@ -708,7 +709,10 @@ fn main() {
 
     if let Some(b) = &big {
         println!();
-        println!("=== the large store (sled cache 64 MiB, the default --cache-size)");
+        println!(
+            "=== the large store (sled cache {}, the default --cache-size)",
+            mib(Config::default().cache_size)
+        );
         let line = |name: &str, value: String| println!("{name:<48}  {value:>12}");
         line(
             &format!("fill: Service::deliver, {} threads, then flush", cores()),

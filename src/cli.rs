@@ -30,6 +30,43 @@ pub enum Command {
     Serve(ServeArgs),
     /// Delete messages older than a given age, from a stopped store or through a running server.
     Purge(PurgeArgs),
+    /// Wait until a server answers ready (GET /readyz); exit status 1 if none does in time.
+    Ready(ReadyArgs),
+    /// Print a shell completion script to standard output.
+    Completions(CompletionsArgs),
+}
+
+/// Options of `fakemail ready`.
+#[derive(Debug, Args)]
+pub struct ReadyArgs {
+    /// Base URL of the server [default: the one in <data-dir>/server.json of a running server,
+    /// else http://127.0.0.1:8025].
+    #[arg(long, value_name = "URL", value_parser = parse_http_url)]
+    pub url: Option<String>,
+
+    /// How long to keep trying, e.g. `10s`, `2m`; `0s` tries once.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub wait: Duration,
+
+    /// Wait for the server of this data directory, as its server.json tells, with no fallback
+    /// to http://127.0.0.1:8025; ignored with --url [default: $XDG_DATA_HOME/fakemail, else
+    /// ~/.local/share/fakemail].
+    #[arg(long, env = "FAKEMAIL_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+/// Options of `fakemail completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// Writes the completion script of `fakemail` for `shell`.
+pub fn write_completions(shell: clap_complete::Shell, out: &mut dyn std::io::Write) {
+    use clap::CommandFactory;
+    clap_complete::generate(shell, &mut Cli::command(), "fakemail", out);
 }
 
 /// Options of `fakemail purge`.
@@ -47,7 +84,7 @@ pub struct PurgeArgs {
     #[arg(long)]
     pub dry_run: bool,
 
-    /// Admin token of a running server [default: the one it wrote into the data dir].
+    /// Admin token of a running server [default: the one it wrote into <data-dir>/server.json].
     #[arg(
         long,
         env = "FAKEMAIL_ADMIN_TOKEN",
@@ -124,8 +161,8 @@ pub struct ServeArgs {
     )]
     pub max_messages: u64,
 
-    /// Memory for the store's page cache, e.g. `64MiB`.
-    #[arg(long, env = "FAKEMAIL_CACHE_SIZE", default_value = "64MiB", value_name = "SIZE",
+    /// Memory for the store's page cache, e.g. `16MiB`.
+    #[arg(long, env = "FAKEMAIL_CACHE_SIZE", default_value = "16MiB", value_name = "SIZE",
           value_parser = parse_size)]
     pub cache_size: u64,
 
@@ -262,6 +299,18 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("`{s}` is out of range"))
 }
 
+/// A plain `http://host:port` base URL, without a trailing slash.
+pub fn parse_http_url(s: &str) -> Result<String, String> {
+    let s = s.trim().trim_end_matches('/');
+    let rest = s
+        .strip_prefix("http://")
+        .ok_or_else(|| format!("`{s}` is not an http:// URL (e.g. http://127.0.0.1:8025)"))?;
+    if rest.is_empty() || rest.starts_with('/') {
+        return Err(format!("`{s}` has no host"));
+    }
+    Ok(s.to_owned())
+}
+
 fn parse_filter(s: &str) -> Result<String, String> {
     tracing_subscriber::EnvFilter::try_new(s)
         .map(|_| s.to_owned())
@@ -300,5 +349,12 @@ mod tests {
             Ok(Retention::For(Duration::from_secs(2)))
         );
         assert!(parse_retention("later").is_err());
+        assert_eq!(
+            parse_http_url("http://127.0.0.1:8025/").as_deref(),
+            Ok("http://127.0.0.1:8025")
+        );
+        assert!(parse_http_url("https://example.test").is_err());
+        assert!(parse_http_url("http://").is_err());
+        assert!(parse_http_url("127.0.0.1:8025").is_err());
     }
 }

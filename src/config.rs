@@ -89,7 +89,7 @@ impl Default for Config {
             max_body_size: 1 << 20,
             retention: Some(Duration::from_secs(7 * 86_400)),
             sweep_interval: Duration::from_secs(60),
-            cache_size: 64 << 20,
+            cache_size: 16 << 20,
             admin_token: None,
         }
     }

@@ -44,9 +44,9 @@ pub enum Error {
     /// A wait for a message ended without one.
     #[error("no matching message arrived within {}", humantime::format_duration(*.waited))]
     WaitTimeout { waited: Duration },
-    /// The server is shutting down; waits and event streams end.
-    #[error("the server is shutting down; try again when it is back")]
-    ShuttingDown,
+    /// The server is starting (not every listener serves yet) or shutting down.
+    #[error("the server is not ready: it is starting or shutting down")]
+    NotReady,
     /// The named thing does not exist (or is not visible to the caller).
     #[error("{0} not found")]
     NotFound(&'static str),

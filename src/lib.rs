@@ -17,7 +17,9 @@
 //!   mapped to HTTP once in [`api::rejection`].
 //! - [`store::Store`] is the only code that touches sled.
 //! - [`retention`] deletes old mail for the sweeper, `fakemail purge` and the admin endpoint;
-//!   [`runfile`] and [`client`] let `purge` reach a running server.
+//!   [`runfile`] and [`client`] let `purge` and `ready` reach a running server.
+//! - [`notify`] tells systemd when the server is ready and when it stops; [`ready`] is
+//!   `fakemail ready`, which waits for `/readyz`.
 #![forbid(unsafe_code)]
 
 pub mod api;
@@ -26,7 +28,9 @@ pub mod client;
 pub mod config;
 pub mod error;
 pub mod logging;
+pub mod notify;
 pub mod purge;
+pub mod ready;
 pub mod retention;
 pub mod runfile;
 pub mod server;

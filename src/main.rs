@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use fakemail::cli::{Cli, Command, PurgeArgs, ServeArgs};
+use fakemail::cli::{Cli, Command, PurgeArgs, ReadyArgs, ServeArgs};
 use fakemail::config::{Config, DataDir};
 use fakemail::server::{self, Listeners};
 use fakemail::service::Service;
@@ -17,6 +17,11 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve(args),
         Command::Purge(args) => purge(&args),
+        Command::Ready(args) => ready(&args),
+        Command::Completions(args) => {
+            fakemail::cli::write_completions(args.shell, &mut std::io::stdout());
+            Ok(())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -58,6 +63,9 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     // The store first: its lock decides whether this process may use the data dir at all, so
     // a second server never writes into the first one's log files.
     let store = Store::open(&data_dir, config.cache_size).map_err(|e| e.to_string())?;
+    // One left by a server that was killed would send `fakemail purge` to a dead address, or
+    // with a stale token, until this server writes its own.
+    runfile::remove_server_info(&data_dir);
     let _log = fakemail::logging::init(&config.log, &log_dir).map_err(|e| e.to_string())?;
     let runtime =
         tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the runtime: {e}"))?;
@@ -71,11 +79,8 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         let shutdown =
             shutdown_signal().map_err(|e| format!("cannot install the signal handlers: {e}"))?;
         let service = Service::new(store, config.service.clone());
-        let token_file = match &config.admin_token {
-            Some(t) => {
-                service.set_admin_token(t);
-                None
-            }
+        let (admin_token, token_file) = match &config.admin_token {
+            Some(t) => (t.clone(), None),
             None => {
                 let t = runfile::ensure_admin_token(&data_dir).map_err(|e| {
                     format!(
@@ -83,13 +88,14 @@ fn serve(args: ServeArgs) -> Result<(), String> {
                         data_dir.display()
                     )
                 })?;
-                service.set_admin_token(&t);
-                Some(runfile::admin_token_path(&data_dir))
+                (t, Some(runfile::admin_token_path(&data_dir)))
             }
         };
+        service.set_admin_token(&admin_token);
         let info = runfile::ServerInfo {
             http: runfile::local_url(http),
             pid: std::process::id(),
+            admin_token: Some(admin_token),
         };
         runfile::write_server_info(&data_dir, &info).map_err(|e| {
             format!(
@@ -135,6 +141,12 @@ fn purge(args: &PurgeArgs) -> Result<(), String> {
         "{verb} {} messages, {} bytes{via}",
         removed.messages, removed.bytes
     );
+    Ok(())
+}
+
+fn ready(args: &ReadyArgs) -> Result<(), String> {
+    let target = fakemail::ready::wait(args)?;
+    println!("fakemail at {} is ready", target.url);
     Ok(())
 }
 

@@ -1,5 +1,5 @@
 //! `fakemail purge`: delete old messages from a stopped store directly, or, when a server holds
-//! the store, by asking it over HTTP with the admin token it keeps in the data dir.
+//! the store, by asking it over HTTP with the admin token it wrote into `server.json`.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use crate::api::dto::{PurgeRequest, PurgeResponse};
 use crate::cli::PurgeArgs;
 use crate::store::mail::Removed;
-use crate::store::{Store, StoreError};
+use crate::store::{self, Store, StoreError};
 use crate::time::Timestamp;
 use crate::{client, config, retention, runfile};
 
@@ -24,7 +24,7 @@ pub enum Via {
 /// Runs the purge. With `progress`, a running total is shown on stderr while it takes long.
 ///
 /// # Errors
-/// A sentence for the user: no data dir, an unreadable store, an unreachable server, a
+/// A sentence for the user: no data dir, a dir without a store, an unreadable store, an unreachable server, a
 /// refused token.
 pub fn run(args: &PurgeArgs, progress: bool) -> Result<(Removed, Via), String> {
     let dir: PathBuf = match &args.data_dir {
@@ -37,6 +37,14 @@ pub fn run(args: &PurgeArgs, progress: bool) -> Result<(Removed, Via), String> {
         return Err(format!(
             "there is no data dir at {}; nothing to purge",
             dir.display()
+        ));
+    }
+    // Opening would make an empty store in any directory, a mistyped one included.
+    if !Store::exists(&dir) {
+        return Err(format!(
+            "{} holds no store ({} is missing); nothing to purge. Is it the data dir of a fakemail server?",
+            dir.display(),
+            store::DB_DIR
         ));
     }
     match Store::open(&dir, 16 << 20) {
@@ -67,16 +75,23 @@ pub fn run(args: &PurgeArgs, progress: bool) -> Result<(Removed, Via), String> {
 
 fn remote(args: &PurgeArgs, dir: &std::path::Path) -> Result<(Removed, Via), String> {
     let info = runfile::read_server_info(dir).map_err(|e| {
+        let hint = if e.kind() == std::io::ErrorKind::PermissionDenied {
+            "only the server's user can read it: run purge as that user or as root"
+        } else {
+            "is a fakemail server still starting there?"
+        };
         format!(
-            "the data dir {} is in use by another process, but its {} cannot be read ({e}); \
-             is a fakemail server still starting there?",
+            "the data dir {} is in use by another process, but its {} cannot be read ({e}); {hint}",
             dir.display(),
             runfile::SERVER_FILE
         )
     })?;
-    let token = match &args.admin_token {
-        Some(t) => t.clone(),
-        None => runfile::read_admin_token(dir).map_err(|e| {
+    // Given, it wins; otherwise the token the server says it takes. The admin-token file is
+    // only a fallback for a server.json without one: it may be stale (a server started with
+    // --admin-token neither reads nor rewrites it).
+    let token = match (&args.admin_token, &info.admin_token) {
+        (Some(t), _) | (None, Some(t)) => t.clone(),
+        (None, None) => runfile::read_admin_token(dir).map_err(|e| {
             format!(
                 "cannot read the admin token in {} ({e}); pass --admin-token or set FAKEMAIL_ADMIN_TOKEN",
                 runfile::admin_token_path(dir).display()

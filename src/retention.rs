@@ -47,8 +47,11 @@ pub fn purge_older_than(
     }
 }
 
-/// Deletes the oldest messages while more than `max` are stored. Blocking.
-pub fn enforce_cap(store: &Store, max: u64) -> Result<Removed> {
+/// Deletes the oldest messages while more than `max` are stored, but never `keep`: the
+/// message a delivery has just stored stays, even when it is stamped older than mail already
+/// there (a clock set back). Trims run one at a time ([`Store::trim_guard`]). Blocking.
+pub fn enforce_cap(store: &Store, max: u64, keep: Option<u64>) -> Result<Removed> {
+    let _one_at_a_time = store.trim_guard();
     let mut total = Removed::default();
     loop {
         let count = store.message_count()?;
@@ -56,7 +59,12 @@ pub fn enforce_cap(store: &Store, max: u64) -> Result<Removed> {
             return Ok(total);
         }
         let excess = (count - max).min(BATCH as u64) as usize;
-        let oldest = store.oldest_messages(excess)?;
+        let oldest: Vec<u64> = store
+            .oldest_messages(excess + 1)?
+            .into_iter()
+            .filter(|id| Some(*id) != keep)
+            .take(excess)
+            .collect();
         if oldest.is_empty() {
             return Ok(total);
         }

@@ -1,6 +1,7 @@
 //! Files a running server keeps in its data dir so that other `fakemail` processes can reach
-//! it (sled allows one process per store): `server.json` (where it listens) and `admin-token`
-//! (the bearer token of the admin endpoints, mode 0600).
+//! it (sled allows one process per store): `server.json` (where it listens and the admin token
+//! it takes, mode 0600) and `admin-token` (the random admin token kept across restarts for a
+//! server not given one, mode 0600).
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -14,11 +15,30 @@ pub const ADMIN_TOKEN_FILE: &str = "admin-token";
 pub const SERVER_FILE: &str = "server.json";
 
 /// What `server.json` says.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServerInfo {
     /// Base URL of the HTTP API, e.g. `http://127.0.0.1:8025`.
     pub http: String,
     pub pid: u32,
+    /// The admin token this server takes, whether it came from `--admin-token` or from the
+    /// `admin-token` file: the file alone can be stale (left by an earlier start without the
+    /// flag), this cannot.
+    #[serde(default)]
+    pub admin_token: Option<String>,
+}
+
+impl std::fmt::Debug for ServerInfo {
+    /// Never shows the token.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerInfo")
+            .field("http", &self.http)
+            .field("pid", &self.pid)
+            .field(
+                "admin_token",
+                &self.admin_token.as_ref().map(|_| "<hidden>"),
+            )
+            .finish()
+    }
 }
 
 /// The base URL clients on this machine use: an unspecified bind address becomes loopback.
@@ -117,7 +137,9 @@ mod tests {
         let info = ServerInfo {
             http: local_url("0.0.0.0:8025".parse().unwrap()),
             pid: 7,
+            admin_token: Some("fm_secret".into()),
         };
+        assert!(!format!("{info:?}").contains("fm_secret"));
         assert_eq!(info.http, "http://127.0.0.1:8025");
         write_server_info(dir.path(), &info).unwrap();
         assert_eq!(read_server_info(dir.path()).unwrap(), info);

@@ -67,6 +67,9 @@ impl Listeners {
 }
 
 /// Serves until `shutdown` resolves, then drains (at most [`DRAIN_TIMEOUT`]) and flushes.
+/// It marks the service ready (`/readyz`) as it spawns the front-ends and tells systemd
+/// (`READY=1`, see [`crate::notify`]) once all are spawned; when `shutdown` resolves, it takes
+/// both back first.
 ///
 /// # Errors
 /// Fails only when the final flush of the store fails.
@@ -77,6 +80,10 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
+    let status = match listeners.http.local_addr() {
+        Ok(addr) => format!("serving HTTP on {addr}"),
+        Err(_) => "serving".to_owned(),
+    };
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
@@ -88,6 +95,9 @@ pub async fn run(
             max_send_body: config.service.max_message_size + config.max_body_size,
         },
     );
+    // The store is open and every listener bound. Marked before the HTTP task exists, so no
+    // request can be answered before it.
+    service.set_ready(true);
     let http = tokio::spawn(
         warp::serve(routes)
             .incoming(listeners.http)
@@ -106,7 +116,12 @@ pub async fn run(
         ))
     });
 
+    // Every front-end is spawned on a listener bound before `run`: tell systemd.
+    crate::notify::ready(&status);
+
     shutdown.await;
+    service.set_ready(false);
+    crate::notify::stopping();
     info!("shutting down: no new connections; draining in-flight requests");
     let _ = stop_tx.send(true);
     // Waits and event streams would hold the drain for their whole length: end them now.

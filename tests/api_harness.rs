@@ -32,6 +32,7 @@ async fn deliver(srv: &TestServer, raw: Vec<u8>, to: &[&str]) -> u64 {
         .unwrap()
         .expect("deliver")
         .message
+        .id
 }
 
 /// The id of the newest message in a user's inbox.
@@ -861,7 +862,7 @@ async fn shutdown_ends_the_waits() {
     listeners(&srv, 1).await;
     srv.stop().await;
     let got = waiting.await.unwrap();
-    assert_error(&got, 503, "shutting_down");
+    assert_error(&got, 503, "not_ready");
 }
 
 // ----- event streams ---------------------------------------------------------------------------

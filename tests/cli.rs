@@ -21,15 +21,7 @@ async fn call(
     token: Option<&str>,
     body: Option<Value>,
 ) -> (u16, Value) {
-    let mut req = reqwest::Client::new().request(method.parse().unwrap(), p.url(path));
-    if let Some(t) = token {
-        req = req.bearer_auth(t);
-    }
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let r = send(req).await;
-    (r.status, r.json)
+    p.call(method, path, token, body).await
 }
 
 async fn register(p: &Process, email: &str, password: &str) -> Value {

@@ -2,8 +2,9 @@
 //! truth: every subcommand, long flag, environment variable and default it declares must be
 //! documented in `man/fakemail.1` and `README.md`, and neither may document a flag that does
 //! not exist. Also checks that `.ci/run` runs the test command the README gives, that
-//! `packaging/fakemail.default` lists every setting, and that the unit waits longer than the
-//! server drains.
+//! `packaging/fakemail.default` lists every setting, that the unit waits longer than the
+//! server drains, and that every file the Debian package ships exists or is made by
+//! `packaging/build-deb.sh`.
 
 use std::path::Path;
 
@@ -135,6 +136,37 @@ fn subcommands() -> Vec<String> {
         .get_subcommands()
         .map(|s| s.get_name().to_string())
         .collect()
+}
+
+#[test]
+fn man_page_has_every_section() {
+    let man = man();
+    for section in [
+        "NAME",
+        "SYNOPSIS",
+        "DESCRIPTION",
+        "COMMANDS",
+        "OPTIONS",
+        "ENVIRONMENT",
+        "FILES",
+        "EXIT STATUS",
+        "EXAMPLES",
+        "SEE ALSO",
+    ] {
+        assert!(
+            !man_section(&man, section).is_empty(),
+            "man/fakemail.1 has an empty {section}"
+        );
+    }
+    let synopsis = man_section(&man, "SYNOPSIS").join("\n");
+    let missing: Vec<_> = subcommands()
+        .into_iter()
+        .filter(|name| !synopsis.contains(&format!(".B fakemail {name}")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "subcommands missing from SYNOPSIS in man/fakemail.1: {missing:?}"
+    );
 }
 
 #[test]
@@ -344,4 +376,46 @@ fn unit_stop_timeout_exceeds_the_drain_bound() {
         "TimeoutStopSec={secs} must exceed the server's drain bound of {:?}",
         fakemail::config::DRAIN_TIMEOUT
     );
+}
+
+#[test]
+fn the_debian_package_ships_files_that_exist_or_are_generated() {
+    let manifest = read("Cargo.toml");
+    let deb = manifest
+        .split("\n[package.metadata.deb]\n")
+        .nth(1)
+        .expect("Cargo.toml has [package.metadata.deb]");
+    // Up to the next top-level table; the assets' own lines are indented.
+    let deb = deb.split("\n[").next().unwrap();
+    let sources: Vec<&str> = deb
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("[\""))
+        .filter_map(|l| l.split('"').next())
+        .collect();
+    assert!(
+        sources.contains(&"target/release/fakemail") && sources.contains(&"man/fakemail.1"),
+        "{sources:?}"
+    );
+    let script = read("packaging/build-deb.sh");
+    let mut problems = Vec::new();
+    for source in sources {
+        match source.strip_prefix("target/release/") {
+            Some("fakemail") => {}
+            // cargo-deb reads target/release/ as the target dir: the script must make it.
+            Some(generated) => {
+                if !script.contains(&format!("/{generated}\"")) {
+                    problems.push(format!("{source} is not written by packaging/build-deb.sh"));
+                }
+            }
+            None => {
+                if !Path::new(env!("CARGO_MANIFEST_DIR")).join(source).is_file() {
+                    problems.push(format!("{source} does not exist"));
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "Cargo.toml:\n{}", problems.join("\n"));
+    // The unit cargo-deb installs is packaging/fakemail.service, the one CI verifies.
+    assert!(deb.contains("maintainer-scripts = \"packaging/\""), "{deb}");
+    assert!(deb.contains("unit-name = \"fakemail\""), "{deb}");
 }

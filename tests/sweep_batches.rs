@@ -1,12 +1,16 @@
 //! Retention deletes messages many per transaction: what a sweep, the message cap and
 //! `Store::delete_messages` remove must be exactly what one delete per message removed,
-//! counters and indexes included.
+//! counters and indexes included. A purge, with an injected cutoff, takes messages received
+//! before or at the cutoff and keeps later ones; a dry run measures the same and deletes nothing.
+
+mod common;
 
 use std::path::Path;
 
+use common::stored_message as message;
 use fakemail::retention;
 use fakemail::store::Store;
-use fakemail::store::mail::{EntryRecord, INBOX, Mailbox, MessageRecord, Removed, SENT};
+use fakemail::store::mail::{INBOX, Removed, SENT};
 use fakemail::time::Timestamp;
 
 const CACHE: u64 = 8 << 20;
@@ -15,55 +19,6 @@ const NEW: Timestamp = Timestamp(1_800_000_000);
 
 fn open(dir: &Path) -> Store {
     Store::open(dir, CACHE).expect("open store")
-}
-
-/// Stores a message received at `at` for `rcpt` (and, with `sender`, a copy in the sender's
-/// `sent`); returns its id.
-fn message(store: &Store, at: Timestamp, rcpt: u64, sender: Option<u64>, size: usize) -> u64 {
-    let id = store.generate_id().unwrap();
-    let mut entries = vec![EntryRecord {
-        id: store.generate_id().unwrap(),
-        message: id,
-        owner: rcpt,
-        mailbox: INBOX,
-        read: false,
-        starred: false,
-        bcc: None,
-    }];
-    if let Some(s) = sender {
-        entries.push(EntryRecord {
-            id: store.generate_id().unwrap(),
-            message: id,
-            owner: s,
-            mailbox: SENT,
-            read: true,
-            starred: true,
-            bcc: Some(vec![]),
-        });
-    }
-    let record = MessageRecord {
-        id,
-        received_at: at,
-        size: size as u64,
-        envelope_from: "alice@example.test".into(),
-        envelope_to: vec!["bob@example.test".into()],
-        from: Mailbox {
-            name: None,
-            address: "alice@example.test".into(),
-        },
-        to: vec![],
-        cc: vec![],
-        reply_to: vec![],
-        subject: format!("message {id}"),
-        snippet: String::new(),
-        message_id: None,
-        has_attachments: false,
-        entries: entries.iter().map(|e| e.id).collect(),
-    };
-    store
-        .insert_message(&record, &vec![b'x'; size], &entries)
-        .unwrap();
-    id
 }
 
 #[test]
@@ -136,8 +91,49 @@ fn the_message_cap_keeps_the_newest() {
     let ids: Vec<u64> = (0..40)
         .map(|i| message(&store, Timestamp(OLD.0 + i), bob, None, 1))
         .collect();
-    let removed = retention::enforce_cap(&store, 3).unwrap();
+    let removed = retention::enforce_cap(&store, 3, None).unwrap();
     assert_eq!(removed.messages, 37);
     assert_eq!(store.oldest_messages(100).unwrap(), ids[37..]);
     assert_eq!(store.counts(bob, INBOX).unwrap().total, 3);
+}
+
+#[test]
+fn a_purge_takes_messages_received_before_or_at_the_cutoff_and_keeps_later_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let bob = store.ensure_owner("bob@example.test").unwrap();
+    let alice = store.ensure_owner("alice@example.test").unwrap();
+    let now = Timestamp(OLD.0 + 100);
+    let age = std::time::Duration::from_secs(100);
+    let cutoff = retention::cutoff(now, age);
+    assert_eq!(cutoff, OLD);
+    let before = message(&store, Timestamp(OLD.0 - 1), bob, Some(alice), 3);
+    let at = message(&store, OLD, bob, None, 5);
+    let after = message(&store, Timestamp(OLD.0 + 1), bob, Some(alice), 7);
+
+    // A dry run measures exactly what a purge takes, and deletes nothing.
+    let expected = Removed {
+        messages: 2,
+        bytes: 8,
+    };
+    let dry = retention::purge_older_than(&store, cutoff, true, &mut |_| {}).unwrap();
+    assert_eq!(dry, expected);
+    assert_eq!(store.message_count().unwrap(), 3);
+    assert_eq!(store.counts(bob, INBOX).unwrap().total, 3);
+
+    // A cutoff before everything takes nothing.
+    let none = retention::purge_older_than(&store, Timestamp(OLD.0 - 2), false, &mut |_| {});
+    assert_eq!(none.unwrap(), Removed::default());
+    assert_eq!(store.message_count().unwrap(), 3);
+
+    let removed = retention::purge_older_than(&store, cutoff, false, &mut |_| {}).unwrap();
+    assert_eq!(removed, expected);
+    assert!(store.message(before).unwrap().is_none());
+    assert!(store.message(at).unwrap().is_none());
+    assert!(store.message(after).unwrap().is_some());
+    assert_eq!(store.message_count().unwrap(), 1);
+    assert_eq!(store.message_bytes().unwrap(), 7);
+    let inbox = store.counts(bob, INBOX).unwrap();
+    assert_eq!((inbox.total, inbox.unread), (1, 1));
+    assert_eq!(store.counts(alice, SENT).unwrap().total, 1);
 }

@@ -91,7 +91,7 @@ impl From<LoginOutcome> for LoginResponse {
     }
 }
 
-/// `GET /healthz`
+/// `GET /healthz` (`{"status":"ok"}`) and `GET /readyz` (`{"status":"ready"}`)
 #[derive(Debug, Serialize)]
 pub struct Health {
     pub status: &'static str,

@@ -35,6 +35,8 @@ pub fn routes(
 + 'static {
     let auth = warp::path!("api" / "v1" / "auth" / ..);
     let api = health()
+        .or(ready(svc.clone()))
+        .unify()
         .or(auth.and(register(svc.clone(), limits)))
         .unify()
         .or(auth.and(login(svc.clone(), limits)))
@@ -127,6 +129,20 @@ fn health() -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
             .or(warp::head())
             .unify()
             .and_then(handlers::health)
+            .or(others("GET, HEAD"))
+            .unify(),
+    )
+}
+
+/// GET /readyz (and HEAD): 200 once every listener serves, 503 `not_ready` while starting or
+/// draining. `/healthz` only says the process answers.
+fn ready(svc: Service) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    warp::path!("readyz").and(
+        warp::get()
+            .or(warp::head())
+            .unify()
+            .and(with_svc(svc))
+            .and_then(handlers::ready)
             .or(others("GET, HEAD"))
             .unify(),
     )

@@ -29,6 +29,11 @@ pub async fn health() -> Result<Response, Rejection> {
     Ok(json(&Health { status: "ok" }).into_response())
 }
 
+pub async fn ready(svc: Service) -> Result<Response, Rejection> {
+    svc.check_ready()?;
+    Ok(json(&Health { status: "ready" }).into_response())
+}
+
 pub async fn register(svc: Service, req: RegisterRequest) -> Result<Response, Rejection> {
     let user = svc
         .register(NewUser {

@@ -128,8 +128,10 @@ impl From<&Error> for ApiError {
             Error::WaitTimeout { .. } => {
                 ApiError::new(S::REQUEST_TIMEOUT, "timeout", e.to_string())
             }
-            Error::ShuttingDown => {
-                ApiError::new(S::SERVICE_UNAVAILABLE, "shutting_down", e.to_string())
+            Error::NotReady => {
+                let mut a = ApiError::new(S::SERVICE_UNAVAILABLE, "not_ready", e.to_string());
+                a.retry_after = Some(1);
+                a
             }
             Error::Store(_) | Error::Internal(_) => {
                 error!(error = %e, "internal error while handling a request");
@@ -230,6 +232,7 @@ mod tests {
             (Error::MissingToken, 401, "missing_token"),
             (Error::InvalidToken, 401, "invalid_token"),
             (Error::NotFound("message"), 404, "not_found"),
+            (Error::NotReady, 503, "not_ready"),
             (
                 Error::WaitTimeout {
                     waited: Duration::from_secs(30),
@@ -237,7 +240,6 @@ mod tests {
                 408,
                 "timeout",
             ),
-            (Error::ShuttingDown, 503, "shutting_down"),
             (
                 Error::Internal("secret detail".into()),
                 500,

@@ -49,10 +49,11 @@ pub struct SenderCopy {
 /// What `deliver` stored.
 #[derive(Debug, Clone)]
 pub struct Delivered {
-    pub message: u64,
+    pub message: MessageRecord,
     /// One per distinct envelope recipient.
     pub entries: Vec<u64>,
-    pub sender_entry: Option<u64>,
+    /// The sender's copy, when there is one.
+    pub sender_copy: Option<EntryRecord>,
 }
 
 /// A message composed over the REST API.
@@ -133,7 +134,15 @@ const RESERVED_HEADERS: [&str; 13] = [
     "received",
 ];
 
+/// A mailbox name as it is looked up: without surrounding spaces, as names are made (the
+/// comparison itself ignores letter case). Every lookup by name goes through here, so that
+/// "Work " names the mailbox made as "Work " (stored as "Work") everywhere.
+fn lookup_name(name: &str) -> &str {
+    name.trim()
+}
+
 fn system_mailbox(name: &str) -> Option<u64> {
+    let name = lookup_name(name);
     m::SYSTEM_MAILBOXES
         .iter()
         .find(|(_, n)| n.eq_ignore_ascii_case(name))
@@ -171,7 +180,7 @@ fn check_header_value(value: &str, field: String) -> Result<()> {
 }
 
 fn check_mailbox_name(raw: &str) -> Result<String> {
-    let name = raw.trim();
+    let name = lookup_name(raw);
     let n = name.chars().count();
     let bad = |why: &str| Error::invalid("invalid_mailbox_name", "name", why);
     if n == 0 || n > MAX_MAILBOX_NAME {
@@ -207,7 +216,7 @@ impl Service {
         let message_id = store.generate_id()?;
         let mut seen = std::collections::HashSet::new();
         let mut entries = Vec::new();
-        let mut sender_entry = None;
+        let mut sender_copy = None;
         if let Some(s) = &d.sender {
             let e = EntryRecord {
                 id: store.generate_id()?,
@@ -218,7 +227,7 @@ impl Service {
                 starred: false,
                 bcc: Some(s.bcc.clone()),
             };
-            sender_entry = Some(e.id);
+            sender_copy = Some(e.clone());
             entries.push(e);
         }
         let mut recipient_entries = Vec::new();
@@ -269,7 +278,7 @@ impl Service {
         );
         let cap = self.inner.settings.max_messages;
         if cap > 0 {
-            let removed = crate::retention::enforce_cap(store, cap)?;
+            let removed = crate::retention::enforce_cap(store, cap, Some(message_id))?;
             if removed.messages > 0 {
                 info!(
                     removed = removed.messages,
@@ -280,9 +289,9 @@ impl Service {
             }
         }
         Ok(Delivered {
-            message: message_id,
+            message: record,
             entries: recipient_entries,
-            sender_entry,
+            sender_copy,
         })
     }
 
@@ -383,12 +392,24 @@ impl Service {
             }),
         };
         let svc = self.clone();
-        let delivered = tokio::task::spawn_blocking(move || svc.deliver(delivery)).await??;
-        let entry = delivered
-            .sender_entry
-            .ok_or_else(|| Error::Internal("no sender copy".into()))?;
-        let owner = self.inner.store.owner(&user.email)?.ok_or_else(not_found)?;
-        self.blocking_full(owner, entry).await
+        tokio::task::spawn_blocking(move || {
+            let content = mime::content(&delivery.raw);
+            let delivered = svc.deliver(delivery)?;
+            let entry = delivered
+                .sender_copy
+                .ok_or_else(|| Error::Internal("no sender copy".into()))?;
+            // The answer is the copy as stored, not read back: a concurrent delivery's message
+            // cap, or a purge, may already have removed it, and the send still succeeded.
+            Ok(FullMessage {
+                view: MessageView {
+                    mailbox: Self::mailbox_name(entry.mailbox, &HashMap::new()),
+                    entry,
+                    message: delivered.message,
+                },
+                content,
+            })
+        })
+        .await?
     }
 
     /// The owner id of a user's address; `None` when no mail was ever kept for it.
@@ -416,15 +437,20 @@ impl Service {
             .unwrap_or_else(|| "inbox".to_owned())
     }
 
-    /// Resolves a mailbox name (system names case-insensitive) to its id.
+    /// Resolves a mailbox name (trimmed, in any letter case) to its id.
     pub(super) fn resolve_mailbox(&self, owner: Option<u64>, name: &str) -> Result<Option<u64>> {
         if let Some(id) = system_mailbox(name) {
             return Ok(Some(id));
         }
         match owner {
-            Some(o) => Ok(self.inner.store.custom_mailbox(o, name)?.map(|b| b.id)),
+            Some(o) => Ok(self.custom_mailbox(o, name)?.map(|b| b.id)),
             None => Ok(None),
         }
+    }
+
+    /// An owner's custom mailbox by name (trimmed, in any letter case).
+    fn custom_mailbox(&self, owner: u64, name: &str) -> Result<Option<m::MailboxRecord>> {
+        Ok(self.inner.store.custom_mailbox(owner, lookup_name(name))?)
     }
 
     /// The entry `id` if it belongs to `owner`.
@@ -597,8 +623,6 @@ impl Service {
         }
         let owner = self.owner_of(user)?.ok_or(Error::NotFound("mailbox"))?;
         let b = self
-            .inner
-            .store
             .custom_mailbox(owner, name)?
             .ok_or(Error::NotFound("mailbox"))?;
         self.inner.store.delete_mailbox(owner, &b)?;
@@ -733,6 +757,7 @@ mod tests {
         assert_eq!(system_mailbox("INBOX"), Some(m::INBOX));
         assert_eq!(system_mailbox("Trash"), Some(m::TRASH));
         assert_eq!(system_mailbox("receipts"), None);
+        assert_eq!(system_mailbox(" inbox "), Some(m::INBOX));
     }
 
     #[test]

@@ -70,6 +70,8 @@ struct Inner {
     events: events::Hub,
     /// Uptime and the SMTP counters.
     stats: stats::Stats,
+    /// Whether every listener serves (`/readyz`); false while starting and draining.
+    ready: std::sync::atomic::AtomicBool,
 }
 
 impl Service {
@@ -86,6 +88,7 @@ impl Service {
                 admin_digest: std::sync::OnceLock::new(),
                 events: events::Hub::default(),
                 stats: stats::Stats::default(),
+                ready: std::sync::atomic::AtomicBool::new(false),
             }),
         }
     }
@@ -155,6 +158,26 @@ impl Service {
         }
     }
 
+    /// Marks the server ready (set by the server once every listener serves) or not (set when
+    /// it begins to drain).
+    pub fn set_ready(&self, ready: bool) {
+        self.inner
+            .ready
+            .store(ready, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Whether the server is ready for clients.
+    ///
+    /// # Errors
+    /// [`Error::NotReady`] while it starts or drains.
+    pub fn check_ready(&self) -> Result<()> {
+        if self.inner.ready.load(std::sync::atomic::Ordering::SeqCst) {
+            Ok(())
+        } else {
+            Err(Error::NotReady)
+        }
+    }
+
     /// Deletes (or with `dry_run` measures) every message older than `age`.
     pub async fn purge(&self, age: Duration, dry_run: bool) -> Result<crate::store::mail::Removed> {
         let cutoff = crate::retention::cutoff(crate::time::Timestamp::now(), age);
@@ -209,5 +232,6 @@ pub(crate) mod test_support {
         })
         .unwrap()
         .message
+        .id
     }
 }

@@ -229,7 +229,7 @@ impl Service {
     /// sees it.
     ///
     /// # Errors
-    /// [`Error::WaitTimeout`] when none arrives in time; [`Error::ShuttingDown`];
+    /// [`Error::WaitTimeout`] when none arrives in time; [`Error::NotReady`] when the server shuts down;
     /// [`Error::InvalidToken`] when a user's session ended meanwhile; store failures.
     pub async fn wait(&self, audience: Audience, q: WaitQuery) -> Result<Waited> {
         let deadline = tokio::time::Instant::now() + q.timeout;
@@ -252,7 +252,7 @@ impl Service {
                 }
             }
             let event = tokio::select! {
-                _ = closing.wait_for(|c| *c) => return Err(Error::ShuttingDown),
+                _ = closing.wait_for(|c| *c) => return Err(Error::NotReady),
                 r = tokio::time::timeout_at(deadline, rx.recv()) => match r {
                     Err(_) => return Err(Error::WaitTimeout { waited: q.timeout }),
                     Ok(Ok(event)) => event,
@@ -261,7 +261,7 @@ impl Service {
                         look_in_store = true;
                         continue;
                     }
-                    Ok(Err(RecvError::Closed)) => return Err(Error::ShuttingDown),
+                    Ok(Err(RecvError::Closed)) => return Err(Error::NotReady),
                 },
             };
             let hit = match_event(&audience, &q.filter, after, &event);

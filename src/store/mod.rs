@@ -18,7 +18,7 @@ pub mod mail;
 
 use std::fs::{File, TryLockError};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -95,6 +95,8 @@ pub struct Store {
     mail: mail::MailTrees,
     /// Held for the life of the store: a second process on the same dir fails fast.
     _lock: Arc<File>,
+    /// Held while the store is trimmed to the message cap (see [`Store::trim_guard`]).
+    trim: Arc<Mutex<()>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -114,7 +116,15 @@ fn txn_error(e: TransactionError<StoreError>) -> StoreError {
     }
 }
 
+/// The store's directory inside a data dir.
+pub const DB_DIR: &str = "db";
+
 impl Store {
+    /// Whether `dir` holds a store (one [`Store::open`] made), without opening or creating it.
+    pub fn exists(dir: &Path) -> bool {
+        dir.join(DB_DIR).is_dir()
+    }
+
     /// Opens (creating if needed) the store in `dir`, with a page cache of at most `cache_bytes`.
     ///
     /// # Errors
@@ -138,7 +148,7 @@ impl Store {
             Err(TryLockError::Error(e)) => return Err(io(e)),
         }
         let config = sled::Config::new()
-            .path(dir.join("db"))
+            .path(dir.join(DB_DIR))
             .cache_capacity(cache_bytes);
         // Our lock above means no other process has the dir, so sled refusing its own lock on
         // `db/db` can only be a store this process just dropped: sled finishes its writes on
@@ -176,6 +186,7 @@ impl Store {
             mail: mail::MailTrees::open(&db)?,
             db,
             _lock: Arc::new(lock),
+            trim: Arc::default(),
         })
     }
 
@@ -183,6 +194,13 @@ impl Store {
     pub fn generate_id(&self) -> Result<u64, StoreError> {
         // sled ids start at 0; keep 0 free as "no id".
         Ok(self.db.generate_id()? + 1)
+    }
+
+    /// Serializes trims to the message cap within this process: two at once would each delete
+    /// to make room, together more than needed. Hold it for the whole trim.
+    pub fn trim_guard(&self) -> MutexGuard<'_, ()> {
+        // The guard protects no data, so a panic while it was held leaves nothing broken.
+        self.trim.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Writes everything to disk. Blocking: call it from a blocking context.

@@ -13,6 +13,8 @@ use fakemail::config::{Config, DataDir};
 use fakemail::server::{self, Listeners};
 use fakemail::service::Service;
 use fakemail::store::Store;
+use fakemail::store::mail::{EntryRecord, INBOX, Mailbox, MessageRecord, SENT};
+use fakemail::time::Timestamp;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -121,6 +123,24 @@ pub async fn send(req: reqwest::RequestBuilder) -> Reply {
     }
 }
 
+/// A request to `url` with an optional bearer token and JSON body, not yet sent.
+pub fn build_request(
+    client: &reqwest::Client,
+    method: &str,
+    url: String,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> reqwest::RequestBuilder {
+    let mut req = client.request(method.parse().unwrap(), url);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    req
+}
+
 /// A running server.
 pub struct TestServer {
     pub addr: SocketAddr,
@@ -155,6 +175,9 @@ impl TestServer {
         let addr = listeners.http_addr().unwrap();
         let service = Service::new(store, config.service.clone());
         let svc = service.clone();
+        if let Some(token) = &config.admin_token {
+            service.set_admin_token(token);
+        }
         let (tx, rx) = oneshot::channel::<()>();
         let handle = tokio::spawn(async move {
             server::run(&config, service, listeners, async {
@@ -204,14 +227,7 @@ impl TestServer {
         token: Option<&str>,
         body: Option<Value>,
     ) -> reqwest::RequestBuilder {
-        let mut req = self.client.request(method.parse().unwrap(), self.url(path));
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        req
+        build_request(&self.client, method, self.url(path), token, body)
     }
 
     /// Sends a request with an optional bearer token and JSON body; returns the whole reply.
@@ -235,6 +251,26 @@ impl TestServer {
     ) -> (u16, Value) {
         let r = self.reply(method, path, token, body).await;
         (r.status, r.json)
+    }
+
+    /// Sends a request and asserts that it answers the error envelope with `status` and `code`.
+    pub async fn expect_error(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+        status: u16,
+        code: &str,
+    ) {
+        let got = self.call(method, path, token, body).await;
+        assert!(
+            got.0 == status && got.1["error"]["code"] == code,
+            "{method} {path}: expected {status} {code}, got {} {}",
+            got.0,
+            got.1
+        );
+        assert_error(&got, status, code);
     }
 
     /// Registers an account and returns the user JSON.
@@ -276,6 +312,20 @@ impl TestServer {
     }
 }
 
+/// Polls `check` until it holds, failing the test after [`TIMEOUT`] twice over: for work the
+/// server does in the background (sweeps), whose timing a loaded machine stretches.
+pub async fn wait_until<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + 2 * TIMEOUT;
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Asserts the JSON error envelope with `status` and `code`.
 #[track_caller]
 pub fn assert_error(got: &(u16, Value), status: u16, code: &str) {
@@ -303,6 +353,64 @@ pub fn rfc3339(v: &Value) -> std::time::SystemTime {
     let s = v.as_str().unwrap_or_else(|| panic!("not a string: {v}"));
     assert!(s.ends_with('Z'), "not UTC: {s}");
     humantime::parse_rfc3339(s).unwrap_or_else(|e| panic!("{s}: {e}"))
+}
+
+// ----- the store -----------------------------------------------------------------------------
+
+/// Stores a message straight into `store`, received at `at`, for `rcpt` (and, with `sender`, a
+/// copy in the sender's `sent`), bypassing delivery so that tests choose its arrival time;
+/// returns its id.
+pub fn stored_message(
+    store: &Store,
+    at: Timestamp,
+    rcpt: u64,
+    sender: Option<u64>,
+    size: usize,
+) -> u64 {
+    let id = store.generate_id().unwrap();
+    let mut entries = vec![EntryRecord {
+        id: store.generate_id().unwrap(),
+        message: id,
+        owner: rcpt,
+        mailbox: INBOX,
+        read: false,
+        starred: false,
+        bcc: None,
+    }];
+    if let Some(s) = sender {
+        entries.push(EntryRecord {
+            id: store.generate_id().unwrap(),
+            message: id,
+            owner: s,
+            mailbox: SENT,
+            read: true,
+            starred: true,
+            bcc: Some(vec![]),
+        });
+    }
+    let record = MessageRecord {
+        id,
+        received_at: at,
+        size: size as u64,
+        envelope_from: "alice@example.test".into(),
+        envelope_to: vec!["bob@example.test".into()],
+        from: Mailbox {
+            name: None,
+            address: "alice@example.test".into(),
+        },
+        to: vec![],
+        cc: vec![],
+        reply_to: vec![],
+        subject: format!("message {id}"),
+        snippet: String::new(),
+        message_id: None,
+        has_attachments: false,
+        entries: entries.iter().map(|e| e.id).collect(),
+    };
+    store
+        .insert_message(&record, &vec![b'x'; size], &entries)
+        .unwrap();
+    id
 }
 
 // ----- raw HTTP ------------------------------------------------------------------------------
@@ -544,6 +652,33 @@ impl Process {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
+    }
+
+    /// Sends a JSON request with an optional bearer token; returns status and body.
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let req = build_request(&reqwest::Client::new(), method, self.url(path), token, body);
+        let r = send(req).await;
+        (r.status, r.json)
+    }
+
+    /// Registers `email` with [`PASSWORD`] and logs in; returns the token.
+    pub async fn user(&self, email: &str) -> String {
+        let body = json!({"email": email, "password": PASSWORD});
+        let (s, v) = self
+            .call("POST", "/api/v1/auth/register", None, Some(body.clone()))
+            .await;
+        assert_eq!(s, 201, "register {email}: {v}");
+        let (s, v) = self
+            .call("POST", "/api/v1/auth/login", None, Some(body))
+            .await;
+        assert_eq!(s, 200, "login {email}: {v}");
+        v["token"].as_str().unwrap().to_owned()
     }
 
     /// Sends a signal by name (`TERM`, `INT`) with kill(1).
