@@ -5,6 +5,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::service::chaos::RuleSpec;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// A fake mail server for testing software that sends email.
@@ -166,6 +167,22 @@ pub struct ServeArgs {
           value_parser = parse_size)]
     pub cache_size: u64,
 
+    /// Allow fault injection: without it the chaos endpoints answer 403 `chaos_disabled`.
+    /// The variable takes true/false, yes/no, 1/0.
+    #[arg(long, env = "FAKEMAIL_CHAOS", action = clap::ArgAction::SetTrue,
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub chaos: bool,
+
+    /// A fault-injection rule to start with (repeatable; needs --chaos), as
+    /// STAGE:PART[:PART...]. Stages: connect, ehlo, auth, mail, rcpt, data, api_send. Parts: a
+    /// reply code (451), an enhanced code (4.3.0), delay=DURATION, disconnect,
+    /// throttle=BYTES_PER_SECOND, N%, next=N, max_per_minute=N, from=GLOB, to=GLOB, seed=N,
+    /// and last text=TEXT. Examples: 'rcpt:451:4.3.0:50%', 'data:delay=2s',
+    /// 'connect:disconnect:next=3'.
+    #[arg(long, env = "FAKEMAIL_CHAOS_RULE", value_name = "RULE", requires = "chaos",
+          value_delimiter = ';', value_parser = parse_chaos_rule)]
+    pub chaos_rule: Vec<RuleSpec>,
+
     /// Token for the admin endpoints [default: random, kept in <data-dir>/admin-token].
     #[arg(
         long,
@@ -315,6 +332,11 @@ fn parse_filter(s: &str) -> Result<String, String> {
     tracing_subscriber::EnvFilter::try_new(s)
         .map(|_| s.to_owned())
         .map_err(|e| format!("not a log level or filter: {e}"))
+}
+
+/// A fault-injection rule in its text form (see `--chaos-rule`).
+pub fn parse_chaos_rule(s: &str) -> Result<RuleSpec, String> {
+    RuleSpec::parse(s).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

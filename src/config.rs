@@ -85,6 +85,8 @@ impl Default for Config {
                 max_recipients: 100,
                 max_message_size: 10 << 20,
                 max_messages: 0,
+                chaos: false,
+                chaos_rules: Vec::new(),
             },
             max_body_size: 1 << 20,
             retention: Some(Duration::from_secs(7 * 86_400)),
@@ -122,6 +124,8 @@ impl Config {
                 max_recipients: args.max_recipients as usize,
                 max_message_size: args.max_message_size,
                 max_messages: args.max_messages,
+                chaos: args.chaos,
+                chaos_rules: args.chaos_rule,
             },
             max_body_size: args.max_body_size,
             retention: match args.retention {

@@ -47,6 +47,16 @@ pub enum Error {
     /// The server is starting (not every listener serves yet) or shutting down.
     #[error("the server is not ready: it is starting or shutting down")]
     NotReady,
+    /// Fault injection was asked for on a server started without `--chaos`.
+    #[error("fault injection is off; start the server with --chaos to use it")]
+    ChaosDisabled,
+    /// A chaos rule fired at REST send: answer with this HTTP status.
+    #[error("{message}")]
+    InjectedFault {
+        status: u16,
+        rule: u64,
+        message: String,
+    },
     /// The named thing does not exist (or is not visible to the caller).
     #[error("{0} not found")]
     NotFound(&'static str),

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::service::chaos::RuleJson;
 use crate::service::mail::{Compose, FullMessage, MailboxInfo, MessagePatch, MessageView, Page};
 use crate::service::mime::{AttachmentInfo, Content};
 use crate::service::operator::{AdminMessage, AdminPage, StatsSnapshot};
@@ -464,4 +465,20 @@ pub struct WaitedDto<T> {
     #[serde(flatten)]
     pub message: T,
     pub cursor: String,
+}
+
+/// `GET /api/v1/admin/chaos`: the fault-injection rules in the order they are tried.
+#[derive(Debug, Serialize)]
+pub struct ChaosView {
+    pub enabled: bool,
+    /// Faults injected since start-up.
+    pub faults: u64,
+    pub rules: Vec<RuleJson>,
+}
+
+/// `PUT /api/v1/admin/chaos`: the new rule list.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChaosPut {
+    pub rules: Vec<RuleJson>,
 }

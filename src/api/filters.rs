@@ -61,9 +61,15 @@ pub fn routes(
         .unify()
         .or(admin_purge(svc.clone(), limits))
         .unify()
-        // Boxed: one more level of `Or` over this chain overflows the compiler's recursion
-        // limit when it checks the future types in release builds.
+        // Boxed: more levels of `Or` over this chain overflow the compiler's recursion limit
+        // when it checks the future types in release builds.
         .boxed()
+        .or(admin_chaos(svc.clone(), limits))
+        .unify()
+        .or(admin_chaos_rules(svc.clone(), limits))
+        .unify()
+        .or(admin_chaos_rule(svc.clone()))
+        .unify()
         .or(harness(svc))
         .unify();
     api.recover(rejection::recover)
@@ -453,6 +459,57 @@ fn admin_purge(
             .or(others("POST"))
             .unify(),
     )
+}
+
+/// GET, PUT and DELETE /api/v1/admin/chaos
+fn admin_chaos(
+    svc: Service,
+    l: Limits,
+) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    let admin_svc = admin(svc.clone()).and(with_svc(svc));
+    warp::path!("api" / "v1" / "admin" / "chaos").and(
+        warp::get()
+            .and(admin_svc.clone())
+            .and_then(handlers::chaos_get)
+            .or(warp::put()
+                .and(admin_svc.clone())
+                .and(json(l.max_body))
+                .and_then(handlers::chaos_put))
+            .unify()
+            .or(warp::delete()
+                .and(admin_svc)
+                .and_then(handlers::chaos_clear))
+            .unify()
+            .or(others("GET, PUT, DELETE"))
+            .unify(),
+    )
+}
+
+/// POST /api/v1/admin/chaos/rules
+fn admin_chaos_rules(
+    svc: Service,
+    l: Limits,
+) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    warp::path!("api" / "v1" / "admin" / "chaos" / "rules").and(
+        warp::post()
+            .and(admin(svc.clone()))
+            .and(with_svc(svc))
+            .and(json(l.max_body))
+            .and_then(handlers::chaos_add)
+            .or(others("POST"))
+            .unify(),
+    )
+}
+
+/// DELETE /api/v1/admin/chaos/rules/{id}
+fn admin_chaos_rule(svc: Service) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    let path = warp::path!("api" / "v1" / "admin" / "chaos" / "rules" / String);
+    path.and(warp::delete())
+        .and(admin(svc.clone()))
+        .and(with_svc(svc))
+        .and_then(handlers::chaos_remove)
+        .or(path.and(others("DELETE")).map(|_: String, r: Response| r))
+        .unify()
 }
 
 /// The operator view and the test-harness endpoints, boxed: one type for the whole group

@@ -5,9 +5,11 @@ use warp::reply::{Response, json, with_status};
 use warp::{Rejection, Reply};
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use super::dto::*;
 use crate::error::Error;
+use crate::service::chaos::{Rule, RuleJson, RuleSpec};
 use crate::service::events::EventKind;
 use crate::service::filter::MessageFilter;
 use crate::service::mail::ListQuery;
@@ -526,4 +528,62 @@ pub async fn user_events(
     let audience = svc.audience(session, None)?;
     let stream = svc.event_stream(audience, last_event_id.as_deref())?;
     Ok(sse_reply(stream))
+}
+fn chaos_view(svc: &Service, rules: &[Arc<Rule>]) -> ChaosView {
+    let stats = svc.chaos().stats();
+    ChaosView {
+        enabled: stats.enabled,
+        faults: stats.faults,
+        rules: rules.iter().map(|r| r.to_json()).collect(),
+    }
+}
+
+/// Validates rules from the API; errors name the rule's index (`rules[2].code`).
+fn specs(rules: Vec<RuleJson>) -> Result<Vec<RuleSpec>, Error> {
+    rules
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| {
+            r.into_spec().map_err(|e| match e {
+                Error::Invalid {
+                    code,
+                    field,
+                    message,
+                } => Error::Invalid {
+                    code,
+                    field: Some(format!("rules[{i}].{}", field.unwrap_or_default())),
+                    message,
+                },
+                other => other,
+            })
+        })
+        .collect()
+}
+
+pub async fn chaos_get(svc: Service) -> Result<Response, Rejection> {
+    let rules = svc.chaos().rules()?;
+    Ok(json(&chaos_view(&svc, &rules)).into_response())
+}
+
+pub async fn chaos_put(svc: Service, req: ChaosPut) -> Result<Response, Rejection> {
+    svc.chaos().rules()?;
+    let rules = svc.chaos().replace(specs(req.rules)?)?;
+    Ok(json(&chaos_view(&svc, &rules)).into_response())
+}
+
+pub async fn chaos_clear(svc: Service) -> Result<Response, Rejection> {
+    svc.chaos().clear()?;
+    Ok(no_content())
+}
+
+pub async fn chaos_add(svc: Service, req: RuleJson) -> Result<Response, Rejection> {
+    svc.chaos().rules()?;
+    let rule = svc.chaos().add(req.into_spec()?)?;
+    Ok(created(&rule.to_json()))
+}
+
+pub async fn chaos_remove(id: String, svc: Service) -> Result<Response, Rejection> {
+    let id: u64 = id.parse().map_err(|_| Error::NotFound("chaos rule"))?;
+    svc.chaos().remove(id)?;
+    Ok(no_content())
 }

@@ -124,6 +124,12 @@ impl From<&Error> for ApiError {
             Error::AdminOnly => {
                 ApiError::new(S::UNAUTHORIZED, "admin_token_required", e.to_string())
             }
+            Error::ChaosDisabled => ApiError::new(S::FORBIDDEN, "chaos_disabled", e.to_string()),
+            Error::InjectedFault { status, .. } => ApiError::new(
+                S::from_u16(*status).unwrap_or(S::SERVICE_UNAVAILABLE),
+                "injected_fault",
+                e.to_string(),
+            ),
             Error::NotFound(_) => ApiError::new(S::NOT_FOUND, "not_found", e.to_string()),
             Error::WaitTimeout { .. } => {
                 ApiError::new(S::REQUEST_TIMEOUT, "timeout", e.to_string())

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use tracing::{debug, info};
 
-use super::{Service, address, compose, mime, token};
+use super::{Service, address, chaos, compose, mime, token};
 use crate::error::{Error, Result};
 use crate::service::User;
 use crate::store::keys;
@@ -295,6 +295,32 @@ impl Service {
         })
     }
 
+    /// Applies a fault-injection rule at `api_send`, after validation (a real server refuses
+    /// well-formed mail too): a reply becomes [`Error::InjectedFault`], a delay waits.
+    async fn inject_send_fault(&self, from: &str, to: &[String]) -> Result<()> {
+        let to: Vec<&str> = to.iter().map(String::as_str).collect();
+        let event = chaos::Event {
+            stage: chaos::Stage::ApiSend,
+            from: Some(from),
+            to: &to,
+        };
+        match self.chaos().check(&event).map(|f| (f.rule, f.action)) {
+            Some((rule, chaos::Action::Reply { code, text, .. })) => Err(Error::InjectedFault {
+                status: code,
+                rule,
+                message: text.unwrap_or_else(|| {
+                    format!("fault injected by chaos rule {rule}; the message was not sent")
+                }),
+            }),
+            Some((_, chaos::Action::Delay(d))) => {
+                tokio::time::sleep(d).await;
+                Ok(())
+            }
+            // Validation keeps disconnects and throttles away from this stage.
+            Some(_) | None => Ok(()),
+        }
+    }
+
     /// Validates and sends a message from `user`; returns the sender's copy.
     ///
     /// # Errors
@@ -358,6 +384,7 @@ impl Service {
             check_header_value(value, format!("headers.{name}"))?;
             headers.push((name.clone(), value.clone()));
         }
+        self.inject_send_fault(&user.email, &all).await?;
         let domain = user
             .email
             .rsplit_once('@')

@@ -3,6 +3,7 @@
 
 pub mod address;
 mod auth;
+pub mod chaos;
 pub mod compose;
 pub mod events;
 pub mod extract;
@@ -46,6 +47,10 @@ pub struct Settings {
     pub max_message_size: u64,
     /// Most messages kept; the oldest go beyond it (0: no cap).
     pub max_messages: u64,
+    /// Whether fault injection may be used (`--chaos`).
+    pub chaos: bool,
+    /// Fault-injection rules to start with (`--chaos-rule`).
+    pub chaos_rules: Vec<chaos::RuleSpec>,
 }
 
 /// A cheap-to-clone handle to the service; clones share the store and state.
@@ -72,14 +77,18 @@ struct Inner {
     stats: stats::Stats,
     /// Whether every listener serves (`/readyz`); false while starting and draining.
     ready: std::sync::atomic::AtomicBool,
+    /// Fault-injection rules, asked by the front-ends at every stage.
+    chaos: chaos::Chaos,
 }
 
 impl Service {
     /// A service over an opened store.
     pub fn new(store: Store, settings: Settings) -> Self {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let chaos = chaos::Chaos::new(settings.chaos, settings.chaos_rules.clone());
         Service {
             inner: Arc::new(Inner {
+                chaos,
                 store,
                 settings,
                 limiter: LoginLimiter::new(LOGIN_MAX_FAILURES, LOGIN_WINDOW),
@@ -101,6 +110,11 @@ impl Service {
     /// Uptime and the SMTP counters; the SMTP front-end counts through it.
     pub fn stats(&self) -> &stats::Stats {
         &self.inner.stats
+    }
+
+    /// The fault-injection rules.
+    pub fn chaos(&self) -> &chaos::Chaos {
+        &self.inner.chaos
     }
 
     /// The settings in force.
