@@ -41,6 +41,9 @@ pub enum Error {
     /// The admin token is missing or wrong.
     #[error("this endpoint needs the admin token as `Authorization: Bearer <token>`")]
     AdminOnly,
+    /// A wait for a message ended without one.
+    #[error("no matching message arrived within {}", humantime::format_duration(*.waited))]
+    WaitTimeout { waited: Duration },
     /// The server is starting (not every listener serves yet) or shutting down.
     #[error("the server is not ready: it is starting or shutting down")]
     NotReady,

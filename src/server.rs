@@ -184,6 +184,8 @@ pub async fn run(
     crate::notify::stopping();
     info!("shutting down: no new connections; draining in-flight requests");
     let _ = stop_tx.send(true);
+    // Waits and event streams would hold the drain for their whole length: end them now.
+    service.events().close();
     if tokio::time::timeout(DRAIN_TIMEOUT, http).await.is_err() {
         warn!(timeout = ?DRAIN_TIMEOUT, "in-flight requests did not finish in time; closing them");
     }

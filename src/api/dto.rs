@@ -7,8 +7,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::service::chaos::RuleJson;
 use crate::service::mail::{Compose, FullMessage, MailboxInfo, MessagePatch, MessageView, Page};
+use crate::service::mime::{AttachmentInfo, Content};
+use crate::service::operator::{AdminMessage, AdminPage, StatsSnapshot};
 use crate::service::{LoginOutcome, User};
-use crate::store::mail::Mailbox;
+use crate::store::mail::{Mailbox, MessageRecord};
 
 /// `POST /api/v1/auth/register`
 #[derive(Debug, Deserialize)]
@@ -246,9 +248,8 @@ pub struct MessageDto {
     /// Only on the sender's copy.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bcc: Option<Vec<AddressDto>>,
-    pub text: Option<String>,
-    pub html: Option<String>,
-    pub headers: Vec<(String, String)>,
+    #[serde(flatten)]
+    pub body: BodyDto,
 }
 
 impl From<FullMessage> for MessageDto {
@@ -265,9 +266,54 @@ impl From<FullMessage> for MessageDto {
                     })
                     .collect()
             }),
-            text: f.content.text,
-            html: f.content.html,
-            headers: f.content.headers,
+            body: BodyDto::from(f.content),
+        }
+    }
+}
+
+/// What a whole message shows beyond its summary, decoded from its source on read.
+#[derive(Debug, Serialize)]
+pub struct BodyDto {
+    /// The `Date` header in RFC 3339 UTC, or null.
+    pub date: Option<String>,
+    pub text: Option<String>,
+    pub html: Option<String>,
+    pub headers: Vec<(String, String)>,
+    pub attachments: Vec<AttachmentDto>,
+    pub links: Vec<String>,
+    pub codes: Vec<String>,
+}
+
+impl From<Content> for BodyDto {
+    fn from(c: Content) -> Self {
+        BodyDto {
+            date: c.date.map(|d| d.to_rfc3339()),
+            text: c.text,
+            html: c.html,
+            headers: c.headers,
+            attachments: c.attachments.iter().map(AttachmentDto::from).collect(),
+            links: c.links,
+            codes: c.codes,
+        }
+    }
+}
+
+/// One attachment of a message; its content is at `.../attachments/{index}`.
+#[derive(Debug, Serialize)]
+pub struct AttachmentDto {
+    pub index: usize,
+    pub filename: Option<String>,
+    pub content_type: String,
+    pub size: u64,
+}
+
+impl From<&AttachmentInfo> for AttachmentDto {
+    fn from(a: &AttachmentInfo) -> Self {
+        AttachmentDto {
+            index: a.index,
+            filename: a.filename.clone(),
+            content_type: a.content_type.clone(),
+            size: a.size,
         }
     }
 }
@@ -304,6 +350,121 @@ pub struct PurgeResponse {
     pub deleted: u64,
     pub bytes: u64,
     pub dry_run: bool,
+}
+
+/// A message in the operator listing: one per message, whoever holds copies of it.
+#[derive(Debug, Serialize)]
+pub struct AdminSummaryDto {
+    /// The message id (not a copy's).
+    pub id: String,
+    pub from: AddressDto,
+    pub to: Vec<AddressDto>,
+    pub cc: Vec<AddressDto>,
+    pub subject: String,
+    pub snippet: String,
+    pub received_at: String,
+    pub size: u64,
+    pub has_attachments: bool,
+    /// The envelope recipients: every address that got a copy, Bcc ones included.
+    pub recipients: Vec<String>,
+}
+
+impl From<&MessageRecord> for AdminSummaryDto {
+    fn from(m: &MessageRecord) -> Self {
+        AdminSummaryDto {
+            id: m.id.to_string(),
+            from: AddressDto::from(&m.from),
+            to: addresses(&m.to),
+            cc: addresses(&m.cc),
+            subject: m.subject.clone(),
+            snippet: m.snippet.clone(),
+            received_at: m.received_at.to_rfc3339(),
+            size: m.size,
+            has_attachments: m.has_attachments,
+            recipients: m.envelope_to.clone(),
+        }
+    }
+}
+
+/// A whole message in the operator view.
+#[derive(Debug, Serialize)]
+pub struct AdminMessageDto {
+    #[serde(flatten)]
+    pub summary: AdminSummaryDto,
+    pub message_id: Option<String>,
+    pub reply_to: Vec<AddressDto>,
+    #[serde(flatten)]
+    pub body: BodyDto,
+}
+
+impl From<AdminMessage> for AdminMessageDto {
+    fn from(a: AdminMessage) -> Self {
+        AdminMessageDto {
+            summary: AdminSummaryDto::from(&a.message),
+            message_id: a.message.message_id.clone(),
+            reply_to: addresses(&a.message.reply_to),
+            body: BodyDto::from(a.content),
+        }
+    }
+}
+
+/// A page of the operator listing.
+#[derive(Debug, Serialize)]
+pub struct AdminPageDto {
+    pub messages: Vec<AdminSummaryDto>,
+    pub next_cursor: Option<String>,
+}
+
+impl From<AdminPage> for AdminPageDto {
+    fn from(p: AdminPage) -> Self {
+        AdminPageDto {
+            messages: p.messages.iter().map(AdminSummaryDto::from).collect(),
+            next_cursor: p.next_cursor,
+        }
+    }
+}
+
+/// `GET /api/v1/admin/stats`
+#[derive(Debug, Serialize)]
+pub struct StatsDto {
+    pub messages: u64,
+    pub bytes: u64,
+    pub users: u64,
+    pub uptime_seconds: u64,
+    pub smtp: SmtpStatsDto,
+}
+
+/// The SMTP counters of [`StatsDto`].
+#[derive(Debug, Serialize)]
+pub struct SmtpStatsDto {
+    pub connections: u64,
+    pub accepted: u64,
+    pub rejected: u64,
+}
+
+impl From<StatsSnapshot> for StatsDto {
+    fn from(s: StatsSnapshot) -> Self {
+        StatsDto {
+            messages: s.messages,
+            bytes: s.bytes,
+            users: s.users,
+            uptime_seconds: s.uptime.as_secs(),
+            smtp: SmtpStatsDto {
+                connections: s.smtp.connections,
+                accepted: s.smtp.accepted,
+                rejected: s.smtp.rejected,
+            },
+        }
+    }
+}
+
+/// The answer of a wait: the message, and the cursor of its place, to pass as `after` to wait
+/// for the next one.
+#[derive(Debug, Serialize)]
+pub struct WaitedDto<T> {
+    #[serde(flatten)]
+    pub message: T,
+    pub cursor: String,
 }
 
 /// `GET /api/v1/admin/chaos`: the fault-injection rules in the order they are tried.

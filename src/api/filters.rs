@@ -64,7 +64,9 @@ pub fn routes(
         // Boxed: one more level of `Or` over this chain overflows the compiler's recursion
         // limit when it checks the future types in release builds.
         .boxed()
-        .or(chaos_routes(svc, limits))
+        .or(chaos_routes(svc.clone(), limits))
+        .unify()
+        .or(harness(svc))
         .unify();
     api.recover(rejection::recover)
         .unify()
@@ -352,6 +354,20 @@ fn raw_message(svc: Service) -> impl Filter<Extract = (Response,), Error = Rejec
         .unify()
 }
 
+/// GET /api/v1/messages/{id}/attachments/{index}
+fn message_attachment(
+    svc: Service,
+) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    let path = || warp::path!("api" / "v1" / "messages" / String / "attachments" / String);
+    path()
+        .and(with_svc(svc.clone()))
+        .and(warp::get())
+        .and(session(svc))
+        .and_then(handlers::message_attachment)
+        .or(path().and(others("GET")).map(|_: String, _: String, r| r))
+        .unify()
+}
+
 /// GET and POST /api/v1/mailboxes
 fn mailbox_routes(
     svc: Service,
@@ -506,4 +522,166 @@ fn chaos_routes(svc: Service, l: Limits) -> BoxedFilter<(Response,)> {
         .or(admin_chaos_rule(svc))
         .unify()
         .boxed()
+}
+
+/// The operator view and the test-harness endpoints, boxed: one type for the whole group
+/// keeps the route tree's type, and its compile time, small.
+fn harness(svc: Service) -> BoxedFilter<(Response,)> {
+    message_attachment(svc.clone())
+        .or(admin_messages(svc.clone()))
+        .unify()
+        .or(admin_message_routes(svc.clone()))
+        .unify()
+        .or(admin_raw(svc.clone()))
+        .unify()
+        .or(admin_attachment(svc.clone()))
+        .unify()
+        .or(admin_stats(svc.clone()))
+        .unify()
+        .or(admin_wait(svc.clone()))
+        .unify()
+        .or(mailbox_wait(svc.clone()))
+        .unify()
+        .or(admin_events(svc.clone()))
+        .unify()
+        .or(user_events(svc))
+        .unify()
+        .boxed()
+}
+
+/// GET and DELETE /api/v1/admin/messages
+fn admin_messages(svc: Service) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    warp::path!("api" / "v1" / "admin" / "messages").and(
+        admin_list(svc.clone())
+            .or(admin_delete_all(svc))
+            .unify()
+            .or(others("GET, DELETE"))
+            .unify(),
+    )
+}
+
+/// GET /api/v1/admin/messages?to=&from=&subject=&q=&limit=&cursor=
+fn admin_list(svc: Service) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    warp::get()
+        .and(admin(svc.clone()))
+        .and(with_svc(svc))
+        .and(query())
+        .and_then(handlers::admin_list)
+}
+
+/// DELETE /api/v1/admin/messages
+fn admin_delete_all(svc: Service) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    warp::delete()
+        .and(admin(svc.clone()))
+        .and(with_svc(svc))
+        .and_then(handlers::admin_delete_all)
+}
+
+/// GET and DELETE /api/v1/admin/messages/{id}
+fn admin_message_routes(
+    svc: Service,
+) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    let path = || warp::path!("api" / "v1" / "admin" / "messages" / String);
+    path()
+        .and(warp::get())
+        .and(admin(svc.clone()))
+        .and(with_svc(svc.clone()))
+        .and_then(handlers::admin_message)
+        .or(path()
+            .and(warp::delete())
+            .and(admin(svc.clone()))
+            .and(with_svc(svc))
+            .and_then(handlers::admin_delete))
+        .unify()
+        .or(path().and(others("GET, DELETE")).map(|_: String, r| r))
+        .unify()
+}
+
+/// GET /api/v1/admin/messages/{id}/raw
+fn admin_raw(svc: Service) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    let path = || warp::path!("api" / "v1" / "admin" / "messages" / String / "raw");
+    path()
+        .and(warp::get())
+        .and(admin(svc.clone()))
+        .and(with_svc(svc))
+        .and_then(handlers::admin_raw)
+        .or(path().and(others("GET")).map(|_: String, r| r))
+        .unify()
+}
+
+/// GET /api/v1/admin/messages/{id}/attachments/{index}
+fn admin_attachment(svc: Service) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    let path =
+        || warp::path!("api" / "v1" / "admin" / "messages" / String / "attachments" / String);
+    path()
+        .and(warp::get())
+        .and(admin(svc.clone()))
+        .and(with_svc(svc))
+        .and_then(handlers::admin_attachment)
+        .or(path().and(others("GET")).map(|_: String, _: String, r| r))
+        .unify()
+}
+
+/// GET /api/v1/admin/stats
+fn admin_stats(svc: Service) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    warp::path!("api" / "v1" / "admin" / "stats").and(
+        warp::get()
+            .and(admin(svc.clone()))
+            .and(with_svc(svc))
+            .and_then(handlers::admin_stats)
+            .or(others("GET"))
+            .unify(),
+    )
+}
+
+/// GET /api/v1/admin/wait?to=&from=&subject=&after=&timeout=
+fn admin_wait(svc: Service) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    warp::path!("api" / "v1" / "admin" / "wait").and(
+        warp::get()
+            .and(admin(svc.clone()))
+            .and(with_svc(svc))
+            .and(query())
+            .and_then(handlers::admin_wait)
+            .or(others("GET"))
+            .unify(),
+    )
+}
+
+/// GET /api/v1/mailboxes/{name}/wait?to=&from=&subject=&after=&timeout=
+fn mailbox_wait(svc: Service) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    let path = || warp::path!("api" / "v1" / "mailboxes" / String / "wait");
+    path()
+        .and(with_svc(svc.clone()))
+        .and(warp::get())
+        .and(session(svc))
+        .and(query())
+        .and_then(handlers::mailbox_wait)
+        .or(path().and(others("GET")).map(|_: String, r| r))
+        .unify()
+}
+
+/// GET /api/v1/admin/events (Server-Sent Events)
+fn admin_events(svc: Service) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    warp::path!("api" / "v1" / "admin" / "events").and(
+        warp::get()
+            .and(admin(svc.clone()))
+            .and(with_svc(svc))
+            .and(warp::sse::last_event_id::<String>())
+            .and_then(handlers::admin_events)
+            .or(others("GET"))
+            .unify(),
+    )
+}
+
+/// GET /api/v1/events (Server-Sent Events)
+fn user_events(svc: Service) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    warp::path!("api" / "v1" / "events").and(
+        warp::get()
+            .and(with_svc(svc.clone()))
+            .and(session(svc))
+            .and(warp::sse::last_event_id::<String>())
+            .and_then(handlers::user_events)
+            .or(others("GET"))
+            .unify(),
+    )
 }

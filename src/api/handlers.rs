@@ -1,6 +1,6 @@
 //! One async function per endpoint: typed inputs in, a reply or a rejection out.
 
-use warp::http::StatusCode;
+use warp::http::{HeaderValue, StatusCode, header};
 use warp::reply::{Response, json, with_status};
 use warp::{Rejection, Reply};
 
@@ -10,7 +10,13 @@ use std::sync::Arc;
 use super::dto::*;
 use crate::error::Error;
 use crate::service::chaos::{Rule, RuleJson, RuleSpec};
+use crate::service::events::EventKind;
+use crate::service::filter::MessageFilter;
 use crate::service::mail::ListQuery;
+use crate::service::mime;
+use crate::service::operator::AdminQuery;
+use crate::service::stream::{EventStream, Notice, NoticeItem};
+use crate::service::watch::{self, Audience, Found, Waited};
 use crate::service::{NewUser, Service, Session};
 
 fn created<T: serde::Serialize>(body: &T) -> Response {
@@ -131,6 +137,93 @@ pub async fn raw_message(
     Ok(warp::reply::with_header(raw, "content-type", "message/rfc822").into_response())
 }
 
+pub async fn message_attachment(
+    id: String,
+    index: String,
+    svc: Service,
+    session: Session,
+) -> Result<Response, Rejection> {
+    let (id, index) = (message_id(&id)?, attachment_index(&index)?);
+    let a = blocking(move || svc.attachment(&session.user, id, index)).await?;
+    Ok(attachment_reply(a))
+}
+
+/// Parses an attachment index from the path; anything else is simply not found.
+fn attachment_index(raw: &str) -> Result<usize, Rejection> {
+    raw.parse()
+        .map_err(|_| Rejection::from(Error::NotFound("attachment")))
+}
+
+/// An attachment as a download: its own content type (text converted to UTF-8 says so), its
+/// file name, and headers that stop a browser from running it on this origin.
+fn attachment_reply(a: mime::Attachment) -> Response {
+    let mut content_type = a.info.content_type.clone();
+    if a.utf8 {
+        content_type.push_str("; charset=utf-8");
+    }
+    let mut res = Response::new(a.data.into());
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_str(&content_type)
+            .unwrap_or(HeaderValue::from_static("application/octet-stream")),
+    );
+    h.insert(
+        header::CONTENT_DISPOSITION,
+        content_disposition(a.info.filename.as_deref()),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("sandbox"),
+    );
+    res
+}
+
+/// Bytes a `filename*` value may hold unencoded: `attr-char` of RFC 5987.
+const ATTR_CHAR: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'!')
+    .remove(b'#')
+    .remove(b'$')
+    .remove(b'&')
+    .remove(b'+')
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'^')
+    .remove(b'_')
+    .remove(b'`')
+    .remove(b'|')
+    .remove(b'~');
+
+/// `attachment; filename="..."; filename*=UTF-8''...` (RFC 6266): the name without any path,
+/// an ASCII fallback with `_` for what cannot be quoted, and the exact name percent-encoded.
+fn content_disposition(filename: Option<&str>) -> HeaderValue {
+    let name = filename
+        .map(|n| n.rsplit(['/', '\\']).next().unwrap_or(n).trim())
+        .filter(|n| !n.is_empty());
+    let Some(name) = name else {
+        return HeaderValue::from_static("attachment");
+    };
+    let name: String = name.chars().take(200).collect();
+    let fallback: String = name
+        .chars()
+        .map(|c| match c {
+            ' ' => ' ',
+            '"' | '\\' => '_',
+            c if c.is_ascii_graphic() => c,
+            _ => '_',
+        })
+        .collect();
+    let exact = percent_encoding::utf8_percent_encode(&name, ATTR_CHAR);
+    HeaderValue::from_str(&format!(
+        "attachment; filename=\"{fallback}\"; filename*=UTF-8''{exact}"
+    ))
+    .unwrap_or(HeaderValue::from_static("attachment"))
+}
+
 pub async fn patch_message(
     id: String,
     svc: Service,
@@ -243,6 +336,199 @@ fn query_bool(q: &HashMap<String, String>, name: &'static str) -> Result<Option<
     }
 }
 
+// ----- the operator view (admin token) ---------------------------------------------------------
+
+/// Refuses query parameters other than `allowed`: a misspelt filter is an error, not a filter
+/// silently ignored.
+fn only_params(q: &HashMap<String, String>, allowed: &[&str]) -> Result<(), Rejection> {
+    match q.keys().find(|k| !allowed.contains(&k.as_str())) {
+        None => Ok(()),
+        Some(k) => Err(Error::invalid(
+            "invalid_query",
+            k.clone(),
+            format!(
+                "`{k}` is not a parameter of this endpoint; it takes {}",
+                allowed.join(", ")
+            ),
+        )
+        .into()),
+    }
+}
+
+/// The `limit` parameter, a whole number (its range is the service's to check).
+fn query_limit(q: &HashMap<String, String>) -> Result<Option<usize>, Rejection> {
+    q.get("limit")
+        .map(|l| {
+            l.parse::<usize>().map_err(|_| {
+                Rejection::from(Error::invalid(
+                    "invalid_limit",
+                    "limit",
+                    "limit must be a whole number between 1 and 500",
+                ))
+            })
+        })
+        .transpose()
+}
+
+/// The `to`, `from`, `subject` and `q` filters.
+fn message_filter(q: &HashMap<String, String>) -> MessageFilter {
+    let get = |k: &str| q.get(k).map(String::as_str);
+    MessageFilter::new(get("to"), get("from"), get("subject"), get("q"))
+}
+
+pub async fn admin_list(svc: Service, q: HashMap<String, String>) -> Result<Response, Rejection> {
+    only_params(&q, &["to", "from", "subject", "q", "limit", "cursor"])?;
+    let query = AdminQuery {
+        filter: message_filter(&q),
+        limit: query_limit(&q)?,
+        cursor: q.get("cursor").cloned(),
+    };
+    let page = blocking(move || svc.admin_list(&query)).await?;
+    Ok(json(&AdminPageDto::from(page)).into_response())
+}
+
+pub async fn admin_delete_all(svc: Service) -> Result<Response, Rejection> {
+    blocking(move || svc.admin_delete_all()).await?;
+    Ok(no_content())
+}
+
+pub async fn admin_message(id: String, svc: Service) -> Result<Response, Rejection> {
+    let id = message_id(&id)?;
+    let m = blocking(move || svc.admin_message(id)).await?;
+    Ok(json(&AdminMessageDto::from(m)).into_response())
+}
+
+pub async fn admin_delete(id: String, svc: Service) -> Result<Response, Rejection> {
+    let id = message_id(&id)?;
+    blocking(move || svc.admin_delete(id)).await?;
+    Ok(no_content())
+}
+
+pub async fn admin_raw(id: String, svc: Service) -> Result<Response, Rejection> {
+    let id = message_id(&id)?;
+    let raw = blocking(move || svc.admin_raw(id)).await?;
+    Ok(warp::reply::with_header(raw, "content-type", "message/rfc822").into_response())
+}
+
+pub async fn admin_attachment(
+    id: String,
+    index: String,
+    svc: Service,
+) -> Result<Response, Rejection> {
+    let (id, index) = (message_id(&id)?, attachment_index(&index)?);
+    let a = blocking(move || svc.admin_attachment(id, index)).await?;
+    Ok(attachment_reply(a))
+}
+
+pub async fn admin_stats(svc: Service) -> Result<Response, Rejection> {
+    let stats = blocking(move || svc.stats_snapshot()).await?;
+    Ok(json(&StatsDto::from(stats)).into_response())
+}
+
+// ----- wait-for-message -------------------------------------------------------------------------
+
+/// The parameters of the waits.
+const WAIT_PARAMS: [&str; 5] = ["to", "from", "subject", "after", "timeout"];
+
+fn wait_query(q: &HashMap<String, String>) -> Result<watch::WaitQuery, Rejection> {
+    only_params(q, &WAIT_PARAMS)?;
+    let get = |k: &str| q.get(k).map(String::as_str);
+    Ok(watch::wait_query(
+        message_filter(q),
+        get("after"),
+        get("timeout"),
+    )?)
+}
+
+fn waited_reply(w: Waited) -> Response {
+    let cursor = w.cursor;
+    match w.found {
+        Found::Operator(m) => json(&WaitedDto {
+            message: AdminMessageDto::from(m),
+            cursor,
+        }),
+        Found::User(m) => json(&WaitedDto {
+            message: MessageDto::from(m),
+            cursor,
+        }),
+    }
+    .into_response()
+}
+
+pub async fn admin_wait(svc: Service, q: HashMap<String, String>) -> Result<Response, Rejection> {
+    let query = wait_query(&q)?;
+    Ok(waited_reply(svc.wait(Audience::Operator, query).await?))
+}
+
+pub async fn mailbox_wait(
+    name: String,
+    svc: Service,
+    session: Session,
+    q: HashMap<String, String>,
+) -> Result<Response, Rejection> {
+    let name = segment(&name)?;
+    let query = wait_query(&q)?;
+    let audience = svc.audience(session, Some(&name))?;
+    Ok(waited_reply(svc.wait(audience, query).await?))
+}
+
+// ----- event streams ----------------------------------------------------------------------------
+
+/// How often an idle event stream sends a comment: keeps proxies from closing it, and lets the
+/// server notice a client that went away.
+const KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// A stream as Server-Sent Events: a first comment (so the client knows it is listening),
+/// then `message.received` and `message.deleted` events with summary JSON.
+fn sse_reply(stream: EventStream) -> Response {
+    use futures_util::StreamExt;
+    let first = futures_util::stream::once(async {
+        Ok::<_, std::convert::Infallible>(warp::sse::Event::default().comment("listening"))
+    });
+    let events = futures_util::stream::unfold(stream, |mut s| async move {
+        let notice = s.next().await?;
+        Some((Ok(sse_event(notice)), s))
+    });
+    let body = warp::sse::keep_alive()
+        .interval(KEEP_ALIVE)
+        .stream(first.chain(events));
+    warp::sse::reply(body).into_response()
+}
+
+fn sse_event(n: Notice) -> warp::sse::Event {
+    let name = match n.kind {
+        EventKind::Received => "message.received",
+        EventKind::Deleted => "message.deleted",
+    };
+    let mut e = warp::sse::Event::default().event(name);
+    if let Some(c) = n.cursor {
+        e = e.id(c);
+    }
+    let data = match n.item {
+        NoticeItem::Operator(m) => e.json_data(AdminSummaryDto::from(&m)),
+        NoticeItem::User(v) => e.json_data(SummaryDto::from(&v)),
+    };
+    // Our summaries always serialise; should one not, say so rather than fail the stream.
+    data.unwrap_or_else(|_| warp::sse::Event::default().comment("an event could not be encoded"))
+}
+
+pub async fn admin_events(
+    svc: Service,
+    last_event_id: Option<String>,
+) -> Result<Response, Rejection> {
+    let stream = svc.event_stream(Audience::Operator, last_event_id.as_deref())?;
+    Ok(sse_reply(stream))
+}
+
+pub async fn user_events(
+    svc: Service,
+    session: Session,
+    last_event_id: Option<String>,
+) -> Result<Response, Rejection> {
+    let audience = svc.audience(session, None)?;
+    let stream = svc.event_stream(audience, last_event_id.as_deref())?;
+    Ok(sse_reply(stream))
+}
 fn chaos_view(svc: &Service, rules: &[Arc<Rule>]) -> ChaosView {
     let stats = svc.chaos().stats();
     ChaosView {

@@ -135,6 +135,9 @@ impl From<&Error> for ApiError {
                 e.to_string(),
             ),
             Error::NotFound(_) => ApiError::new(S::NOT_FOUND, "not_found", e.to_string()),
+            Error::WaitTimeout { .. } => {
+                ApiError::new(S::REQUEST_TIMEOUT, "timeout", e.to_string())
+            }
             Error::NotReady => {
                 let mut a = ApiError::new(S::SERVICE_UNAVAILABLE, "not_ready", e.to_string());
                 a.retry_after = Some(1);
@@ -242,6 +245,13 @@ mod tests {
             (Error::InvalidToken, 401, "invalid_token"),
             (Error::NotFound("message"), 404, "not_found"),
             (Error::NotReady, 503, "not_ready"),
+            (
+                Error::WaitTimeout {
+                    waited: Duration::from_secs(30),
+                },
+                408,
+                "timeout",
+            ),
             (
                 Error::Internal("secret detail".into()),
                 500,

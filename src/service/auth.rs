@@ -227,6 +227,15 @@ impl Service {
         })
     }
 
+    /// Whether a session is still good: not logged out, expired or revoked, its user still
+    /// there. For requests that outlive their authentication (waits, event streams).
+    pub fn session_valid(&self, session: &Session) -> Result<bool> {
+        let Some(s) = self.inner.store.session(&session.digest)? else {
+            return Ok(false);
+        };
+        Ok(s.user_id == session.user.id && s.expires_at > Timestamp::now())
+    }
+
     /// Ends this session; its token stops working at once.
     pub fn logout(&self, session: &Session) -> Result<()> {
         self.inner.store.delete_session(&session.digest)?;

@@ -279,6 +279,7 @@ impl Service {
             entries: entries.iter().map(|e| e.id).collect(),
         };
         store.insert_message(&record, &d.raw, &entries)?;
+        self.announce_received(&record, &entries);
         info!(
             message_id,
             size,
@@ -484,7 +485,7 @@ impl Service {
     }
 
     /// Names of an owner's custom mailboxes by id.
-    fn custom_names(&self, owner: u64) -> Result<HashMap<u64, String>> {
+    pub(super) fn custom_names(&self, owner: u64) -> Result<HashMap<u64, String>> {
         Ok(self
             .inner
             .store
@@ -494,7 +495,7 @@ impl Service {
             .collect())
     }
 
-    fn mailbox_name(id: u64, custom: &HashMap<u64, String>) -> String {
+    pub(super) fn mailbox_name(id: u64, custom: &HashMap<u64, String>) -> String {
         m::SYSTEM_MAILBOXES
             .iter()
             .find(|(i, _)| *i == id)
@@ -504,7 +505,7 @@ impl Service {
     }
 
     /// Resolves a mailbox name (trimmed, in any letter case) to its id.
-    fn resolve_mailbox(&self, owner: Option<u64>, name: &str) -> Result<Option<u64>> {
+    pub(super) fn resolve_mailbox(&self, owner: Option<u64>, name: &str) -> Result<Option<u64>> {
         if let Some(id) = system_mailbox(name) {
             return Ok(Some(id));
         }
@@ -567,6 +568,15 @@ impl Service {
         self.inner.store.raw(entry.message)?.ok_or_else(not_found)
     }
 
+    /// An attachment of a user's copy of a message, by its index in the full message.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] for a message that is not the user's or an index past the last.
+    pub fn attachment(&self, user: &User, id: u64, index: usize) -> Result<mime::Attachment> {
+        let raw = self.raw(user, id)?;
+        mime::attachment(&raw, index).ok_or(Error::NotFound("attachment"))
+    }
+
     /// Changes flags or moves a user's copy.
     ///
     /// # Errors
@@ -604,7 +614,7 @@ impl Service {
     pub fn delete_message(&self, user: &User, id: u64, permanent: bool) -> Result<()> {
         let entry = self.owned_entry(self.owner_of(user)?, id)?;
         if permanent || entry.mailbox == m::TRASH {
-            self.inner.store.delete_entry(entry.id)?;
+            self.delete_copy(entry.id)?;
             info!(entry = id, "message deleted");
         } else {
             self.inner.store.update_entry(
@@ -699,7 +709,7 @@ impl Service {
         let mut n = 0;
         for entry in store.entry_ids(owner, Some(id))? {
             if id == m::TRASH {
-                store.delete_entry(entry)?;
+                self.delete_copy(entry)?;
             } else {
                 store.update_entry(
                     entry,
@@ -789,7 +799,7 @@ impl Service {
         let mut removed = Removed::default();
         if let Some(owner) = store.owner(address)? {
             for entry in store.entry_ids(owner, None)? {
-                if let Some(r) = store.delete_entry(entry)? {
+                if let Some(r) = self.delete_copy(entry)? {
                     removed += r;
                 }
             }

@@ -1,9 +1,16 @@
 //! Reading messages: the one place that parses RFC 5322/MIME (with `mail-parser`). A message
 //! that does not parse is still stored; its fields are then simply empty.
+//!
+//! What a listing shows is decoded once, at delivery ([`summarize`], kept in the message
+//! record). Everything else, bodies, attachments, links and codes, is decoded from the stored
+//! source when a whole message is read ([`content`]): that read parses the source anyway, the
+//! stored record keeps its format, and better heuristics apply to old mail too.
 
-use mail_parser::{Address, MessageParser};
+use mail_parser::{Address, MessageParser, MessagePart, MimeHeaders, PartType};
 
+use super::extract;
 use crate::store::mail::Mailbox;
+use crate::time::Timestamp;
 
 /// Longest snippet, in characters.
 pub const SNIPPET_CHARS: usize = 160;
@@ -24,12 +31,41 @@ pub struct Summary {
 /// The bodies and headers a full message shows, decoded on read.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Content {
+    /// The `Date` header, when it holds a valid date after 1970.
+    pub date: Option<Timestamp>,
     /// Line breaks are `\n`, as a sender gives them, not the CRLF of the source.
     pub text: Option<String>,
     /// Line breaks as in `text`.
     pub html: Option<String>,
     /// Every top-level header in order: name as written, value unfolded.
     pub headers: Vec<(String, String)>,
+    pub attachments: Vec<AttachmentInfo>,
+    /// `http`/`https` URLs of the text and HTML bodies, each once, in order.
+    pub links: Vec<String>,
+    /// One-time codes found near words such as "code" in the subject and text.
+    pub codes: Vec<String>,
+}
+
+/// One attachment as a full message lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttachmentInfo {
+    /// Position among the message's attachments, from 0: the `{index}` of its URL.
+    pub index: usize,
+    /// The file name (RFC 2231 and RFC 2047 decoded), when the message gives one.
+    pub filename: Option<String>,
+    /// `type/subtype` in lower case; `application/octet-stream` when absent or unusable.
+    pub content_type: String,
+    /// Bytes of the decoded content, as [`attachment`] returns it.
+    pub size: u64,
+}
+
+/// An attachment with its decoded content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    pub info: AttachmentInfo,
+    pub data: Vec<u8>,
+    /// The data is text converted to UTF-8 from the part's charset.
+    pub utf8: bool,
 }
 
 fn mailboxes(a: Option<&Address<'_>>) -> Vec<Mailbox> {
@@ -81,14 +117,23 @@ pub fn summarize(raw: &[u8]) -> Summary {
     }
 }
 
-/// Decodes the bodies and headers of a message.
+/// Decodes the bodies, headers and attachments of a message, and finds its links and codes.
 pub fn content(raw: &[u8]) -> Content {
     let Some(m) = MessageParser::default().parse(raw) else {
         return Content::default();
     };
+    // Not `headers_raw`, which drops a header whose bytes are not UTF-8: show it lossily.
     let headers = m
-        .headers_raw()
-        .map(|(name, value)| (name.to_owned(), unfold(value)))
+        .root_part()
+        .headers()
+        .iter()
+        .map(|h| {
+            let value = m
+                .raw_message()
+                .get(h.offset_start() as usize..h.offset_end() as usize)
+                .unwrap_or_default();
+            (h.name().to_owned(), unfold(&String::from_utf8_lossy(value)))
+        })
         .collect();
     // A multipart's boundaries take the CRLF before them; a single part ends with a CRLF
     // of its own, which is no more part of the text.
@@ -101,18 +146,34 @@ pub fn content(raw: &[u8]) -> Content {
         };
         s.replace("\r\n", "\n")
     };
+    // Only real parts: mail-parser would otherwise make HTML out of text and vice versa.
+    let text = m
+        .text_part(0)
+        .filter(|p| p.is_text() && !p.is_text_html())
+        .and_then(|p| p.text_contents())
+        .map(body);
+    let html = m
+        .html_part(0)
+        .filter(|p| p.is_text_html())
+        .and_then(|p| p.text_contents())
+        .map(body);
+    // Codes are looked for in what a reader sees: the text body, else the HTML one as text.
+    let readable = m.body_text(0);
     Content {
-        // Only real parts: mail-parser would otherwise make HTML out of text and vice versa.
-        text: m
-            .text_part(0)
-            .filter(|p| p.is_text() && !p.is_text_html())
-            .and_then(|p| p.text_contents())
-            .map(body),
-        html: m
-            .html_part(0)
-            .filter(|p| p.is_text_html())
-            .and_then(|p| p.text_contents())
-            .map(body),
+        date: m
+            .date()
+            .filter(|d| d.is_valid())
+            .and_then(|d| u64::try_from(d.to_timestamp()).ok())
+            .map(Timestamp),
+        links: extract::links(text.as_deref(), html.as_deref()),
+        codes: extract::codes(m.subject().unwrap_or_default(), readable.as_deref()),
+        attachments: m
+            .attachments()
+            .enumerate()
+            .map(|(index, part)| attachment_info(index, part))
+            .collect(),
+        text,
+        html,
         headers,
     }
 }
@@ -148,6 +209,63 @@ pub fn strip_bcc(raw: &[u8]) -> Vec<u8> {
         rest = tail;
     }
     out
+}
+
+/// The text a reader sees: the text body, else the HTML body as text. For searching.
+pub fn readable_text(raw: &[u8]) -> Option<String> {
+    let m = MessageParser::default().parse(raw)?;
+    m.body_text(0).map(|t| t.into_owned())
+}
+
+/// The attachment at `index` (from 0, as [`Content::attachments`] numbers them).
+pub fn attachment(raw: &[u8], index: usize) -> Option<Attachment> {
+    let m = MessageParser::default().parse(raw)?;
+    let part = m.attachment(u32::try_from(index).ok()?)?;
+    Some(Attachment {
+        info: attachment_info(index, part),
+        data: part.contents().to_vec(),
+        utf8: matches!(part.body, PartType::Text(_) | PartType::Html(_)),
+    })
+}
+
+fn attachment_info(index: usize, part: &MessagePart<'_>) -> AttachmentInfo {
+    AttachmentInfo {
+        index,
+        filename: part
+            .attachment_name()
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(str::to_owned),
+        content_type: content_type(part),
+        size: part.contents().len() as u64,
+    }
+}
+
+/// `type/subtype` of a part, lower-cased; parts without a usable one are octet streams, and
+/// nested messages are `message/rfc822` whatever they say.
+fn content_type(part: &MessagePart<'_>) -> String {
+    const DEFAULT: &str = "application/octet-stream";
+    if part.is_message() {
+        return "message/rfc822".into();
+    }
+    let Some(ct) = part.content_type() else {
+        return match part.body {
+            PartType::Text(_) => "text/plain".into(),
+            _ => DEFAULT.into(),
+        };
+    };
+    // RFC 2045 token characters only, so the value is always a valid HTTP header.
+    let token = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&b))
+    };
+    match ct.subtype() {
+        Some(sub) if token(ct.ctype()) && token(sub) => {
+            format!("{}/{}", ct.ctype(), sub).to_ascii_lowercase()
+        }
+        _ => DEFAULT.into(),
+    }
 }
 
 /// Unfolds a raw header value (RFC 5322 2.2.3) and trims it.

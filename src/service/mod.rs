@@ -6,11 +6,18 @@ mod auth;
 pub mod chaos;
 pub mod compose;
 mod durable;
+pub mod events;
+pub mod extract;
+pub mod filter;
 pub mod limiter;
 pub mod mail;
 pub mod mime;
+pub mod operator;
 pub mod password;
+pub mod stats;
+pub mod stream;
 pub mod token;
+pub mod watch;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -65,6 +72,10 @@ struct Inner {
     hashing: Semaphore,
     /// SHA-256 of the admin token, set once at start-up.
     admin_digest: std::sync::OnceLock<[u8; 32]>,
+    /// Where deliveries and deletions are announced to waits and event streams.
+    events: events::Hub,
+    /// Uptime and the SMTP counters.
+    stats: stats::Stats,
     /// Whether every listener serves (`/readyz`); false while starting and draining.
     ready: std::sync::atomic::AtomicBool,
     /// Fault-injection rules, asked by the front-ends at every stage.
@@ -87,6 +98,8 @@ impl Service {
                 dummy_hash: OnceCell::new(),
                 hashing: Semaphore::new(cores),
                 admin_digest: std::sync::OnceLock::new(),
+                events: events::Hub::default(),
+                stats: stats::Stats::default(),
                 ready: std::sync::atomic::AtomicBool::new(false),
                 flush: Arc::default(),
             }),
@@ -96,6 +109,11 @@ impl Service {
     /// The store under this service (for the server's lifecycle: flush on shutdown).
     pub fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// Uptime and the SMTP counters; the SMTP front-end counts through it.
+    pub fn stats(&self) -> &stats::Stats {
+        &self.inner.stats
     }
 
     /// The fault-injection rules.
@@ -201,5 +219,37 @@ impl Service {
     pub fn sweep_sessions(&self, now: crate::time::Timestamp) -> Result<usize> {
         self.inner.limiter.prune(std::time::Instant::now());
         Ok(self.inner.store.purge_expired_sessions(now)?)
+    }
+}
+
+/// A service on a temporary store, and deliveries into it, for the unit tests of this layer.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::Service;
+    use super::mail::{Delivery, Envelope};
+    use crate::store::Store;
+
+    /// A service over a new store in `dir`, with the default settings.
+    pub fn service(dir: &std::path::Path) -> Service {
+        let store = Store::open(dir, 1 << 20).unwrap();
+        Service::new(store, crate::config::Config::default().service)
+    }
+
+    /// Delivers a small message with `subject` to `b@example.test`; returns its message id.
+    pub fn deliver(svc: &Service, subject: &str) -> u64 {
+        let raw = format!(
+            "From: a@example.test\r\nTo: b@example.test\r\nSubject: {subject}\r\n\r\nHi\r\n"
+        );
+        svc.deliver(Delivery {
+            raw: raw.into_bytes(),
+            envelope: Envelope {
+                from: "a@example.test".into(),
+                to: vec!["b@example.test".into()],
+            },
+            sender: None,
+        })
+        .unwrap()
+        .message
+        .id
     }
 }

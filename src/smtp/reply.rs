@@ -122,6 +122,7 @@ pub fn for_error(e: &Error) -> Reply {
         | Error::NotReady
         | Error::ChaosDisabled
         | Error::InjectedFault { .. }
+        | Error::WaitTimeout { .. }
         | Error::NotFound(_) => {
             error!(error = %e, "SMTP: unexpected error");
             Reply::new(451, "4.3.0", "local error in processing; try again later")

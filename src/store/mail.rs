@@ -698,3 +698,55 @@ impl Store {
         Ok(())
     }
 }
+
+// ----- newest-first walks (the operator view, wait-for-message) --------------------------------
+
+impl Store {
+    /// Every message with an id below `before` (all when `None`), newest (highest id) first,
+    /// read lazily: a caller that stops early reads no further.
+    pub fn messages_newest_first(
+        &self,
+        before: Option<u64>,
+    ) -> impl Iterator<Item = Result<MessageRecord, StoreError>> + use<> {
+        let end = keys::id(before.unwrap_or(u64::MAX));
+        self.mail
+            .messages
+            .range(..end)
+            .rev()
+            .map(|item| codec::decode(&item?.1))
+    }
+
+    /// The entries of one mailbox with an id below `before` (all when `None`), newest first,
+    /// with their messages, read lazily. Entries whose message is gone are skipped.
+    pub fn mailbox_newest_first(
+        &self,
+        owner: u64,
+        mailbox: u64,
+        before: Option<u64>,
+    ) -> impl Iterator<Item = Result<(EntryRecord, MessageRecord), StoreError>> + use<> {
+        let start = keys::mailbox(owner, mailbox);
+        let end = match before {
+            Some(b) => keys::mailbox_entry(owner, mailbox, b).to_vec(),
+            None => keys::mailbox(owner, mailbox.saturating_add(1)).to_vec(),
+        };
+        let store = self.clone();
+        self.mail
+            .mailbox_index
+            .range(start.to_vec()..end)
+            .rev()
+            .filter_map(move |item| {
+                let read = || -> Result<Option<(EntryRecord, MessageRecord)>, StoreError> {
+                    let (key, _) = item?;
+                    let Some(entry) = keys::id_at(&key, 16)
+                        .map(|id| store.entry(id))
+                        .transpose()?
+                        .flatten()
+                    else {
+                        return Ok(None);
+                    };
+                    Ok(store.message(entry.message)?.map(|m| (entry, m)))
+                };
+                read().transpose()
+            })
+    }
+}

@@ -166,6 +166,8 @@ pub struct TestServer {
     pub base: String,
     pub client: reqwest::Client,
     pub data_dir: PathBuf,
+    /// The running server's service, for delivering fixtures in-process and watching state.
+    pub service: Service,
     stop: Option<oneshot::Sender<()>>,
     handle: Option<JoinHandle<fakemail::Result<()>>>,
     _temp: Option<tempfile::TempDir>,
@@ -192,6 +194,7 @@ impl TestServer {
         let addr = listeners.http_addr().unwrap();
         let smtp = listeners.smtp_addr().unwrap();
         let service = Service::new(store, config.service.clone());
+        let svc = service.clone();
         if let Some(token) = &config.admin_token {
             service.set_admin_token(token);
         }
@@ -208,6 +211,7 @@ impl TestServer {
             base: format!("http://{addr}"),
             client: reqwest::Client::new(),
             data_dir,
+            service: svc,
             stop: Some(tx),
             handle: Some(handle),
             _temp: temp,

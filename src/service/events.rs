@@ -1,0 +1,136 @@
+//! The events hub: the service publishes here every message it stores (`deliver`) and every
+//! copy it deletes (the user and operator delete paths); wait-for-message and the event
+//! streams subscribe. It is fed by the service, never by the store, so every front-end's mail
+//! (REST send, SMTP) is announced the same way.
+//!
+//! A `tokio::sync::broadcast` channel: publishing never blocks a delivery, and a subscriber too
+//! slow to keep up is told how much it missed (`RecvError::Lagged`) and reads the store again.
+//! A subscriber is a `Receiver` held by one request; when the request ends, or its client goes
+//! away and the server drops it, the receiver goes with it and costs nothing more.
+
+use std::sync::Arc;
+
+use tokio::sync::{broadcast, watch};
+
+use super::Service;
+use crate::store::mail::{EntryRecord, MessageRecord, Removed};
+
+/// Events buffered per subscriber before the slowest one lags.
+pub const CAPACITY: usize = 1024;
+
+/// What happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    /// A message was stored, with a copy for every entry.
+    Received,
+    /// Copies of a message were deleted.
+    Deleted,
+}
+
+/// One event, shared by every subscriber.
+#[derive(Debug, Clone)]
+pub struct MailEvent {
+    pub kind: EventKind,
+    pub message: Arc<MessageRecord>,
+    /// The copies concerned: every copy delivered, or the copies deleted.
+    pub entries: Arc<[EntryRecord]>,
+    /// The message as a whole came or went: always for `Received`; for `Deleted`, when its
+    /// last copy went. The operator sees only these.
+    pub whole: bool,
+}
+
+/// The publish side, owned by the [`Service`].
+#[derive(Debug)]
+pub struct Hub {
+    tx: broadcast::Sender<MailEvent>,
+    closing: watch::Sender<bool>,
+}
+
+impl Default for Hub {
+    fn default() -> Self {
+        Hub {
+            tx: broadcast::Sender::new(CAPACITY),
+            closing: watch::Sender::new(false),
+        }
+    }
+}
+
+impl Hub {
+    /// Sends an event to every subscriber; none listening is fine.
+    fn publish(&self, event: MailEvent) {
+        let _ = self.tx.send(event);
+    }
+
+    /// A new subscriber: it gets every event published from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<MailEvent> {
+        self.tx.subscribe()
+    }
+
+    /// How many subscribers exist: open waits and event streams.
+    pub fn listeners(&self) -> usize {
+        self.tx.receiver_count()
+    }
+
+    /// Ends every wait and event stream, now and from now on: the server is shutting down, and
+    /// would otherwise wait for them while it drains.
+    pub fn close(&self) {
+        self.closing.send_replace(true);
+    }
+
+    /// Changes to `true` when [`Hub::close`] is called.
+    pub fn closing(&self) -> watch::Receiver<bool> {
+        self.closing.subscribe()
+    }
+}
+
+impl Service {
+    /// The events hub.
+    pub fn events(&self) -> &Hub {
+        &self.inner.events
+    }
+
+    /// Announces a stored message.
+    pub(super) fn announce_received(&self, message: &MessageRecord, entries: &[EntryRecord]) {
+        // Nobody to tell: skip the copies. A subscriber that comes just after this check
+        // still finds the message, already stored, when it then looks in the store.
+        if self.inner.events.listeners() == 0 {
+            return;
+        }
+        self.inner.events.publish(MailEvent {
+            kind: EventKind::Received,
+            message: Arc::new(message.clone()),
+            entries: entries.into(),
+            whole: true,
+        });
+    }
+
+    /// Announces deleted copies; `whole` when the message went with them.
+    pub(super) fn announce_deleted(
+        &self,
+        message: MessageRecord,
+        entries: Vec<EntryRecord>,
+        whole: bool,
+    ) {
+        self.inner.events.publish(MailEvent {
+            kind: EventKind::Deleted,
+            message: Arc::new(message),
+            entries: entries.into(),
+            whole,
+        });
+    }
+
+    /// Deletes one copy (the message too with its last copy) and announces it. `None` when the
+    /// copy is already gone.
+    pub(super) fn delete_copy(&self, entry: u64) -> crate::Result<Option<Removed>> {
+        let store = &self.inner.store;
+        let Some(e) = store.entry(entry)? else {
+            return Ok(None);
+        };
+        let message = store.message(e.message)?;
+        let removed = store.delete_entry(entry)?;
+        if let (Some(r), Some(m)) = (removed, message) {
+            self.announce_deleted(m, vec![e], r.messages > 0);
+        }
+        Ok(removed)
+    }
+}
