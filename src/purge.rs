@@ -24,8 +24,8 @@ pub enum Via {
 /// Runs the purge. With `progress`, a running total is shown on stderr while it takes long.
 ///
 /// # Errors
-/// A sentence for the user: no data dir, a dir without a store, an unreadable store, an unreachable server, a
-/// refused token.
+/// A sentence for the user: no data dir, a dir without a store, an unreadable store, an
+/// unreachable server, a refused token.
 pub fn run(args: &PurgeArgs, progress: bool) -> Result<(Removed, Via), String> {
     let dir: PathBuf = match &args.data_dir {
         Some(d) => d.clone(),

@@ -4,8 +4,10 @@
 //! not exist. Also checks that `.ci/run` runs the test command the README gives, that
 //! `packaging/fakemail.default` lists every setting, that the unit waits longer than the
 //! server drains, that every file the Debian package ships exists or is made by
-//! `packaging/build-deb.sh`, and that the README's error table gives every code one status.
+//! `packaging/build-deb.sh`, and that the README's error table gives every code one status and
+//! lists exactly the codes the server gives, which are also the only ones doc comments name.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use clap::CommandFactory;
@@ -420,28 +422,137 @@ fn the_debian_package_ships_files_that_exist_or_are_generated() {
     assert!(deb.contains("unit-name = \"fakemail\""), "{deb}");
 }
 
-#[test]
-fn every_error_code_has_one_status() {
-    // `| 422 | `invalid_header` | ... |` rows of the README's error table.
+/// The README's error table: each code with the statuses its rows give it.
+fn readme_error_codes() -> BTreeMap<String, Vec<String>> {
+    // `| 422 | `invalid_header` | ... |` rows.
     let readme = read("README.md");
-    let mut status_of = std::collections::BTreeMap::<String, Vec<String>>::new();
+    let mut status_of = BTreeMap::<String, Vec<String>>::new();
     for line in readme.lines() {
         let cells: Vec<&str> = line.split('|').map(str::trim).collect();
-        if cells.len() < 4 || cells[1].len() != 3 || !cells[1].bytes().all(|b| b.is_ascii_digit()) {
-            continue;
+        let is_status =
+            cells.len() >= 4 && cells[1].len() == 3 && cells[1].bytes().all(|b| b.is_ascii_digit());
+        let code = cells
+            .get(2)
+            .and_then(|c| c.strip_prefix('`'))
+            .and_then(|c| c.strip_suffix('`'));
+        if let (true, Some(code)) = (is_status, code) {
+            status_of
+                .entry(code.to_owned())
+                .or_default()
+                .push(cells[1].to_owned());
         }
-        let Some(code) = cells[2].strip_prefix('`').and_then(|c| c.strip_suffix('`')) else {
-            continue;
-        };
-        status_of
-            .entry(code.to_owned())
-            .or_default()
-            .push(cells[1].to_owned());
     }
     assert!(status_of.len() > 20, "no error table found: {status_of:?}");
-    let several: Vec<_> = status_of.iter().filter(|(_, s)| s.len() > 1).collect();
+    status_of
+}
+
+/// Every `.rs` file below `src/`, as (path, text).
+fn sources() -> Vec<(String, String)> {
+    fn walk(dir: &Path, out: &mut Vec<(String, String)>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+                let name = path
+                    .strip_prefix(root)
+                    .unwrap_or(&path)
+                    .display()
+                    .to_string();
+                out.push((name, text));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), &mut out);
+    out
+}
+
+/// The error codes the server gives: the first string literal of every `Error::invalid(`,
+/// `code: ` and `ApiError::new(` in `src/`.
+fn codes_in_source() -> BTreeSet<String> {
+    let mut codes = BTreeSet::new();
+    for (_, text) in sources() {
+        let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        // Where the code is: the first argument, or (after the status) the second.
+        for (marker, commas_before) in
+            [("Error::invalid(", 0), ("code: ", 0), ("ApiError::new(", 1)]
+        {
+            for (i, _) in flat.match_indices(marker) {
+                let rest = &flat[i + marker.len()..];
+                let Some(open) = rest.find('"') else { continue };
+                if rest[..open].matches(',').count() != commas_before || rest[..open].contains(')')
+                {
+                    continue;
+                }
+                let literal: String = rest[open + 1..].chars().take_while(|c| *c != '"').collect();
+                if !literal.is_empty()
+                    && literal.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+                {
+                    codes.insert(literal);
+                }
+            }
+        }
+    }
+    codes
+}
+
+#[test]
+fn every_error_code_has_one_status() {
+    let several: Vec<_> = readme_error_codes()
+        .into_iter()
+        .filter(|(_, s)| s.len() > 1)
+        .collect();
     assert!(
         several.is_empty(),
         "a code must mean one status (validation 422, malformed syntax 400): {several:?}"
+    );
+}
+
+#[test]
+fn documented_error_codes_are_the_ones_the_server_gives() {
+    let documented: BTreeSet<String> = readme_error_codes().into_keys().collect();
+    let given = codes_in_source();
+    assert!(
+        given.contains("invalid_address") && given.contains("not_found"),
+        "{given:?}"
+    );
+    let undocumented: Vec<_> = given.difference(&documented).collect();
+    let unknown: Vec<_> = documented.difference(&given).collect();
+    assert!(
+        undocumented.is_empty(),
+        "codes missing from the README error table: {undocumented:?}"
+    );
+    assert!(
+        unknown.is_empty(),
+        "README codes the server never gives: {unknown:?}"
+    );
+
+    // The `# Errors` sections of doc comments name codes too.
+    let mut stale = Vec::new();
+    for (path, text) in sources() {
+        let mut in_errors = false;
+        for line in text.lines() {
+            let doc = line.trim_start().strip_prefix("///");
+            match doc {
+                Some(d) if d.trim() == "# Errors" => in_errors = true,
+                Some(d) if in_errors && !d.trim_start().starts_with('#') => {
+                    for word in d.split('`').skip(1).step_by(2) {
+                        let snake = word.contains('_')
+                            && word.chars().all(|c| c.is_ascii_lowercase() || c == '_');
+                        if snake && !given.contains(word) {
+                            stale.push(format!("{path}: `{word}`"));
+                        }
+                    }
+                }
+                _ => in_errors = false,
+            }
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "doc comments name codes that do not exist: {stale:?}"
     );
 }

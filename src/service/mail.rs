@@ -364,8 +364,9 @@ impl Service {
     /// Validates and sends a message from `user`; returns the sender's copy.
     ///
     /// # Errors
-    /// `no_recipients`, `too_many_recipients`, `invalid_address`, `invalid_header`,
-    /// `invalid_subject` ([`Error::Invalid`]); [`Error::MessageTooLarge`].
+    /// `no_recipients`, `too_many_recipients`, `invalid_address`, `invalid_header` (a subject
+    /// or header value with CR or LF or too long, or a bad header name) ([`Error::Invalid`]);
+    /// [`Error::MessageTooLarge`].
     pub async fn send(&self, user: &User, c: Compose) -> Result<FullMessage> {
         let mut all = Vec::new();
         let mut lists: [(Vec<String>, &str); 3] = [(vec![], "to"), (vec![], "cc"), (vec![], "bcc")];
