@@ -33,15 +33,14 @@ pub fn routes(
 + Send
 + Sync
 + 'static {
-    let auth = warp::path!("api" / "v1" / "auth" / ..);
     let api = health()
         .or(ready(svc.clone()))
         .unify()
-        .or(auth.and(register(svc.clone(), limits)))
+        .or(register(svc.clone(), limits))
         .unify()
-        .or(auth.and(login(svc.clone(), limits)))
+        .or(login(svc.clone(), limits))
         .unify()
-        .or(auth.and(logout(svc.clone())))
+        .or(logout(svc.clone()))
         .unify()
         .or(me_routes(svc.clone(), limits))
         .unify()
@@ -155,7 +154,7 @@ fn register(
     svc: Service,
     l: Limits,
 ) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
-    warp::path!("register").and(
+    warp::path!("api" / "v1" / "auth" / "register").and(
         warp::post()
             .and(with_svc(svc))
             .and(json(l.max_body))
@@ -167,7 +166,7 @@ fn register(
 
 /// POST /api/v1/auth/login
 fn login(svc: Service, l: Limits) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
-    warp::path!("login").and(
+    warp::path!("api" / "v1" / "auth" / "login").and(
         warp::post()
             .and(with_svc(svc))
             .and(json(l.max_body))
@@ -179,7 +178,7 @@ fn login(svc: Service, l: Limits) -> impl Filter<Extract = (Response,), Error = 
 
 /// POST /api/v1/auth/logout
 fn logout(svc: Service) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
-    warp::path!("logout").and(
+    warp::path!("api" / "v1" / "auth" / "logout").and(
         warp::post()
             .and(with_svc(svc.clone()))
             .and(session(svc))
