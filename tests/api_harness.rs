@@ -6,34 +6,7 @@
 mod common;
 
 use common::*;
-use fakemail::service::mail::{Delivery, Envelope};
 use serde_json::{Value, json};
-
-fn fixture(name: &str) -> Vec<u8> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-/// Delivers `raw` to `to` as SMTP would (no sender copy), through the one delivery path.
-async fn deliver(srv: &TestServer, raw: Vec<u8>, to: &[&str]) -> u64 {
-    let svc = srv.service.clone();
-    let d = Delivery {
-        raw,
-        envelope: Envelope {
-            from: "sender@example.test".into(),
-            to: to.iter().map(|s| s.to_string()).collect(),
-        },
-        sender: None,
-    };
-    tokio::task::spawn_blocking(move || svc.deliver(d))
-        .await
-        .unwrap()
-        .expect("deliver")
-        .message
-        .id
-}
 
 /// The id of the newest message in a user's inbox.
 async fn newest_in_inbox(srv: &TestServer, token: &str) -> String {
@@ -866,90 +839,6 @@ async fn shutdown_ends_the_waits() {
 }
 
 // ----- event streams ---------------------------------------------------------------------------
-
-/// A Server-Sent Events stream being read.
-struct Sse {
-    res: reqwest::Response,
-    buf: String,
-}
-
-/// One event: its name, id and JSON data.
-#[derive(Debug)]
-struct SseEvent {
-    event: String,
-    id: Option<String>,
-    data: Value,
-}
-
-impl Sse {
-    /// Opens a stream; returns once the server answered (and so listens).
-    async fn open(srv: &TestServer, path: &str, token: &str, last_event_id: Option<&str>) -> Sse {
-        let mut req = srv.client.get(srv.url(path)).bearer_auth(token);
-        if let Some(id) = last_event_id {
-            req = req.header("last-event-id", id);
-        }
-        let res = tokio::time::timeout(TIMEOUT, req.send())
-            .await
-            .expect("answer in time")
-            .expect("request");
-        assert_eq!(res.status(), 200);
-        assert_eq!(
-            res.headers().get("content-type").unwrap(),
-            "text/event-stream"
-        );
-        Sse {
-            res,
-            buf: String::new(),
-        }
-    }
-
-    /// The next event, comments skipped.
-    async fn next(&mut self) -> SseEvent {
-        loop {
-            if let Some(end) = self.buf.find("\n\n") {
-                let block: String = self.buf.drain(..end + 2).collect();
-                let (mut event, mut id, mut data) = (None, None, String::new());
-                for line in block.lines() {
-                    if let Some(v) = line.strip_prefix("event:") {
-                        event = Some(v.trim().to_owned());
-                    } else if let Some(v) = line.strip_prefix("id:") {
-                        id = Some(v.trim().to_owned());
-                    } else if let Some(v) = line.strip_prefix("data:") {
-                        data.push_str(v.trim());
-                    }
-                }
-                match event {
-                    Some(event) => {
-                        let data = serde_json::from_str(&data)
-                            .unwrap_or_else(|e| panic!("data is not JSON ({e}): {block}"));
-                        return SseEvent { event, id, data };
-                    }
-                    None => continue,
-                }
-            }
-            let chunk = tokio::time::timeout(TIMEOUT, self.res.chunk())
-                .await
-                .expect("an event in time")
-                .expect("stream read");
-            let chunk = chunk.expect("the stream is still open");
-            self.buf
-                .push_str(std::str::from_utf8(&chunk).expect("UTF-8"));
-        }
-    }
-
-    /// Reads until the server ends the stream.
-    async fn ends(mut self) {
-        loop {
-            match tokio::time::timeout(TIMEOUT, self.res.chunk())
-                .await
-                .expect("the stream ends in time")
-            {
-                Ok(Some(_)) => continue,
-                Ok(None) | Err(_) => return,
-            }
-        }
-    }
-}
 
 #[tokio::test]
 async fn the_operator_stream_tells_of_messages_received_and_deleted() {

@@ -1,5 +1,6 @@
-//! Shared test harness: the real server in-process on 127.0.0.1:0 with a temporary store, a raw
-//! HTTP/1.1 client for requests reqwest will not send, and the real binary as a child process.
+//! Shared test harness: the real server in-process on 127.0.0.1:0 with a temporary store, the
+//! MIME fixtures delivered in-process, a reader of event streams, a raw HTTP/1.1 client for
+//! requests reqwest will not send, and the real binary as a child process.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read};
@@ -12,6 +13,7 @@ use std::time::{Duration, Instant};
 use fakemail::config::{Config, DataDir};
 use fakemail::server::{self, Listeners};
 use fakemail::service::Service;
+use fakemail::service::mail::{Delivery, Envelope};
 use fakemail::store::mail::{EntryRecord, INBOX, Mailbox, MessageRecord, SENT};
 use fakemail::store::{Store, StoreError};
 use fakemail::time::Timestamp;
@@ -432,6 +434,125 @@ pub fn stored_message(
         .insert_message(&record, &vec![b'x'; size], &entries)
         .unwrap();
     id
+}
+
+/// A message of `tests/fixtures`.
+pub fn fixture(name: &str) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Delivers `raw` to `to` as SMTP would (no sender copy), through the one delivery path;
+/// returns the message's id. For MIME the REST API cannot make.
+pub async fn deliver(srv: &TestServer, raw: Vec<u8>, to: &[&str]) -> u64 {
+    let svc = srv.service.clone();
+    let d = Delivery {
+        raw,
+        envelope: Envelope {
+            from: "sender@example.test".into(),
+            to: to.iter().map(|s| s.to_string()).collect(),
+        },
+        sender: None,
+    };
+    tokio::task::spawn_blocking(move || svc.deliver(d))
+        .await
+        .unwrap()
+        .expect("deliver")
+        .message
+        .id
+}
+
+// ----- event streams -------------------------------------------------------------------------
+
+/// A Server-Sent Events stream being read.
+pub struct Sse {
+    res: reqwest::Response,
+    buf: String,
+}
+
+/// One event: its name, id and JSON data.
+#[derive(Debug)]
+pub struct SseEvent {
+    pub event: String,
+    pub id: Option<String>,
+    pub data: Value,
+}
+
+impl Sse {
+    /// Opens a stream; returns once the server answered (and so listens).
+    pub async fn open(
+        srv: &TestServer,
+        path: &str,
+        token: &str,
+        last_event_id: Option<&str>,
+    ) -> Sse {
+        let mut req = srv.client.get(srv.url(path)).bearer_auth(token);
+        if let Some(id) = last_event_id {
+            req = req.header("last-event-id", id);
+        }
+        let res = tokio::time::timeout(TIMEOUT, req.send())
+            .await
+            .expect("answer in time")
+            .expect("request");
+        assert_eq!(res.status(), 200);
+        assert_eq!(
+            res.headers().get("content-type").unwrap(),
+            "text/event-stream"
+        );
+        Sse {
+            res,
+            buf: String::new(),
+        }
+    }
+
+    /// The next event, comments skipped.
+    pub async fn next(&mut self) -> SseEvent {
+        loop {
+            if let Some(end) = self.buf.find("\n\n") {
+                let block: String = self.buf.drain(..end + 2).collect();
+                let (mut event, mut id, mut data) = (None, None, String::new());
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("event:") {
+                        event = Some(v.trim().to_owned());
+                    } else if let Some(v) = line.strip_prefix("id:") {
+                        id = Some(v.trim().to_owned());
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        data.push_str(v.trim());
+                    }
+                }
+                match event {
+                    Some(event) => {
+                        let data = serde_json::from_str(&data)
+                            .unwrap_or_else(|e| panic!("data is not JSON ({e}): {block}"));
+                        return SseEvent { event, id, data };
+                    }
+                    None => continue,
+                }
+            }
+            let chunk = tokio::time::timeout(TIMEOUT, self.res.chunk())
+                .await
+                .expect("an event in time")
+                .expect("stream read");
+            let chunk = chunk.expect("the stream is still open");
+            self.buf
+                .push_str(std::str::from_utf8(&chunk).expect("UTF-8"));
+        }
+    }
+
+    /// Reads until the server ends the stream.
+    pub async fn ends(mut self) {
+        loop {
+            match tokio::time::timeout(TIMEOUT, self.res.chunk())
+                .await
+                .expect("the stream ends in time")
+            {
+                Ok(Some(_)) => continue,
+                Ok(None) | Err(_) => return,
+            }
+        }
+    }
 }
 
 // ----- raw HTTP ------------------------------------------------------------------------------
