@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use warp::filters::BoxedFilter;
 use warp::http::{HeaderMap, Method, StatusCode, header};
 use warp::reply::Response;
-use warp::{Filter, Rejection};
+use warp::{Filter, Rejection, Reply};
 
 use super::body::json;
 use super::handlers;
@@ -33,9 +33,7 @@ pub fn routes(
 + Send
 + Sync
 + 'static {
-    let api = health()
-        .or(ready(svc.clone()))
-        .unify()
+    let api = service_routes(svc.clone())
         .or(register(svc.clone(), limits))
         .unify()
         .or(login(svc.clone(), limits))
@@ -121,6 +119,33 @@ fn session(svc: Service) -> impl Filter<Extract = (Session,), Error = Rejection>
             svc.authenticate(token.trim()).map_err(Rejection::from)
         }
     })
+}
+
+/// The OpenAPI document of the REST API, served as written.
+const OPENAPI: &str = include_str!("openapi.json");
+
+/// Health, readiness and the API document, boxed: one type for the group keeps the route
+/// tree small.
+fn service_routes(svc: Service) -> BoxedFilter<(Response,)> {
+    health()
+        .or(ready(svc))
+        .unify()
+        .or(openapi())
+        .unify()
+        .boxed()
+}
+
+/// GET /api/v1/openapi.json
+fn openapi() -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    warp::path!("api" / "v1" / "openapi.json").and(
+        warp::get()
+            .map(|| {
+                warp::reply::with_header(OPENAPI, header::CONTENT_TYPE, "application/json")
+                    .into_response()
+            })
+            .or(others("GET"))
+            .unify(),
+    )
 }
 
 /// GET /healthz (and HEAD, for health checkers that use it)

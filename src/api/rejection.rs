@@ -208,7 +208,7 @@ fn to_api_error(r: &Rejection) -> ApiError {
         return ApiError::new(
             S::NOT_FOUND,
             "not_found",
-            "there is no such endpoint; see the API reference",
+            "there is no such endpoint; GET /api/v1/openapi.json lists them all",
         );
     }
     error!(rejection = ?r, "unhandled rejection");
