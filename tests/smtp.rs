@@ -179,6 +179,58 @@ async fn every_error_reply_code() {
 }
 
 #[tokio::test]
+async fn the_admin_stats_count_connections_and_accepted_and_refused_messages() {
+    let srv = TestServer::start().await;
+    srv.service.set_admin_token("stats-admin-token");
+    let smtp_stats = || async {
+        let (s, stats) = srv
+            .call(
+                "GET",
+                "/api/v1/admin/stats",
+                Some("stats-admin-token"),
+                None,
+            )
+            .await;
+        assert_eq!(s, 200, "{stats}");
+        stats["smtp"].clone()
+    };
+    assert_eq!(
+        smtp_stats().await,
+        serde_json::json!({"connections": 0, "accepted": 0, "rejected": 0})
+    );
+    let mut c = ehlo(&srv).await;
+    // Refused: a bad recipient and DATA out of sequence; not counted: the unknown command.
+    c.expect("FROBNICATE", 500).await;
+    c.expect("MAIL FROM:<alice@example.test>", 250).await;
+    c.expect("RCPT TO:<bob@>", 501).await;
+    c.expect("DATA", 503).await;
+    c.expect("RCPT TO:<bob@example.test>", 250).await;
+    c.expect("DATA", 354).await;
+    c.send(HELLO.to_owned() + ".\r\n").await;
+    assert_eq!(c.reply().await.code, 250);
+    let mut second = ehlo(&srv).await;
+    second.expect("QUIT", 221).await;
+    assert_eq!(
+        smtp_stats().await,
+        serde_json::json!({"connections": 2, "accepted": 1, "rejected": 2})
+    );
+    assert_eq!(
+        srv.service.stats().smtp_replies(),
+        [
+            (220, 2),
+            (221, 1),
+            (250, 5),
+            (354, 1),
+            (500, 1),
+            (501, 1),
+            (503, 1)
+        ],
+        "every reply counted by its code, the greetings too"
+    );
+    srv.stop().await;
+}
+
+#[tokio::test]
 async fn an_over_long_line_gets_500_and_the_connection_survives() {
     let srv = TestServer::start().await;
     let bob = srv.user("bob@example.test").await;
