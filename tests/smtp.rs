@@ -25,15 +25,6 @@ async fn ehlo(srv: &TestServer) -> SmtpClient {
     c
 }
 
-/// The user's inbox listing.
-async fn inbox(srv: &TestServer, token: &str) -> Vec<Value> {
-    let (s, page) = srv
-        .call("GET", "/api/v1/mailboxes/inbox/messages", Some(token), None)
-        .await;
-    assert_eq!(s, 200, "{page}");
-    page["messages"].as_array().unwrap().clone()
-}
-
 /// The source of the newest message in the user's inbox.
 async fn newest_source(srv: &TestServer, token: &str) -> String {
     let m = &inbox(srv, token).await[0];
@@ -640,20 +631,6 @@ async fn with_auth(mode: fakemail::cli::SmtpAuth) -> TestServer {
     srv
 }
 
-/// A mailbox of a user, as listed.
-async fn mailbox(srv: &TestServer, token: &str, name: &str) -> Vec<Value> {
-    let (s, page) = srv
-        .call(
-            "GET",
-            &format!("/api/v1/mailboxes/{name}/messages"),
-            Some(token),
-            None,
-        )
-        .await;
-    assert_eq!(s, 200, "{page}");
-    page["messages"].as_array().unwrap().clone()
-}
-
 #[tokio::test]
 async fn auth_plain_and_login_with_an_account() {
     let srv = with_auth(fakemail::cli::SmtpAuth::Optional).await;
@@ -786,13 +763,10 @@ async fn mail_from_an_authenticated_user_lands_in_its_sent_with_the_bcc_list() {
 
 #[tokio::test]
 async fn lettre_sends_plain_mail() {
-    use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+    use lettre::{AsyncTransport, Message};
     let srv = TestServer::start().await;
     let bob = srv.user("bob@example.test").await;
-    let mailer = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1")
-        .port(srv.smtp.port())
-        .timeout(Some(TIMEOUT))
-        .build();
+    let mailer = lettre_mailer(srv.smtp).build();
     let email = Message::builder()
         .from("Alice <alice@example.test>".parse().unwrap())
         .to("bob@example.test".parse().unwrap())
@@ -815,7 +789,7 @@ async fn lettre_sends_plain_mail() {
 #[tokio::test]
 async fn lettre_sends_over_starttls_with_the_self_signed_certificate() {
     use lettre::transport::smtp::client::{Tls, TlsParameters};
-    use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+    use lettre::{AsyncTransport, Message};
     let srv = TestServer::start().await;
     let bob = srv.user("bob@example.test").await;
     // The certificate is made at start-up, so no client can know it in advance.
@@ -823,11 +797,7 @@ async fn lettre_sends_over_starttls_with_the_self_signed_certificate() {
         .dangerous_accept_invalid_certs(true)
         .build_rustls()
         .unwrap();
-    let mailer = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1")
-        .port(srv.smtp.port())
-        .tls(Tls::Required(tls))
-        .timeout(Some(TIMEOUT))
-        .build();
+    let mailer = lettre_mailer(srv.smtp).tls(Tls::Required(tls)).build();
     let email = Message::builder()
         .from("alice@example.test".parse().unwrap())
         .to("bob@example.test".parse().unwrap())
@@ -847,7 +817,7 @@ async fn lettre_sends_over_starttls_with_the_self_signed_certificate() {
 async fn lettre_authenticates_over_starttls() {
     use lettre::transport::smtp::authentication::{Credentials, Mechanism};
     use lettre::transport::smtp::client::{Tls, TlsParameters};
-    use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+    use lettre::{AsyncTransport, Message};
     let srv = with_auth(fakemail::cli::SmtpAuth::Required).await;
     let alice = srv.login("alice@example.test").await;
     for mechanism in [Mechanism::Plain, Mechanism::Login] {
@@ -855,15 +825,13 @@ async fn lettre_authenticates_over_starttls() {
             .dangerous_accept_invalid_certs(true)
             .build_rustls()
             .unwrap();
-        let mailer = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1")
-            .port(srv.smtp.port())
+        let mailer = lettre_mailer(srv.smtp)
             .tls(Tls::Required(tls))
             .credentials(Credentials::new(
                 "alice@example.test".into(),
                 PASSWORD.into(),
             ))
             .authentication(vec![mechanism])
-            .timeout(Some(TIMEOUT))
             .build();
         let email = Message::builder()
             .from("alice@example.test".parse().unwrap())
