@@ -9,13 +9,14 @@
 //! - with every waiter waiting for that message (fan-out), for N = 1, 10 and 100;
 //! - with N waiters of which only one waits for that message (the others wait for other
 //!   addresses and are then dropped): the cost of idle waiters to a delivery;
-//! - from each [`Source`] of mail: `Service::deliver` in-process (the one delivery path) and
-//!   REST send over HTTP. "From delivery" is from the moment the source reports the message
-//!   delivered: `deliver` returning, the `201` of the send arriving. A wait can answer before
-//!   that moment (the hub is told before `deliver` returns; a send still renders its answer),
-//!   so the figures are also given from the moment the delivery began.
-//!
-//! An SMTP source (from the `250` after DATA) plugs in as one more [`Source`] variant.
+//! - from each [`Source`] of mail: `Service::deliver` in-process (the one delivery path), REST
+//!   send over HTTP, and a raw SMTP client on one open connection. "From done" is from the
+//!   moment the source reports the message delivered: `deliver` returning, the `201` of the
+//!   send arriving, the `250` after DATA read by the SMTP client. A wait can answer before that
+//!   moment (the hub is told before `deliver` returns; a send still renders its answer; SMTP
+//!   says `250` only after the store is flushed), so those figures are signed, negative when
+//!   the wait answered first, and the figures are also given from the moment the delivery
+//!   began. Every instant is read from one clock in one process.
 //!
 //! Nothing is asserted: timings depend on the machine. A default run takes well under a
 //! minute on 2 cores.
@@ -24,7 +25,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Server, ms};
+use common::{Server, SmtpSender, ms};
 use fakemail::config::Config;
 use fakemail::service::Service;
 use fakemail::service::mail::{Delivery, Envelope};
@@ -54,6 +55,15 @@ enum Source {
         base: String,
         token: String,
     },
+    /// A message over one open SMTP connection (durable: `250` after the flush).
+    Smtp(tokio::sync::Mutex<SmtpSender>),
+}
+
+/// The message a source delivers to `to`, as SMTP sends it (without the final dot).
+fn message(to: &str) -> String {
+    format!(
+        "From: app@example.test\r\nTo: {to}\r\nSubject: Your code\r\n\r\nYour verification code is 482913.\r\n"
+    )
 }
 
 impl Source {
@@ -61,6 +71,7 @@ impl Source {
         match self {
             Source::Deliver(_) => "Service::deliver",
             Source::RestSend { .. } => "REST send",
+            Source::Smtp(_) => "SMTP",
         }
     }
 
@@ -71,11 +82,8 @@ impl Source {
         match self {
             Source::Deliver(svc) => {
                 let svc = svc.clone();
-                let raw = format!(
-                    "From: app@example.test\r\nTo: {to}\r\nSubject: Your code\r\n\r\nYour verification code is 482913.\r\n"
-                );
                 let d = Delivery {
-                    raw: raw.into_bytes(),
+                    raw: message(to).into_bytes(),
                     envelope: Envelope {
                         from: "app@example.test".into(),
                         to: vec![to.to_owned()],
@@ -98,6 +106,12 @@ impl Source {
                     .expect("send");
                 assert_eq!(res.status().as_u16(), 201);
                 res.bytes().await.expect("send body");
+            }
+            Source::Smtp(sender) => {
+                let mut sender = sender.lock().await;
+                let began = Instant::now();
+                let (_, acked) = sender.send(to, message(to).as_bytes()).await;
+                return (began, acked);
             }
         }
         (began, Instant::now())
@@ -182,10 +196,23 @@ async fn round(
 }
 
 /// p50 and p99 of `samples`.
-fn percentiles(samples: &mut [Duration]) -> (Duration, Duration) {
+fn percentiles<T: Ord + Copy>(samples: &mut [T]) -> (T, T) {
     samples.sort();
     let rank = |p: f64| samples[((samples.len() - 1) as f64 * p).round() as usize];
     (rank(0.50), rank(0.99))
+}
+
+/// `later - earlier` in nanoseconds, negative when `later` came first.
+fn signed_nanos(later: Instant, earlier: Instant) -> i128 {
+    match later.checked_duration_since(earlier) {
+        Some(d) => d.as_nanos() as i128,
+        None => -((earlier - later).as_nanos() as i128),
+    }
+}
+
+/// Signed nanoseconds as milliseconds with two decimals, for the tables.
+fn signed_ms(nanos: i128) -> String {
+    format!("{:.2}", nanos as f64 / 1e6)
 }
 
 /// One row: latencies from the start and from the end of the delivery.
@@ -214,7 +241,7 @@ async fn row(
         }
         for a in arrivals {
             from_start.push(a.saturating_duration_since(began));
-            from_done.push(a.saturating_duration_since(done));
+            from_done.push(signed_nanos(a, done));
             early += usize::from(a < done);
         }
     }
@@ -229,20 +256,16 @@ async fn row(
         n,
         ms(s50),
         ms(s99),
-        ms(d50),
-        ms(d99),
+        signed_ms(d50),
+        signed_ms(d99),
         early as f64 * 100.0 / n as f64
     );
 }
 
 fn main() {
-    let clients = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("client runtime");
+    let clients = common::client_runtime();
     println!(
-        "fakemail {} harness benchmark: {} cores, server and clients in one process, HTTP over loopback",
+        "fakemail {} harness benchmark: {} cores, server and clients in one process, HTTP and SMTP over loopback",
         env!("CARGO_PKG_VERSION"),
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
@@ -257,6 +280,7 @@ fn main() {
     server.service.set_admin_token(ADMIN);
     let base = format!("http://{}", server.addr);
     let svc = server.service.clone();
+    let smtp = server.smtp;
     clients.block_on(async {
         let http = reqwest::Client::builder()
             .pool_max_idle_per_host(256)
@@ -270,6 +294,7 @@ fn main() {
                 base: base.clone(),
                 token,
             },
+            Source::Smtp(tokio::sync::Mutex::new(SmtpSender::connect(smtp).await)),
         ];
         println!();
         println!("=== delivery to wait response (GET /api/v1/admin/wait?to=...), milliseconds");

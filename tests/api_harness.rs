@@ -8,47 +8,6 @@ mod common;
 use common::*;
 use serde_json::{Value, json};
 
-/// The id of the newest message in a user's inbox.
-async fn newest_in_inbox(srv: &TestServer, token: &str) -> String {
-    let (s, page) = srv
-        .call(
-            "GET",
-            "/api/v1/mailboxes/inbox/messages?limit=1",
-            Some(token),
-            None,
-        )
-        .await;
-    assert_eq!(s, 200, "{page}");
-    page["messages"][0]["id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no message: {page}"))
-        .to_owned()
-}
-
-/// GET with a token, the body as bytes.
-async fn get_bytes(
-    srv: &TestServer,
-    path: &str,
-    token: &str,
-) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
-    let res = tokio::time::timeout(
-        TIMEOUT,
-        srv.client.get(srv.url(path)).bearer_auth(token).send(),
-    )
-    .await
-    .expect("answer in time")
-    .expect("request");
-    let status = res.status().as_u16();
-    let headers = res.headers().clone();
-    (status, headers, res.bytes().await.unwrap().to_vec())
-}
-
-fn header<'a>(h: &'a reqwest::header::HeaderMap, name: &str) -> &'a str {
-    h.get(name)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_else(|| panic!("no {name} header in {h:?}"))
-}
-
 // ----- MIME over the user API ----------------------------------------------------------------
 
 #[tokio::test]
@@ -567,28 +526,6 @@ async fn every_operator_endpoint_needs_the_admin_token() {
 }
 
 // ----- wait-for-message -------------------------------------------------------------------------
-
-/// Waits until the events hub has `n` subscribers (open waits and event streams).
-async fn listeners(srv: &TestServer, n: usize) {
-    let deadline = std::time::Instant::now() + TIMEOUT;
-    while srv.service.events().listeners() != n {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{} listeners, not {n}",
-            srv.service.events().listeners()
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-}
-
-/// Starts a request in the background: (status, JSON).
-fn spawn_call(srv: &TestServer, path: &str, token: &str) -> tokio::task::JoinHandle<(u16, Value)> {
-    let req = srv.request("GET", path, Some(token), None);
-    tokio::spawn(async move {
-        let r = send(req).await;
-        (r.status, r.json)
-    })
-}
 
 /// An RFC 3339 time `secs` seconds ago.
 fn seconds_ago(secs: u64) -> String {

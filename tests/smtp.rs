@@ -25,15 +25,6 @@ async fn ehlo(srv: &TestServer) -> SmtpClient {
     c
 }
 
-/// The user's inbox listing.
-async fn inbox(srv: &TestServer, token: &str) -> Vec<Value> {
-    let (s, page) = srv
-        .call("GET", "/api/v1/mailboxes/inbox/messages", Some(token), None)
-        .await;
-    assert_eq!(s, 200, "{page}");
-    page["messages"].as_array().unwrap().clone()
-}
-
 /// The source of the newest message in the user's inbox.
 async fn newest_source(srv: &TestServer, token: &str) -> String {
     let m = &inbox(srv, token).await[0];
@@ -175,6 +166,58 @@ async fn every_error_reply_code() {
         .await;
     check(c.reply().await, 552, "5.3.4");
     c.expect("NOOP", 250).await;
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn the_admin_stats_count_connections_and_accepted_and_refused_messages() {
+    let srv = TestServer::start().await;
+    srv.service.set_admin_token("stats-admin-token");
+    let smtp_stats = || async {
+        let (s, stats) = srv
+            .call(
+                "GET",
+                "/api/v1/admin/stats",
+                Some("stats-admin-token"),
+                None,
+            )
+            .await;
+        assert_eq!(s, 200, "{stats}");
+        stats["smtp"].clone()
+    };
+    assert_eq!(
+        smtp_stats().await,
+        serde_json::json!({"connections": 0, "accepted": 0, "rejected": 0})
+    );
+    let mut c = ehlo(&srv).await;
+    // Refused: a bad recipient and DATA out of sequence; not counted: the unknown command.
+    c.expect("FROBNICATE", 500).await;
+    c.expect("MAIL FROM:<alice@example.test>", 250).await;
+    c.expect("RCPT TO:<bob@>", 501).await;
+    c.expect("DATA", 503).await;
+    c.expect("RCPT TO:<bob@example.test>", 250).await;
+    c.expect("DATA", 354).await;
+    c.send(HELLO.to_owned() + ".\r\n").await;
+    assert_eq!(c.reply().await.code, 250);
+    let mut second = ehlo(&srv).await;
+    second.expect("QUIT", 221).await;
+    assert_eq!(
+        smtp_stats().await,
+        serde_json::json!({"connections": 2, "accepted": 1, "rejected": 2})
+    );
+    assert_eq!(
+        srv.service.stats().smtp_replies(),
+        [
+            (220, 2),
+            (221, 1),
+            (250, 5),
+            (354, 1),
+            (500, 1),
+            (501, 1),
+            (503, 1)
+        ],
+        "every reply counted by its code, the greetings too"
+    );
     srv.stop().await;
 }
 
@@ -588,20 +631,6 @@ async fn with_auth(mode: fakemail::cli::SmtpAuth) -> TestServer {
     srv
 }
 
-/// A mailbox of a user, as listed.
-async fn mailbox(srv: &TestServer, token: &str, name: &str) -> Vec<Value> {
-    let (s, page) = srv
-        .call(
-            "GET",
-            &format!("/api/v1/mailboxes/{name}/messages"),
-            Some(token),
-            None,
-        )
-        .await;
-    assert_eq!(s, 200, "{page}");
-    page["messages"].as_array().unwrap().clone()
-}
-
 #[tokio::test]
 async fn auth_plain_and_login_with_an_account() {
     let srv = with_auth(fakemail::cli::SmtpAuth::Optional).await;
@@ -734,13 +763,10 @@ async fn mail_from_an_authenticated_user_lands_in_its_sent_with_the_bcc_list() {
 
 #[tokio::test]
 async fn lettre_sends_plain_mail() {
-    use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+    use lettre::{AsyncTransport, Message};
     let srv = TestServer::start().await;
     let bob = srv.user("bob@example.test").await;
-    let mailer = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1")
-        .port(srv.smtp.port())
-        .timeout(Some(TIMEOUT))
-        .build();
+    let mailer = lettre_mailer(srv.smtp).build();
     let email = Message::builder()
         .from("Alice <alice@example.test>".parse().unwrap())
         .to("bob@example.test".parse().unwrap())
@@ -763,7 +789,7 @@ async fn lettre_sends_plain_mail() {
 #[tokio::test]
 async fn lettre_sends_over_starttls_with_the_self_signed_certificate() {
     use lettre::transport::smtp::client::{Tls, TlsParameters};
-    use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+    use lettre::{AsyncTransport, Message};
     let srv = TestServer::start().await;
     let bob = srv.user("bob@example.test").await;
     // The certificate is made at start-up, so no client can know it in advance.
@@ -771,11 +797,7 @@ async fn lettre_sends_over_starttls_with_the_self_signed_certificate() {
         .dangerous_accept_invalid_certs(true)
         .build_rustls()
         .unwrap();
-    let mailer = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1")
-        .port(srv.smtp.port())
-        .tls(Tls::Required(tls))
-        .timeout(Some(TIMEOUT))
-        .build();
+    let mailer = lettre_mailer(srv.smtp).tls(Tls::Required(tls)).build();
     let email = Message::builder()
         .from("alice@example.test".parse().unwrap())
         .to("bob@example.test".parse().unwrap())
@@ -795,7 +817,7 @@ async fn lettre_sends_over_starttls_with_the_self_signed_certificate() {
 async fn lettre_authenticates_over_starttls() {
     use lettre::transport::smtp::authentication::{Credentials, Mechanism};
     use lettre::transport::smtp::client::{Tls, TlsParameters};
-    use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+    use lettre::{AsyncTransport, Message};
     let srv = with_auth(fakemail::cli::SmtpAuth::Required).await;
     let alice = srv.login("alice@example.test").await;
     for mechanism in [Mechanism::Plain, Mechanism::Login] {
@@ -803,15 +825,13 @@ async fn lettre_authenticates_over_starttls() {
             .dangerous_accept_invalid_certs(true)
             .build_rustls()
             .unwrap();
-        let mailer = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1")
-            .port(srv.smtp.port())
+        let mailer = lettre_mailer(srv.smtp)
             .tls(Tls::Required(tls))
             .credentials(Credentials::new(
                 "alice@example.test".into(),
                 PASSWORD.into(),
             ))
             .authentication(vec![mechanism])
-            .timeout(Some(TIMEOUT))
             .build();
         let email = Message::builder()
             .from("alice@example.test".parse().unwrap())

@@ -4,12 +4,14 @@
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use fakemail::config::{Config, DataDir};
 use fakemail::server::{self, Listeners};
 use fakemail::service::Service;
 use fakemail::store::Store;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
 use tokio::runtime::Runtime;
 use tokio::sync::oneshot;
 
@@ -90,4 +92,64 @@ pub fn client_runtime() -> Runtime {
 /// Milliseconds with two decimals, for the tables.
 pub fn ms(d: Duration) -> String {
     format!("{:.2}", d.as_secs_f64() * 1000.0)
+}
+
+/// One SMTP connection of a sending client, over raw TCP: EHLO once, then messages back to back
+/// with `MAIL`, `RCPT` and `DATA` in one write (PIPELINING), then the body.
+pub struct SmtpSender {
+    io: BufReader<TcpStream>,
+    line: String,
+}
+
+impl SmtpSender {
+    /// Connects, reads the greeting and says EHLO.
+    pub async fn connect(addr: SocketAddr) -> SmtpSender {
+        let stream = TcpStream::connect(addr).await.expect("connect");
+        stream.set_nodelay(true).expect("nodelay");
+        let mut s = SmtpSender {
+            io: BufReader::new(stream),
+            line: String::new(),
+        };
+        s.expect(220).await;
+        s.write(b"EHLO bench.test\r\n").await;
+        s.expect(250).await;
+        s
+    }
+
+    pub async fn write(&mut self, bytes: &[u8]) {
+        self.io.get_mut().write_all(bytes).await.expect("write");
+    }
+
+    /// Reads one (possibly multi-line) reply and checks its code.
+    pub async fn expect(&mut self, code: u16) {
+        loop {
+            self.line.clear();
+            let n = self.io.read_line(&mut self.line).await.expect("read");
+            assert!(n > 0, "the server closed the connection");
+            assert!(
+                self.line.starts_with(&code.to_string()),
+                "wanted {code}, got {:?}",
+                self.line
+            );
+            if self.line.as_bytes().get(3) != Some(&b'-') {
+                return;
+            }
+        }
+    }
+
+    /// Sends one message to `to`: `body` is dot-stuffed and CRLF-terminated, without the final
+    /// dot. Returns when the body was written (before the final dot) and when the `250` to it
+    /// was read.
+    pub async fn send(&mut self, to: &str, body: &[u8]) -> (Instant, Instant) {
+        let commands = format!("MAIL FROM:<sender@example.test>\r\nRCPT TO:<{to}>\r\nDATA\r\n");
+        self.write(commands.as_bytes()).await;
+        self.expect(250).await;
+        self.expect(250).await;
+        self.expect(354).await;
+        self.write(body).await;
+        let written = Instant::now();
+        self.write(b".\r\n").await;
+        self.expect(250).await;
+        (written, Instant::now())
+    }
 }

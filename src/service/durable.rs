@@ -140,10 +140,19 @@ mod tests {
         for t in tasks {
             t.await.unwrap().unwrap();
         }
-        let (running, started) = {
+        // The flusher answers the callers first and only then finds nobody waiting: give it a
+        // moment to stop.
+        let state = || {
             let s = svc.inner.flush.state.lock().unwrap();
             (s.running, s.started)
         };
+        for _ in 0..500 {
+            if !state().0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        let (running, started) = state();
         assert!(!running, "the flusher stops when nobody waits");
         assert!((1..=64).contains(&started), "flushes: {started}");
         // And it starts again for a later caller.

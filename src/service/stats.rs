@@ -1,5 +1,6 @@
 //! Counters for `GET /api/v1/admin/stats` that the store does not keep: uptime and what the
-//! SMTP front-end counts. Lock-free, owned by the [`super::Service`], reset at start-up.
+//! SMTP front-end counts (connections, messages accepted and refused, replies by code).
+//! Lock-free, owned by the [`super::Service`], reset at start-up.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -11,12 +12,18 @@ pub struct Stats {
     smtp_connections: AtomicU64,
     smtp_accepted: AtomicU64,
     smtp_rejected: AtomicU64,
+    /// Replies sent, by code: index `code - 200` for codes 200 to 599.
+    smtp_replies: Box<[AtomicU64]>,
 }
+
+/// The lowest and highest reply codes counted (RFC 5321 4.2: 2yz to 5yz).
+const FIRST_CODE: u16 = 200;
+const LAST_CODE: u16 = 599;
 
 /// The SMTP counters at one moment.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SmtpCounts {
-    /// Connections accepted by the SMTP listener.
+    /// Connections the SMTP listener accepted, those refused over the limit too.
     pub connections: u64,
     /// Messages acknowledged with `250` after DATA (stored).
     pub accepted: u64,
@@ -31,6 +38,9 @@ impl Default for Stats {
             smtp_connections: AtomicU64::new(0),
             smtp_accepted: AtomicU64::new(0),
             smtp_rejected: AtomicU64::new(0),
+            smtp_replies: (FIRST_CODE..=LAST_CODE)
+                .map(|_| AtomicU64::new(0))
+                .collect(),
         }
     }
 }
@@ -54,6 +64,26 @@ impl Stats {
     /// Counts a message the SMTP front-end refused.
     pub fn smtp_rejected(&self) {
         self.smtp_rejected.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a reply sent to an SMTP client (codes outside 200-599 are not counted; the
+    /// server sends none).
+    pub fn smtp_reply(&self, code: u16) {
+        if let Some(n) = code
+            .checked_sub(FIRST_CODE)
+            .and_then(|i| self.smtp_replies.get(usize::from(i)))
+        {
+            n.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Every reply code sent at least once, with how many times, in code order.
+    pub fn smtp_replies(&self) -> Vec<(u16, u64)> {
+        (FIRST_CODE..=LAST_CODE)
+            .zip(self.smtp_replies.iter())
+            .map(|(code, n)| (code, n.load(Ordering::Relaxed)))
+            .filter(|(_, n)| *n > 0)
+            .collect()
     }
 
     /// The SMTP counters now.
@@ -87,5 +117,12 @@ mod tests {
             }
         );
         assert!(s.uptime() < Duration::from_secs(3600));
+        s.smtp_reply(250);
+        s.smtp_reply(250);
+        s.smtp_reply(599);
+        s.smtp_reply(200);
+        s.smtp_reply(199);
+        s.smtp_reply(600);
+        assert_eq!(s.smtp_replies(), [(200, 1), (250, 2), (599, 1)]);
     }
 }

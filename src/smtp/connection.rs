@@ -41,18 +41,22 @@ struct Conn<S> {
     io: BufReader<S>,
     pending: Vec<u8>,
     idle: Duration,
+    /// Where every reply is counted by its code.
+    service: Service,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
-    fn new(stream: S, idle: Duration) -> Self {
+    fn new(stream: S, ctx: &Context) -> Self {
         Conn {
             io: BufReader::new(stream),
             pending: Vec::new(),
-            idle,
+            idle: ctx.idle_timeout,
+            service: ctx.service.clone(),
         }
     }
 
     fn reply(&mut self, r: &Reply) {
+        self.service.stats().smtp_reply(r.code);
         self.pending.extend_from_slice(r.to_wire().as_bytes());
     }
 
@@ -128,7 +132,7 @@ pub async fn run(
     ctx: &Context,
     mut stop: watch::Receiver<bool>,
 ) {
-    let mut conn = Conn::new(stream, ctx.idle_timeout);
+    let mut conn = Conn::new(stream, ctx);
     conn.reply(&session.greeting());
     if talk(&mut conn, &mut session, ctx, &mut stop).await != Next::StartTls {
         return;
@@ -146,7 +150,7 @@ pub async fn run(
         Err(_) => return debug!("SMTP: TLS handshake timed out"),
     };
     session.tls_started();
-    let mut conn = Conn::new(tls, ctx.idle_timeout);
+    let mut conn = Conn::new(tls, ctx);
     // The session refuses a second STARTTLS, so this ends the connection.
     talk(&mut conn, &mut session, ctx, &mut stop).await;
 }
@@ -167,14 +171,20 @@ async fn talk<S: AsyncRead + AsyncWrite + Unpin>(
     ctx: &Context,
     stop: &mut watch::Receiver<bool>,
 ) -> Next {
+    let stats = ctx.service.stats();
     let why = loop {
-        let line = match conn.line(session.line_limit(), Some(&mut *stop)).await {
-            Ok(Line::Complete(line)) => session.command(&line),
-            Ok(_) => session.line_too_long(),
+        let (line, transaction) = match conn.line(session.line_limit(), Some(&mut *stop)).await {
+            Ok(Line::Complete(line)) => (session.command(&line), in_transaction(&line)),
+            Ok(_) => (session.line_too_long(), false),
             Err(why) => break why,
         };
         match line {
-            Action::Reply(r) => conn.reply(&r),
+            Action::Reply(r) => {
+                if transaction && r.code >= 400 {
+                    stats.smtp_rejected();
+                }
+                conn.reply(&r);
+            }
             Action::Close(r) => break Stop::Close(r),
             Action::StartTls(r) => {
                 conn.reply(&r);
@@ -207,12 +217,26 @@ async fn talk<S: AsyncRead + AsyncWrite + Unpin>(
                     Ok(submission) => session.delivered(&ctx.service.submit(submission).await),
                     Err(r) => r,
                 };
+                if reply.code < 400 {
+                    stats.smtp_accepted();
+                } else {
+                    stats.smtp_rejected();
+                }
                 conn.reply(&reply);
             }
         }
     };
     finish(conn, why).await;
     Next::Closed
+}
+
+/// Whether `line` is a command of a mail transaction (MAIL, RCPT, DATA), whose refusal counts
+/// as a refused message.
+fn in_transaction(line: &[u8]) -> bool {
+    let verb = line.get(..4).unwrap_or_default();
+    [b"MAIL", b"RCPT", b"DATA"]
+        .iter()
+        .any(|v| verb.eq_ignore_ascii_case(*v))
 }
 
 async fn finish<S: AsyncRead + AsyncWrite + Unpin>(conn: &mut Conn<S>, why: Stop) {

@@ -80,9 +80,10 @@ pub async fn serve(
                 continue;
             }
         };
+        ctx.service.stats().smtp_connection();
         let Ok(slot) = slots.clone().try_acquire_owned() else {
             warn!(peer = %peer, max = settings.max_connections, "SMTP: too many connections; refused");
-            sessions.spawn(refuse(stream));
+            sessions.spawn(refuse(stream, ctx.service.clone()));
             continue;
         };
         let session = session::Session::new(settings.session.clone(), peer);
@@ -110,8 +111,9 @@ pub async fn serve(
 }
 
 /// Tells a client over the connection limit to come back later (RFC 5321 3.8).
-async fn refuse(mut stream: TcpStream) {
+async fn refuse(mut stream: TcpStream, service: Service) {
     let reply = Reply::new(421, "4.7.0", "too many connections; try again later");
+    service.stats().smtp_reply(reply.code);
     let _ = tokio::time::timeout(REFUSAL_TIMEOUT, async {
         stream.write_all(reply.to_wire().as_bytes()).await?;
         stream.shutdown().await

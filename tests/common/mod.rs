@@ -349,6 +349,86 @@ where
     }
 }
 
+/// A user's mailbox, as listed (the first page).
+pub async fn mailbox(srv: &TestServer, token: &str, name: &str) -> Vec<Value> {
+    let (s, page) = srv
+        .call(
+            "GET",
+            &format!("/api/v1/mailboxes/{name}/messages"),
+            Some(token),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{page}");
+    page["messages"].as_array().unwrap().clone()
+}
+
+/// A user's inbox, as listed (the first page).
+pub async fn inbox(srv: &TestServer, token: &str) -> Vec<Value> {
+    mailbox(srv, token, "inbox").await
+}
+
+/// The id of the newest message in a user's inbox.
+pub async fn newest_in_inbox(srv: &TestServer, token: &str) -> String {
+    let (s, page) = srv
+        .call(
+            "GET",
+            "/api/v1/mailboxes/inbox/messages?limit=1",
+            Some(token),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{page}");
+    page["messages"][0]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no message: {page}"))
+        .to_owned()
+}
+
+/// GET with a token, the body as bytes (sources and attachments, which need not be text).
+pub async fn get_bytes(srv: &TestServer, path: &str, token: &str) -> (u16, HeaderMap, Vec<u8>) {
+    let res = tokio::time::timeout(
+        TIMEOUT,
+        srv.client.get(srv.url(path)).bearer_auth(token).send(),
+    )
+    .await
+    .expect("answer in time")
+    .expect("request");
+    let status = res.status().as_u16();
+    let headers = res.headers().clone();
+    (status, headers, res.bytes().await.unwrap().to_vec())
+}
+
+/// A header that must be there, as a string.
+#[track_caller]
+pub fn header<'a>(h: &'a HeaderMap, name: &str) -> &'a str {
+    h.get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_else(|| panic!("no {name} header in {h:?}"))
+}
+
+/// Waits until the events hub has `n` subscribers (open waits and event streams).
+pub async fn listeners(srv: &TestServer, n: usize) {
+    let deadline = Instant::now() + TIMEOUT;
+    while srv.service.events().listeners() != n {
+        assert!(
+            Instant::now() < deadline,
+            "{} listeners, not {n}",
+            srv.service.events().listeners()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Starts a GET in the background (a wait, say): (status, JSON).
+pub fn spawn_call(srv: &TestServer, path: &str, token: &str) -> JoinHandle<(u16, Value)> {
+    let req = srv.request("GET", path, Some(token), None);
+    tokio::spawn(async move {
+        let r = send(req).await;
+        (r.status, r.json)
+    })
+}
+
 /// Asserts the JSON error envelope with `status` and `code`.
 #[track_caller]
 pub fn assert_error(got: &(u16, Value), status: u16, code: &str) {
@@ -1060,4 +1140,16 @@ impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> SmtpClient<S> {
         self.send(data).await;
         self.reply().await
     }
+}
+
+// ----- a real SMTP client --------------------------------------------------------------------
+
+/// lettre's SMTP transport to `smtp`, without TLS unless the caller adds it, saying
+/// `EHLO client.test` (so the `Received:` header is known in advance).
+pub fn lettre_mailer(smtp: SocketAddr) -> lettre::transport::smtp::AsyncSmtpTransportBuilder {
+    use lettre::transport::smtp::extension::ClientId;
+    lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::builder_dangerous(smtp.ip().to_string())
+        .port(smtp.port())
+        .hello_name(ClientId::Domain("client.test".into()))
+        .timeout(Some(TIMEOUT))
 }
