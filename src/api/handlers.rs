@@ -421,7 +421,7 @@ pub async fn admin_attachment(
 }
 
 pub async fn admin_stats(svc: Service) -> Result<Response, Rejection> {
-    let stats = blocking(move || svc.stats_snapshot()).await?;
+    let stats = svc.stats_snapshot()?;
     Ok(json(&StatsDto::from(stats)).into_response())
 }
 
