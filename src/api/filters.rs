@@ -2,6 +2,7 @@
 //! Each path also answers 405 with an `Allow` header for methods it does not serve.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use warp::filters::BoxedFilter;
 use warp::http::{HeaderMap, Method, StatusCode, header};
@@ -10,6 +11,7 @@ use warp::{Filter, Rejection};
 
 use super::body::json;
 use super::handlers;
+use super::metrics::HttpCounts;
 use super::rejection::{self, ApiError};
 use crate::error::Error;
 use crate::service::{Service, Session};
@@ -24,7 +26,8 @@ pub struct Limits {
     pub max_send_body: u64,
 }
 
-/// All routes, with every rejection turned into the JSON error envelope.
+/// All routes, with every rejection turned into the JSON error envelope, and every request
+/// logged and counted for `GET /metrics`.
 pub fn routes(
     svc: Service,
     limits: Limits,
@@ -33,6 +36,7 @@ pub fn routes(
 + Send
 + Sync
 + 'static {
+    let http = Arc::new(HttpCounts::default());
     let auth = warp::path!("api" / "v1" / "auth" / ..);
     let api = health()
         .or(ready(svc.clone()))
@@ -66,11 +70,14 @@ pub fn routes(
         .boxed()
         .or(chaos_routes(svc.clone(), limits))
         .unify()
-        .or(harness(svc))
+        .or(harness(svc.clone()))
+        .unify()
+        .or(metrics(svc, http.clone()))
         .unify();
     api.recover(rejection::recover)
         .unify()
-        .with(warp::log::custom(|info| {
+        .with(warp::log::custom(move |info| {
+            http.count(info.method(), info.path(), info.status());
             tracing::debug!(
                 method = %info.method(),
                 path = info.path(),
@@ -146,6 +153,22 @@ fn ready(svc: Service) -> impl Filter<Extract = (Response,), Error = Rejection> 
             .and(with_svc(svc))
             .and_then(handlers::ready)
             .or(others("GET, HEAD"))
+            .unify(),
+    )
+}
+
+/// GET /metrics (the Prometheus text format). No token, like /healthz: it shows counts, never
+/// an address, a name or a message, and the admin token would let a scraper delete mail.
+fn metrics(
+    svc: Service,
+    http: Arc<HttpCounts>,
+) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    warp::path!("metrics").and(
+        warp::get()
+            .and(with_svc(svc))
+            .and(warp::any().map(move || http.clone()))
+            .and_then(handlers::metrics)
+            .or(others("GET"))
             .unify(),
     )
 }

@@ -1,10 +1,12 @@
-//! The HTTP front-end (warp): routes, JSON shapes and the one mapping of errors to statuses.
-//! It calls the service and never touches the store.
+//! The HTTP front-end (warp): routes, JSON shapes, the one mapping of errors to statuses, and
+//! the metrics in the Prometheus text format. It calls the service and never touches the store.
 
 mod body;
 pub mod dto;
+mod exposition;
 mod filters;
 mod handlers;
+mod metrics;
 pub mod rejection;
 
 pub use filters::{Limits, routes};
