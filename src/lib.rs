@@ -22,6 +22,8 @@
 //!   [`runfile`] and [`client`] let `purge` and `ready` reach a running server.
 //! - [`notify`] tells systemd when the server is ready and when it stops; [`ready`] is
 //!   `fakemail ready`, which waits for `/readyz`.
+//! - `GET /metrics` (`api/metrics.rs`) reads the counters the store, the service and retention
+//!   keep, never scanning, and counts HTTP requests by route template as they are answered.
 #![forbid(unsafe_code)]
 
 pub mod api;

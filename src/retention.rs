@@ -2,9 +2,12 @@
 //! background [`sweeper`], `fakemail purge` and the admin purge endpoint; [`enforce_cap`]
 //! keeps `--max-messages`, after each delivery and in the sweeper (so that a lower cap takes
 //! effect without waiting for mail). Both read the arrival-time index, so their cost follows
-//! what they delete, not the size of the store.
+//! what they delete, not the size of the store. [`Counters`] keeps what was removed, and why,
+//! for `GET /metrics`.
 
 use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::sync::Notify;
@@ -93,6 +96,74 @@ pub fn cutoff(now: Timestamp, age: Duration) -> Timestamp {
     Timestamp(now.0.saturating_sub(secs))
 }
 
+/// Why messages were removed: the `reason` label of the retention metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    /// Older than `--retention` (the sweeper).
+    Expired,
+    /// Beyond `--max-messages` (after a delivery, or in the sweeper).
+    Cap,
+    /// `POST /api/v1/admin/purge` (which `fakemail purge` uses while the server runs).
+    Purge,
+}
+
+impl Reason {
+    /// Every reason, in the order [`Reason::name`] and [`Counters`] use.
+    pub const ALL: [Reason; 3] = [Reason::Expired, Reason::Cap, Reason::Purge];
+
+    /// The label value.
+    pub fn name(self) -> &'static str {
+        match self {
+            Reason::Expired => "expired",
+            Reason::Cap => "cap",
+            Reason::Purge => "purge",
+        }
+    }
+}
+
+/// What retention removed in this process, by [`Reason`], and the sweeper passes that ran.
+/// Lock-free; shared by the sweeper, deliveries (the cap) and the purge endpoint.
+#[derive(Debug, Default)]
+pub struct Counters {
+    passes: AtomicU64,
+    failed_passes: AtomicU64,
+    /// Indexed by `Reason as usize`.
+    messages: [AtomicU64; 3],
+    bytes: [AtomicU64; 3],
+}
+
+impl Counters {
+    /// Counts what one removal freed.
+    pub fn removed(&self, reason: Reason, r: Removed) {
+        self.messages[reason as usize].fetch_add(r.messages, Ordering::Relaxed);
+        self.bytes[reason as usize].fetch_add(r.bytes, Ordering::Relaxed);
+    }
+
+    /// What was removed for `reason` so far.
+    pub fn removed_for(&self, reason: Reason) -> Removed {
+        Removed {
+            messages: self.messages[reason as usize].load(Ordering::Relaxed),
+            bytes: self.bytes[reason as usize].load(Ordering::Relaxed),
+        }
+    }
+
+    /// Counts a finished sweeper pass.
+    fn pass(&self, ok: bool) {
+        self.passes.fetch_add(1, Ordering::Relaxed);
+        if !ok {
+            self.failed_passes.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Sweeper passes finished, and how many of them failed.
+    pub fn passes(&self) -> (u64, u64) {
+        (
+            self.passes.load(Ordering::Relaxed),
+            self.failed_passes.load(Ordering::Relaxed),
+        )
+    }
+}
+
 /// What the [`sweeper`] enforces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Policy {
@@ -111,12 +182,13 @@ impl Policy {
 
 /// Applies `policy` at start-up and then every `interval` (or when `wake` is notified) until
 /// `stop` resolves: expired messages go, then the oldest beyond the cap. Each pass runs on the
-/// blocking pool and logs what it removed.
+/// blocking pool, logs what it removed and counts it in `counters`.
 pub async fn sweeper(
     store: Store,
     policy: Policy,
     interval: Duration,
-    wake: std::sync::Arc<Notify>,
+    wake: Arc<Notify>,
+    counters: Arc<Counters>,
     stop: impl Future<Output = ()>,
 ) {
     let mut stop = std::pin::pin!(stop);
@@ -128,26 +200,34 @@ pub async fn sweeper(
             _ = tick.tick() => {}
             _ = wake.notified() => {}
         }
-        let s = store.clone();
-        let pass = tokio::task::spawn_blocking(move || sweep(&s, policy, Timestamp::now()));
-        match pass.await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => error!(error = %e, "retention sweep failed"),
-            Err(e) => error!(error = %e, "retention sweep task failed"),
-        }
+        let (s, c) = (store.clone(), counters.clone());
+        let pass = tokio::task::spawn_blocking(move || sweep(&s, policy, Timestamp::now(), &c));
+        let ok = match pass.await {
+            Ok(Ok(())) => true,
+            Ok(Err(e)) => {
+                error!(error = %e, "retention sweep failed");
+                false
+            }
+            Err(e) => {
+                error!(error = %e, "retention sweep task failed");
+                false
+            }
+        };
+        counters.pass(ok);
     }
 }
 
-/// One pass of the sweeper at `now`, logging what it removed. Blocking.
-fn sweep(store: &Store, policy: Policy, now: Timestamp) -> Result<()> {
+/// One pass of the sweeper at `now`, logging and counting what it removed. Blocking.
+fn sweep(store: &Store, policy: Policy, now: Timestamp, counters: &Counters) -> Result<()> {
     if let Some(age) = policy.retention {
         let r = purge_older_than(store, cutoff(now, age), false, &mut |_| {})?;
+        counters.removed(Reason::Expired, r);
         if r.messages > 0 {
             info!(messages = r.messages, bytes = r.bytes, retention = %humantime::format_duration(age), "retention: expired messages removed");
         }
     }
     if policy.max_messages > 0 {
-        enforce_cap(store, policy.max_messages, None)?;
+        counters.removed(Reason::Cap, enforce_cap(store, policy.max_messages, None)?);
     }
     Ok(())
 }
@@ -164,5 +244,43 @@ mod tests {
         assert_eq!(cutoff(now, Duration::from_millis(500)), Timestamp(999));
         assert_eq!(cutoff(now, Duration::from_millis(1_500)), Timestamp(998));
         assert_eq!(cutoff(now, Duration::from_secs(5_000)), Timestamp(0));
+    }
+
+    #[test]
+    fn counters_keep_each_reason_apart() {
+        let c = Counters::default();
+        c.removed(
+            Reason::Cap,
+            Removed {
+                messages: 2,
+                bytes: 30,
+            },
+        );
+        c.removed(
+            Reason::Cap,
+            Removed {
+                messages: 1,
+                bytes: 5,
+            },
+        );
+        c.pass(true);
+        c.pass(false);
+        assert_eq!(
+            c.removed_for(Reason::Cap),
+            Removed {
+                messages: 3,
+                bytes: 35
+            }
+        );
+        assert_eq!(c.removed_for(Reason::Expired), Removed::default());
+        assert_eq!(c.passes(), (2, 1));
+        let names: Vec<_> = Reason::ALL.iter().map(|r| r.name()).collect();
+        assert_eq!(names, ["expired", "cap", "purge"]);
+        assert!(
+            Reason::ALL
+                .iter()
+                .enumerate()
+                .all(|(i, r)| *r as usize == i)
+        );
     }
 }

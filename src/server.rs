@@ -172,6 +172,7 @@ pub async fn run(
             policy,
             config.sweep_interval,
             Default::default(),
+            service.stats().retention().clone(),
             stopped(stop_rx.clone()),
         ))
     });

@@ -667,6 +667,7 @@ async fn real_answers_match_the_document() {
     }
     api.expect(200, "GET", "/api/v1/openapi.json", None, None)
         .await;
+    api.expect(200, "GET", "/metrics", None, None).await;
 
     // Accounts.
     let (register, login) = ("/api/v1/auth/register", "/api/v1/auth/login");

@@ -58,7 +58,7 @@ fn inserted_users_are_found_by_id_and_by_email_in_any_case() {
     }
     assert_eq!(store.user(alice.id + 1000).unwrap(), None);
     assert_eq!(store.user_by_email("bob@example.test").unwrap(), None);
-    assert_eq!(store.user_count(), 1);
+    assert_eq!(store.user_count().unwrap(), 1);
 }
 
 #[test]
@@ -87,7 +87,7 @@ fn email_is_unique_case_insensitively() {
         );
         assert_eq!(store.user(dup.id).unwrap(), None, "nothing half-written");
     }
-    assert_eq!(store.user_count(), 1);
+    assert_eq!(store.user_count().unwrap(), 1);
     assert_eq!(
         store.user_by_email("BOB@example.test").unwrap(),
         Some(first)
@@ -108,7 +108,7 @@ fn update_replaces_the_record() {
         store.user_by_email("alice@example.test").unwrap(),
         Some(alice)
     );
-    assert_eq!(store.user_count(), 1);
+    assert_eq!(store.user_count().unwrap(), 1);
 }
 
 #[test]
@@ -216,7 +216,7 @@ fn delete_user_removes_its_sessions_and_frees_the_email() {
     assert_eq!(store.session(&digest(2)).unwrap(), None);
     assert_eq!(store.user(bob.id).unwrap(), Some(bob.clone()));
     assert!(store.session(&digest(3)).unwrap().is_some());
-    assert_eq!(store.user_count(), 1);
+    assert_eq!(store.user_count().unwrap(), 1);
     assert_eq!(store.session_count(), 1);
     // No index entry of alice's survives: only bob's session is purged.
     assert_eq!(

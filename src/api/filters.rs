@@ -2,6 +2,7 @@
 //! Each path also answers 405 with an `Allow` header for methods it does not serve.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use warp::filters::BoxedFilter;
 use warp::http::{HeaderMap, Method, StatusCode, header};
@@ -10,6 +11,7 @@ use warp::{Filter, Rejection, Reply};
 
 use super::body::json;
 use super::handlers;
+use super::metrics::HttpCounts;
 use super::rejection::{self, ApiError};
 use crate::error::Error;
 use crate::service::{Service, Session};
@@ -24,7 +26,8 @@ pub struct Limits {
     pub max_send_body: u64,
 }
 
-/// All routes, with every rejection turned into the JSON error envelope.
+/// All routes, with every rejection turned into the JSON error envelope, and every request
+/// logged and counted for `GET /metrics`.
 pub fn routes(
     svc: Service,
     limits: Limits,
@@ -33,6 +36,7 @@ pub fn routes(
 + Send
 + Sync
 + 'static {
+    let http = Arc::new(HttpCounts::default());
     let api = service_routes(svc.clone())
         .or(register(svc.clone(), limits))
         .unify()
@@ -63,11 +67,14 @@ pub fn routes(
         .boxed()
         .or(chaos_routes(svc.clone(), limits))
         .unify()
-        .or(harness(svc))
+        .or(harness(svc.clone()))
+        .unify()
+        .or(metrics(svc, http.clone()))
         .unify();
     api.recover(rejection::recover)
         .unify()
-        .with(warp::log::custom(|info| {
+        .with(warp::log::custom(move |info| {
+            http.count(info.method(), info.path(), info.status());
             tracing::debug!(
                 method = %info.method(),
                 path = info.path(),
@@ -121,9 +128,6 @@ fn session(svc: Service) -> impl Filter<Extract = (Session,), Error = Rejection>
     })
 }
 
-/// The OpenAPI document of the REST API, served as written.
-const OPENAPI: &str = include_str!("openapi.json");
-
 /// Health, readiness and the API document, boxed: one type for the group keeps the route
 /// tree small.
 fn service_routes(svc: Service) -> BoxedFilter<(Response,)> {
@@ -140,7 +144,7 @@ fn openapi() -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
     warp::path!("api" / "v1" / "openapi.json").and(
         warp::get()
             .map(|| {
-                warp::reply::with_header(OPENAPI, header::CONTENT_TYPE, "application/json")
+                warp::reply::with_header(super::OPENAPI, header::CONTENT_TYPE, "application/json")
                     .into_response()
             })
             .or(others("GET"))
@@ -170,6 +174,22 @@ fn ready(svc: Service) -> impl Filter<Extract = (Response,), Error = Rejection> 
             .and(with_svc(svc))
             .and_then(handlers::ready)
             .or(others("GET, HEAD"))
+            .unify(),
+    )
+}
+
+/// GET /metrics (the Prometheus text format). No token, like /healthz: it shows counts, never
+/// an address, a name or a message, and the admin token would let a scraper delete mail.
+fn metrics(
+    svc: Service,
+    http: Arc<HttpCounts>,
+) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    warp::path!("metrics").and(
+        warp::get()
+            .and(with_svc(svc))
+            .and(warp::any().map(move || http.clone()))
+            .and_then(handlers::metrics)
+            .or(others("GET"))
             .unify(),
     )
 }

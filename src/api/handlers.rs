@@ -8,6 +8,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::dto::*;
+use super::exposition;
+use super::metrics::HttpCounts;
 use crate::error::Error;
 use crate::service::chaos::{Rule, RuleJson, RuleSpec};
 use crate::service::events::EventKind;
@@ -34,6 +36,14 @@ pub async fn health() -> Result<Response, Rejection> {
 pub async fn ready(svc: Service) -> Result<Response, Rejection> {
     svc.check_ready()?;
     Ok(json(&Health { status: "ready" }).into_response())
+}
+
+pub async fn metrics(svc: Service, http: Arc<HttpCounts>) -> Result<Response, Rejection> {
+    let body = super::metrics::render(&svc, &http)?;
+    Ok(
+        warp::reply::with_header(body, header::CONTENT_TYPE, exposition::CONTENT_TYPE)
+            .into_response(),
+    )
 }
 
 pub async fn register(svc: Service, req: RegisterRequest) -> Result<Response, Rejection> {
@@ -421,7 +431,7 @@ pub async fn admin_attachment(
 }
 
 pub async fn admin_stats(svc: Service) -> Result<Response, Rejection> {
-    let stats = blocking(move || svc.stats_snapshot()).await?;
+    let stats = svc.stats_snapshot()?;
     Ok(json(&StatsDto::from(stats)).into_response())
 }
 

@@ -289,7 +289,11 @@ impl Service {
         );
         let cap = self.inner.settings.max_messages;
         if cap > 0 {
-            crate::retention::enforce_cap(store, cap, Some(message_id))?;
+            let removed = crate::retention::enforce_cap(store, cap, Some(message_id))?;
+            self.inner
+                .stats
+                .retention()
+                .removed(crate::retention::Reason::Cap, removed);
         }
         Ok(Delivered {
             message: record,

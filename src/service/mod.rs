@@ -74,7 +74,7 @@ struct Inner {
     admin_digest: std::sync::OnceLock<[u8; 32]>,
     /// Where deliveries and deletions are announced to waits and event streams.
     events: events::Hub,
-    /// Uptime and the SMTP counters.
+    /// Uptime, the SMTP counters and what retention removed.
     stats: stats::Stats,
     /// Whether every listener serves (`/readyz`); false while starting and draining.
     ready: std::sync::atomic::AtomicBool,
@@ -111,7 +111,8 @@ impl Service {
         &self.inner.store
     }
 
-    /// Uptime and the SMTP counters; the SMTP front-end counts through it.
+    /// Uptime, the SMTP counters and the retention counters; the SMTP front-end counts
+    /// through it.
     pub fn stats(&self) -> &stats::Stats {
         &self.inner.stats
     }
@@ -204,6 +205,12 @@ impl Service {
                 crate::retention::purge_older_than(store, cutoff, dry_run, &mut |_| {})
             })
             .await?;
+        if !dry_run {
+            self.inner
+                .stats
+                .retention()
+                .removed(crate::retention::Reason::Purge, removed);
+        }
         tracing::info!(
             messages = removed.messages,
             bytes = removed.bytes,

@@ -1,9 +1,13 @@
-//! Counters for `GET /api/v1/admin/stats` that the store does not keep: uptime and what the
-//! SMTP front-end counts (connections, messages accepted and refused, replies by code).
-//! Lock-free, owned by the [`super::Service`], reset at start-up.
+//! Counters for `GET /api/v1/admin/stats` and `GET /metrics` that the store does not keep:
+//! uptime, what the SMTP front-end counts (connections, messages accepted and refused, replies
+//! by code) and what retention removed. Lock-free, owned by the [`super::Service`], reset at
+//! start-up.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+use crate::retention;
 
 /// Live counters of this server process.
 #[derive(Debug)]
@@ -14,6 +18,8 @@ pub struct Stats {
     smtp_rejected: AtomicU64,
     /// Replies sent, by code: index `code - 200` for codes 200 to 599.
     smtp_replies: Box<[AtomicU64]>,
+    /// Shared with the retention sweeper, which runs on the store alone.
+    retention: Arc<retention::Counters>,
 }
 
 /// The lowest and highest reply codes counted (RFC 5321 4.2: 2yz to 5yz).
@@ -41,6 +47,7 @@ impl Default for Stats {
             smtp_replies: (FIRST_CODE..=LAST_CODE)
                 .map(|_| AtomicU64::new(0))
                 .collect(),
+            retention: Arc::default(),
         }
     }
 }
@@ -84,6 +91,11 @@ impl Stats {
             .map(|(code, n)| (code, n.load(Ordering::Relaxed)))
             .filter(|(_, n)| *n > 0)
             .collect()
+    }
+
+    /// What retention removed, and the sweeper's passes; the server hands it to the sweeper.
+    pub fn retention(&self) -> &Arc<retention::Counters> {
+        &self.retention
     }
 
     /// The SMTP counters now.

@@ -11,7 +11,7 @@
 //! - `mailbox_index`, `unread_index`, `starred_index`: owner ++ mailbox ++ entry id -> flags
 //! - `mailbox_names`: owner ++ lower-cased name -> [`MailboxRecord`] (custom mailboxes)
 //! - `mailbox_counts`: owner ++ mailbox -> [`Counts`]
-//! - `meta`: store-wide counters (`messages`, `bytes`)
+//! - `meta`: store-wide counters (`messages`, `bytes`, and `users`, kept by the parent module)
 
 use serde::{Deserialize, Serialize};
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
@@ -146,7 +146,7 @@ pub(super) struct MailTrees {
     starred_index: Tree,
     mailbox_names: Tree,
     mailbox_counts: Tree,
-    meta: Tree,
+    pub(super) meta: Tree,
 }
 
 impl MailTrees {

@@ -7,8 +7,8 @@
 //! - `sessions`: SHA-256 of the token -> [`SessionRecord`] (tokens themselves are never stored)
 //! - `sessions_by_user`: user id ++ digest -> () (revoke all sessions of a user)
 //! - `sessions_by_expiry`: expires_at ++ digest -> () (the sweeper reads only what expired)
-//!
-//! - the mail trees, described in [`mail`]
+//! - the mail trees, described in [`mail`]; their `meta` tree also holds the user count
+//!   ([`USERS_KEY`]), so counting users never scans `users`
 //!
 //! Writes that touch several trees run in one sled transaction.
 
@@ -119,6 +119,14 @@ fn txn_error(e: TransactionError<StoreError>) -> StoreError {
 /// The store's directory inside a data dir.
 pub const DB_DIR: &str = "db";
 
+/// The key of the user count in the `meta` tree: a big-endian u64, changed in the same
+/// transaction as the `users` tree (sled's `Tree::len` scans the whole tree).
+const USERS_KEY: &[u8] = b"users";
+
+fn read_count(v: Option<sled::IVec>) -> u64 {
+    v.and_then(|v| keys::id_at(&v, 0)).unwrap_or(0)
+}
+
 impl Store {
     /// Whether `dir` holds a store (one [`Store::open`] made), without opening or creating it.
     pub fn exists(dir: &Path) -> bool {
@@ -177,7 +185,7 @@ impl Store {
             other => StoreError::Sled(other),
         })?;
         let tree = |name: &str| db.open_tree(name);
-        Ok(Store {
+        let store = Store {
             users: tree("users")?,
             users_by_email: tree("users_by_email")?,
             sessions: tree("sessions")?,
@@ -187,7 +195,19 @@ impl Store {
             db,
             _lock: Arc::new(lock),
             trim: Arc::default(),
-        })
+        };
+        store.count_users_once()?;
+        Ok(store)
+    }
+
+    /// A store written before the user count was kept has none: count the users once.
+    fn count_users_once(&self) -> Result<(), StoreError> {
+        if self.mail.meta.get(USERS_KEY)?.is_none() {
+            // Our lock on the dir keeps every other writer out while this runs.
+            let n = self.users.len() as u64;
+            self.mail.meta.insert(USERS_KEY, &keys::id(n))?;
+        }
+        Ok(())
     }
 
     /// A new unique id (monotonic within this store).
@@ -219,13 +239,16 @@ impl Store {
         let value = codec::encode(user)?;
         let email_key = keys::email(&user.email);
         let id_key = keys::user(user.id);
-        let taken = (&self.users, &self.users_by_email)
-            .transaction(|(users, by_email)| {
+        let taken = (&self.users, &self.users_by_email, &self.mail.meta)
+            .transaction(|(users, by_email, meta)| {
                 if by_email.get(&email_key)?.is_some() {
                     return Ok(true);
                 }
                 by_email.insert(email_key.as_slice(), &id_key)?;
-                users.insert(&id_key, value.as_slice())?;
+                if users.insert(&id_key, value.as_slice())?.is_none() {
+                    let n = read_count(meta.get(USERS_KEY)?);
+                    meta.insert(USERS_KEY, &keys::id(n + 1))?;
+                }
                 Ok(false)
             })
             .map_err(txn_error)?;
@@ -282,9 +305,13 @@ impl Store {
             &self.sessions,
             &self.sessions_by_user,
             &self.sessions_by_expiry,
+            &self.mail.meta,
         )
-            .transaction(|(users, by_email, sessions_t, by_user, by_expiry)| {
-                users.remove(&keys::user(id))?;
+            .transaction(|(users, by_email, sessions_t, by_user, by_expiry, meta)| {
+                if users.remove(&keys::user(id))?.is_some() {
+                    let n = read_count(meta.get(USERS_KEY)?);
+                    meta.insert(USERS_KEY, &keys::id(n.saturating_sub(1)))?;
+                }
                 by_email.remove(email_key.as_slice())?;
                 for digest in &sessions {
                     sessions_t.remove(digest)?;
@@ -299,9 +326,10 @@ impl Store {
         Ok(true)
     }
 
-    /// Number of registered users.
-    pub fn user_count(&self) -> usize {
-        self.users.len()
+    /// Number of registered users: one point read of the count kept with every insert and
+    /// delete.
+    pub fn user_count(&self) -> Result<u64, StoreError> {
+        Ok(read_count(self.mail.meta.get(USERS_KEY)?))
     }
 
     // ----- sessions ----------------------------------------------------------------------------
@@ -404,5 +432,46 @@ impl Store {
                 keys::digest_suffix(&k).ok_or_else(|| StoreError::Codec("bad session key".into()))
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(id: u64, email: &str) -> UserRecord {
+        UserRecord {
+            id,
+            email: email.into(),
+            display_name: String::new(),
+            password_hash: String::new(),
+            created_at: Timestamp(0),
+        }
+    }
+
+    #[test]
+    fn the_user_count_follows_inserts_and_deletes_and_is_made_for_old_stores() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 1 << 20).unwrap();
+        assert_eq!(store.user_count().unwrap(), 0);
+        store.insert_user(&user(1, "a@example.test")).unwrap();
+        store.insert_user(&user(2, "b@example.test")).unwrap();
+        assert!(store.insert_user(&user(3, "A@example.test")).is_err());
+        assert_eq!(store.user_count().unwrap(), 2);
+        assert!(store.delete_user(1).unwrap());
+        assert!(!store.delete_user(1).unwrap());
+        assert_eq!(store.user_count().unwrap(), 1);
+
+        // A store from before the count: it is made from the users at open.
+        store.insert_user(&user(4, "c@example.test")).unwrap();
+        store.mail.meta.remove(USERS_KEY).unwrap();
+        assert_eq!(store.user_count().unwrap(), 0);
+        store.count_users_once().unwrap();
+        assert_eq!(store.user_count().unwrap(), 2);
+
+        // The count is stored: a reopened store has it without counting.
+        drop(store);
+        let store = Store::open(dir.path(), 1 << 20).unwrap();
+        assert_eq!(store.user_count().unwrap(), 2);
     }
 }
