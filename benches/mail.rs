@@ -344,7 +344,8 @@ fn fill_expired(store: &Store, n: usize, age: Duration) -> Duration {
 fn sweep(store: &Store) -> (Duration, u64) {
     let cutoff = retention::cutoff(Timestamp::now(), Duration::from_secs(86_400));
     let start = Instant::now();
-    let removed = retention::purge_older_than(store, cutoff, false, &mut |_| {}).expect("purge");
+    let removed =
+        retention::purge_older_than(store, cutoff, false, None, &mut |_| {}).expect("purge");
     (start.elapsed(), removed.messages)
 }
 

@@ -60,8 +60,9 @@ pub fn run(args: &PurgeArgs, progress: bool) -> Result<(Removed, Via), String> {
                     );
                 }
             };
-            let removed = retention::purge_older_than(&store, cutoff, args.dry_run, &mut report)
-                .map_err(|e| e.to_string())?;
+            let removed =
+                retention::purge_older_than(&store, cutoff, args.dry_run, None, &mut report)
+                    .map_err(|e| e.to_string())?;
             if show && started.elapsed() > Duration::from_millis(500) {
                 eprintln!();
             }

@@ -15,7 +15,7 @@ use tracing::{error, info};
 
 use crate::error::Result;
 use crate::store::Store;
-use crate::store::mail::Removed;
+use crate::store::mail::{Gone, Removed};
 use crate::time::Timestamp;
 
 /// Messages read from the arrival index at a time.
@@ -26,13 +26,39 @@ const BATCH: usize = 512;
 /// global transaction lock longer, stalling deliveries meanwhile.
 const TXN: usize = 16;
 
-/// Deletes every message received at or before `cutoff`, with all its copies. With `dry_run`
-/// nothing is deleted and the report says what would go. `progress` is called after each
-/// batch with the running total. Blocking.
+/// Who hears of the messages retention deletes: the service, which tells waits and event
+/// streams (`message.deleted`). `fakemail purge` of a stopped store has nobody to tell.
+pub trait Observer: Send + Sync {
+    /// Whether anybody listens now; when not, deletions are not collected for [`Observer::deleted`].
+    fn listening(&self) -> bool;
+    /// Messages just deleted, with their copies.
+    fn deleted(&self, gone: Vec<Gone>);
+}
+
+/// Deletes one transaction's worth of messages, telling `observer` when it listens.
+fn delete(store: &Store, ids: &[u64], observer: Option<&dyn Observer>) -> Result<Removed> {
+    match observer.filter(|o| o.listening()) {
+        None => Ok(store.delete_messages(ids)?),
+        Some(o) => {
+            let gone = store.delete_messages_returning(ids)?;
+            let mut removed = Removed::default();
+            for g in &gone {
+                removed += g.removed;
+            }
+            o.deleted(gone);
+            Ok(removed)
+        }
+    }
+}
+
+/// Deletes every message received at or before `cutoff`, with all its copies, and tells
+/// `observer`. With `dry_run` nothing is deleted and the report says what would go.
+/// `progress` is called after each batch with the running total. Blocking.
 pub fn purge_older_than(
     store: &Store,
     cutoff: Timestamp,
     dry_run: bool,
+    observer: Option<&dyn Observer>,
     progress: &mut dyn FnMut(Removed),
 ) -> Result<Removed> {
     if dry_run {
@@ -45,7 +71,7 @@ pub fn purge_older_than(
             return Ok(total);
         }
         for ids in batch.chunks(TXN) {
-            total += store.delete_messages(ids)?;
+            total += delete(store, ids, observer)?;
         }
         progress(total);
     }
@@ -54,8 +80,13 @@ pub fn purge_older_than(
 /// Deletes the oldest messages while more than `max` are stored, but never `keep`: the
 /// message a delivery has just stored stays, even when it is stamped older than mail already
 /// there (a clock set back). Trims run one at a time ([`Store::trim_guard`]). Logs what it
-/// removed. Blocking.
-pub fn enforce_cap(store: &Store, max: u64, keep: Option<u64>) -> Result<Removed> {
+/// removed and tells `observer`. Blocking.
+pub fn enforce_cap(
+    store: &Store,
+    max: u64,
+    keep: Option<u64>,
+    observer: Option<&dyn Observer>,
+) -> Result<Removed> {
     let _one_at_a_time = store.trim_guard();
     let mut total = Removed::default();
     loop {
@@ -74,7 +105,7 @@ pub fn enforce_cap(store: &Store, max: u64, keep: Option<u64>) -> Result<Removed
             break;
         }
         for ids in oldest.chunks(TXN) {
-            total += store.delete_messages(ids)?;
+            total += delete(store, ids, observer)?;
         }
     }
     if total.messages > 0 {
@@ -189,6 +220,7 @@ pub async fn sweeper(
     interval: Duration,
     wake: Arc<Notify>,
     counters: Arc<Counters>,
+    observer: Arc<dyn Observer>,
     stop: impl Future<Output = ()>,
 ) {
     let mut stop = std::pin::pin!(stop);
@@ -200,8 +232,10 @@ pub async fn sweeper(
             _ = tick.tick() => {}
             _ = wake.notified() => {}
         }
-        let (s, c) = (store.clone(), counters.clone());
-        let pass = tokio::task::spawn_blocking(move || sweep(&s, policy, Timestamp::now(), &c));
+        let (s, c, o) = (store.clone(), counters.clone(), observer.clone());
+        let pass = tokio::task::spawn_blocking(move || {
+            sweep(&s, policy, Timestamp::now(), &c, o.as_ref())
+        });
         let ok = match pass.await {
             Ok(Ok(())) => true,
             Ok(Err(e)) => {
@@ -218,16 +252,25 @@ pub async fn sweeper(
 }
 
 /// One pass of the sweeper at `now`, logging and counting what it removed. Blocking.
-fn sweep(store: &Store, policy: Policy, now: Timestamp, counters: &Counters) -> Result<()> {
+fn sweep(
+    store: &Store,
+    policy: Policy,
+    now: Timestamp,
+    counters: &Counters,
+    observer: &dyn Observer,
+) -> Result<()> {
     if let Some(age) = policy.retention {
-        let r = purge_older_than(store, cutoff(now, age), false, &mut |_| {})?;
+        let r = purge_older_than(store, cutoff(now, age), false, Some(observer), &mut |_| {})?;
         counters.removed(Reason::Expired, r);
         if r.messages > 0 {
             info!(messages = r.messages, bytes = r.bytes, retention = %humantime::format_duration(age), "retention: expired messages removed");
         }
     }
     if policy.max_messages > 0 {
-        counters.removed(Reason::Cap, enforce_cap(store, policy.max_messages, None)?);
+        counters.removed(
+            Reason::Cap,
+            enforce_cap(store, policy.max_messages, None, Some(observer))?,
+        );
     }
     Ok(())
 }

@@ -173,6 +173,7 @@ pub async fn run(
             config.sweep_interval,
             Default::default(),
             service.stats().retention().clone(),
+            Arc::new(service.clone()),
             stopped(stop_rx.clone()),
         ))
     });

@@ -6,7 +6,9 @@
 mod common;
 
 use common::*;
+use fakemail::time::Timestamp;
 use serde_json::{Value, json};
+use std::time::Duration;
 
 // ----- MIME over the user API ----------------------------------------------------------------
 
@@ -990,5 +992,69 @@ async fn a_wait_or_stream_outliving_its_session_shows_nothing_more() {
     assert_error(&waiting.await.unwrap(), 401, "invalid_token");
     stream.ends().await;
     listeners(&srv, 0).await;
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn retention_the_cap_and_purges_announce_what_they_delete() {
+    let mut config = test_config();
+    config.retention = Some(Duration::from_secs(3600));
+    config.sweep_interval = Duration::from_millis(200);
+    config.service.max_messages = 2;
+    let srv = TestServer::start_with(config, None).await;
+    srv.service.set_admin_token(ADMIN);
+    let alice = srv.user("alice@example.test").await;
+    let bob = srv.user("bob@example.test").await;
+    let mut operator = Sse::open(&srv, "/api/v1/admin/events", ADMIN, None).await;
+    let mut bobs = Sse::open(&srv, "/api/v1/events", &bob, None).await;
+    let received = |e: SseEvent, subject: &str| {
+        assert_eq!(
+            (e.event.as_str(), &e.data["subject"]),
+            ("message.received", &json!(subject))
+        );
+    };
+    let deleted = |e: SseEvent, subject: &str| {
+        assert_eq!(
+            (e.event.as_str(), &e.data["subject"]),
+            ("message.deleted", &json!(subject)),
+            "{e:?}"
+        );
+    };
+
+    // The cap: a third message pushes out the first.
+    for subject in ["One", "Two", "Three"] {
+        mail(&srv, &alice, "bob@example.test", subject).await;
+    }
+    for subject in ["One", "Two", "Three"] {
+        received(operator.next().await, subject);
+        received(bobs.next().await, subject);
+    }
+    deleted(operator.next().await, "One");
+    deleted(bobs.next().await, "One");
+
+    // The admin purge of everything older than 0 s.
+    let (s, body) = srv
+        .call(
+            "POST",
+            "/api/v1/admin/purge",
+            Some(ADMIN),
+            Some(json!({"older_than": "0s"})),
+        )
+        .await;
+    assert_eq!((s, &body["deleted"]), (200, &json!(2)), "{body}");
+    for subject in ["Two", "Three"] {
+        deleted(operator.next().await, subject);
+        deleted(bobs.next().await, subject);
+    }
+
+    // The sweeper: a message stored two hours back (straight into the store, so unannounced)
+    // goes at its next pass.
+    let store = srv.service.store();
+    let owner = store.ensure_owner("bob@example.test").unwrap();
+    let two_hours_ago = Timestamp(Timestamp::now().0 - 7200);
+    let old = stored_message(store, two_hours_ago, owner, None, 100);
+    let subject = format!("message {old}");
+    deleted(operator.next().await, &subject);
+    deleted(bobs.next().await, &subject);
     srv.stop().await;
 }

@@ -35,7 +35,8 @@ fn a_sweep_in_batches_removes_exactly_the_old_messages_with_their_copies() {
         .map(|_| message(&store, NEW, bob, Some(alice), 7))
         .collect();
     let mut reports = 0;
-    let removed = retention::purge_older_than(&store, OLD, false, &mut |_| reports += 1).unwrap();
+    let removed =
+        retention::purge_older_than(&store, OLD, false, None, &mut |_| reports += 1).unwrap();
     assert_eq!(
         removed,
         Removed {
@@ -55,7 +56,7 @@ fn a_sweep_in_batches_removes_exactly_the_old_messages_with_their_copies() {
     assert_eq!(store.entry_ids(bob, Some(INBOX)).unwrap().len(), 5);
     assert_eq!(store.entry_ids(alice, Some(SENT)).unwrap().len(), 5);
     // Nothing left to sweep.
-    let again = retention::purge_older_than(&store, OLD, false, &mut |_| {}).unwrap();
+    let again = retention::purge_older_than(&store, OLD, false, None, &mut |_| {}).unwrap();
     assert_eq!(again, Removed::default());
 }
 
@@ -91,7 +92,7 @@ fn the_message_cap_keeps_the_newest() {
     let ids: Vec<u64> = (0..40)
         .map(|i| message(&store, Timestamp(OLD.0 + i), bob, None, 1))
         .collect();
-    let removed = retention::enforce_cap(&store, 3, None).unwrap();
+    let removed = retention::enforce_cap(&store, 3, None, None).unwrap();
     assert_eq!(removed.messages, 37);
     assert_eq!(store.oldest_messages(100).unwrap(), ids[37..]);
     assert_eq!(store.counts(bob, INBOX).unwrap().total, 3);
@@ -116,17 +117,17 @@ fn a_purge_takes_messages_received_before_or_at_the_cutoff_and_keeps_later_ones(
         messages: 2,
         bytes: 8,
     };
-    let dry = retention::purge_older_than(&store, cutoff, true, &mut |_| {}).unwrap();
+    let dry = retention::purge_older_than(&store, cutoff, true, None, &mut |_| {}).unwrap();
     assert_eq!(dry, expected);
     assert_eq!(store.message_count().unwrap(), 3);
     assert_eq!(store.counts(bob, INBOX).unwrap().total, 3);
 
     // A cutoff before everything takes nothing.
-    let none = retention::purge_older_than(&store, Timestamp(OLD.0 - 2), false, &mut |_| {});
+    let none = retention::purge_older_than(&store, Timestamp(OLD.0 - 2), false, None, &mut |_| {});
     assert_eq!(none.unwrap(), Removed::default());
     assert_eq!(store.message_count().unwrap(), 3);
 
-    let removed = retention::purge_older_than(&store, cutoff, false, &mut |_| {}).unwrap();
+    let removed = retention::purge_older_than(&store, cutoff, false, None, &mut |_| {}).unwrap();
     assert_eq!(removed, expected);
     assert!(store.message(before).unwrap().is_none());
     assert!(store.message(at).unwrap().is_none());

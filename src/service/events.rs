@@ -13,7 +13,7 @@ use std::sync::Arc;
 use tokio::sync::{broadcast, watch};
 
 use super::Service;
-use crate::store::mail::{EntryRecord, MessageRecord, Removed};
+use crate::store::mail::{EntryRecord, Gone, MessageRecord, Removed};
 
 /// Events buffered per subscriber before the slowest one lags.
 pub const CAPACITY: usize = 1024;
@@ -119,6 +119,13 @@ impl Service {
         });
     }
 
+    /// Announces messages deleted with all their copies.
+    pub(super) fn announce_gone(&self, gone: Vec<Gone>) {
+        for g in gone {
+            self.announce_deleted(g.message, g.entries, true);
+        }
+    }
+
     /// Deletes one copy (the message too with its last copy) and announces it. `None` when the
     /// copy is already gone.
     pub(super) fn delete_copy(&self, entry: u64) -> crate::Result<Option<Removed>> {
@@ -132,5 +139,17 @@ impl Service {
             self.announce_deleted(m, vec![e], r.messages > 0);
         }
         Ok(removed)
+    }
+}
+
+/// Retention (the sweeper, the cap, the admin purge) tells waits and event streams of what it
+/// deletes, as the user and operator deletions do.
+impl crate::retention::Observer for Service {
+    fn listening(&self) -> bool {
+        self.inner.events.listeners() > 0
+    }
+
+    fn deleted(&self, gone: Vec<Gone>) {
+        self.announce_gone(gone);
     }
 }

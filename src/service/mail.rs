@@ -289,7 +289,7 @@ impl Service {
         );
         let cap = self.inner.settings.max_messages;
         if cap > 0 {
-            let removed = crate::retention::enforce_cap(store, cap, Some(message_id))?;
+            let removed = crate::retention::enforce_cap(store, cap, Some(message_id), Some(self))?;
             self.inner
                 .stats
                 .retention()

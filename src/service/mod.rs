@@ -200,9 +200,10 @@ impl Service {
     /// Deletes (or with `dry_run` measures) every message older than `age`.
     pub async fn purge(&self, age: Duration, dry_run: bool) -> Result<crate::store::mail::Removed> {
         let cutoff = crate::retention::cutoff(crate::time::Timestamp::now(), age);
+        let svc = self.clone();
         let removed = self
             .blocking(move |store| {
-                crate::retention::purge_older_than(store, cutoff, dry_run, &mut |_| {})
+                crate::retention::purge_older_than(store, cutoff, dry_run, Some(&svc), &mut |_| {})
             })
             .await?;
         if !dry_run {

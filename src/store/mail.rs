@@ -117,6 +117,14 @@ pub struct EntryChange {
     pub mailbox: Option<u64>,
 }
 
+/// A message deleted with all its copies: the records as they were, and what it freed.
+#[derive(Debug, Clone)]
+pub struct Gone {
+    pub message: MessageRecord,
+    pub entries: Vec<EntryRecord>,
+    pub removed: Removed,
+}
+
 /// What a removal freed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Removed {
@@ -253,18 +261,26 @@ impl Tx<'_> {
         }
     }
 
-    /// Removes a message with every copy of it; `None` when it is already gone.
-    fn delete_message(&self, id: u64) -> TxResult<Option<Removed>> {
-        let Some(m) = self.message(id)? else {
+    /// Removes a message with every copy of it, and returns them; `None` when it is already
+    /// gone.
+    fn delete_message(&self, id: u64) -> TxResult<Option<Gone>> {
+        let Some(message) = self.message(id)? else {
             return Ok(None);
         };
-        for eid in &m.entries {
+        let mut entries = Vec::with_capacity(message.entries.len());
+        for eid in &message.entries {
             if let Some(e) = self.entry(*eid)? {
                 self.unlink(&e)?;
                 self.entries.remove(&keys::id(e.id))?;
+                entries.push(e);
             }
         }
-        self.remove_message_record(&m).map(Some)
+        let removed = self.remove_message_record(&message)?;
+        Ok(Some(Gone {
+            message,
+            entries,
+            removed,
+        }))
     }
 
     fn remove_message_record(&self, m: &MessageRecord) -> TxResult<Removed> {
@@ -423,7 +439,7 @@ impl Store {
 
     /// Deletes a message with every copy of it. `None` when it was already gone.
     pub fn delete_message(&self, id: u64) -> Result<Option<Removed>, StoreError> {
-        let removed = self.mail_tx(|tx| tx.delete_message(id))?;
+        let removed = self.mail_tx(|tx| Ok(tx.delete_message(id)?.map(|g| g.removed)))?;
         if let Some(r) = removed {
             self.bump_stats(-(r.messages as i64), -(r.bytes as i64))?;
         }
@@ -435,17 +451,28 @@ impl Store {
     /// (`pin_log` rolls it), so one transaction per batch instead of one per message makes a
     /// sweep several times faster and leaves the global transaction lock free more often.
     pub fn delete_messages(&self, ids: &[u64]) -> Result<Removed, StoreError> {
-        let removed = self.mail_tx(|tx| {
-            let mut total = Removed::default();
+        let gone = self.delete_messages_returning(ids)?;
+        Ok(gone.iter().fold(Removed::default(), |mut total, g| {
+            total += g.removed;
+            total
+        }))
+    }
+
+    /// [`Store::delete_messages`], returning every message deleted with its copies (the
+    /// records the transaction read anyway), for whoever must hear of them.
+    pub fn delete_messages_returning(&self, ids: &[u64]) -> Result<Vec<Gone>, StoreError> {
+        let gone = self.mail_tx(|tx| {
+            let mut gone = Vec::with_capacity(ids.len());
             for &id in ids {
-                if let Some(r) = tx.delete_message(id)? {
-                    total += r;
-                }
+                gone.extend(tx.delete_message(id)?);
             }
-            Ok(total)
+            Ok(gone)
         })?;
-        self.bump_stats(-(removed.messages as i64), -(removed.bytes as i64))?;
-        Ok(removed)
+        let (messages, bytes) = gone.iter().fold((0, 0), |(m, b), g| {
+            (m + g.removed.messages as i64, b + g.removed.bytes as i64)
+        });
+        self.bump_stats(-messages, -bytes)?;
+        Ok(gone)
     }
 
     /// Deletes one copy; the message goes with its last copy. `None` when the entry is gone.
