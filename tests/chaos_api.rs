@@ -221,6 +221,9 @@ async fn rest_send_answers_the_injected_status_next_n_times() {
     assert_eq!(got.0, 422, "{got:?}");
     let (_, v) = admin(&srv, "GET", "/api/v1/admin/chaos", None).await;
     assert_eq!(v["faults"], 2, "{v}");
+    let (_, stats) = admin(&srv, "GET", "/api/v1/admin/stats", None).await;
+    assert_eq!(stats["chaos"]["faults"], 2, "{stats}");
+    assert_eq!(stats["chaos"]["by_stage"]["api_send"], 2, "{stats}");
     srv.stop().await;
 }
 
