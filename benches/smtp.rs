@@ -12,6 +12,11 @@
 //! write (PIPELINING), then the body. It prints messages per second and the latency from
 //! the end of the body (the final `.`) to the `250`, which includes the flush.
 //!
+//! Then it measures what fault injection costs when it is allowed but idle: the 16-connection
+//! 2 KB row with `--chaos` and no rules against the same row without, over [`CHAOS_ROUNDS`]
+//! rounds in the order off-on, on-off, off-on, ... so that neither always runs first and other
+//! work on the machine weighs on both alike, and prints the ratio of the median throughputs.
+//!
 //! Nothing is asserted: timings depend on the machine (above all on how long its disk takes
 //! to sync). The default run takes well under a minute on 2 cores.
 
@@ -65,11 +70,15 @@ const ROWS: [Row; 5] = [
 ];
 /// Untimed messages before each row (connections, caches, file growth).
 const WARMUP: usize = 100;
+/// Rounds of the `--chaos` comparison, each a run without and one with.
+const CHAOS_ROUNDS: usize = 4;
 
-/// A server that takes `connections` SMTP connections at once.
-fn start_server(connections: usize) -> Server {
+/// A server that takes `connections` SMTP connections at once, with `--chaos` (and no rules)
+/// or without.
+fn start_server(connections: usize, chaos: bool) -> Server {
     let mut config = Config::default();
     config.smtp.max_connections = connections.max(100);
+    config.service.chaos = chaos;
     Server::start(config)
 }
 
@@ -154,6 +163,10 @@ struct Measured {
 }
 
 impl Measured {
+    fn per_second(&self) -> f64 {
+        self.latencies.len() as f64 / self.elapsed.as_secs_f64()
+    }
+
     /// Nearest-rank percentile.
     fn percentile(&self, p: f64) -> Duration {
         let v = &self.latencies;
@@ -195,6 +208,55 @@ async fn run(addr: SocketAddr, connections: usize, size: usize, total: usize) ->
     Measured { elapsed, latencies }
 }
 
+/// Measures `row` on a fresh server (so every row starts from the same state).
+fn measure(clients: &tokio::runtime::Runtime, row: &Row, chaos: bool) -> Measured {
+    let server = start_server(row.connections, chaos);
+    clients.block_on(run(server.smtp, row.connections, row.size, WARMUP));
+    let m = clients.block_on(run(server.smtp, row.connections, row.size, row.messages));
+    drop(server);
+    m
+}
+
+fn print_header() {
+    println!(
+        "{:>11}  {:>5}  {:>5}  {:>8}  {:>7}  {:>10}  {:>7}  {:>7}  {:>7}",
+        "connections",
+        "bytes",
+        "chaos",
+        "messages",
+        "seconds",
+        "messages/s",
+        "p50 ms",
+        "p99 ms",
+        "max ms"
+    );
+}
+
+fn print_row(row: &Row, chaos: bool, m: &Measured) {
+    println!(
+        "{:>11}  {:>5}  {:>5}  {:>8}  {:>7.2}  {:>10.0}  {:>7}  {:>7}  {:>7}",
+        row.connections,
+        row.size,
+        if chaos { "on" } else { "off" },
+        row.messages,
+        m.elapsed.as_secs_f64(),
+        m.per_second(),
+        ms(m.percentile(0.50)),
+        ms(m.percentile(0.99)),
+        ms(m.percentile(1.0)),
+    );
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let mid = v.len() / 2;
+    if v.len() % 2 == 1 {
+        v[mid]
+    } else {
+        (v[mid - 1] + v[mid]) / 2.0
+    }
+}
+
 fn main() {
     let clients = common::client_runtime();
     let started = Instant::now();
@@ -208,28 +270,33 @@ fn main() {
         println!("warning: debug build; run `cargo bench --bench smtp` for meaningful figures");
     }
     println!();
-    println!(
-        "{:>11}  {:>5}  {:>8}  {:>7}  {:>10}  {:>7}  {:>7}  {:>7}",
-        "connections", "bytes", "messages", "seconds", "messages/s", "p50 ms", "p99 ms", "max ms"
-    );
-    for row in ROWS {
-        // A fresh store per row, so every row starts from the same state.
-        let server = start_server(row.connections);
-        clients.block_on(run(server.smtp, row.connections, row.size, WARMUP));
-        let m = clients.block_on(run(server.smtp, row.connections, row.size, row.messages));
-        drop(server);
-        println!(
-            "{:>11}  {:>5}  {:>8}  {:>7.2}  {:>10.0}  {:>7}  {:>7}  {:>7}",
-            row.connections,
-            row.size,
-            row.messages,
-            m.elapsed.as_secs_f64(),
-            row.messages as f64 / m.elapsed.as_secs_f64(),
-            ms(m.percentile(0.50)),
-            ms(m.percentile(0.99)),
-            ms(m.percentile(1.0)),
-        );
+    print_header();
+    for row in &ROWS {
+        print_row(row, false, &measure(&clients, row, false));
     }
+
+    println!();
+    println!("--chaos with no rules against without, {CHAOS_ROUNDS} rounds:");
+    print_header();
+    let row = &ROWS[ROWS.len() - 1];
+    let (mut off, mut on) = (Vec::new(), Vec::new());
+    for round in 0..CHAOS_ROUNDS {
+        let order = if round % 2 == 0 {
+            [false, true]
+        } else {
+            [true, false]
+        };
+        for chaos in order {
+            let m = measure(&clients, row, chaos);
+            print_row(row, chaos, &m);
+            if chaos { &mut on } else { &mut off }.push(m.per_second());
+        }
+    }
+    let (off, on) = (median(off), median(on));
+    println!(
+        "median messages/s: {off:.0} without, {on:.0} with --chaos: ratio {:.3}",
+        on / off
+    );
     println!();
     println!("total time {:.1} s", started.elapsed().as_secs_f64());
 }

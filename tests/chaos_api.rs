@@ -4,21 +4,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{TestServer, assert_error, assert_field_error, test_config};
+use common::{TestServer, assert_error, assert_field_error};
 use serde_json::{Value, json};
-
-const ADMIN: &str = "chaos-test-admin-token";
-
-async fn start(chaos: bool) -> TestServer {
-    let mut config = test_config();
-    config.admin_token = Some(ADMIN.into());
-    config.service.chaos = chaos;
-    TestServer::start_with(config, None).await
-}
-
-async fn admin(srv: &TestServer, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-    srv.call(method, path, Some(ADMIN), body).await
-}
 
 async fn send(srv: &TestServer, token: &str, to: &[&str]) -> (u16, Value) {
     srv.call(
@@ -32,7 +19,7 @@ async fn send(srv: &TestServer, token: &str, to: &[&str]) -> (u16, Value) {
 
 #[tokio::test]
 async fn chaos_is_off_unless_the_server_allows_it() {
-    let srv = start(false).await;
+    let srv = TestServer::start_chaos(false).await;
     for (method, path, body) in [
         ("GET", "/api/v1/admin/chaos", None),
         ("PUT", "/api/v1/admin/chaos", Some(json!({"rules": []}))),
@@ -44,7 +31,7 @@ async fn chaos_is_off_unless_the_server_allows_it() {
         ),
         ("DELETE", "/api/v1/admin/chaos/rules/1", None),
     ] {
-        let got = admin(&srv, method, path, body).await;
+        let got = srv.admin(method, path, body).await;
         assert_error(&got, 403, "chaos_disabled");
     }
     // The admin token is still checked first.
@@ -55,37 +42,37 @@ async fn chaos_is_off_unless_the_server_allows_it() {
 
 #[tokio::test]
 async fn rules_are_added_listed_replaced_and_removed() {
-    let srv = start(true).await;
-    let (s, v) = admin(&srv, "GET", "/api/v1/admin/chaos", None).await;
+    let srv = TestServer::start_chaos(true).await;
+    let (s, v) = srv.admin("GET", "/api/v1/admin/chaos", None).await;
     assert_eq!(
         (s, v["enabled"].clone(), v["rules"].clone()),
         (200, json!(true), json!([]))
     );
 
-    let (s, a) = admin(
-        &srv,
-        "POST",
-        "/api/v1/admin/chaos/rules",
-        Some(json!({"rule": "rcpt:451:4.3.0:50%:seed=9"})),
-    )
-    .await;
+    let (s, a) = srv
+        .admin(
+            "POST",
+            "/api/v1/admin/chaos/rules",
+            Some(json!({"rule": "rcpt:451:4.3.0:50%:seed=9"})),
+        )
+        .await;
     assert_eq!(s, 201, "{a}");
     assert_eq!(a["stage"], "rcpt");
     assert_eq!(a["code"], 451);
     assert_eq!(a["enhanced_code"], "4.3.0");
     assert_eq!(a["probability"], 50.0);
     assert_eq!(a["rule"], "rcpt:451:4.3.0:50%:seed=9");
-    let (s, b) = admin(
-        &srv,
-        "POST",
-        "/api/v1/admin/chaos/rules",
-        Some(json!({"stage": "data", "action": "delay", "delay": "2s"})),
-    )
-    .await;
+    let (s, b) = srv
+        .admin(
+            "POST",
+            "/api/v1/admin/chaos/rules",
+            Some(json!({"stage": "data", "action": "delay", "delay": "2s"})),
+        )
+        .await;
     assert_eq!(s, 201, "{b}");
     assert_ne!(a["id"], b["id"]);
 
-    let (_, v) = admin(&srv, "GET", "/api/v1/admin/chaos", None).await;
+    let (_, v) = srv.admin("GET", "/api/v1/admin/chaos", None).await;
     let listed: Vec<Value> = v["rules"]
         .as_array()
         .unwrap()
@@ -95,21 +82,24 @@ async fn rules_are_added_listed_replaced_and_removed() {
     assert_eq!(listed, [a["id"].clone(), b["id"].clone()]);
 
     let path = format!("/api/v1/admin/chaos/rules/{}", a["id"]);
-    assert_eq!(admin(&srv, "DELETE", &path, None).await.0, 204);
-    assert_error(&admin(&srv, "DELETE", &path, None).await, 404, "not_found");
+    assert_eq!(srv.admin("DELETE", &path, None).await.0, 204);
+    assert_error(&srv.admin("DELETE", &path, None).await, 404, "not_found");
     assert_error(
-        &admin(&srv, "DELETE", "/api/v1/admin/chaos/rules/abc", None).await,
+        &srv.admin("DELETE", "/api/v1/admin/chaos/rules/abc", None)
+            .await,
         404,
         "not_found",
     );
 
-    let (s, v) = admin(
-        &srv,
-        "PUT",
-        "/api/v1/admin/chaos",
-        Some(json!({"rules": [{"rule": "connect:disconnect:next=3"}, {"rule": "api_send:503"}]})),
-    )
-    .await;
+    let (s, v) = srv
+        .admin(
+            "PUT",
+            "/api/v1/admin/chaos",
+            Some(
+                json!({"rules": [{"rule": "connect:disconnect:next=3"}, {"rule": "api_send:503"}]}),
+            ),
+        )
+        .await;
     assert_eq!(s, 200, "{v}");
     let texts: Vec<&str> = v["rules"]
         .as_array()
@@ -120,20 +110,20 @@ async fn rules_are_added_listed_replaced_and_removed() {
     assert_eq!(texts, ["connect:disconnect:next=3", "api_send:503"]);
 
     assert_eq!(
-        admin(&srv, "DELETE", "/api/v1/admin/chaos", None).await.0,
+        srv.admin("DELETE", "/api/v1/admin/chaos", None).await.0,
         204
     );
-    let (_, v) = admin(&srv, "GET", "/api/v1/admin/chaos", None).await;
+    let (_, v) = srv.admin("GET", "/api/v1/admin/chaos", None).await;
     assert_eq!(v["rules"], json!([]));
 
-    let got = admin(&srv, "PATCH", "/api/v1/admin/chaos", None).await;
+    let got = srv.admin("PATCH", "/api/v1/admin/chaos", None).await;
     assert_error(&got, 405, "method_not_allowed");
     srv.stop().await;
 }
 
 #[tokio::test]
 async fn invalid_rules_are_refused_with_the_field() {
-    let srv = start(true).await;
+    let srv = TestServer::start_chaos(true).await;
     for (rule, field) in [
         (
             json!({"stage": "smtp", "action": "reply", "code": 451}),
@@ -154,49 +144,37 @@ async fn invalid_rules_are_refused_with_the_field() {
         (json!({"stage": "rcpt", "action": "explode"}), "action"),
         (json!({"rule": "rcpt:451:150%"}), "probability"),
     ] {
-        let got = admin(
-            &srv,
-            "POST",
-            "/api/v1/admin/chaos/rules",
-            Some(rule.clone()),
-        )
-        .await;
+        let got = srv
+            .admin("POST", "/api/v1/admin/chaos/rules", Some(rule.clone()))
+            .await;
         assert_field_error(&got, 422, "invalid_rule", field);
     }
-    let got = admin(
-        &srv,
-        "PUT",
+    let got = srv.admin("PUT",
         "/api/v1/admin/chaos",
         Some(json!({"rules": [{"rule": "rcpt:451"}, {"stage": "data", "action": "reply", "code": 99}]})),
     )
     .await;
     assert_field_error(&got, 422, "invalid_rule", "rules[1].code");
     // Nothing was replaced by the refused PUT.
-    let (_, v) = admin(&srv, "GET", "/api/v1/admin/chaos", None).await;
+    let (_, v) = srv.admin("GET", "/api/v1/admin/chaos", None).await;
     assert_eq!(v["rules"], json!([]));
-    let got = admin(
-        &srv,
-        "POST",
-        "/api/v1/admin/chaos/rules",
-        Some(json!({"stage": 5})),
-    )
-    .await;
+    let got = srv
+        .admin(
+            "POST",
+            "/api/v1/admin/chaos/rules",
+            Some(json!({"stage": 5})),
+        )
+        .await;
     assert_error(&got, 422, "invalid_body");
     srv.stop().await;
 }
 
 #[tokio::test]
 async fn rest_send_answers_the_injected_status_next_n_times() {
-    let srv = start(true).await;
+    let srv = TestServer::start_chaos(true).await;
     let token = srv.user("sender@example.test").await;
-    let (s, _) = admin(
-        &srv,
-        "POST",
-        "/api/v1/admin/chaos/rules",
-        Some(json!({"rule": "api_send:503:next=2:text=Mail service busy"})),
-    )
-    .await;
-    assert_eq!(s, 201);
+    srv.add_rule("api_send:503:next=2:text=Mail service busy")
+        .await;
     for _ in 0..2 {
         let got = send(&srv, &token, &["bob@example.test"]).await;
         assert_error(&got, 503, "injected_fault");
@@ -210,31 +188,22 @@ async fn rest_send_answers_the_injected_status_next_n_times() {
         .await;
     assert_eq!(page["messages"].as_array().unwrap().len(), 1);
     // Validation still comes first: a bad request is a 422 whatever the rules say.
-    admin(
-        &srv,
-        "PUT",
-        "/api/v1/admin/chaos",
-        Some(json!({"rules": [{"rule": "api_send:500"}]})),
-    )
-    .await;
+    srv.set_rules(&["api_send:500"]).await;
     let got = send(&srv, &token, &["not an address"]).await;
     assert_eq!(got.0, 422, "{got:?}");
-    let (_, v) = admin(&srv, "GET", "/api/v1/admin/chaos", None).await;
+    let (_, v) = srv.admin("GET", "/api/v1/admin/chaos", None).await;
     assert_eq!(v["faults"], 2, "{v}");
+    let (_, stats) = srv.admin("GET", "/api/v1/admin/stats", None).await;
+    assert_eq!(stats["chaos"]["faults"], 2, "{stats}");
+    assert_eq!(stats["chaos"]["by_stage"]["api_send"], 2, "{stats}");
     srv.stop().await;
 }
 
 #[tokio::test]
 async fn a_recipient_glob_touches_only_matching_mail() {
-    let srv = start(true).await;
+    let srv = TestServer::start_chaos(true).await;
     let token = srv.user("sender@example.test").await;
-    admin(
-        &srv,
-        "POST",
-        "/api/v1/admin/chaos/rules",
-        Some(json!({"rule": "api_send:550:to=*@bounce.test"})),
-    )
-    .await;
+    srv.add_rule("api_send:550:to=*@bounce.test").await;
     assert_error(
         &send(&srv, &token, &["x@Bounce.test"]).await,
         550,
@@ -251,15 +220,9 @@ async fn a_recipient_glob_touches_only_matching_mail() {
 
 #[tokio::test]
 async fn a_delay_holds_the_send_back() {
-    let srv = start(true).await;
+    let srv = TestServer::start_chaos(true).await;
     let token = srv.user("sender@example.test").await;
-    admin(
-        &srv,
-        "POST",
-        "/api/v1/admin/chaos/rules",
-        Some(json!({"rule": "api_send:delay=700ms:next=1"})),
-    )
-    .await;
+    srv.add_rule("api_send:delay=700ms:next=1").await;
     let t = Instant::now();
     assert_eq!(send(&srv, &token, &["bob@example.test"]).await.0, 201);
     assert!(
@@ -272,12 +235,11 @@ async fn a_delay_holds_the_send_back() {
 
 #[tokio::test]
 async fn the_same_seed_replays_the_same_sequence() {
-    let srv = start(true).await;
+    let srv = TestServer::start_chaos(true).await;
     let token = srv.user("sender@example.test").await;
-    let rules = json!({"rules": [{"rule": "api_send:451:50%:seed=1234"}]});
     let mut runs = Vec::new();
     for _ in 0..2 {
-        admin(&srv, "PUT", "/api/v1/admin/chaos", Some(rules.clone())).await;
+        srv.set_rules(&["api_send:451:50%:seed=1234"]).await;
         let mut seq = Vec::new();
         for _ in 0..16 {
             seq.push(send(&srv, &token, &["bob@example.test"]).await.0);

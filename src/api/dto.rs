@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::service::chaos::RuleJson;
+use crate::service::chaos::{ChaosStats, RuleJson, Stage};
 use crate::service::mail::{Compose, FullMessage, MailboxInfo, MessagePatch, MessageView, Page};
 use crate::service::mime::{AttachmentInfo, Content};
 use crate::service::operator::{AdminMessage, AdminPage, StatsSnapshot};
@@ -432,6 +432,7 @@ pub struct StatsDto {
     pub users: u64,
     pub uptime_seconds: u64,
     pub smtp: SmtpStatsDto,
+    pub chaos: ChaosStatsDto,
 }
 
 /// The SMTP counters of [`StatsDto`].
@@ -440,6 +441,48 @@ pub struct SmtpStatsDto {
     pub connections: u64,
     pub accepted: u64,
     pub rejected: u64,
+}
+
+/// The fault-injection counters of [`StatsDto`]: whether `--chaos` is on, the rules set now,
+/// and the faults injected since start-up, in all and by stage.
+#[derive(Debug, Serialize)]
+pub struct ChaosStatsDto {
+    pub enabled: bool,
+    pub rules: usize,
+    pub faults: u64,
+    pub by_stage: ChaosStagesDto,
+}
+
+/// Injected faults by stage, in dialogue order.
+#[derive(Debug, Serialize)]
+pub struct ChaosStagesDto {
+    pub connect: u64,
+    pub ehlo: u64,
+    pub auth: u64,
+    pub mail: u64,
+    pub rcpt: u64,
+    pub data: u64,
+    pub api_send: u64,
+}
+
+impl From<ChaosStats> for ChaosStatsDto {
+    fn from(c: ChaosStats) -> Self {
+        let at = |stage: Stage| c.by_stage[stage.index()];
+        ChaosStatsDto {
+            enabled: c.enabled,
+            rules: c.rules,
+            faults: c.faults,
+            by_stage: ChaosStagesDto {
+                connect: at(Stage::Connect),
+                ehlo: at(Stage::Ehlo),
+                auth: at(Stage::Auth),
+                mail: at(Stage::Mail),
+                rcpt: at(Stage::Rcpt),
+                data: at(Stage::Data),
+                api_send: at(Stage::ApiSend),
+            },
+        }
+    }
 }
 
 impl From<StatsSnapshot> for StatsDto {
@@ -454,6 +497,7 @@ impl From<StatsSnapshot> for StatsDto {
                 accepted: s.smtp.accepted,
                 rejected: s.smtp.rejected,
             },
+            chaos: s.chaos.into(),
         }
     }
 }

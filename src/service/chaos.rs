@@ -79,6 +79,11 @@ impl Stage {
         }
     }
 
+    /// The place of the stage in [`Stage::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     fn parse(s: &str) -> Option<Stage> {
         Stage::ALL.into_iter().find(|st| st.name() == s)
     }
@@ -740,22 +745,32 @@ pub struct Fault {
 }
 
 /// Counts of injected faults, for the stats endpoint.
-#[derive(Debug, Default, Clone, Serialize)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ChaosStats {
     pub enabled: bool,
     pub rules: usize,
     pub faults: u64,
+    /// Faults by stage, in the order of [`Stage::ALL`].
+    pub by_stage: [u64; Stage::ALL.len()],
 }
 
-/// The rule set. Cheap to share: the front-ends hold it through the service.
-#[derive(Debug)]
+/// The rule set. Cheap to clone (clones share the rules and counters): the service owns it,
+/// and each SMTP session holds a clone while `--chaos` is on.
+#[derive(Debug, Clone)]
 pub struct Chaos {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
     enabled: bool,
     rules: RwLock<Arc<Vec<Arc<Rule>>>>,
     /// Mirrors `rules.len()`, so that a check with no rules reads one atomic and no lock.
     count: AtomicUsize,
     next_id: AtomicU64,
     faults: AtomicU64,
+    /// Faults by stage, indexed by [`Stage::index`].
+    by_stage: [AtomicU64; Stage::ALL.len()],
 }
 
 impl Chaos {
@@ -768,21 +783,30 @@ impl Chaos {
             .map(|(s, id)| Arc::new(Rule::new(id, s)))
             .collect();
         Chaos {
-            enabled,
-            count: AtomicUsize::new(rules.len()),
-            next_id: AtomicU64::new(rules.len() as u64 + 1),
-            rules: RwLock::new(Arc::new(rules)),
-            faults: AtomicU64::new(0),
+            inner: Arc::new(Inner {
+                enabled,
+                count: AtomicUsize::new(rules.len()),
+                next_id: AtomicU64::new(rules.len() as u64 + 1),
+                rules: RwLock::new(Arc::new(rules)),
+                faults: AtomicU64::new(0),
+                by_stage: Default::default(),
+            }),
         }
     }
 
     /// Whether `--chaos` is on.
     pub fn enabled(&self) -> bool {
-        self.enabled
+        self.inner.enabled
+    }
+
+    /// Whether any rule is set: one atomic read, for callers that would otherwise build an
+    /// [`Event`] at a cost (a list of recipients) only to hear that nothing fires.
+    pub fn has_rules(&self) -> bool {
+        self.inner.count.load(Ordering::Acquire) != 0
     }
 
     fn ensure_enabled(&self) -> Result<()> {
-        if self.enabled {
+        if self.inner.enabled {
             Ok(())
         } else {
             Err(Error::ChaosDisabled)
@@ -790,12 +814,16 @@ impl Chaos {
     }
 
     fn snapshot(&self) -> Arc<Vec<Arc<Rule>>> {
-        self.rules.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.inner
+            .rules
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     fn store(&self, rules: Vec<Arc<Rule>>) {
-        let mut guard = self.rules.write().unwrap_or_else(|p| p.into_inner());
-        self.count.store(rules.len(), Ordering::Release);
+        let mut guard = self.inner.rules.write().unwrap_or_else(|p| p.into_inner());
+        self.inner.count.store(rules.len(), Ordering::Release);
         *guard = Arc::new(rules);
     }
 
@@ -813,7 +841,12 @@ impl Chaos {
         }
         let rules: Vec<Arc<Rule>> = specs
             .into_iter()
-            .map(|s| Arc::new(Rule::new(self.next_id.fetch_add(1, Ordering::Relaxed), s)))
+            .map(|s| {
+                Arc::new(Rule::new(
+                    self.inner.next_id.fetch_add(1, Ordering::Relaxed),
+                    s,
+                ))
+            })
             .collect();
         self.store(rules.clone());
         Ok(rules)
@@ -822,17 +855,17 @@ impl Chaos {
     /// Appends a rule; returns it with its id.
     pub fn add(&self, spec: RuleSpec) -> Result<Arc<Rule>> {
         self.ensure_enabled()?;
-        let mut guard = self.rules.write().unwrap_or_else(|p| p.into_inner());
+        let mut guard = self.inner.rules.write().unwrap_or_else(|p| p.into_inner());
         if guard.len() >= MAX_RULES {
             return Err(invalid("rules", format!("at most {MAX_RULES} rules")));
         }
         let rule = Arc::new(Rule::new(
-            self.next_id.fetch_add(1, Ordering::Relaxed),
+            self.inner.next_id.fetch_add(1, Ordering::Relaxed),
             spec,
         ));
         let mut rules = guard.as_ref().clone();
         rules.push(rule.clone());
-        self.count.store(rules.len(), Ordering::Release);
+        self.inner.count.store(rules.len(), Ordering::Release);
         *guard = Arc::new(rules);
         Ok(rule)
     }
@@ -840,13 +873,13 @@ impl Chaos {
     /// Removes one rule.
     pub fn remove(&self, id: u64) -> Result<()> {
         self.ensure_enabled()?;
-        let mut guard = self.rules.write().unwrap_or_else(|p| p.into_inner());
+        let mut guard = self.inner.rules.write().unwrap_or_else(|p| p.into_inner());
         let before = guard.len();
         let rules: Vec<Arc<Rule>> = guard.iter().filter(|r| r.id != id).cloned().collect();
         if rules.len() == before {
             return Err(Error::NotFound("chaos rule"));
         }
-        self.count.store(rules.len(), Ordering::Release);
+        self.inner.count.store(rules.len(), Ordering::Release);
         *guard = Arc::new(rules);
         Ok(())
     }
@@ -861,7 +894,7 @@ impl Chaos {
     /// The fault to inject for `event`, if a rule fires: rules are tried in order and the
     /// first that fires wins. Logs and counts the fault.
     pub fn check(&self, event: &Event<'_>) -> Option<Fault> {
-        if self.count.load(Ordering::Acquire) == 0 {
+        if !self.has_rules() {
             return None;
         }
         self.check_at(event, Instant::now())
@@ -871,7 +904,8 @@ impl Chaos {
         let rules = self.snapshot();
         let rule = rules.iter().find(|r| r.matches(event) && r.fires(now))?;
         rule.fired.fetch_add(1, Ordering::Relaxed);
-        self.faults.fetch_add(1, Ordering::Relaxed);
+        self.inner.faults.fetch_add(1, Ordering::Relaxed);
+        self.inner.by_stage[event.stage.index()].fetch_add(1, Ordering::Relaxed);
         tracing::info!(
             stage = event.stage.name(),
             rule = rule.id,
@@ -888,9 +922,10 @@ impl Chaos {
     /// Counts for `GET /api/v1/admin/stats`.
     pub fn stats(&self) -> ChaosStats {
         ChaosStats {
-            enabled: self.enabled,
-            rules: self.count.load(Ordering::Relaxed),
-            faults: self.faults.load(Ordering::Relaxed),
+            enabled: self.inner.enabled,
+            rules: self.inner.count.load(Ordering::Relaxed),
+            faults: self.inner.faults.load(Ordering::Relaxed),
+            by_stage: std::array::from_fn(|i| self.inner.by_stage[i].load(Ordering::Relaxed)),
         }
     }
 }
@@ -1042,7 +1077,18 @@ mod tests {
             fired(&c, Stage::Ehlo, 6),
             [true, true, true, false, false, false]
         );
-        assert_eq!(c.stats().faults, 3);
+        let stats = c.stats();
+        assert_eq!(stats.faults, 3);
+        let mut by_stage = [0; Stage::ALL.len()];
+        by_stage[Stage::Ehlo.index()] = 3;
+        assert_eq!(stats.by_stage, by_stage);
+    }
+
+    #[test]
+    fn stage_indexes_follow_the_dialogue_order() {
+        for (i, stage) in Stage::ALL.into_iter().enumerate() {
+            assert_eq!(stage.index(), i, "{stage:?}");
+        }
     }
 
     #[test]

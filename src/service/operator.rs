@@ -50,6 +50,7 @@ pub struct StatsSnapshot {
     pub users: u64,
     pub uptime: std::time::Duration,
     pub smtp: super::stats::SmtpCounts,
+    pub chaos: super::chaos::ChaosStats,
 }
 
 /// Checks a page size: 1 to [`MAX_PAGE`], 50 when absent.
@@ -228,6 +229,7 @@ impl Service {
             users: store.user_count()?,
             uptime: self.inner.stats.uptime(),
             smtp: self.inner.stats.smtp(),
+            chaos: self.chaos().stats(),
         })
     }
 }

@@ -1,12 +1,15 @@
 //! One SMTP connection: reads lines, feeds them to the [`Session`], writes its replies, reads
 //! DATA bodies and submits them to the service, and switches to TLS on STARTTLS. Replies are held back while the client has
 //! more pipelined commands buffered (RFC 2920), and sent before every read that would wait.
+//! It also carries out the faults the session injects: it waits out a delay, hangs up on a
+//! disconnect, and paces a throttled DATA body.
 
 use std::time::{Duration, SystemTime};
 
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
+use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 use tracing::debug;
 
@@ -34,6 +37,8 @@ enum Stop {
     Gone,
     /// The connection must close after this reply.
     Close(Reply),
+    /// An injected disconnect: close after the replies held back, with no reply of its own.
+    HangUp,
 }
 
 /// A stream with its read buffer and the replies not yet sent.
@@ -76,9 +81,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         }
     }
 
-    /// Sends `last` and whatever is held back, then closes.
-    async fn close(&mut self, last: &Reply) {
-        self.reply(last);
+    /// Sends whatever is held back and `last`, if any, then closes.
+    async fn close(&mut self, last: Option<&Reply>) {
+        if let Some(r) = last {
+            self.reply(r);
+        }
         if self.flush().await.is_ok() {
             let _ = tokio::time::timeout(self.idle, self.io.shutdown()).await;
         }
@@ -133,8 +140,8 @@ pub async fn run(
     mut stop: watch::Receiver<bool>,
 ) {
     let mut conn = Conn::new(stream, ctx);
-    conn.reply(&session.greeting());
-    if talk(&mut conn, &mut session, ctx, &mut stop).await != Next::StartTls {
+    let greeting = session.connected();
+    if talk(&mut conn, &mut session, ctx, &mut stop, Some(greeting)).await != Next::StartTls {
         return;
     }
     let Some(acceptor) = &ctx.tls else { return };
@@ -152,7 +159,7 @@ pub async fn run(
     session.tls_started();
     let mut conn = Conn::new(tls, ctx);
     // The session refuses a second STARTTLS, so this ends the connection.
-    talk(&mut conn, &mut session, ctx, &mut stop).await;
+    talk(&mut conn, &mut session, ctx, &mut stop, None).await;
 }
 
 /// How a stretch of the dialogue over one stream ended.
@@ -164,28 +171,50 @@ enum Next {
     StartTls,
 }
 
-/// Reads commands and answers them until the connection ends or STARTTLS.
+/// Reads commands and answers them until the connection ends or STARTTLS; `first` is an
+/// action to carry out before reading (the answer to the connection itself).
 async fn talk<S: AsyncRead + AsyncWrite + Unpin>(
     conn: &mut Conn<S>,
     session: &mut Session,
     ctx: &Context,
     stop: &mut watch::Receiver<bool>,
+    mut first: Option<Action>,
 ) -> Next {
     let stats = ctx.service.stats();
-    let why = loop {
-        let (line, transaction) = match conn.line(session.line_limit(), Some(&mut *stop)).await {
-            Ok(Line::Complete(line)) => (session.command(&line), in_transaction(&line)),
-            Ok(_) => (session.line_too_long(), false),
-            Err(why) => break why,
+    let why = 'talk: loop {
+        let (mut action, transaction) = match first.take() {
+            Some(action) => (action, false),
+            None => match conn.line(session.line_limit(), Some(&mut *stop)).await {
+                Ok(Line::Complete(line)) => (session.command(&line), in_transaction(&line)),
+                Ok(_) => (session.line_too_long(), false),
+                Err(why) => break why,
+            },
         };
-        match line {
+        while let Action::Delay(delay, then) = action {
+            // Only this answer is late: those to earlier pipelined commands go out first.
+            if let Err(why) = conn.flush().await {
+                break 'talk why;
+            }
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                _ = stop.wait_for(|s| *s) => break 'talk Stop::Close(Reply::shutting_down()),
+            }
+            action = *then;
+        }
+        match action {
             Action::Reply(r) => {
                 if transaction && r.code >= 400 {
                     stats.smtp_rejected();
                 }
                 conn.reply(&r);
             }
-            Action::Close(r) => break Stop::Close(r),
+            Action::Close(r) => {
+                if transaction && r.code >= 400 {
+                    stats.smtp_rejected();
+                }
+                break Stop::Close(r);
+            }
+            Action::Disconnect => break Stop::HangUp,
             Action::StartTls(r) => {
                 conn.reply(&r);
                 return Next::StartTls;
@@ -197,23 +226,13 @@ async fn talk<S: AsyncRead + AsyncWrite + Unpin>(
                     .await;
                 conn.reply(&session.logged_in(result));
             }
-            Action::Data(r) => {
+            Action::Data(r, throttle) => {
                 conn.reply(&r);
-                let mut body = Body::new(ctx.max_message_size);
-                loop {
-                    match conn.line(body.next_line_limit(), None).await {
-                        Ok(line) => {
-                            if body.push(line) {
-                                break;
-                            }
-                        }
-                        Err(why) => {
-                            finish(conn, why).await;
-                            return Next::Closed;
-                        }
-                    }
-                }
-                let reply = match session.message(body.finish(), SystemTime::now()) {
+                let body = match read_body(conn, ctx.max_message_size, throttle).await {
+                    Ok(body) => body,
+                    Err(why) => break why,
+                };
+                let reply = match session.message(body, SystemTime::now()) {
                     Ok(submission) => session.delivered(&ctx.service.submit(submission).await),
                     Err(r) => r,
                 };
@@ -224,10 +243,43 @@ async fn talk<S: AsyncRead + AsyncWrite + Unpin>(
                 }
                 conn.reply(&reply);
             }
+            // Waited out above.
+            Action::Delay(..) => {}
         }
     };
     finish(conn, why).await;
     Next::Closed
+}
+
+/// Reads a DATA body to its final dot, as [`Body::finish`] gives it (`None`: too big). With a
+/// `throttle`, at most that many bytes per second from the 354 on: the reader sleeps after
+/// each line until the bytes so far are due, and reads no more from the socket meanwhile, so
+/// the client's writes back up as over a slow link.
+async fn read_body<S: AsyncRead + AsyncWrite + Unpin>(
+    conn: &mut Conn<S>,
+    max_message_size: u64,
+    throttle: Option<u64>,
+) -> Result<Option<Vec<u8>>, Stop> {
+    let mut body = Body::new(max_message_size);
+    let started = Instant::now();
+    let mut bytes: u64 = 0;
+    loop {
+        let limit = body.next_line_limit();
+        let line = conn.line(limit, None).await?;
+        if let Some(rate) = throttle {
+            // A line as sent: its text and CRLF; a dropped over-long one, at least the limit.
+            bytes += match &line {
+                Line::Complete(l) => l.len() as u64 + 2,
+                Line::TooLong => limit as u64,
+                Line::Eof => 0,
+            };
+            let due = Duration::from_secs_f64(bytes as f64 / rate.max(1) as f64);
+            tokio::time::sleep_until(started + due).await;
+        }
+        if body.push(line) {
+            return Ok(body.finish());
+        }
+    }
 }
 
 /// Whether `line` is a command of a mail transaction (MAIL, RCPT, DATA), whose refusal counts
@@ -243,7 +295,11 @@ async fn finish<S: AsyncRead + AsyncWrite + Unpin>(conn: &mut Conn<S>, why: Stop
     match why {
         Stop::Close(r) => {
             debug!(code = r.code, "SMTP connection closed by the server");
-            conn.close(&r).await;
+            conn.close(Some(&r)).await;
+        }
+        Stop::HangUp => {
+            debug!("SMTP connection dropped by an injected fault");
+            conn.close(None).await;
         }
         Stop::Gone => debug!("SMTP connection closed by the client"),
     }

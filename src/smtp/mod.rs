@@ -86,7 +86,8 @@ pub async fn serve(
             sessions.spawn(refuse(stream, ctx.service.clone()));
             continue;
         };
-        let session = session::Session::new(settings.session.clone(), peer);
+        let session =
+            session::Session::new(settings.session.clone(), peer).with_chaos(ctx.service.chaos());
         let ctx = ctx.clone();
         let stop = stop.clone();
         sessions.spawn(async move {

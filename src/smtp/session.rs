@@ -2,16 +2,24 @@
 //! ENHANCEDSTATUSCODES, STARTTLS and AUTH): it takes command lines and answers what to reply
 //! and what the connection does next. It does no I/O, so every dialogue can be tested without a socket;
 //! [`super::connection`] drives it over a real one.
+//!
+//! With `--chaos` on, the session asks the fault-injection rules ([`crate::service::chaos`]) at
+//! every stage, once a command is valid and in sequence, just before it would succeed: an
+//! injected fault replaces a success and never hides a real error, and `next=N` counts
+//! commands that would have gone through. A reply or a disconnect refuses the command (no
+//! state changes); a delay or a throttle lets it go ahead, and the [`Action`] tells the
+//! connection to wait or to read slowly.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use super::auth::{self, Credentials, Pending};
 use super::codec::{MAX_AUTH_LINE, MAX_LINE};
 use super::reply::{self, Reply};
 use crate::cli::SmtpAuth;
 use crate::error::Result;
+use crate::service::chaos::{self, Chaos, Event, Fault, Stage};
 use crate::service::compose::rfc5322_date;
 use crate::service::mail::{Delivered, Envelope, Submission};
 use crate::service::{User, address};
@@ -38,22 +46,32 @@ pub enum Action {
     Reply(Reply),
     /// Send the reply and close the connection.
     Close(Reply),
-    /// Send the reply (354) and read a message body; then call [`Session::message`].
-    Data(Reply),
+    /// Send the reply (354) and read a message body, at most this many bytes per second when
+    /// an injected throttle says so; then call [`Session::message`].
+    Data(Reply, Option<u64>),
     /// Send the reply (220), drop any input already buffered (RFC 3207 5: it was sent in
     /// plain text and must not count as sent over TLS), do the TLS handshake, then call
     /// [`Session::tls_started`].
     StartTls(Reply),
     /// Check these credentials (no reply yet); then call [`Session::logged_in`].
     Login(Credentials),
+    /// An injected delay: send the replies held back, wait this long, then carry out the
+    /// action (never itself a delay).
+    Delay(Duration, Box<Action>),
+    /// An injected disconnect: send the replies held back and close the connection, with no
+    /// reply to this command.
+    Disconnect,
 }
 
 impl Action {
     /// The reply to send, whatever comes next (`None` while credentials are checked).
     pub fn reply(&self) -> Option<&Reply> {
         match self {
-            Action::Reply(r) | Action::Close(r) | Action::Data(r) | Action::StartTls(r) => Some(r),
-            Action::Login(_) => None,
+            Action::Reply(r) | Action::Close(r) | Action::Data(r, _) | Action::StartTls(r) => {
+                Some(r)
+            }
+            Action::Delay(_, then) => then.reply(),
+            Action::Login(_) | Action::Disconnect => None,
         }
     }
 }
@@ -85,6 +103,11 @@ pub struct Session {
     user: Option<String>,
     /// An AUTH exchange waiting for the client's next line.
     auth: Option<Pending>,
+    /// The fault-injection rules, while `--chaos` is on.
+    chaos: Option<Chaos>,
+    /// A fault at `connect` refused the connection without closing it: every command but QUIT
+    /// gets 503 (RFC 5321 3.1).
+    refused: bool,
 }
 
 /// The commands the HELP reply lists.
@@ -101,7 +124,16 @@ impl Session {
             tx: None,
             user: None,
             auth: None,
+            chaos: None,
+            refused: false,
         }
+    }
+
+    /// Lets the session ask `chaos` for faults, if `--chaos` is on (off, the session keeps
+    /// nothing and asks nothing).
+    pub fn with_chaos(mut self, chaos: &Chaos) -> Session {
+        self.chaos = chaos.enabled().then(|| chaos.clone());
+        self
     }
 
     /// The longest line to read next, line end included: AUTH lines may be longer than
@@ -121,6 +153,18 @@ impl Session {
             220,
             vec![format!("{} ESMTP fakemail ready", self.settings.hostname)],
         )
+    }
+
+    /// What to do on a new connection: send the greeting, unless a fault at `connect` fires.
+    /// A reply of 421 closes the connection; any other code (554, as RFC 5321 3.1 has it)
+    /// leaves it open but refused: every command then gets 503 until QUIT.
+    pub fn connected(&mut self) -> Action {
+        let fault = ask(self.chaos.as_ref(), Stage::Connect, None, &[]);
+        if let Some(refusal) = fault.as_ref().and_then(refusal) {
+            self.refused = matches!(refusal, Action::Reply(_));
+            return refusal;
+        }
+        slowed(fault, Action::Reply(self.greeting()))
     }
 
     /// Handles one command line (without its line end), or the client's response in an AUTH
@@ -144,11 +188,17 @@ impl Session {
             Some((v, a)) => (v, a.trim()),
             None => (line, ""),
         };
-        let reply = match verb.to_ascii_uppercase().as_str() {
-            "EHLO" => self.helo(args, true),
-            "HELO" => self.helo(args, false),
-            "MAIL" => self.mail(args),
-            "RCPT" => self.rcpt(args),
+        let verb = verb.to_ascii_uppercase();
+        if self.refused && verb != "QUIT" {
+            return Action::Reply(Reply::bad_sequence(
+                "the server refused this connection; send QUIT",
+            ));
+        }
+        let reply = match verb.as_str() {
+            "EHLO" => return self.helo(args, true),
+            "HELO" => return self.helo(args, false),
+            "MAIL" => return self.mail(args),
+            "RCPT" => return self.rcpt(args),
             "DATA" => return self.data(args),
             "STARTTLS" => return self.starttls(args),
             "AUTH" => return self.auth(args),
@@ -180,17 +230,26 @@ impl Session {
         Action::Reply(Reply::line_too_long())
     }
 
-    fn helo(&mut self, args: &str, extended: bool) -> Reply {
+    fn helo(&mut self, args: &str, extended: bool) -> Action {
         let Some(name) = args.split_whitespace().next() else {
-            return Reply::syntax(if extended {
+            return Action::Reply(Reply::syntax(if extended {
                 "EHLO needs a domain name or address"
             } else {
                 "HELO needs a domain name or address"
-            });
+            }));
         };
         if name.chars().any(char::is_control) {
-            return Reply::syntax("the domain name has control characters");
+            return Action::Reply(Reply::syntax("the domain name has control characters"));
         }
+        let fault = ask(self.chaos.as_ref(), Stage::Ehlo, None, &[]);
+        if let Some(refusal) = fault.as_ref().and_then(refusal) {
+            return refusal;
+        }
+        slowed(fault, Action::Reply(self.greeted(name, extended)))
+    }
+
+    /// Records the client's greeting; the 250 to it.
+    fn greeted(&mut self, name: &str, extended: bool) -> Reply {
         // RFC 5321 4.1.4: a new greeting ends any transaction.
         self.tx = None;
         self.helo = Some(Helo {
@@ -259,16 +318,23 @@ impl Session {
             Reply::bad_sequence("AUTH is not allowed during a mail transaction")
         } else if mechanism.is_empty() {
             Reply::syntax("syntax: AUTH <mechanism> [initial-response]")
-        } else if mechanism.eq_ignore_ascii_case("PLAIN") {
-            return match initial {
-                Some(response) => self.auth_response(Pending::Plain, response.as_bytes()),
-                None => self.challenge(Pending::Plain, ""),
+        } else if mechanism.eq_ignore_ascii_case("PLAIN") || mechanism.eq_ignore_ascii_case("LOGIN")
+        {
+            // Before any challenge: a refused AUTH checks no credentials.
+            let fault = ask(self.chaos.as_ref(), Stage::Auth, None, &[]);
+            if let Some(refusal) = fault.as_ref().and_then(refusal) {
+                return refusal;
+            }
+            let plain = mechanism.eq_ignore_ascii_case("PLAIN");
+            let then = match (plain, initial) {
+                (true, Some(response)) => self.auth_response(Pending::Plain, response.as_bytes()),
+                (true, None) => self.challenge(Pending::Plain, ""),
+                (false, Some(response)) => {
+                    self.auth_response(Pending::Username, response.as_bytes())
+                }
+                (false, None) => self.challenge(Pending::Username, auth::USERNAME_CHALLENGE),
             };
-        } else if mechanism.eq_ignore_ascii_case("LOGIN") {
-            return match initial {
-                Some(response) => self.auth_response(Pending::Username, response.as_bytes()),
-                None => self.challenge(Pending::Username, auth::USERNAME_CHALLENGE),
-            };
+            return slowed(fault, then);
         } else {
             Reply::new(504, "5.5.4", "unknown mechanism: use PLAIN or LOGIN")
         };
@@ -307,114 +373,183 @@ impl Session {
         }
     }
 
-    fn mail(&mut self, args: &str) -> Reply {
+    fn mail(&mut self, args: &str) -> Action {
+        let from = match self.sender(args) {
+            Ok(from) => from,
+            Err(reply) => return Action::Reply(reply),
+        };
+        let fault = ask(self.chaos.as_ref(), Stage::Mail, Some(&from), &[]);
+        if let Some(refusal) = fault.as_ref().and_then(refusal) {
+            return refusal;
+        }
+        self.tx = Some(Transaction {
+            from,
+            to: Vec::new(),
+        });
+        slowed(fault, Action::Reply(Reply::new(250, "2.1.0", "sender OK")))
+    }
+
+    /// The sender of a valid MAIL command in sequence.
+    ///
+    /// # Errors
+    /// The reply refusing the command.
+    fn sender(&self, args: &str) -> Result<String, Reply> {
         if self.helo.is_none() {
-            return Reply::bad_sequence("send EHLO or HELO first");
+            return Err(Reply::bad_sequence("send EHLO or HELO first"));
         }
         if self.tx.is_some() {
-            return Reply::bad_sequence("a transaction is in progress; send RSET first");
+            return Err(Reply::bad_sequence(
+                "a transaction is in progress; send RSET first",
+            ));
         }
         if self.settings.auth == SmtpAuth::Required && self.user.is_none() {
-            return Reply::new(530, "5.7.0", "authentication required: use AUTH first");
+            return Err(Reply::new(
+                530,
+                "5.7.0",
+                "authentication required: use AUTH first",
+            ));
         }
         let Some(rest) = strip_keyword(args, "FROM:") else {
-            return Reply::syntax("syntax: MAIL FROM:<address> [parameters]");
+            return Err(Reply::syntax("syntax: MAIL FROM:<address> [parameters]"));
         };
         let (from, params) = match parse_path(rest) {
             Ok(p) => p,
-            Err(why) => return Reply::new(501, "5.1.7", why),
+            Err(why) => return Err(Reply::new(501, "5.1.7", why)),
         };
         if !from.is_empty()
             && let Err(why) = address::check(&from)
         {
-            return Reply::new(501, "5.1.7", format!("bad sender address: {why}"));
+            return Err(Reply::new(
+                501,
+                "5.1.7",
+                format!("bad sender address: {why}"),
+            ));
         }
         for param in params.split_whitespace() {
             let (key, value) = param.split_once('=').unwrap_or((param, ""));
             match key.to_ascii_uppercase().as_str() {
                 "SIZE" => match value.parse::<u64>() {
                     Ok(n) if n > self.settings.max_message_size => {
-                        return Reply::too_big(self.settings.max_message_size);
+                        return Err(Reply::too_big(self.settings.max_message_size));
                     }
                     Ok(_) => {}
-                    Err(_) => return Reply::syntax("SIZE= needs a number of bytes"),
+                    Err(_) => return Err(Reply::syntax("SIZE= needs a number of bytes")),
                 },
                 "BODY" => {
                     if !["7BIT", "8BITMIME"].contains(&value.to_ascii_uppercase().as_str()) {
-                        return Reply::syntax("BODY= must be 7BIT or 8BITMIME");
+                        return Err(Reply::syntax("BODY= must be 7BIT or 8BITMIME"));
                     }
                 }
                 "SMTPUTF8" if value.is_empty() => {}
                 // RFC 4954 5: the AUTH parameter may be ignored.
                 "AUTH" => {}
                 _ => {
-                    return Reply::new(
+                    return Err(Reply::new(
                         555,
                         "5.5.4",
                         format!("MAIL parameter {key} is not supported"),
-                    );
+                    ));
                 }
             }
         }
-        self.tx = Some(Transaction {
-            from,
-            to: Vec::new(),
-        });
-        Reply::new(250, "2.1.0", "sender OK")
+        Ok(from)
     }
 
-    fn rcpt(&mut self, args: &str) -> Reply {
+    fn rcpt(&mut self, args: &str) -> Action {
+        let to = match self.recipient(args) {
+            Ok(to) => to,
+            Err(reply) => return Action::Reply(reply),
+        };
+        let from = self.tx.as_ref().map(|tx| tx.from.as_str());
+        // The recipient alone: a `to` glob touches only the recipients it matches.
+        let fault = ask(self.chaos.as_ref(), Stage::Rcpt, from, &[to.as_str()]);
+        if let Some(refusal) = fault.as_ref().and_then(refusal) {
+            return refusal;
+        }
+        if let Some(tx) = &mut self.tx {
+            tx.to.push(to);
+        }
+        slowed(
+            fault,
+            Action::Reply(Reply::new(250, "2.1.5", "recipient OK")),
+        )
+    }
+
+    /// The recipient of a valid RCPT command in sequence.
+    ///
+    /// # Errors
+    /// The reply refusing the command.
+    fn recipient(&self, args: &str) -> Result<String, Reply> {
         let max = self.settings.max_recipients;
-        let hostname = self.settings.hostname.clone();
-        let Some(tx) = &mut self.tx else {
-            return Reply::bad_sequence("send MAIL first");
+        let Some(tx) = &self.tx else {
+            return Err(Reply::bad_sequence("send MAIL first"));
         };
         let Some(rest) = strip_keyword(args, "TO:") else {
-            return Reply::syntax("syntax: RCPT TO:<address>");
+            return Err(Reply::syntax("syntax: RCPT TO:<address>"));
         };
         let (mut to, params) = match parse_path(rest) {
             Ok(p) => p,
-            Err(why) => return Reply::new(501, "5.1.3", why),
+            Err(why) => return Err(Reply::new(501, "5.1.3", why)),
         };
         if let Some(param) = params.split_whitespace().next() {
-            return Reply::new(
+            return Err(Reply::new(
                 555,
                 "5.5.4",
                 format!("RCPT parameter {param} is not supported"),
-            );
+            ));
         }
         // RFC 5321 4.5.1: the bare `postmaster` must be accepted.
         if to.eq_ignore_ascii_case("postmaster") {
-            to = format!("postmaster@{hostname}");
+            to = format!("postmaster@{}", self.settings.hostname);
         }
         if let Err(why) = address::check(&to) {
-            return Reply::new(501, "5.1.3", format!("bad recipient address: {why}"));
+            return Err(Reply::new(
+                501,
+                "5.1.3",
+                format!("bad recipient address: {why}"),
+            ));
         }
         if tx.to.len() >= max {
-            return Reply::new(
+            return Err(Reply::new(
                 452,
                 "4.5.3",
                 format!("too many recipients: at most {max} per message"),
-            );
+            ));
         }
-        tx.to.push(to);
-        Reply::new(250, "2.1.5", "recipient OK")
+        Ok(to)
     }
 
     fn data(&mut self, args: &str) -> Action {
-        let reply = match &self.tx {
-            _ if !args.is_empty() => Reply::syntax("DATA takes no arguments"),
-            None => Reply::bad_sequence("send MAIL first"),
-            Some(tx) if tx.to.is_empty() => Reply::bad_sequence("send RCPT first"),
-            Some(_) => {
-                return Action::Data(Reply::new(
-                    354,
-                    "2.0.0",
-                    "start mail input; end with <CRLF>.<CRLF>",
-                ));
+        let tx = match &self.tx {
+            _ if !args.is_empty() => {
+                return Action::Reply(Reply::syntax("DATA takes no arguments"));
             }
+            None => return Action::Reply(Reply::bad_sequence("send MAIL first")),
+            Some(tx) if tx.to.is_empty() => {
+                return Action::Reply(Reply::bad_sequence("send RCPT first"));
+            }
+            Some(tx) => tx,
         };
-        Action::Reply(reply)
+        let fault = match &self.chaos {
+            // The list of recipients is built only when there is a rule to show it to.
+            Some(chaos) if chaos.has_rules() => {
+                let to: Vec<&str> = tx.to.iter().map(String::as_str).collect();
+                chaos.check(&Event {
+                    stage: Stage::Data,
+                    from: Some(&tx.from),
+                    to: &to,
+                })
+            }
+            _ => None,
+        };
+        if let Some(refusal) = fault.as_ref().and_then(refusal) {
+            // A refused DATA refuses the message: the transaction ends, as it does when the
+            // body is refused.
+            self.tx = None;
+            return refusal;
+        }
+        let go_ahead = Reply::new(354, "2.0.0", "start mail input; end with <CRLF>.<CRLF>");
+        slowed(fault, Action::Data(go_ahead, None))
     }
 
     /// The body that followed DATA, as [`super::codec::Body::finish`] gives it (`None`: too
@@ -479,6 +614,52 @@ impl Session {
             self.settings.hostname,
             rfc5322_date(now)
         )
+    }
+}
+
+/// Asks the fault-injection rules about one event. With `--chaos` off this is one field
+/// read; on and without rules, one atomic read more (see [`Chaos::check`]).
+fn ask(chaos: Option<&Chaos>, stage: Stage, from: Option<&str>, to: &[&str]) -> Option<Fault> {
+    chaos?.check(&Event { stage, from, to })
+}
+
+/// The action of a fault that refuses the command: a reply (421 also closes the connection,
+/// RFC 5321 3.8) or a disconnect. `None` for a delay or a throttle, which let it go ahead.
+fn refusal(fault: &Fault) -> Option<Action> {
+    let chaos::Action::Reply {
+        code,
+        enhanced,
+        text,
+    } = &fault.action
+    else {
+        return matches!(fault.action, chaos::Action::Disconnect).then_some(Action::Disconnect);
+    };
+    let text = match text {
+        Some(t) => t.clone(),
+        None => format!("fault injected by chaos rule {}", fault.rule),
+    };
+    // Replies after the greeting carry an enhanced code (ENHANCEDSTATUSCODES); the rule's, or
+    // the bare class. It is written into the text: the same line on the wire, and `Reply`
+    // keeps its codes static.
+    let line = match enhanced {
+        Some(e) => format!("{e} {text}"),
+        None if fault.stage == Stage::Connect => text,
+        None => format!("{}.0.0 {text}", code / 100),
+    };
+    let reply = Reply::plain(*code, vec![line]);
+    Some(if *code == 421 {
+        Action::Close(reply)
+    } else {
+        Action::Reply(reply)
+    })
+}
+
+/// `then`, after the delay of a delay fault, or with the rate of a throttle (DATA only).
+fn slowed(fault: Option<Fault>, then: Action) -> Action {
+    match (fault.map(|f| f.action), then) {
+        (Some(chaos::Action::Delay(d)), then) => Action::Delay(d, Box::new(then)),
+        (Some(chaos::Action::Throttle(rate)), Action::Data(r, _)) => Action::Data(r, Some(rate)),
+        (_, then) => then,
     }
 }
 
@@ -564,7 +745,7 @@ mod tests {
         );
         assert_eq!(code(&mut s, "RCPT TO:<b@x.test>"), 250);
         assert_eq!(code(&mut s, "rcpt to: <c@x.test>"), 250);
-        assert!(matches!(s.command(b"DATA"), Action::Data(r) if r.code == 354));
+        assert!(matches!(s.command(b"DATA"), Action::Data(r, None) if r.code == 354));
         let at = SystemTime::UNIX_EPOCH;
         let sub = s
             .message(Some(b"Subject: hi\r\n\r\nbody\r\n".to_vec()), at)
@@ -644,7 +825,7 @@ mod tests {
         assert_eq!(code(&mut s, "RCPT TO:<c@x.test>"), 250);
         let over = reply(&mut s, "RCPT TO:<d@x.test>");
         assert_eq!((over.code, over.status), (452, Some("4.5.3")));
-        assert!(matches!(s.command(b"DATA"), Action::Data(_)));
+        assert!(matches!(s.command(b"DATA"), Action::Data(_, None)));
         let refused = s.message(None, SystemTime::now()).unwrap_err();
         assert_eq!((refused.code, refused.status), (552, Some("5.3.4")));
         let long = format!("NOOP {}", "x".repeat(995));
@@ -683,7 +864,7 @@ mod tests {
         assert_eq!(code(&mut s, "STARTTLS"), 503, "already TLS");
         assert_eq!(code(&mut s, "MAIL FROM:<a@x.test>"), 250);
         assert_eq!(code(&mut s, "RCPT TO:<b@x.test>"), 250);
-        assert!(matches!(s.command(b"DATA"), Action::Data(_)));
+        assert!(matches!(s.command(b"DATA"), Action::Data(_, None)));
         let raw = s.message(Some(vec![]), SystemTime::UNIX_EPOCH).unwrap().raw;
         assert!(String::from_utf8(raw).unwrap().contains("with ESMTPS;"));
 
@@ -788,7 +969,7 @@ mod tests {
         assert_eq!(code(&mut s, "AUTH PLAIN"), 503, "already authenticated");
         assert_eq!(code(&mut s, "MAIL FROM:<a@x.test>"), 250);
         assert_eq!(code(&mut s, "RCPT TO:<b@x.test>"), 250);
-        assert!(matches!(s.command(b"DATA"), Action::Data(_)));
+        assert!(matches!(s.command(b"DATA"), Action::Data(_, None)));
         let sub = s.message(Some(vec![]), SystemTime::UNIX_EPOCH).unwrap();
         assert_eq!(
             sub.sender.as_deref(),
@@ -904,7 +1085,7 @@ mod tests {
                     line.extend_from_slice(PIECES[(next() % PIECES.len() as u64) as usize]);
                 }
                 match s.command(&line) {
-                    Action::Data(_) => {
+                    Action::Data(..) => {
                         let body = (next() % 2 == 0).then(|| line.clone());
                         let _ = s.message(body, SystemTime::now());
                     }
@@ -915,7 +1096,10 @@ mod tests {
                         s.logged_in(Err(crate::Error::InvalidCredentials));
                     }
                     Action::StartTls(_) => s.tls_started(),
-                    Action::Reply(_) | Action::Close(_) => {}
+                    Action::Reply(_)
+                    | Action::Close(_)
+                    | Action::Delay(..)
+                    | Action::Disconnect => {}
                 }
             }
         }
@@ -927,7 +1111,7 @@ mod tests {
         assert_eq!(code(&mut s, "HELO client.test"), 250);
         assert_eq!(code(&mut s, "MAIL FROM:<zoë@exämple.test> SMTPUTF8"), 250);
         assert_eq!(code(&mut s, "RCPT TO:<用户@例子.test>"), 250);
-        assert!(matches!(s.command(b"DATA"), Action::Data(_)));
+        assert!(matches!(s.command(b"DATA"), Action::Data(_, None)));
         let sub = s
             .message(Some(b"\r\n".to_vec()), SystemTime::UNIX_EPOCH)
             .unwrap();
@@ -938,5 +1122,156 @@ mod tests {
             "{raw}"
         );
         assert!(raw.contains("with SMTP;"), "HELO, not EHLO: {raw}");
+    }
+
+    // ----- fault injection ------------------------------------------------------------------
+
+    /// A session whose chaos rules are `rules` (text form).
+    fn chaotic(rules: &[&str]) -> Session {
+        let specs = rules
+            .iter()
+            .map(|r| chaos::RuleSpec::parse(r).unwrap_or_else(|e| panic!("{r}: {e}")))
+            .collect();
+        session().with_chaos(&Chaos::new(true, specs))
+    }
+
+    #[test]
+    fn a_rcpt_fault_refuses_one_recipient_and_keeps_the_others() {
+        let mut s = chaotic(&["rcpt:451:4.3.0:to=b@*:text=try b later"]);
+        assert_eq!(code(&mut s, "EHLO client.test"), 250);
+        assert_eq!(code(&mut s, "MAIL FROM:<a@x.test>"), 250);
+        let refused = reply(&mut s, "RCPT TO:<B@x.test>");
+        assert_eq!(refused.to_wire(), "451 4.3.0 try b later\r\n");
+        assert_eq!(code(&mut s, "RCPT TO:<c@x.test>"), 250);
+        assert!(matches!(s.command(b"DATA"), Action::Data(_, None)));
+        let sub = s.message(Some(vec![]), SystemTime::UNIX_EPOCH).unwrap();
+        assert_eq!(sub.envelope.to, ["c@x.test"]);
+    }
+
+    #[test]
+    fn a_fault_replaces_a_success_and_never_hides_an_error() {
+        let mut s = chaotic(&["mail:550:next=1"]);
+        assert_eq!(code(&mut s, "MAIL FROM:<a@x.test>"), 503, "before EHLO");
+        assert_eq!(code(&mut s, "EHLO client.test"), 250);
+        assert_eq!(code(&mut s, "MAIL FROM:<a@x.test"), 501, "bad syntax");
+        let injected = reply(&mut s, "MAIL FROM:<a@x.test>");
+        assert_eq!(
+            injected.to_wire(),
+            "550 5.0.0 fault injected by chaos rule 1\r\n",
+            "the class as enhanced code, the rule in the text"
+        );
+        assert_eq!(
+            code(&mut s, "RCPT TO:<b@x.test>"),
+            503,
+            "the refused MAIL began no transaction"
+        );
+        assert_eq!(code(&mut s, "MAIL FROM:<a@x.test>"), 250, "next=1 is spent");
+    }
+
+    #[test]
+    fn connect_faults_refuse_close_hang_up_or_wait() {
+        let mut refused = chaotic(&["connect:554:5.7.1:text=go away"]);
+        assert_eq!(
+            refused.connected(),
+            Action::Reply(Reply::plain(554, vec!["5.7.1 go away".into()]))
+        );
+        assert_eq!(code(&mut refused, "EHLO client.test"), 503);
+        assert_eq!(code(&mut refused, "NOOP"), 503);
+        assert!(matches!(refused.command(b"QUIT"), Action::Close(r) if r.code == 221));
+
+        let closed = chaotic(&["connect:421"]).connected();
+        assert_eq!(
+            closed,
+            Action::Close(Reply::plain(
+                421,
+                vec!["fault injected by chaos rule 1".into()]
+            )),
+            "no enhanced code on a greeting"
+        );
+        assert_eq!(
+            chaotic(&["connect:disconnect"]).connected(),
+            Action::Disconnect
+        );
+        let mut slow = chaotic(&["connect:delay=250ms"]);
+        let greeting = slow.greeting();
+        assert_eq!(
+            slow.connected(),
+            Action::Delay(
+                Duration::from_millis(250),
+                Box::new(Action::Reply(greeting))
+            )
+        );
+        assert_eq!(code(&mut slow, "EHLO client.test"), 250, "not refused");
+    }
+
+    #[test]
+    fn ehlo_and_auth_faults() {
+        let mut s = chaotic(&["ehlo:421:4.3.2:next=1", "auth:454:4.7.0", "ehlo:delay=1s"]);
+        assert!(matches!(s.command(b"EHLO client.test"), Action::Close(r) if r.code == 421));
+        assert_eq!(
+            code(&mut s, "MAIL FROM:<a@x.test>"),
+            503,
+            "the refused EHLO greeted nobody"
+        );
+        let Action::Delay(d, then) = s.command(b"EHLO client.test") else {
+            panic!("the second EHLO is delayed");
+        };
+        assert_eq!(d, Duration::from_secs(1));
+        assert_eq!(then.reply().map(|r| r.code), Some(250));
+        let auth = reply(&mut s, &format!("AUTH PLAIN {}", b64("\0a@x.test\0pw")));
+        assert_eq!(
+            (auth.code, auth.lines[0].as_str()),
+            (454, "4.7.0 fault injected by chaos rule 2"),
+            "refused before the credentials are looked at"
+        );
+        assert_eq!(
+            code(&mut s, "AUTH FOO"),
+            504,
+            "an unknown mechanism is not a fault"
+        );
+    }
+
+    #[test]
+    fn data_faults() {
+        let ready = |s: &mut Session| {
+            assert_eq!(code(s, "EHLO client.test"), 250);
+            assert_eq!(code(s, "MAIL FROM:<a@slow.test>"), 250);
+            assert_eq!(code(s, "RCPT TO:<b@x.test>"), 250);
+        };
+        let mut s = chaotic(&["data:throttle=512:from=*@slow.test", "data:554:5.6.0"]);
+        ready(&mut s);
+        assert!(matches!(s.command(b"DATA"), Action::Data(r, Some(512)) if r.code == 354));
+        assert!(s.message(Some(vec![]), SystemTime::UNIX_EPOCH).is_ok());
+        assert_eq!(code(&mut s, "MAIL FROM:<a@fast.test>"), 250);
+        assert_eq!(code(&mut s, "RCPT TO:<b@x.test>"), 250);
+        assert_eq!(
+            code(&mut s, "DATA"),
+            554,
+            "the throttle matches its sender only"
+        );
+        assert_eq!(
+            code(&mut s, "MAIL FROM:<a@x.test>"),
+            250,
+            "a refused DATA ended the transaction"
+        );
+
+        let mut gone = chaotic(&["data:disconnect:to=b@*"]);
+        ready(&mut gone);
+        assert_eq!(gone.command(b"DATA"), Action::Disconnect);
+        let mut slow = chaotic(&["data:delay=2s"]);
+        ready(&mut slow);
+        assert!(matches!(
+            slow.command(b"DATA"),
+            Action::Delay(_, then) if matches!(*then, Action::Data(_, None))
+        ));
+    }
+
+    #[test]
+    fn without_chaos_on_no_rule_is_asked() {
+        let rules = vec![chaos::RuleSpec::parse("ehlo:421").unwrap()];
+        // Rules cannot be set with --chaos off; were there any, the session would not ask.
+        let mut s = session().with_chaos(&Chaos::new(false, rules));
+        assert!(matches!(s.connected(), Action::Reply(r) if r.code == 220));
+        assert_eq!(code(&mut s, "EHLO client.test"), 250);
     }
 }

@@ -335,6 +335,52 @@ impl TestServer {
     }
 }
 
+// ----- fault injection ---------------------------------------------------------------------
+
+/// The admin token of [`TestServer::start_chaos`].
+pub const CHAOS_ADMIN: &str = "chaos-test-admin-token";
+
+/// The test config with fault injection allowed (`--chaos`) or not, and [`CHAOS_ADMIN`] as
+/// the admin token.
+pub fn chaos_config(chaos: bool) -> Config {
+    let mut config = test_config();
+    config.admin_token = Some(CHAOS_ADMIN.into());
+    config.service.chaos = chaos;
+    config
+}
+
+impl TestServer {
+    /// Starts with [`chaos_config`].
+    pub async fn start_chaos(chaos: bool) -> TestServer {
+        TestServer::start_with(chaos_config(chaos), None).await
+    }
+
+    /// Calls an admin endpoint with [`CHAOS_ADMIN`].
+    pub async fn admin(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        self.call(method, path, Some(CHAOS_ADMIN), body).await
+    }
+
+    /// Adds a fault-injection rule given in its text form; returns it as the API shows it.
+    pub async fn add_rule(&self, rule: &str) -> Value {
+        let body = json!({ "rule": rule });
+        let (s, v) = self
+            .admin("POST", "/api/v1/admin/chaos/rules", Some(body))
+            .await;
+        assert_eq!(s, 201, "add rule {rule}: {v}");
+        v
+    }
+
+    /// Replaces every fault-injection rule (their counters start afresh); returns the rules
+    /// as the API shows them.
+    pub async fn set_rules(&self, rules: &[&str]) -> Vec<Value> {
+        let rules: Vec<Value> = rules.iter().map(|r| json!({ "rule": r })).collect();
+        let body = json!({ "rules": rules });
+        let (s, v) = self.admin("PUT", "/api/v1/admin/chaos", Some(body)).await;
+        assert_eq!(s, 200, "set rules {rules:?}: {v}");
+        v["rules"].as_array().expect("rules").clone()
+    }
+}
+
 /// Polls `check` until it holds, failing the test after [`TIMEOUT`] twice over: for work the
 /// server does in the background (sweeps), whose timing a loaded machine stretches.
 pub async fn wait_until<F, Fut>(what: &str, mut check: F)
