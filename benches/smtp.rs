@@ -27,10 +27,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Server, ms};
+use common::{Server, SmtpSender, ms};
 use fakemail::config::Config;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
 
 /// One configuration to measure.
 struct Row {
@@ -82,62 +80,6 @@ fn start_server(connections: usize, chaos: bool) -> Server {
     Server::start(config)
 }
 
-/// One SMTP connection of a sending client.
-struct Sender {
-    io: BufReader<TcpStream>,
-    line: String,
-}
-
-impl Sender {
-    async fn connect(addr: SocketAddr) -> Sender {
-        let stream = TcpStream::connect(addr).await.expect("connect");
-        stream.set_nodelay(true).expect("nodelay");
-        let mut s = Sender {
-            io: BufReader::new(stream),
-            line: String::new(),
-        };
-        s.expect(220).await;
-        s.write(b"EHLO bench.test\r\n").await;
-        s.expect(250).await;
-        s
-    }
-
-    async fn write(&mut self, bytes: &[u8]) {
-        self.io.get_mut().write_all(bytes).await.expect("write");
-    }
-
-    /// Reads one (possibly multi-line) reply and checks its code.
-    async fn expect(&mut self, code: u16) {
-        loop {
-            self.line.clear();
-            let n = self.io.read_line(&mut self.line).await.expect("read");
-            assert!(n > 0, "the server closed the connection");
-            assert!(
-                self.line.starts_with(&code.to_string()),
-                "wanted {code}, got {:?}",
-                self.line
-            );
-            if self.line.as_bytes().get(3) != Some(&b'-') {
-                return;
-            }
-        }
-    }
-
-    /// Sends one message; returns the time from the end of its body to the 250.
-    async fn send(&mut self, body: &[u8]) -> Duration {
-        self.write(b"MAIL FROM:<sender@example.test>\r\nRCPT TO:<rcpt@example.test>\r\nDATA\r\n")
-            .await;
-        self.expect(250).await;
-        self.expect(250).await;
-        self.expect(354).await;
-        self.write(body).await;
-        let t = Instant::now();
-        self.write(b".\r\n").await;
-        self.expect(250).await;
-        t.elapsed()
-    }
-}
-
 /// A message of about `size` bytes, dot-stuffed and CRLF-terminated, without the final dot.
 fn message(size: usize) -> Vec<u8> {
     let mut m = String::from(
@@ -180,7 +122,7 @@ async fn run(addr: SocketAddr, connections: usize, size: usize, total: usize) ->
     let body = Arc::new(message(size));
     let mut senders = Vec::new();
     for _ in 0..connections {
-        senders.push(Sender::connect(addr).await);
+        senders.push(SmtpSender::connect(addr).await);
     }
     let left = Arc::new(AtomicUsize::new(total));
     let start = Instant::now();
@@ -193,7 +135,8 @@ async fn run(addr: SocketAddr, connections: usize, size: usize, total: usize) ->
                 .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
                 .is_ok()
             {
-                latencies.push(sender.send(&body).await);
+                let (written, acked) = sender.send("rcpt@example.test", &body).await;
+                latencies.push(acked - written);
             }
             sender.write(b"QUIT\r\n").await;
             latencies

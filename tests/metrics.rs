@@ -241,7 +241,11 @@ async fn metrics_are_open_well_formed_and_name_no_one() {
     assert_eq!(m.n("fakemail_users", &[]), 1);
     assert_eq!(m.n("fakemail_messages", &[]), 0);
     assert_eq!(m.n("fakemail_message_bytes", &[]), 0);
-    assert_eq!(m.n("fakemail_chaos_faults_total", &[]), 0);
+    for stage in [
+        "connect", "ehlo", "auth", "mail", "rcpt", "data", "api_send",
+    ] {
+        assert_eq!(m.n("fakemail_chaos_faults_total", &[("stage", stage)]), 0);
+    }
     assert_eq!(m.n("fakemail_chaos_rules", &[]), 0);
     // The default --retention sweeps at start-up; nothing to delete.
     assert_eq!(m.n("fakemail_sweeper_failures_total", &[]), 0);
@@ -503,4 +507,24 @@ fn the_readme_lists_every_family_with_its_type() {
         .map(|(n, t)| (n.to_string(), t.to_string()))
         .collect();
     assert_eq!(rows, families);
+}
+
+#[tokio::test]
+async fn injected_faults_are_counted_by_stage() {
+    let srv = TestServer::start_chaos(true).await;
+    srv.add_rule("ehlo:421:next=1").await;
+    srv.add_rule("rcpt:451:to=*@bounce.test").await;
+    let mut c = SmtpClient::connect(srv.smtp).await;
+    c.expect("EHLO client.test", 421).await;
+    let mut c = SmtpClient::connect(srv.smtp).await;
+    c.expect("EHLO client.test", 250).await;
+    c.expect("MAIL FROM:<a@example.test>", 250).await;
+    c.expect("RCPT TO:<x@bounce.test>", 451).await;
+    c.expect("RCPT TO:<y@bounce.test>", 451).await;
+    let m = scrape(&srv).await;
+    assert_eq!(m.n("fakemail_chaos_faults_total", &[("stage", "ehlo")]), 1);
+    assert_eq!(m.n("fakemail_chaos_faults_total", &[("stage", "rcpt")]), 2);
+    assert_eq!(m.n("fakemail_chaos_faults_total", &[("stage", "data")]), 0);
+    assert_eq!(m.n("fakemail_chaos_rules", &[]), 2);
+    srv.stop().await;
 }

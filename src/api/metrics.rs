@@ -16,6 +16,7 @@ use super::exposition::{Exposition, Kind};
 use crate::error::Result;
 use crate::retention::Reason;
 use crate::service::Service;
+use crate::service::chaos::Stage;
 
 /// The path template of every route (`{name}`: one path segment): the OpenAPI document's
 /// `paths`, which list every route the router serves, in sorted order.
@@ -263,9 +264,11 @@ pub fn render(svc: &Service, http: &HttpCounts) -> Result<String> {
     e.family(
         "fakemail_chaos_faults_total",
         Counter,
-        "Faults injected by the fault-injection rules (--chaos).",
-    )
-    .sample(&[], chaos.faults);
+        "Faults injected by the fault-injection rules (--chaos), by stage.",
+    );
+    for stage in Stage::ALL {
+        e.sample(&[("stage", stage.name())], chaos.by_stage[stage.index()]);
+    }
     e.family(
         "fakemail_chaos_rules",
         Gauge,
