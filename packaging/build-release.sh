@@ -3,8 +3,8 @@
 # checks that it is static and runs. Usage: packaging/build-release.sh
 #
 # Needs cargo and rustup (to add the x86_64-unknown-linux-musl target once) and a C linker
-# (cc). fakemail has no C code of its own; should a dependency ever build some, install
-# Debian's musl-tools: musl-gcc is then used as its C compiler.
+# (cc). ring, the TLS library's cryptography, compiles some C: install Debian's musl-tools,
+# whose musl-gcc is then its C compiler (plain gcc also works on x86_64).
 #
 # Prints the binary's path, which is
 #   ${CARGO_TARGET_DIR:-target}/x86_64-unknown-linux-musl/release/fakemail
@@ -58,3 +58,9 @@ fi
 version=$("$bin" --version)
 size=$(stat -c %s "$bin")
 echo "$version: $bin ($size bytes, static)"
+# The shipped binary stays small enough to download into every CI job: at most 12 MiB.
+max=$((12 * 1024 * 1024))
+if [ "$size" -gt "$max" ]; then
+    echo "$bin is $size bytes, over the $max-byte budget" >&2
+    exit 1
+fi
