@@ -453,6 +453,26 @@ async fn shutdown_says_421_to_idle_sessions_and_finishes_a_message_in_flight() {
     again.stop().await;
 }
 
+#[tokio::test]
+async fn a_rest_send_answered_201_survives_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = Process::start(serve_cmd(dir.path()));
+    let alice = p.user("alice@example.test").await;
+    let body = serde_json::json!({"to": ["durable@example.test"], "subject": "Sent over REST", "text": "Hi"});
+    let (s, sent) = p
+        .call("POST", "/api/v1/messages", Some(&alice), Some(body))
+        .await;
+    assert_eq!(s, 201, "{sent}");
+    // The 201 alone must mean the message is on disk.
+    p.signal("KILL");
+    drop(p);
+
+    let again = TestServer::start_with(test_config(), Some(dir.path())).await;
+    let token = again.user("durable@example.test").await;
+    assert_eq!(inbox(&again, &token).await[0]["subject"], "Sent over REST");
+    again.stop().await;
+}
+
 // ----- STARTTLS ------------------------------------------------------------------------------
 
 /// A certificate for `localhost` and 127.0.0.1 in PEM files, and a TLS client that trusts it

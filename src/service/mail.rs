@@ -368,12 +368,13 @@ impl Service {
         Ok(delivered)
     }
 
-    /// Validates and sends a message from `user`; returns the sender's copy.
+    /// Validates and sends a message from `user`; returns the sender's copy once the message
+    /// is on disk (concurrent sends share flushes, as SMTP sessions do).
     ///
     /// # Errors
     /// `no_recipients`, `too_many_recipients`, `invalid_address`, `invalid_header` (a subject
     /// or header value with CR or LF or too long, or a bad header name) ([`Error::Invalid`]);
-    /// [`Error::MessageTooLarge`].
+    /// [`Error::MessageTooLarge`]; store and flush failures.
     pub async fn send(&self, user: &User, c: Compose) -> Result<FullMessage> {
         let mut all = Vec::new();
         let mut lists: [(Vec<String>, &str); 3] = [(vec![], "to"), (vec![], "cc"), (vec![], "bcc")];
@@ -467,7 +468,7 @@ impl Service {
             }),
         };
         let svc = self.clone();
-        tokio::task::spawn_blocking(move || {
+        let sent = tokio::task::spawn_blocking(move || -> Result<FullMessage> {
             let content = mime::content(&delivery.raw);
             let delivered = svc.deliver(delivery)?;
             let entry = delivered
@@ -484,7 +485,10 @@ impl Service {
                 content,
             })
         })
-        .await?
+        .await??;
+        // As SMTP's 250: a 201 means the message is on disk and survives a crash.
+        self.flushed().await?;
+        Ok(sent)
     }
 
     /// The owner id of a user's address; `None` when no mail was ever kept for it.
