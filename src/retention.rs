@@ -29,26 +29,18 @@ const TXN: usize = 16;
 /// Who hears of the messages retention deletes: the service, which tells waits and event
 /// streams (`message.deleted`). `fakemail purge` of a stopped store has nobody to tell.
 pub trait Observer: Send + Sync {
-    /// Whether anybody listens now; when not, deletions are not collected for [`Observer::deleted`].
-    fn listening(&self) -> bool;
     /// Messages just deleted, with their copies.
     fn deleted(&self, gone: Vec<Gone>);
 }
 
-/// Deletes one transaction's worth of messages, telling `observer` when it listens.
+/// Deletes one transaction's worth of messages and tells `observer`.
 fn delete(store: &Store, ids: &[u64], observer: Option<&dyn Observer>) -> Result<Removed> {
-    match observer.filter(|o| o.listening()) {
-        None => Ok(store.delete_messages(ids)?),
-        Some(o) => {
-            let gone = store.delete_messages_returning(ids)?;
-            let mut removed = Removed::default();
-            for g in &gone {
-                removed += g.removed;
-            }
-            o.deleted(gone);
-            Ok(removed)
-        }
+    let gone = store.delete_messages_returning(ids)?;
+    let removed = gone.iter().map(|g| g.removed).sum();
+    if let Some(o) = observer {
+        o.deleted(gone);
     }
+    Ok(removed)
 }
 
 /// Deletes every message received at or before `cutoff`, with all its copies, and tells

@@ -66,7 +66,11 @@ fn delete_messages_skips_ids_already_gone() {
     let store = open(dir.path());
     let bob = store.ensure_owner("bob@example.test").unwrap();
     let ids: Vec<u64> = (0..4).map(|_| message(&store, OLD, bob, None, 3)).collect();
-    store.delete_message(ids[1]).unwrap().expect("was there");
+    assert_eq!(
+        store.delete_messages(&[ids[1]]).unwrap().messages,
+        1,
+        "was there"
+    );
     let removed = store
         .delete_messages(&[ids[0], ids[1], ids[2], 999_999, ids[0]])
         .unwrap();

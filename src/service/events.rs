@@ -121,6 +121,9 @@ impl Service {
 
     /// Announces messages deleted with all their copies.
     pub(super) fn announce_gone(&self, gone: Vec<Gone>) {
+        if self.inner.events.listeners() == 0 {
+            return;
+        }
         for g in gone {
             self.announce_deleted(g.message, g.entries, true);
         }
@@ -145,10 +148,6 @@ impl Service {
 /// Retention (the sweeper, the cap, the admin purge) tells waits and event streams of what it
 /// deletes, as the user and operator deletions do.
 impl crate::retention::Observer for Service {
-    fn listening(&self) -> bool {
-        self.inner.events.listeners() > 0
-    }
-
     fn deleted(&self, gone: Vec<Gone>) {
         self.announce_gone(gone);
     }

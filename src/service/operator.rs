@@ -9,7 +9,7 @@ use super::mail::MAX_PAGE;
 use super::{Service, mime};
 use crate::error::{Error, Result};
 use crate::store::keys;
-use crate::store::mail::{EntryRecord, MessageRecord, Removed};
+use crate::store::mail::{MessageRecord, Removed};
 
 /// Messages a listing examines at most per request. A filter that matches rarely would
 /// otherwise read the whole store in one request; past this the page ends early, with a
@@ -159,28 +159,17 @@ impl Service {
         mime::attachment(&raw, index).ok_or(Error::NotFound("attachment"))
     }
 
-    /// The record and the copies of a message, read before it is deleted.
-    fn with_entries(&self, m: MessageRecord) -> Result<(MessageRecord, Vec<EntryRecord>)> {
-        let mut entries = Vec::with_capacity(m.entries.len());
-        for id in &m.entries {
-            if let Some(e) = self.inner.store.entry(*id)? {
-                entries.push(e);
-            }
-        }
-        Ok((m, entries))
-    }
-
     /// Deletes a message with every copy of it, in every mailbox.
     ///
     /// # Errors
     /// [`Error::NotFound`].
     pub fn admin_delete(&self, id: u64) -> Result<()> {
-        let store = &self.inner.store;
-        let m = store.message(id)?.ok_or_else(not_found)?;
-        let (m, entries) = self.with_entries(m)?;
-        store.delete_message(id)?.ok_or_else(not_found)?;
+        let gone = self.inner.store.delete_messages_returning(&[id])?;
+        if gone.is_empty() {
+            return Err(not_found());
+        }
         info!(message = id, "message deleted by the operator");
-        self.announce_deleted(m, entries, true);
+        self.announce_gone(gone);
         Ok(())
     }
 
@@ -200,15 +189,10 @@ impl Service {
                 break;
             }
             for chunk in batch.chunks(DELETE_TXN) {
-                let gone = chunk
-                    .iter()
-                    .map(|m| self.with_entries(m.clone()))
-                    .collect::<Result<Vec<_>>>()?;
                 let ids: Vec<u64> = chunk.iter().map(|m| m.id).collect();
-                total += store.delete_messages(&ids)?;
-                for (m, entries) in gone {
-                    self.announce_deleted(m, entries, true);
-                }
+                let gone = store.delete_messages_returning(&ids)?;
+                total += gone.iter().map(|g| g.removed).sum();
+                self.announce_gone(gone);
             }
         }
         info!(

@@ -141,6 +141,15 @@ impl std::ops::AddAssign for Removed {
     }
 }
 
+impl std::iter::Sum for Removed {
+    fn sum<I: Iterator<Item = Removed>>(iter: I) -> Removed {
+        iter.fold(Removed::default(), |mut total, r| {
+            total += r;
+            total
+        })
+    }
+}
+
 /// The mail trees.
 #[derive(Clone)]
 pub(super) struct MailTrees {
@@ -437,29 +446,18 @@ impl Store {
             .transpose()
     }
 
-    /// Deletes a message with every copy of it. `None` when it was already gone.
-    pub fn delete_message(&self, id: u64) -> Result<Option<Removed>, StoreError> {
-        let removed = self.mail_tx(|tx| Ok(tx.delete_message(id)?.map(|g| g.removed)))?;
-        if let Some(r) = removed {
-            self.bump_stats(-(r.messages as i64), -(r.bytes as i64))?;
-        }
-        Ok(removed)
-    }
-
     /// Deletes several messages with every copy of each, in one transaction; ids already gone
     /// are skipped. Retention uses this: every sled transaction writes out the log buffer
     /// (`pin_log` rolls it), so one transaction per batch instead of one per message makes a
     /// sweep several times faster and leaves the global transaction lock free more often.
     pub fn delete_messages(&self, ids: &[u64]) -> Result<Removed, StoreError> {
         let gone = self.delete_messages_returning(ids)?;
-        Ok(gone.iter().fold(Removed::default(), |mut total, g| {
-            total += g.removed;
-            total
-        }))
+        Ok(gone.iter().map(|g| g.removed).sum())
     }
 
     /// [`Store::delete_messages`], returning every message deleted with its copies (the
-    /// records the transaction read anyway), for whoever must hear of them.
+    /// records the transaction read anyway, so this costs no more), for whoever must hear of
+    /// them.
     pub fn delete_messages_returning(&self, ids: &[u64]) -> Result<Vec<Gone>, StoreError> {
         let gone = self.mail_tx(|tx| {
             let mut gone = Vec::with_capacity(ids.len());
@@ -468,10 +466,8 @@ impl Store {
             }
             Ok(gone)
         })?;
-        let (messages, bytes) = gone.iter().fold((0, 0), |(m, b), g| {
-            (m + g.removed.messages as i64, b + g.removed.bytes as i64)
-        });
-        self.bump_stats(-messages, -bytes)?;
+        let removed: Removed = gone.iter().map(|g| g.removed).sum();
+        self.bump_stats(-(removed.messages as i64), -(removed.bytes as i64))?;
         Ok(gone)
     }
 
