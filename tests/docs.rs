@@ -1,12 +1,12 @@
 //! Keeps the documentation in step with the command line. The clap definition is the source of
 //! truth: every subcommand, long flag, environment variable and default it declares must be
-//! documented in `man/fakemail.1` and `README.md`, and neither may document a flag that does
-//! not exist. Also checks that `.ci/run` runs the test command the README gives, that
+//! documented in `man/fakemail.1`, and no document may name a flag that does not exist. Also
+//! checks that `.ci/run` runs the test command the README gives, that
 //! `packaging/fakemail.default` lists every setting, that the unit waits longer than the
 //! server drains, that every file the Debian package ships exists or is made by
-//! `packaging/build-deb.sh`, that the README's error table gives every code one status and
-//! lists exactly the codes the server gives, which are also the only ones doc comments name, and
-//! that the OpenAPI document has the README's endpoints and error codes.
+//! `packaging/build-deb.sh`, that the error table of `docs/api.md` gives every code one status
+//! and lists exactly the codes the server gives, which are also the only ones doc comments
+//! name, and that the OpenAPI document has the endpoints and error codes of `docs/api.md`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -194,19 +194,6 @@ fn man_page_documents_every_subcommand() {
 }
 
 #[test]
-fn readme_documents_every_subcommand() {
-    let readme = read("README.md");
-    let missing: Vec<_> = subcommands()
-        .into_iter()
-        .filter(|name| !readme.contains(&format!("fakemail {name}")))
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "subcommands missing from README.md (as `fakemail <name>`): {missing:?}"
-    );
-}
-
-#[test]
 fn man_page_documents_every_flag_with_its_variable_and_default() {
     let man = man();
     let options = man_entries(&man_section(&man, "OPTIONS"));
@@ -242,45 +229,6 @@ fn man_page_documents_every_flag_with_its_variable_and_default() {
         "man/fakemail.1:\n{}",
         problems.join("\n")
     );
-}
-
-#[test]
-fn readme_documents_every_flag_with_its_variable_and_default() {
-    let readme = read("README.md");
-    let mut problems = Vec::new();
-    for f in all_flags() {
-        // Flags with a variable are settings and belong in the configuration table; the
-        // others (--help, --version) only need a mention.
-        let Some(env) = &f.env else {
-            if !has_flag(&readme, &f.long) {
-                problems.push(format!("--{} is not mentioned", f.long));
-            }
-            continue;
-        };
-        let row_start = format!("| `--{}", f.long);
-        let Some(row) = readme
-            .lines()
-            .find(|l| l.starts_with(&row_start) && has_flag(l, &f.long))
-        else {
-            problems.push(format!(
-                "--{} has no row in the configuration table",
-                f.long
-            ));
-            continue;
-        };
-        if !row.contains(&format!("`{env}`")) {
-            problems.push(format!("--{}: row does not name `{env}`", f.long));
-        }
-        if let Some(default) = &f.default
-            && !row.contains(&format!("`{default}`"))
-        {
-            problems.push(format!(
-                "--{}: row does not give the default `{default}`",
-                f.long
-            ));
-        }
-    }
-    assert!(problems.is_empty(), "README.md:\n{}", problems.join("\n"));
 }
 
 #[test]
@@ -423,12 +371,12 @@ fn the_debian_package_ships_files_that_exist_or_are_generated() {
     assert!(deb.contains("unit-name = \"fakemail\""), "{deb}");
 }
 
-/// The README's error table: each code with the statuses its rows give it.
-fn readme_error_codes() -> BTreeMap<String, Vec<String>> {
+/// The error table of `docs/api.md`: each code with the statuses its rows give it.
+fn api_guide_error_codes() -> BTreeMap<String, Vec<String>> {
     // `| 422 | `invalid_header` | ... |` rows.
-    let readme = read("README.md");
+    let guide = read("docs/api.md");
     let mut status_of = BTreeMap::<String, Vec<String>>::new();
-    for line in readme.lines() {
+    for line in guide.lines() {
         let cells: Vec<&str> = line.split('|').map(str::trim).collect();
         let is_status =
             cells.len() >= 4 && cells[1].len() == 3 && cells[1].bytes().all(|b| b.is_ascii_digit());
@@ -502,7 +450,7 @@ fn codes_in_source() -> BTreeSet<String> {
 
 #[test]
 fn every_error_code_has_one_status() {
-    let several: Vec<_> = readme_error_codes()
+    let several: Vec<_> = api_guide_error_codes()
         .into_iter()
         .filter(|(_, s)| s.len() > 1)
         .collect();
@@ -514,7 +462,7 @@ fn every_error_code_has_one_status() {
 
 #[test]
 fn documented_error_codes_are_the_ones_the_server_gives() {
-    let documented: BTreeSet<String> = readme_error_codes().into_keys().collect();
+    let documented: BTreeSet<String> = api_guide_error_codes().into_keys().collect();
     let given = codes_in_source();
     assert!(
         given.contains("invalid_address") && given.contains("not_found"),
@@ -524,11 +472,11 @@ fn documented_error_codes_are_the_ones_the_server_gives() {
     let unknown: Vec<_> = documented.difference(&given).collect();
     assert!(
         undocumented.is_empty(),
-        "codes missing from the README error table: {undocumented:?}"
+        "codes missing from the error table of docs/api.md: {undocumented:?}"
     );
     assert!(
         unknown.is_empty(),
-        "README codes the server never gives: {unknown:?}"
+        "docs/api.md codes the server never gives: {unknown:?}"
     );
 
     // The `# Errors` sections of doc comments name codes too.
@@ -563,7 +511,7 @@ fn openapi() -> serde_json::Value {
 }
 
 #[test]
-fn the_openapi_document_has_the_readme_error_codes() {
+fn the_openapi_document_has_the_api_guide_error_codes() {
     let doc = openapi();
     let code = &doc["components"]["schemas"]["Error"]["properties"]["error"]["properties"]["code"];
     let listed: BTreeSet<String> = code["enum"]
@@ -572,12 +520,12 @@ fn the_openapi_document_has_the_readme_error_codes() {
         .iter()
         .map(|c| c.as_str().unwrap().to_owned())
         .collect();
-    // Every row of the README's error table, `| 4xx, 5xx | `injected_fault` |` too.
-    let readme = read("README.md");
-    let table = readme
-        .split("\n### Errors\n")
+    // Every row of the error table of docs/api.md, `| 4xx, 5xx | `injected_fault` |` too.
+    let guide = read("docs/api.md");
+    let table = guide
+        .split("\n## Errors\n")
         .nth(1)
-        .expect("README.md has ### Errors")
+        .expect("docs/api.md has ## Errors")
         .split("\n## ")
         .next()
         .unwrap();
@@ -588,19 +536,19 @@ fn the_openapi_document_has_the_readme_error_codes() {
         .map(str::to_owned)
         .collect();
     assert!(
-        documented.is_superset(&readme_error_codes().into_keys().collect()),
+        documented.is_superset(&api_guide_error_codes().into_keys().collect()),
         "{documented:?}"
     );
     assert_eq!(
         listed, documented,
-        "the error codes of src/api/openapi.json and of the README's error table"
+        "the error codes of src/api/openapi.json and of the error table of docs/api.md"
     );
 }
 
 #[test]
-fn the_readme_documents_every_endpoint_of_the_openapi_document() {
+fn the_api_guide_documents_every_endpoint_of_the_openapi_document() {
     let doc = openapi();
-    let readme = read("README.md");
+    let guide = read("docs/api.md");
     let mut missing = Vec::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
         for method in ["get", "put", "post", "delete", "patch"] {
@@ -609,8 +557,8 @@ fn the_readme_documents_every_endpoint_of_the_openapi_document() {
             }
             // A row of an endpoint table: `| `GET` | `/path` |` or `| `GET /path` |`.
             let m = method.to_uppercase();
-            if !readme.contains(&format!("| `{m}` | `{path}` |"))
-                && !readme.contains(&format!("| `{m} {path}` |"))
+            if !guide.contains(&format!("| `{m}` | `{path}` |"))
+                && !guide.contains(&format!("| `{m} {path}` |"))
             {
                 missing.push(format!("{m} {path}"));
             }
@@ -618,6 +566,6 @@ fn the_readme_documents_every_endpoint_of_the_openapi_document() {
     }
     assert!(
         missing.is_empty(),
-        "endpoints of src/api/openapi.json with no row in a README table: {missing:?}"
+        "endpoints of src/api/openapi.json with no row in a table of docs/api.md: {missing:?}"
     );
 }
