@@ -1,12 +1,15 @@
-//! Keeps the documentation in step with the command line. The clap definition is the source of
-//! truth: every subcommand, long flag, environment variable and default it declares must be
-//! documented in `man/fakemail.1`, and no document may name a flag that does not exist. Also
-//! checks that `.ci/run` runs the test command the README gives, that
-//! `packaging/fakemail.default` lists every setting, that the unit waits longer than the
-//! server drains, that every file the Debian package ships exists or is made by
-//! `packaging/build-deb.sh`, that the error table of `docs/api.md` gives every code one status
-//! and lists exactly the codes the server gives, which are also the only ones doc comments
-//! name, and that the OpenAPI document has the endpoints and error codes of `docs/api.md`.
+//! Keeps the documentation true without making it repeat itself. The clap definition is the
+//! source of truth: every subcommand, long flag, environment variable and default it declares
+//! must be documented in `man/fakemail.1`, and neither the man page nor `README.md` nor
+//! `docs/*.md` may name a flag that does not exist (in a command, for that subcommand). The
+//! README stays a guide of at most 20 KB that links to every file of `docs/`, and every
+//! relative link and `#anchor` between them resolves. Also checks that `.ci/run` runs the test
+//! command the README gives, that `packaging/fakemail.default` lists every setting, that the
+//! unit waits longer than the server drains, that every file the Debian package ships exists or
+//! is made by `packaging/build-deb.sh`, that the error table of `docs/api.md` gives every code
+//! one status and lists exactly the codes the server gives, which are also the only ones doc
+//! comments name, and that the OpenAPI document has the endpoints and error codes of
+//! `docs/api.md`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -231,14 +234,268 @@ fn man_page_documents_every_flag_with_its_variable_and_default() {
     );
 }
 
+/// The Markdown documents: `README.md` and every `.md` file of `docs/`, as (path, text).
+fn markdown_docs() -> Vec<(String, String)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("cannot read docs/: {e}"))
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".md"))
+        .collect();
+    names.sort();
+    let mut docs = vec![("README.md".to_owned(), read("README.md"))];
+    docs.extend(names.into_iter().map(|n| {
+        let rel = format!("docs/{n}");
+        let text = read(&rel);
+        (rel, text)
+    }));
+    assert!(docs.len() > 5, "docs/ holds no manual: {docs:?}");
+    docs
+}
+
+/// A Markdown text split into its prose (fenced code blocks blanked out) and the lines of its
+/// fenced code blocks.
+fn split_fences(text: &str) -> (String, Vec<&str>) {
+    let mut prose = String::new();
+    let mut code = Vec::new();
+    let mut in_fence = false;
+    for line in text.lines() {
+        if line.trim_start().starts_with("```") {
+            in_fence = !in_fence;
+        } else if in_fence {
+            code.push(line);
+            continue;
+        } else {
+            prose.push_str(line);
+        }
+        prose.push('\n');
+    }
+    (prose, code)
+}
+
+/// The inline code spans of some prose, each on one line, and the prose without them.
+fn split_spans(prose: &str) -> (Vec<String>, String) {
+    let mut spans = Vec::new();
+    let mut rest = String::new();
+    for (i, part) in prose.split('`').enumerate() {
+        if i % 2 == 1 {
+            spans.push(part.replace('\n', " "));
+        } else {
+            rest.push_str(part);
+        }
+    }
+    (spans, rest)
+}
+
+/// The anchor GitHub gives a heading: lower case, punctuation other than `-` and `_` dropped,
+/// spaces made hyphens. Links keep their text; inline code its content.
+fn slug(heading: &str) -> String {
+    let mut text = String::new();
+    let mut rest = heading;
+    // `[text](target)` -> `text`
+    while let Some(open) = rest.find('[') {
+        let Some(mid) = rest[open..].find("](").map(|m| open + m) else {
+            break;
+        };
+        let Some(close) = rest[mid..].find(')').map(|c| mid + c) else {
+            break;
+        };
+        text.push_str(&rest[..open]);
+        text.push_str(&rest[open + 1..mid]);
+        rest = &rest[close + 1..];
+    }
+    text.push_str(rest);
+    text.to_lowercase()
+        .chars()
+        .filter_map(|c| match c {
+            ' ' => Some('-'),
+            c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The anchors of a document's headings; a repeated heading gets `-1`, `-2`, ... as on GitHub.
+fn anchors(text: &str) -> BTreeSet<String> {
+    let (prose, _) = split_fences(text);
+    let mut seen = BTreeMap::<String, usize>::new();
+    let mut out = BTreeSet::new();
+    for line in prose.lines() {
+        let level = line.chars().take_while(|c| *c == '#').count();
+        let Some(title) = line[level..]
+            .strip_prefix(' ')
+            .filter(|_| (1..=6).contains(&level))
+        else {
+            continue;
+        };
+        let base = slug(title.trim());
+        let n = seen.entry(base.clone()).or_default();
+        out.insert(if *n == 0 {
+            base.clone()
+        } else {
+            format!("{base}-{n}")
+        });
+        *n += 1;
+    }
+    out
+}
+
+/// The targets of the inline links `[text](target)` of a document, outside code.
+fn link_targets(text: &str) -> Vec<String> {
+    let (prose, _) = split_fences(text);
+    let (_, prose) = split_spans(&prose);
+    prose
+        .match_indices("](")
+        .filter_map(|(i, _)| {
+            let rest = &prose[i + 2..];
+            rest.find(')').map(|end| rest[..end].trim().to_owned())
+        })
+        .collect()
+}
+
+/// `dir/../file` as `file`: a path relative to the repository root, with `/` separators.
+fn normalize(path: &Path) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for c in path.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                assert!(
+                    parts.pop().is_some(),
+                    "{} leaves the repository",
+                    path.display()
+                );
+            }
+            std::path::Component::Normal(p) => parts.push(p.to_string_lossy().into_owned()),
+            _ => {}
+        }
+    }
+    parts.join("/")
+}
+
+#[test]
+fn the_readme_is_a_short_guide() {
+    let readme = read("README.md");
+    assert!(
+        readme.len() <= 20_000,
+        "README.md is {} bytes, over 20 KB: reference material belongs in docs/",
+        readme.len()
+    );
+    // The map of the manual names every file of it.
+    let targets = link_targets(&readme);
+    let unmapped: Vec<String> = markdown_docs()
+        .into_iter()
+        .map(|(path, _)| path)
+        .filter(|p| p != "README.md" && !targets.iter().any(|t| t == p))
+        .collect();
+    assert!(
+        unmapped.is_empty(),
+        "files of docs/ the README does not link to: {unmapped:?}"
+    );
+}
+
+#[test]
+fn every_relative_link_and_anchor_resolves() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let docs = markdown_docs();
+    let anchors_of: BTreeMap<&str, BTreeSet<String>> = docs
+        .iter()
+        .map(|(path, text)| (path.as_str(), anchors(text)))
+        .collect();
+    let (mut checked, mut problems) = (0, Vec::new());
+    for (path, text) in &docs {
+        for target in link_targets(text) {
+            if target.contains("://") || target.starts_with("mailto:") {
+                continue;
+            }
+            checked += 1;
+            let (file, anchor) = match target.split_once('#') {
+                Some((file, anchor)) => (file, Some(anchor)),
+                None => (target.as_str(), None),
+            };
+            let resolved = if file.is_empty() {
+                path.clone()
+            } else {
+                normalize(&Path::new(path).parent().unwrap().join(file))
+            };
+            if !root.join(&resolved).exists() {
+                problems.push(format!("{path}: ({target}): no such file {resolved}"));
+                continue;
+            }
+            let Some(anchor) = anchor else { continue };
+            match anchors_of.get(resolved.as_str()) {
+                Some(known) if known.contains(anchor) => {}
+                Some(_) => problems.push(format!("{path}: ({target}): no such heading")),
+                None => problems.push(format!(
+                    "{path}: ({target}): an anchor into a file that is not README.md or docs/*.md"
+                )),
+            }
+        }
+    }
+    assert!(checked > 20, "only {checked} relative links found");
+    assert!(
+        problems.is_empty(),
+        "broken links:\n{}",
+        problems.join("\n")
+    );
+}
+
+/// The long flags clap declares, by command path (`fakemail`, `fakemail serve`, ...).
+fn flags_by_command() -> BTreeMap<String, BTreeSet<String>> {
+    let mut by_command = BTreeMap::<String, BTreeSet<String>>::new();
+    for f in all_flags() {
+        by_command.entry(f.command).or_default().insert(f.long);
+    }
+    by_command
+}
+
+/// Every `(command, flag)` of the `fakemail [SUBCOMMAND] --flag ...` invocations in a line of
+/// shell, up to the end of each command (`&`, `|`, `;`, a redirection or a comment). A command
+/// starts the line, or follows a prompt, a separator, `sudo` or a variable assignment.
+fn invocations(line: &str, subcommands: &[String]) -> Vec<(String, String)> {
+    const SEPARATORS: [&str; 5] = ["&", "&&", "|", "||", ";"];
+    let tokens: Vec<&str> = line.split_whitespace().collect();
+    let mut out = Vec::new();
+    for (i, token) in tokens.iter().enumerate() {
+        let program = *token == "fakemail" || token.ends_with("/fakemail");
+        let starts = i == 0
+            || tokens[i - 1].contains('=')
+            || ["$", "sudo", "(", "$("].contains(&tokens[i - 1])
+            || SEPARATORS.contains(&tokens[i - 1]);
+        if !program || !starts {
+            continue;
+        }
+        let mut rest = tokens[i + 1..].iter().peekable();
+        let mut command = "fakemail".to_owned();
+        if let Some(sub) = rest.peek().filter(|s| subcommands.iter().any(|n| n == **s)) {
+            command = format!("fakemail {sub}");
+            rest.next();
+        }
+        for arg in rest
+            .take_while(|a| !SEPARATORS.contains(a) && !a.starts_with('>') && !a.starts_with('#'))
+        {
+            if let Some(flag) = arg.strip_prefix("--").filter(|f| !f.is_empty()) {
+                let name = flag
+                    .split('=')
+                    .next()
+                    .unwrap()
+                    .trim_end_matches([';', ')', ',']);
+                out.push((command.clone(), name.to_owned()));
+            }
+        }
+    }
+    out
+}
+
 #[test]
 fn docs_mention_no_flag_that_does_not_exist() {
-    let known: Vec<String> = all_flags().into_iter().map(|f| f.long).collect();
+    let by_command = flags_by_command();
+    let known: BTreeSet<&String> = by_command.values().flatten().collect();
+    let subcommands = subcommands();
+    let mut unknown = Vec::new();
+
+    // The man page's own sections: SYNOPSIS, COMMANDS, OPTIONS, ENVIRONMENT, FILES and
+    // EXIT STATUS. Its examples may show other programs' flags.
     let man = man();
-    let readme = read("README.md");
-    // Only the places that document fakemail's own flags: the man page's SYNOPSIS, COMMANDS,
-    // OPTIONS, ENVIRONMENT, FILES and EXIT STATUS, and the README's configuration table.
-    // Examples may show other programs' flags (curl -X, cargo --release).
     let mut man_docs = String::new();
     for section in [
         "SYNOPSIS",
@@ -250,22 +507,36 @@ fn docs_mention_no_flag_that_does_not_exist() {
     ] {
         man_docs.push_str(&man_section(&man, section).join("\n"));
     }
-    let table: String = readme
-        .lines()
-        .filter(|l| l.starts_with("| `--"))
-        .map(|l| l.split('|').nth(1).unwrap_or(""))
-        .collect::<Vec<_>>()
-        .join("\n");
-    let mut unknown: Vec<String> = flags_in(&man_docs)
-        .into_iter()
-        .map(|f| format!("man/fakemail.1: --{f}"))
-        .chain(
-            flags_in(&table)
-                .into_iter()
-                .map(|f| format!("README.md: --{f}")),
-        )
-        .filter(|s| !known.iter().any(|k| s.ends_with(&format!(" --{k}"))))
-        .collect();
+    for f in flags_in(&man_docs) {
+        if !known.contains(&f) {
+            unknown.push(format!("man/fakemail.1: --{f}"));
+        }
+    }
+
+    // The README and docs/: inline code that starts with a flag (`--retention`) names one of
+    // fakemail's; a `fakemail SUBCOMMAND ...` command, inline or in a code block, names flags of
+    // that subcommand. Other programs' flags (`curl -sf`, `cargo test --locked`) are theirs.
+    let mut seen = 0;
+    for (path, text) in markdown_docs() {
+        let (prose, code) = split_fences(&text);
+        let (spans, _) = split_spans(&prose);
+        for span in spans.iter().filter(|s| s.starts_with("--")) {
+            for f in flags_in(span) {
+                seen += 1;
+                if !known.contains(&f) {
+                    unknown.push(format!("{path}: `--{f}`"));
+                }
+            }
+        }
+        let lines = spans.iter().map(String::as_str).chain(code);
+        for (command, flag) in lines.flat_map(|l| invocations(l, &subcommands)) {
+            seen += 1;
+            if !by_command.get(&command).is_some_and(|f| f.contains(&flag)) {
+                unknown.push(format!("{path}: `{command} --{flag}`"));
+            }
+        }
+    }
+    assert!(seen > 50, "only {seen} flags found in README.md and docs/");
     unknown.dedup();
     assert!(
         unknown.is_empty(),
@@ -356,6 +627,21 @@ fn the_debian_package_ships_files_that_exist_or_are_generated() {
             Some(generated) => {
                 if !script.contains(&format!("/{generated}\"")) {
                     problems.push(format!("{source} is not written by packaging/build-deb.sh"));
+                }
+            }
+            // cargo-deb takes globs: `docs/*.md` must match at least one file.
+            None if source.contains('*') => {
+                let (dir, pattern) = source.rsplit_once('/').unwrap_or((".", source));
+                let (prefix, suffix) = pattern.split_once('*').unwrap();
+                let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
+                let matches = std::fs::read_dir(&dir).map_or(0, |entries| {
+                    entries
+                        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+                        .filter(|n| n.starts_with(prefix) && n.ends_with(suffix))
+                        .count()
+                });
+                if matches == 0 {
+                    problems.push(format!("{source} matches no file"));
                 }
             }
             None => {
