@@ -84,14 +84,10 @@ fn the_man_page_is_generated_from_the_command_line() {
     let template = read(man::TEMPLATE);
     // The date in the title is that of the last change: the committed one while nothing else
     // changes, today's when blessing a change.
-    let page = match man::date(&committed) {
-        Some(date) => man::page(&cli(), &template, date),
-        None => String::new(),
-    };
-    let page = if page.is_empty() || (blessing() && page != committed) {
-        man::page(&cli(), &template, &man::today())
-    } else {
-        page
+    let kept = man::date(&committed).map(|date| man::page(&cli(), &template, date));
+    let page = match kept {
+        Some(page) if page == committed || !blessing() => page,
+        _ => man::page(&cli(), &template, &man::today()),
     };
     check_or_bless("man/fakemail.1", &page);
 }
@@ -133,57 +129,98 @@ fn help_of(command: &str) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-/// Every flag and variable of every command is in that command's `--help` and in the manual
-/// page: a flag hidden from either (`hide`, `hide_env`, `hide_default_value`) is documented
-/// nowhere, so it must not exist.
+/// Every flag and positional argument of every command is in that command's `--help` and in
+/// the manual page, each with its variable and default: one hidden from either (`hide`,
+/// `hide_env`, `hide_default_value`) is documented nowhere, so it must not exist.
 #[test]
 fn every_flag_is_in_help_and_in_the_man_page() {
     let page = man::page(&cli(), &read(man::TEMPLATE), "2000-01-01");
+    let environment = man::section(&page, "ENVIRONMENT");
     let mut missing = Vec::new();
-    for (name, cmd) in commands() {
-        let help = help_of(&name);
+    for (command, cmd) in commands() {
+        let help = help_of(&command);
         for arg in cmd.get_arguments() {
             let id = arg.get_id().as_str();
-            // --help and --version are documented once, as options of `fakemail`.
-            let in_man = if id == "help" || id == "version" {
-                man::options_of(&page, "fakemail")
-            } else {
-                man::options_of(&page, &name)
+            let name = match arg.get_long() {
+                Some(long) => format!("--{long}"),
+                None => format!("<{}>", arg.get_value_names().expect("a value name")[0]),
             };
-            let mut expect = Vec::new();
-            match arg.get_long() {
-                Some(long) => expect.push(format!("--{long}")),
-                None => {
-                    let value = arg.get_value_names().map(|v| v.join(" "));
-                    expect.push(value.unwrap_or_else(|| id.to_uppercase()));
+            // --help and --version are documented once, as options of `fakemail`.
+            let man_command = if id == "help" || id == "version" {
+                "fakemail"
+            } else {
+                &command
+            };
+            let in_help = help_entry(&help, &name);
+            let in_man = man::entry(&man::options_of(&page, man_command), &name);
+            let (Some(in_help), Some(in_man)) = (&in_help, &in_man) else {
+                if in_help.is_none() {
+                    missing.push(format!("`{command} --help` has no {name}"));
                 }
-            }
-            if let Some(env) = arg.get_env() {
-                expect.push(env.to_string_lossy().into_owned());
+                if in_man.is_none() {
+                    missing.push(format!("man/fakemail.1 has no {name} under {man_command}"));
+                }
+                continue;
+            };
+            if let Some(var) = arg.get_env().map(|v| v.to_string_lossy()) {
+                if !in_help.contains(&format!("[env: {var}="))
+                    && !in_help.contains(&format!("[env: {var}]"))
+                {
+                    missing.push(format!("`{command} --help` does not give {var} for {name}"));
+                }
+                if !in_man.contains(&format!("\\fB{var}\\fR")) {
+                    missing.push(format!(
+                        "man/fakemail.1 does not give {var} for {command} {name}"
+                    ));
+                }
+                if !environment.lines().any(|l| l == format!("\\fB{var}\\fR")) {
+                    missing.push(format!("ENVIRONMENT in man/fakemail.1 has no {var}"));
+                }
             }
             if arg.get_action().takes_values() {
                 for default in arg.get_default_values() {
-                    expect.push(format!("[default: {}]", default.to_string_lossy()));
+                    let default = format!("[default: {}]", default.to_string_lossy());
+                    if !in_help.contains(&default) {
+                        missing.push(format!(
+                            "`{command} --help` does not give {default} for {name}"
+                        ));
+                    }
+                    if !in_man.contains(&man::escape(&default)) {
+                        missing.push(format!(
+                            "man/fakemail.1 does not give {default} for {command} {name}"
+                        ));
+                    }
                 }
-            }
-            for text in expect {
-                if !help.contains(&text) {
-                    missing.push(format!("{name} --help lacks {text}"));
-                }
-                if !in_man.contains(&man::escape(&text)) {
-                    missing.push(format!("man/fakemail.1 lacks {text} under {name}"));
-                }
-            }
-        }
-        if let Some(env) = cmd.get_arguments().find_map(|a| a.get_env()) {
-            let env = env.to_string_lossy();
-            let listed = man::section(&page, "ENVIRONMENT");
-            if !listed.contains(&format!("\\fB{env}\\fR")) {
-                missing.push(format!("ENVIRONMENT in man/fakemail.1 lacks {env}"));
             }
         }
     }
     assert!(missing.is_empty(), "{}", missing.join("\n"));
+}
+
+/// The item of `--help` output that documents `name` (`--bind`, `<SHELL>`): from its line up to
+/// the next item or heading. Items are indented 2 or 6 columns, their text more, the rest less.
+fn help_entry(help: &str, name: &str) -> Option<String> {
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let mut lines = help.lines();
+    let first = lines.find(|l| {
+        let text = l.trim_start();
+        // `-h, --help` names the long flag second.
+        let after = text.strip_prefix(name).or_else(|| {
+            let (short, long) = text.split_once(", ")?;
+            (short.len() == 2)
+                .then(|| long.strip_prefix(name))
+                .flatten()
+        });
+        (2..=6).contains(&indent(l)) && after.is_some_and(|a| a.is_empty() || a.starts_with(' '))
+    })?;
+    let rest = lines.take_while(|l| l.trim().is_empty() || indent(l) > 6);
+    Some(
+        [first]
+            .into_iter()
+            .chain(rest)
+            .collect::<Vec<_>>()
+            .join("\n"),
+    )
 }
 
 /// Every `--flag` and `FAKEMAIL_*` variable the hand-written text names exists: the templates

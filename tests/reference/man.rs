@@ -72,6 +72,25 @@ pub fn options_of(page: &str, command: &str) -> String {
     part(page, &format!(".SS \"{command}\""), &[".SS ", ".SH "])
 }
 
+/// The `.TP` item of `options` (see [`options_of`]) that documents `name` (`--bind`,
+/// `<SHELL>`): its tag line and text, up to the next item.
+pub fn entry(options: &str, name: &str) -> Option<String> {
+    let tag = match name.strip_prefix('<').and_then(|n| n.strip_suffix('>')) {
+        Some(value) => format!("<\\fI{value}\\fR>"),
+        None => format!("\\fB{}\\fR", escape(name)),
+    };
+    let mut lines = options.lines().skip_while(|l| *l != ".TP").peekable();
+    while lines.next().is_some() {
+        let item: Vec<_> = std::iter::from_fn(|| lines.next_if(|l| *l != ".TP")).collect();
+        // `-h, --help` names the long flag second.
+        let first = item.first().copied().unwrap_or_default();
+        if first.starts_with(&tag) || first.contains(&format!(", {tag}")) {
+            return Some(item.join("\n"));
+        }
+    }
+    None
+}
+
 fn part(page: &str, header: &str, ends: &[&str]) -> String {
     let mut lines = page.lines().skip_while(|l| *l != header);
     assert!(lines.next().is_some(), "man/fakemail.1 has no {header}");
