@@ -28,10 +28,38 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server (REST API and SMTP) until SIGINT or SIGTERM.
+    ///
+    /// It prints the addresses of the HTTP API and the SMTP listener, the data directory, the
+    /// log directory and where the admin token is, then logs to standard error and to rotating
+    /// files. It writes `server.json` and, unless --admin-token is given, `admin-token` into the
+    /// data directory. Unless --retention is off and there is no --max-messages, it deletes
+    /// expired messages and those beyond the cap at start-up and then every --sweep-interval.
+    ///
+    /// Run by systemd with NOTIFY_SOCKET set (a Type=notify unit), it sends READY=1 once every
+    /// listener is bound and STOPPING=1 when it begins to shut down. On SIGINT or SIGTERM it
+    /// stops accepting connections, lets in-flight requests and SMTP messages finish for at most
+    /// 10 seconds (an SMTP session gets 421 at its next command), flushes the store and exits
+    /// with status 0.
     Serve(Box<ServeArgs>),
     /// Delete messages older than a given age, from a stopped store or through a running server.
+    ///
+    /// It deletes every message received more than --older-than ago, with all its copies in
+    /// every user's mailboxes, and prints how many messages and bytes went, e.g. `deleted 4
+    /// messages, 1635 bytes`. When no server uses the data directory, it opens the store itself
+    /// and, on a terminal, shows a running total while it takes long. When a `fakemail serve`
+    /// holds the data directory, it asks that server to do it (POST /api/v1/admin/purge), at the
+    /// address and with the admin token in `server.json`, or the one given with --admin-token;
+    /// the line printed then ends with `(through the running server at URL)`.
     Purge(PurgeArgs),
     /// Wait until a server answers ready (GET /readyz); exit status 1 if none does in time.
+    ///
+    /// It asks GET /readyz several times a second until it answers 200, then prints `fakemail at
+    /// URL is ready` and exits with status 0; it exits with status 1 and a message naming the
+    /// address and the last error if none does within --wait. Without --url, it asks the address
+    /// in the data directory's `server.json` while the process named there runs, else
+    /// http://127.0.0.1:8025; with an explicit data directory (--data-dir or FAKEMAIL_DATA_DIR)
+    /// there is no such fallback, and it waits for that directory's server to write
+    /// `server.json`. Meant for scripts that start `fakemail serve` in the background.
     Ready(ReadyArgs),
     /// Print a shell completion script to standard output.
     Completions(CompletionsArgs),
@@ -42,6 +70,8 @@ pub enum Command {
 pub struct ReadyArgs {
     /// Base URL of the server [default: the one in <data-dir>/server.json of a running server,
     /// else http://127.0.0.1:8025].
+    ///
+    /// Plain http:// only, e.g. http://127.0.0.1:2525.
     #[arg(long, value_name = "URL", value_parser = parse_http_url)]
     pub url: Option<String>,
 
@@ -75,14 +105,23 @@ pub fn write_completions(shell: clap_complete::Shell, out: &mut dyn std::io::Wri
 pub struct PurgeArgs {
     /// Delete every message received more than this long ago, in whole seconds, e.g. `7d`, `12h`,
     /// `0s` (all).
+    ///
+    /// Messages are stamped to the second, so the age must be whole seconds: a value such as
+    /// `500ms` is a usage error.
     #[arg(long, value_name = "DURATION", value_parser = parse_age)]
     pub older_than: Duration,
 
     /// Data directory [default: $XDG_DATA_HOME/fakemail, else ~/.local/share/fakemail].
+    ///
+    /// The data directory of the store, or of the running server, to purge. It must exist and
+    /// hold a store: purge never makes one.
     #[arg(long, env = "FAKEMAIL_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
 
     /// Only report what would be deleted.
+    ///
+    /// Nothing is deleted; the line printed says what would be, e.g. `would delete 4 messages,
+    /// 1635 bytes`.
     #[arg(long)]
     pub dry_run: bool,
 
@@ -99,7 +138,9 @@ pub struct PurgeArgs {
 /// Options of `fakemail serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Address to listen on.
+    /// IP address to listen on, for the HTTP API and SMTP.
+    ///
+    /// `0.0.0.0` or `::` listens on every interface.
     #[arg(
         long,
         env = "FAKEMAIL_BIND",
@@ -122,44 +163,68 @@ pub struct ServeArgs {
     pub log: LogArgs,
 
     /// How long a login token stays valid, e.g. `24h`, `30m`, `7d`.
+    ///
+    /// Expired sessions are removed at start-up and then every minute.
     #[arg(long, env = "FAKEMAIL_SESSION_TTL", default_value = "24h", value_name = "DURATION",
           value_parser = parse_positive_duration)]
     pub session_ttl: Duration,
 
-    /// PBKDF2-HMAC-SHA256 iterations for new password hashes (at least 1000). Lower it only for
-    /// fast test suites; existing hashes keep working when it changes.
+    /// PBKDF2-HMAC-SHA256 iterations for new password hashes (at least 1000).
+    ///
+    /// Lower it only for test suites that register many accounts. Stored hashes keep their own
+    /// count, so changing it never breaks logins.
     #[arg(long, env = "FAKEMAIL_PASSWORD_ITERATIONS", default_value_t = 600_000, value_name = "N",
           value_parser = clap::value_parser!(u32).range(1000..))]
     pub password_iterations: u32,
 
     /// Largest JSON request body of the account and mailbox endpoints, e.g. `1MiB`.
+    ///
+    /// A size is a number with an optional unit: `B`, `KiB`, `MiB` or `GiB` (also written `KB`,
+    /// `MB`, `GB`, `k`, `m`, `g`; all are binary multiples). A larger body gets HTTP status 413.
+    /// Sending a message (POST /api/v1/messages) may take --max-message-size plus this much.
     #[arg(long, env = "FAKEMAIL_MAX_BODY_SIZE", default_value = "1MiB", value_name = "SIZE",
           value_parser = parse_size)]
     pub max_body_size: u64,
 
     /// Largest message accepted, as RFC 5322 source, e.g. `10MiB`.
+    ///
+    /// Over the REST API it is measured as the source fakemail builds (headers and encoded
+    /// bodies, so non-ASCII text counts up to about three times its size in UTF-8), and a larger
+    /// message gets HTTP status 413. SMTP announces it as SIZE, and answers 552 to a larger
+    /// message or a larger SIZE=. Units as for --max-body-size.
     #[arg(long, env = "FAKEMAIL_MAX_MESSAGE_SIZE", default_value = "10MiB", value_name = "SIZE",
           value_parser = parse_size)]
     pub max_message_size: u64,
 
     /// Most recipients (to + cc + bcc) of one message.
+    ///
+    /// At least 1. Over SMTP, a RCPT beyond it is answered 452.
     #[arg(long, env = "FAKEMAIL_MAX_RECIPIENTS", default_value_t = 100, value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..))]
     pub max_recipients: u32,
 
     /// Delete messages this long after they arrive, in whole seconds, e.g. `7d`, `12h`; `0` or
     /// `off` keeps them.
+    ///
+    /// Every message is deleted with all its copies, its age counted from when fakemail received
+    /// it; `fakemail purge` deletes older messages on demand.
     #[arg(long, env = "FAKEMAIL_RETENTION", default_value = "7d", value_name = "DURATION|off",
           value_parser = parse_retention)]
     pub retention: Retention,
 
     /// How often the sweeper applies --retention and --max-messages (it also runs at start-up).
+    ///
+    /// An expired message is deleted within about this long. It must be greater than zero.
     #[arg(long, env = "FAKEMAIL_SWEEP_INTERVAL", default_value = "1m", value_name = "DURATION",
           value_parser = parse_positive_duration)]
     pub sweep_interval: Duration,
 
     /// Keep at most this many messages, deleting the oldest beyond it after each delivery and at
     /// every sweep (0: no cap).
+    ///
+    /// The oldest go with all their copies, never the message just delivered. Since the sweeper
+    /// enforces it too, a lower cap takes effect at start-up. A message sent to several
+    /// recipients counts once.
     #[arg(
         long,
         env = "FAKEMAIL_MAX_MESSAGES",
@@ -169,27 +234,47 @@ pub struct ServeArgs {
     pub max_messages: u64,
 
     /// Memory for the store's page cache, e.g. `16MiB`.
+    ///
+    /// Units as for --max-body-size.
     #[arg(long, env = "FAKEMAIL_CACHE_SIZE", default_value = "16MiB", value_name = "SIZE",
           value_parser = parse_size)]
     pub cache_size: u64,
 
     /// Allow fault injection: without it the chaos endpoints answer 403 `chaos_disabled`.
-    /// The variable takes true/false, yes/no, 1/0.
+    ///
+    /// Faults come from the chaos endpoints of the admin API and from --chaos-rule. The variable
+    /// takes true/false, yes/no, 1/0.
     #[arg(long, env = "FAKEMAIL_CHAOS", action = clap::ArgAction::SetTrue,
           value_parser = clap::builder::BoolishValueParser::new())]
     pub chaos: bool,
 
-    /// A fault-injection rule to start with (repeatable; needs --chaos), as
-    /// STAGE:PART[:PART...]. Stages: connect, ehlo, auth, mail, rcpt, data, api_send. Parts: a
-    /// reply code (451), an enhanced code (4.3.0), delay=DURATION, disconnect,
-    /// throttle=BYTES_PER_SECOND, N%, next=N, max_per_minute=N, from=GLOB, to=GLOB, seed=N,
-    /// and last text=TEXT. Examples: 'rcpt:451:4.3.0:50%', 'data:delay=2s',
-    /// 'connect:disconnect:next=3'.
+    /// A fault-injection rule to start with (repeatable; needs --chaos).
+    ///
+    /// A rule is STAGE:PART[:PART...]. Stages: `connect`, `ehlo`, `auth`, `mail`, `rcpt`,
+    /// `data`, and `api_send` (REST send). Parts: a reply code (`451`), an enhanced status code
+    /// (`4.3.0`), `delay=DURATION`, `disconnect`, `throttle=BYTES_PER_SECOND`, a probability
+    /// (`50%`), `next=N`, `max_per_minute=N`, `from=GLOB`, `to=GLOB`, `seed=N`, and last
+    /// `text=TEXT`.
+    ///
+    /// Rules are tried in order; the first that fires wins. Over SMTP a rule is asked once a
+    /// command is valid and in sequence, just before it would succeed; `data` rules act at the
+    /// DATA command, before its 354, and a throttle paces the body that follows. A 421 reply
+    /// closes the connection; `disconnect` closes it with no reply. Injected faults are logged
+    /// and counted in the admin stats.
+    ///
+    /// Examples: `rcpt:451:4.3.0:50%`, `data:delay=2s`, `connect:disconnect:next=3`. The
+    /// variable takes several rules separated by `;`.
     #[arg(long, env = "FAKEMAIL_CHAOS_RULE", value_name = "RULE", requires = "chaos",
           value_delimiter = ';', value_parser = parse_chaos_rule)]
     pub chaos_rule: Vec<RuleSpec>,
 
     /// Token for the admin endpoints [default: random, kept in <data-dir>/admin-token].
+    ///
+    /// The bearer token of the endpoints under /api/v1/admin/: the purge `fakemail purge` uses,
+    /// and the operator view of all mail. Without it, the server uses the token in
+    /// <data-dir>/admin-token, making a random one (mode 0600) on its first start; with it, that
+    /// file is not used. Either way the server writes the token it takes into
+    /// <data-dir>/server.json (mode 0600), where `fakemail purge` finds it.
     #[arg(
         long,
         env = "FAKEMAIL_ADMIN_TOKEN",
@@ -242,15 +327,20 @@ pub struct SmtpArgs {
           value_parser = parse_positive_duration)]
     pub smtp_idle_timeout: Duration,
 
-    /// SMTP AUTH (PLAIN, LOGIN) against fakemail accounts: `off` (not offered), `optional`
-    /// (offered; mail from an authenticated user also lands in its `sent`) or `required`
-    /// (MAIL before AUTH is refused with 530).
+    /// SMTP AUTH (PLAIN, LOGIN) against fakemail accounts.
+    ///
+    /// A client authenticates with an account's address and password. A wrong password is
+    /// answered 535; after 5 failures for one address within 15 minutes, 454. AUTH is accepted
+    /// without TLS too.
     #[arg(long, env = "FAKEMAIL_SMTP_AUTH", value_enum, value_name = "MODE",
           default_value_t = SmtpAuth::Optional)]
     pub smtp_auth: SmtpAuth,
 
     /// PEM file with the certificate chain (leaf first) for SMTP STARTTLS; needs --tls-key
     /// [default: a self-signed certificate made at start-up].
+    ///
+    /// The self-signed certificate is made at each start-up for `localhost`, the loopback
+    /// addresses and the --bind address.
     #[arg(
         long,
         env = "FAKEMAIL_TLS_CERT",
@@ -274,9 +364,10 @@ pub struct SmtpArgs {
 pub enum SmtpAuth {
     /// AUTH is not offered.
     Off,
-    /// AUTH is offered; unauthenticated clients may send too.
+    /// AUTH is offered; mail from an authenticated client also lands in its account's `sent`,
+    /// and unauthenticated clients may send too.
     Optional,
-    /// MAIL is refused until the client has authenticated.
+    /// MAIL before a successful AUTH is answered 530.
     Required,
 }
 
@@ -284,10 +375,14 @@ pub enum SmtpAuth {
 #[derive(Debug, Args)]
 pub struct DataArgs {
     /// Data directory [default: $XDG_DATA_HOME/fakemail, else ~/.local/share/fakemail].
+    ///
+    /// The directory of the store; only one server can use it at a time. The default needs
+    /// XDG_DATA_HOME set to an absolute path, or else HOME. Cannot be combined with --temporary.
     #[arg(long, env = "FAKEMAIL_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
 
     /// Use a throwaway store in a new temporary directory, removed on exit (for test runs).
+    ///
     /// Cannot be combined with --data-dir. The variable takes true/false, yes/no, 1/0.
     #[arg(long, env = "FAKEMAIL_TEMPORARY", action = clap::ArgAction::SetTrue,
           value_parser = clap::builder::BoolishValueParser::new())]
@@ -298,6 +393,8 @@ pub struct DataArgs {
 #[derive(Debug, Args)]
 pub struct LogArgs {
     /// Directory for the rotating log files [default: <data-dir>/logs].
+    ///
+    /// It is created if needed; if it cannot be written, fakemail does not start.
     #[arg(long, env = "FAKEMAIL_LOG_DIR", value_name = "DIR")]
     pub log_dir: Option<PathBuf>,
 
@@ -315,7 +412,7 @@ pub struct LogArgs {
     #[arg(long, env = "FAKEMAIL_LOG_ROTATION", value_enum, value_name = "PERIOD", default_value_t = LogRotation::Daily)]
     pub log_rotation: LogRotation,
 
-    /// How many log files to keep; older ones are deleted.
+    /// How many log files to keep (at least 1); older ones are deleted.
     #[arg(long, env = "FAKEMAIL_LOG_KEEP", default_value_t = 7, value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..))]
     pub log_keep: u32,
@@ -333,9 +430,11 @@ pub enum LogFormat {
 /// Log file rotation period.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogRotation {
+    /// A file a day, `fakemail.YYYY-MM-DD.log`.
     Daily,
+    /// A file an hour, `fakemail.YYYY-MM-DD-HH.log`.
     Hourly,
-    /// One file that is never rotated.
+    /// One file, `fakemail.log`, never rotated.
     Never,
 }
 

@@ -1,10 +1,9 @@
 //! Keeps the documentation true without making it repeat itself. The clap definition is the
-//! source of truth: every subcommand, long flag, environment variable and default it declares
-//! must be documented in `man/fakemail.1`, and neither the man page nor `README.md` nor
-//! `docs/*.md` may name a flag that does not exist (in a command, for that subcommand). The
-//! README stays a guide of at most 20 KB that links to every file of `docs/`, and every
-//! relative link and `#anchor` between them resolves. Also checks that `.ci/run` runs the test
-//! command the README gives, that `packaging/fakemail.default` lists every setting, that the
+//! source of truth, and the man page and `packaging/fakemail.default` are generated from it
+//! (`tests/reference`); here, neither the man page nor `README.md` nor `docs/*.md` may name a
+//! flag that does not exist (in a command, for that subcommand). The README stays a guide of at
+//! most 20 KB that links to every file of `docs/`, and every relative link and `#anchor` between
+//! them resolves. Also checks that `.ci/run` runs the test command the README gives, that the
 //! unit waits longer than the server drains, that every file the Debian package ships exists or
 //! is made by `packaging/build-deb.sh`, that the error table of `docs/api.md` gives every code
 //! one status and lists exactly the codes the server gives, which are also the only ones doc
@@ -39,38 +38,6 @@ fn man_section<'a>(man: &'a str, name: &str) -> Vec<&'a str> {
     lines.take_while(|l| !l.starts_with(".SH ")).collect()
 }
 
-/// The `.TP` entries of a section as (tag line, body) pairs.
-fn man_entries(section: &[&str]) -> Vec<(String, String)> {
-    let mut entries = Vec::new();
-    let mut lines = section.iter().peekable();
-    while let Some(line) = lines.next() {
-        if line.trim() != ".TP" {
-            continue;
-        }
-        let Some(tag) = lines.next() else { break };
-        let mut body = String::new();
-        while let Some(next) = lines.peek() {
-            if next.trim() == ".TP" || next.starts_with(".SS ") || next.trim() == ".PP" {
-                break;
-            }
-            body.push_str(next);
-            body.push('\n');
-            lines.next();
-        }
-        entries.push((tag.to_string(), body));
-    }
-    entries
-}
-
-/// Whether `text` contains `--flag` as a whole flag (not the start of a longer one).
-fn has_flag(text: &str, long: &str) -> bool {
-    let needle = format!("--{long}");
-    text.match_indices(&needle).any(|(i, _)| {
-        let after = text[i + needle.len()..].chars().next();
-        !after.is_some_and(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-    })
-}
-
 /// Every `--flag` mentioned in `text`.
 fn flags_in(text: &str) -> Vec<String> {
     text.match_indices("--")
@@ -89,9 +56,6 @@ struct Flag {
     /// The subcommand path, e.g. `fakemail serve`.
     command: String,
     long: String,
-    env: Option<String>,
-    /// Only for flags that take a value.
-    default: Option<String>,
 }
 
 /// The built command (with clap's generated `help` subcommand and `--help`/`--version`).
@@ -104,21 +68,9 @@ fn cli() -> clap::Command {
 fn collect(cmd: &clap::Command, path: &str, out: &mut Vec<Flag>) {
     for arg in cmd.get_arguments() {
         let Some(long) = arg.get_long() else { continue };
-        let default = if arg.get_action().takes_values() {
-            let values: Vec<_> = arg
-                .get_default_values()
-                .iter()
-                .map(|v| v.to_string_lossy().into_owned())
-                .collect();
-            (!values.is_empty()).then(|| values.join(","))
-        } else {
-            None
-        };
         out.push(Flag {
             command: path.to_string(),
             long: long.to_string(),
-            env: arg.get_env().map(|e| e.to_string_lossy().into_owned()),
-            default,
         });
     }
     for sub in cmd.get_subcommands() {
@@ -142,96 +94,6 @@ fn subcommands() -> Vec<String> {
         .get_subcommands()
         .map(|s| s.get_name().to_string())
         .collect()
-}
-
-#[test]
-fn man_page_has_every_section() {
-    let man = man();
-    for section in [
-        "NAME",
-        "SYNOPSIS",
-        "DESCRIPTION",
-        "COMMANDS",
-        "OPTIONS",
-        "ENVIRONMENT",
-        "FILES",
-        "EXIT STATUS",
-        "EXAMPLES",
-        "SEE ALSO",
-    ] {
-        assert!(
-            !man_section(&man, section).is_empty(),
-            "man/fakemail.1 has an empty {section}"
-        );
-    }
-    let synopsis = man_section(&man, "SYNOPSIS").join("\n");
-    let missing: Vec<_> = subcommands()
-        .into_iter()
-        .filter(|name| !synopsis.contains(&format!(".B fakemail {name}")))
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "subcommands missing from SYNOPSIS in man/fakemail.1: {missing:?}"
-    );
-}
-
-#[test]
-fn man_page_documents_every_subcommand() {
-    let man = man();
-    let commands = man_entries(&man_section(&man, "COMMANDS"));
-    let mut missing = Vec::new();
-    for name in subcommands() {
-        let documented = commands.iter().any(|(tag, _)| {
-            tag.split_whitespace()
-                .nth(1)
-                .is_some_and(|w| w.trim_matches('"') == name)
-        });
-        if !documented {
-            missing.push(name);
-        }
-    }
-    assert!(
-        missing.is_empty(),
-        "subcommands missing from COMMANDS in man/fakemail.1: {missing:?}"
-    );
-}
-
-#[test]
-fn man_page_documents_every_flag_with_its_variable_and_default() {
-    let man = man();
-    let options = man_entries(&man_section(&man, "OPTIONS"));
-    let environment = man_section(&man, "ENVIRONMENT").join("\n");
-    let mut problems = Vec::new();
-    for f in all_flags() {
-        let Some((_, body)) = options.iter().find(|(tag, _)| has_flag(tag, &f.long)) else {
-            problems.push(format!(
-                "{}: --{} has no entry in OPTIONS",
-                f.command, f.long
-            ));
-            continue;
-        };
-        if let Some(env) = &f.env {
-            if !body.contains(env.as_str()) {
-                problems.push(format!("--{}: OPTIONS entry does not name {env}", f.long));
-            }
-            if !environment.contains(env.as_str()) {
-                problems.push(format!("{env} is missing from ENVIRONMENT"));
-            }
-        }
-        if let Some(default) = &f.default
-            && !body.contains(default.as_str())
-        {
-            problems.push(format!(
-                "--{}: OPTIONS entry does not give the default {default}",
-                f.long
-            ));
-        }
-    }
-    assert!(
-        problems.is_empty(),
-        "man/fakemail.1:\n{}",
-        problems.join("\n")
-    );
 }
 
 /// The Markdown documents: `README.md` and every `.md` file of `docs/`, as (path, text).
@@ -556,30 +418,6 @@ fn ci_runs_the_test_command_the_readme_gives() {
     assert!(
         ci.lines().any(|l| l.trim() == command),
         ".ci/run does not run `{command}` on a line of its own"
-    );
-}
-
-#[test]
-fn packaged_defaults_file_lists_every_setting_with_its_default() {
-    let file = read("packaging/fakemail.default");
-    let mut problems = Vec::new();
-    for f in all_flags() {
-        let Some(env) = &f.env else { continue };
-        let prefix = format!("#{env}=");
-        let Some(line) = file.lines().find(|l| l.starts_with(&prefix)) else {
-            problems.push(format!("no `{prefix}...` line"));
-            continue;
-        };
-        if let Some(default) = &f.default
-            && line != format!("{prefix}{default}")
-        {
-            problems.push(format!("`{line}` does not give the default {default}"));
-        }
-    }
-    assert!(
-        problems.is_empty(),
-        "packaging/fakemail.default:\n{}",
-        problems.join("\n")
     );
 }
 
