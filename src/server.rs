@@ -49,7 +49,9 @@ pub enum StartError {
     /// fail `getsockname` on a socket it just bound).
     #[error("cannot read the address of the {what} listener: {source}")]
     Address {
+        /// `HTTP` or `SMTP`.
         what: &'static str,
+        /// What the OS said.
         source: std::io::Error,
     },
 }

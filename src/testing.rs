@@ -64,6 +64,7 @@ use crate::service::{Service, mail::MAX_PAGE, password, token};
 use crate::store::{Store, StoreError};
 use crate::time::Timestamp;
 
+/// An attachment as [`Message::attachments`] lists it: index, file name, type and size.
 pub use crate::service::mime::AttachmentInfo;
 
 /// The longest wait [`TestServer::wait_for`] honours; longer ones are cut to it, so that a
@@ -89,7 +90,9 @@ pub enum Error {
     /// is off, or there are too many rules).
     #[error("fault-injection rule `{rule}` refused: {source}")]
     Rule {
+        /// The rule as given.
         rule: String,
+        /// Why: the parser's or the rule set's error.
         #[source]
         source: crate::Error,
     },
@@ -101,8 +104,9 @@ pub enum Error {
         Captured(.captured, *.more)
     )]
     Timeout {
-        /// Boxed: a `Match` would make every result of this module large.
+        /// What was waited for (boxed: a `Match` would make every result of this module large).
         filter: Box<Match>,
+        /// The timeout given.
         waited: Duration,
         /// The newest messages held when the wait ended, described in a line each (at most 5).
         captured: Vec<String>,
@@ -231,7 +235,9 @@ impl fmt::Debug for Match {
 /// A name and an address, as a header gives them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Address {
+    /// The display name, when there is one.
     pub name: Option<String>,
+    /// `local@domain`.
     pub address: String,
 }
 
@@ -258,9 +264,13 @@ pub struct Message {
     pub recipients: Vec<String>,
     /// The `From` header (the envelope sender when there is none).
     pub from: Address,
+    /// The `To` header's addresses.
     pub to: Vec<Address>,
+    /// The `Cc` header's addresses.
     pub cc: Vec<Address>,
+    /// The `Reply-To` header's addresses.
     pub reply_to: Vec<Address>,
+    /// The decoded `Subject` header (empty when there is none).
     pub subject: String,
     /// The `Message-ID` header, without angle brackets.
     pub message_id: Option<String>,
@@ -272,6 +282,7 @@ pub struct Message {
     pub html: Option<String>,
     /// Every top-level header in order: the name as written, the value unfolded.
     pub headers: Vec<(String, String)>,
+    /// The attachments' names, types and sizes; their content is in `raw`.
     pub attachments: Vec<AttachmentInfo>,
     /// The `http` and `https` links of the text and HTML bodies, each once, in order.
     pub links: Vec<String>,
@@ -533,8 +544,9 @@ impl TestServer {
     }
 
     /// The first (oldest) captured message that matches, at once when there is one, else the
-    /// first to arrive within `timeout`. To wait for a later message that the same filter
-    /// would match, [`TestServer::clear`] first or narrow the filter.
+    /// first to arrive within `timeout` (a zero timeout only looks; more than a day counts as a
+    /// day). To wait for a later message that the same filter would match,
+    /// [`TestServer::clear`] first or narrow the filter.
     ///
     /// # Errors
     /// [`Error::Timeout`] naming the filter, and describing what the server holds instead;
