@@ -22,6 +22,9 @@
 //!   [`runfile`] and [`client`] let `purge` and `ready` reach a running server.
 //! - [`notify`] tells systemd when the server is ready and when it stops; [`ready`] is
 //!   `fakemail ready`, which waits for `/readyz`.
+//! - [`server::Server`] is the one start-up (bind, then serve), shared by `main.rs`, the tests and,
+//!   behind the `testing` feature, `testing::TestServer`: fakemail in-process for other crates'
+//!   tests.
 //! - `GET /metrics` (`api/metrics.rs`) reads the counters the store, the service and retention
 //!   keep, never scanning, and counts HTTP requests by route template as they are answered.
 #![forbid(unsafe_code)]
@@ -41,6 +44,8 @@ pub mod server;
 pub mod service;
 pub mod smtp;
 pub mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod time;
 
 pub use error::{Error, Result};

@@ -6,8 +6,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use fakemail::cli::{Cli, Command, PurgeArgs, ReadyArgs, ServeArgs};
 use fakemail::config::{Config, DataDir};
-use fakemail::server::{self, Listeners};
-use fakemail::service::Service;
+use fakemail::server::{self, Server};
 use fakemail::store::Store;
 use fakemail::{purge, runfile};
 use tracing::info;
@@ -48,9 +47,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     let (data_dir, _temp) = match &config.data {
         DataDir::Path(p) => (p.clone(), None),
         DataDir::Temporary => {
-            let t = tempfile::Builder::new()
-                .prefix("fakemail-")
-                .tempdir()
+            let t = server::temporary_data_dir()
                 .map_err(|e| format!("cannot create a temporary data dir: {e}"))?;
             (t.path().to_path_buf(), Some(t))
         }
@@ -70,18 +67,18 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     let runtime =
         tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the runtime: {e}"))?;
     runtime.block_on(async {
-        let listeners = Listeners::bind(&config).await.map_err(|e| {
+        let temporary = config.data == DataDir::Temporary;
+        let server = Server::bind(config, store).await.map_err(|e| {
             tracing::error!(error = %e, "cannot start");
             e.to_string()
         })?;
-        let http = listeners.http_addr().map_err(|e| e.to_string())?;
-        let smtp = listeners.smtp_addr().map_err(|e| e.to_string())?;
+        let (http, smtp) = (server.http_addr(), server.smtp_addr());
         // Before the address is printed: whoever reads it may signal at once.
         let shutdown =
             shutdown_signal().map_err(|e| format!("cannot install the signal handlers: {e}"))?;
-        let service = Service::new(store, config.service.clone());
-        let (admin_token, token_file) = match &config.admin_token {
-            Some(t) => (t.clone(), None),
+        // `--admin-token` is set by `Server::bind`; without it, the one kept in the data dir.
+        let (admin_token, token_file) = match server.config().admin_token.as_deref() {
+            Some(t) => (t.to_owned(), None),
             None => {
                 let t = runfile::ensure_admin_token(&data_dir).map_err(|e| {
                     format!(
@@ -89,10 +86,10 @@ fn serve(args: ServeArgs) -> Result<(), String> {
                         data_dir.display()
                     )
                 })?;
+                server.service().set_admin_token(&t);
                 (t, Some(runfile::admin_token_path(&data_dir)))
             }
         };
-        service.set_admin_token(&admin_token);
         let info = runfile::ServerInfo {
             http: runfile::local_url(http),
             smtp: Some(runfile::local_addr(smtp).to_string()),
@@ -110,9 +107,9 @@ fn serve(args: ServeArgs) -> Result<(), String> {
             version = env!("CARGO_PKG_VERSION"),
             http = %http,
             smtp = %smtp,
-            tls = %listeners.smtp_tls.source,
+            tls = %server.smtp_tls().source,
             data_dir = %data_dir.display(),
-            temporary = config.data == DataDir::Temporary,
+            temporary,
             log_dir = %log_dir.display(),
             "fakemail started"
         );
@@ -125,7 +122,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
             Some(path) => println!("  admin token: {}", path.display()),
             None => println!("  admin token: from --admin-token"),
         }
-        let result = server::run(&config, service, listeners, shutdown).await;
+        let result = server.run(shutdown).await;
         runfile::remove_server_info(&data_dir);
         result.map_err(|e| e.to_string())
     })

@@ -1,6 +1,10 @@
 //! The server's lifecycle: bind listeners, run the front-ends (HTTP and SMTP) and background
 //! tasks, and on shutdown stop accepting, drain in-flight requests and SMTP sessions within a
 //! bound, and flush the store.
+//!
+//! [`Server`] is the one start-up path: `fakemail serve`, the project's own tests and
+//! `fakemail::testing` all bind through [`Server::bind`] and then serve with [`Server::run`]
+//! (until a future resolves) or [`Server::spawn`] (in a task, with a [`Running`] handle).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -8,13 +12,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
 use crate::config::{Config, DRAIN_TIMEOUT};
 use crate::error::Result;
 use crate::service::Service;
 use crate::smtp::tls::{Tls, TlsError};
+use crate::store::Store;
 use crate::time::Timestamp;
 use crate::{api, smtp};
 
@@ -39,6 +45,15 @@ pub enum StartError {
     Bind(#[from] BindError),
     #[error(transparent)]
     Tls(#[from] TlsError),
+    /// A bound listener cannot tell its address (not seen in practice; the OS would have to
+    /// fail `getsockname` on a socket it just bound).
+    #[error("cannot read the address of the {what} listener: {source}")]
+    Address {
+        /// `HTTP` or `SMTP`.
+        what: &'static str,
+        /// What the OS said.
+        source: std::io::Error,
+    },
 }
 
 /// What the SMTP listener is called in a [`BindError`].
@@ -97,6 +112,178 @@ impl Listeners {
     /// The address the SMTP listener is bound to.
     pub fn smtp_addr(&self) -> std::io::Result<SocketAddr> {
         self.smtp.local_addr()
+    }
+}
+
+/// A temporary data dir (`--temporary`, and test servers): removed when the returned guard
+/// drops, so the guard must outlive the server's final flush.
+///
+/// # Errors
+/// The directory cannot be created under the system's temporary dir.
+pub fn temporary_data_dir() -> std::io::Result<tempfile::TempDir> {
+    tempfile::Builder::new().prefix("fakemail-").tempdir()
+}
+
+/// A server ready to serve: listeners bound, service built over the opened store, the admin
+/// token set when the config gives one. Nothing is served until [`Server::run`] or
+/// [`Server::spawn`], so the caller can announce the addresses first (print them, write the
+/// runfile) and no client can come before that.
+pub struct Server {
+    config: Config,
+    service: Service,
+    listeners: Listeners,
+    http: SocketAddr,
+    smtp: SocketAddr,
+    /// Dropped only once the server has stopped and flushed.
+    temp: Option<tempfile::TempDir>,
+}
+
+impl Server {
+    /// Binds the listeners `config` asks for and builds the service over `store`. With
+    /// `config.admin_token` set, the service accepts it; without, the caller sets one (or none)
+    /// through [`Server::service`] before serving.
+    ///
+    /// # Errors
+    /// [`StartError`]: a port cannot be bound or the TLS identity cannot be loaded.
+    pub async fn bind(config: Config, store: Store) -> Result<Server, StartError> {
+        let listeners = Listeners::bind(&config).await?;
+        let address = |what, r: std::io::Result<SocketAddr>| {
+            r.map_err(|source| StartError::Address { what, source })
+        };
+        let http = address("HTTP", listeners.http_addr())?;
+        let smtp = address(SMTP, listeners.smtp_addr())?;
+        let service = Service::new(store, config.service.clone());
+        if let Some(token) = &config.admin_token {
+            service.set_admin_token(token);
+        }
+        Ok(Server {
+            config,
+            service,
+            listeners,
+            http,
+            smtp,
+            temp: None,
+        })
+    }
+
+    /// Hands over the temporary data dir the store lives in, to be removed only after the
+    /// server's final flush, however the server stops.
+    pub fn with_temp_dir(mut self, dir: tempfile::TempDir) -> Server {
+        self.temp = Some(dir);
+        self
+    }
+
+    /// The address the HTTP API is bound to.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http
+    }
+
+    /// The address the SMTP listener is bound to.
+    pub fn smtp_addr(&self) -> SocketAddr {
+        self.smtp
+    }
+
+    /// The service the front-ends will use.
+    pub fn service(&self) -> &Service {
+        &self.service
+    }
+
+    /// The config it serves with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The certificate STARTTLS will offer.
+    pub fn smtp_tls(&self) -> &Tls {
+        &self.listeners.smtp_tls
+    }
+
+    /// Serves until `shutdown` resolves, then drains and flushes: see [`run`].
+    ///
+    /// # Errors
+    /// Fails only when the final flush of the store fails.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<()> {
+        let result = run(&self.config, self.service, self.listeners, shutdown).await;
+        // After the flush: the store's files may go now.
+        drop(self.temp);
+        result
+    }
+
+    /// Serves in a task on the current runtime until [`Running::shutdown`] or the handle's
+    /// drop. Must be called within a tokio runtime.
+    pub fn spawn(self) -> Running {
+        let (stop, stopped) = oneshot::channel::<()>();
+        let (http, smtp, service) = (self.http, self.smtp, self.service.clone());
+        // A dropped sender also resolves the receiver: dropping the handle stops the server.
+        let task = tokio::spawn(self.run(async {
+            let _ = stopped.await;
+        }));
+        Running {
+            http,
+            smtp,
+            service,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+}
+
+/// A server serving in a task ([`Server::spawn`]). Dropping it asks the server to stop without
+/// waiting: the task drains, flushes and removes a temporary data dir on its own.
+/// [`Running::shutdown`] does the same and waits for it.
+pub struct Running {
+    http: SocketAddr,
+    smtp: SocketAddr,
+    service: Service,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<Result<()>>>,
+}
+
+impl Running {
+    /// The address the HTTP API is bound to.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http
+    }
+
+    /// The address the SMTP listener is bound to.
+    pub fn smtp_addr(&self) -> SocketAddr {
+        self.smtp
+    }
+
+    /// The running server's service.
+    pub fn service(&self) -> &Service {
+        &self.service
+    }
+
+    /// Stops the server and waits until it has drained (at most [`DRAIN_TIMEOUT`]) and
+    /// flushed the store.
+    ///
+    /// # Errors
+    /// The final flush failed, or the server's task panicked.
+    pub async fn shutdown(mut self) -> Result<()> {
+        self.stop.take();
+        match self.task.take() {
+            Some(task) => task.await?,
+            None => Ok(()),
+        }
+    }
+}
+
+impl std::fmt::Debug for Running {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Running")
+            .field("http", &self.http)
+            .field("smtp", &self.smtp)
+            .field("stopping", &self.stop.is_none())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        // Dropping the sender is the signal; the task is left to finish (it is not aborted,
+        // which would skip the flush).
+        self.stop.take();
     }
 }
 

@@ -7,13 +7,11 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use fakemail::config::{Config, DataDir};
-use fakemail::server::{self, Listeners};
 use fakemail::service::Service;
 use fakemail::store::Store;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::runtime::Runtime;
-use tokio::sync::oneshot;
 
 /// The server, running on its own runtime until dropped.
 pub struct Server {
@@ -25,9 +23,8 @@ pub struct Server {
     pub service: Service,
     /// The data dir, removed after the server stops.
     pub dir: tempfile::TempDir,
-    stop: Option<oneshot::Sender<()>>,
+    running: Option<fakemail::server::Running>,
     runtime: Option<Runtime>,
-    handle: Option<tokio::task::JoinHandle<fakemail::Result<()>>>,
 }
 
 impl Server {
@@ -38,28 +35,17 @@ impl Server {
         // As `fakemail serve` does: a default multi-threaded runtime (one worker per core).
         let runtime = Runtime::new().expect("server runtime");
         let store = Store::open(dir.path(), config.cache_size).expect("open store");
-        let listeners = runtime
-            .block_on(Listeners::bind(&config))
+        let server = runtime
+            .block_on(fakemail::server::Server::bind(config, store))
             .expect("bind 127.0.0.1:0");
-        let addr = listeners.http_addr().expect("bound address");
-        let smtp = listeners.smtp_addr().expect("bound address");
-        let service = Service::new(store, config.service.clone());
-        let (tx, rx) = oneshot::channel::<()>();
-        let svc = service.clone();
-        let handle = runtime.spawn(async move {
-            server::run(&config, svc, listeners, async {
-                let _ = rx.await;
-            })
-            .await
-        });
+        let running = runtime.block_on(async { server.spawn() });
         Server {
-            addr,
-            smtp,
-            service,
+            addr: running.http_addr(),
+            smtp: running.smtp_addr(),
+            service: running.service().clone(),
             dir,
-            stop: Some(tx),
+            running: Some(running),
             runtime: Some(runtime),
-            handle: Some(handle),
         }
     }
 
@@ -70,11 +56,8 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        if let (Some(rt), Some(h)) = (self.runtime.take(), self.handle.take()) {
-            rt.block_on(h).expect("server task").expect("server run");
+        if let (Some(rt), Some(running)) = (self.runtime.take(), self.running.take()) {
+            rt.block_on(running.shutdown()).expect("server run");
         }
     }
 }

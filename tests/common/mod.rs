@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use fakemail::config::{Config, DataDir};
-use fakemail::server::{self, Listeners};
+use fakemail::server::{Running, Server};
 use fakemail::service::Service;
 use fakemail::service::mail::{Delivery, Envelope};
 use fakemail::store::mail::{EntryRecord, INBOX, Mailbox, MessageRecord, SENT};
@@ -20,7 +20,6 @@ use fakemail::time::Timestamp;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 /// Passwords in tests: valid under the rules.
@@ -170,9 +169,8 @@ pub struct TestServer {
     pub data_dir: PathBuf,
     /// The running server's service, for delivering fixtures in-process and watching state.
     pub service: Service,
-    stop: Option<oneshot::Sender<()>>,
-    handle: Option<JoinHandle<fakemail::Result<()>>>,
-    _temp: Option<tempfile::TempDir>,
+    /// Stops the server when dropped; a temporary data dir goes after the final flush.
+    running: Running,
 }
 
 impl TestServer {
@@ -192,50 +190,29 @@ impl TestServer {
             .unwrap_or_else(|| temp.as_ref().unwrap().path().to_path_buf());
         config.data = DataDir::Path(data_dir.clone());
         let store = open_store(&data_dir);
-        let listeners = Listeners::bind(&config).await.expect("bind");
-        let addr = listeners.http_addr().unwrap();
-        let smtp = listeners.smtp_addr().unwrap();
-        let service = Service::new(store, config.service.clone());
-        let svc = service.clone();
-        if let Some(token) = &config.admin_token {
-            service.set_admin_token(token);
+        let mut server = Server::bind(config, store).await.expect("bind");
+        if let Some(temp) = temp {
+            server = server.with_temp_dir(temp);
         }
-        let (tx, rx) = oneshot::channel::<()>();
-        let handle = tokio::spawn(async move {
-            server::run(&config, service, listeners, async {
-                let _ = rx.await;
-            })
-            .await
-        });
+        let running = server.spawn();
+        let addr = running.http_addr();
         TestServer {
             addr,
-            smtp,
+            smtp: running.smtp_addr(),
             base: format!("http://{addr}"),
             client: reqwest::Client::new(),
             data_dir,
-            service: svc,
-            stop: Some(tx),
-            handle: Some(handle),
-            _temp: temp,
+            service: running.service().clone(),
+            running,
         }
     }
 
     /// Stops the server and waits until it has flushed and released the store.
-    pub async fn stop(mut self) {
-        self.shutdown().await;
-    }
-
-    async fn shutdown(&mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        if let Some(h) = self.handle.take() {
-            tokio::time::timeout(TIMEOUT, h)
-                .await
-                .expect("server stops in time")
-                .expect("server task")
-                .expect("server run");
-        }
+    pub async fn stop(self) {
+        tokio::time::timeout(TIMEOUT, self.running.shutdown())
+            .await
+            .expect("server stops in time")
+            .expect("server run");
     }
 
     pub fn url(&self, path: &str) -> String {
