@@ -190,7 +190,7 @@ impl Service {
         let (token, digest) = token::generate();
         let now = Timestamp::now();
         let expires_at = now.after(self.inner.settings.session_ttl);
-        self.inner.store.insert_session(
+        let stored = self.inner.store.insert_session(
             &digest,
             &SessionRecord {
                 user_id: user.id,
@@ -198,6 +198,10 @@ impl Service {
                 expires_at,
             },
         )?;
+        if !stored {
+            // The account was deleted since its password was checked.
+            return Err(Error::InvalidCredentials);
+        }
         info!(user = user.id, email = %user.email, "logged in");
         Ok(LoginOutcome {
             token,
@@ -252,7 +256,10 @@ impl Service {
             .user(session.user.id)?
             .ok_or(Error::InvalidToken)?;
         record.display_name = display_name;
-        self.inner.store.update_user(&record)?;
+        if !self.inner.store.update_user(&record)? {
+            // The account was deleted meanwhile.
+            return Err(Error::InvalidToken);
+        }
         info!(user = record.id, "profile updated");
         Ok(User::from(&record))
     }
@@ -267,7 +274,9 @@ impl Service {
         let iterations = self.inner.settings.password_iterations;
         let pw = new.to_owned();
         record.password_hash = self.cpu(move || password::hash(&pw, iterations)).await??;
-        self.inner.store.update_user(&record)?;
+        if !self.inner.store.update_user(&record)? {
+            return Err(Error::InvalidToken);
+        }
         let revoked = self
             .inner
             .store

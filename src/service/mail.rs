@@ -596,14 +596,18 @@ impl Service {
     pub fn update_message(&self, user: &User, id: u64, patch: MessagePatch) -> Result<MessageView> {
         let owner = self.owner_of(user)?;
         let entry = self.owned_entry(owner, id)?;
+        let unknown = |name: &str| {
+            Error::invalid(
+                "unknown_mailbox",
+                "mailbox",
+                format!("there is no mailbox named `{name}`"),
+            )
+        };
         let mailbox = match &patch.mailbox {
-            Some(name) => Some(self.resolve_mailbox(owner, name)?.ok_or_else(|| {
-                Error::invalid(
-                    "unknown_mailbox",
-                    "mailbox",
-                    format!("there is no mailbox named `{name}`"),
-                )
-            })?),
+            Some(name) => Some(
+                self.resolve_mailbox(owner, name)?
+                    .ok_or_else(|| unknown(name))?,
+            ),
             None => None,
         };
         let change = EntryChange {
@@ -611,11 +615,14 @@ impl Service {
             starred: patch.starred,
             mailbox,
         };
-        let updated = self
-            .inner
-            .store
-            .update_entry(entry.id, change)?
-            .ok_or_else(not_found)?;
+        let updated = match self.inner.store.update_entry(entry.id, change) {
+            Ok(updated) => updated.ok_or_else(not_found)?,
+            // Deleted since it was looked up: as if it had not been there.
+            Err(Error::NotFound("mailbox")) => {
+                return Err(unknown(patch.mailbox.as_deref().unwrap_or_default()));
+            }
+            Err(e) => return Err(e),
+        };
         debug!(entry = id, "message updated");
         let custom = self.custom_names(updated.owner)?;
         self.view(updated, &custom)
