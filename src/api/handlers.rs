@@ -320,7 +320,7 @@ pub async fn empty_mailbox(
 }
 
 pub async fn admin_purge(svc: Service, req: PurgeRequest) -> Result<Response, Rejection> {
-    let age = crate::cli::parse_age(&req.older_than)
+    let age = crate::time::parse_age(&req.older_than)
         .map_err(|e| Error::invalid("invalid_duration", "older_than", e))?;
     let removed = svc.purge(age, req.dry_run).await?;
     Ok(json(&PurgeResponse {

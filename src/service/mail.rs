@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use tracing::{debug, info};
 
+use super::message::{Entry, Message};
 use super::{Service, address, chaos, compose, mime, token};
 use crate::error::{Error, Result};
 use crate::service::User;
@@ -60,11 +61,11 @@ pub struct Submission {
 /// What `deliver` stored.
 #[derive(Debug, Clone)]
 pub struct Delivered {
-    pub message: MessageRecord,
+    pub message: Message,
     /// One per distinct envelope recipient.
     pub entries: Vec<u64>,
-    /// The sender's copy, when there is one.
-    pub sender_copy: Option<EntryRecord>,
+    /// The sender's copy as the sender sees it, when there is one.
+    pub sender_copy: Option<MessageView>,
 }
 
 /// A message composed over the REST API.
@@ -83,10 +84,26 @@ pub struct Compose {
 /// One copy of a message as its owner sees it.
 #[derive(Debug, Clone)]
 pub struct MessageView {
-    pub entry: EntryRecord,
-    pub message: MessageRecord,
+    pub entry: Entry,
+    pub message: Message,
     /// The name of the mailbox it is in.
     pub mailbox: String,
+}
+
+impl MessageView {
+    /// A stored copy and its message, in the mailbox of that id (`custom`: the names of the
+    /// owner's custom mailboxes).
+    pub(super) fn of(
+        entry: &EntryRecord,
+        message: impl Into<Message>,
+        custom: &HashMap<u64, String>,
+    ) -> MessageView {
+        MessageView {
+            entry: Entry::from(entry),
+            message: message.into(),
+            mailbox: Service::mailbox_name(entry.mailbox, custom),
+        }
+    }
 }
 
 /// A copy with its decoded bodies and headers.
@@ -296,9 +313,9 @@ impl Service {
                 .removed(crate::retention::Reason::Cap, removed);
         }
         Ok(Delivered {
-            message: record,
+            sender_copy: sender_copy.map(|e| MessageView::of(&e, &record, &HashMap::new())),
+            message: Message::from(record),
             entries: recipient_entries,
-            sender_copy,
         })
     }
 
@@ -314,21 +331,17 @@ impl Service {
             from: Some(from),
             to: &to,
         };
-        match self.chaos().check(&event).map(|f| (f.rule, f.action)) {
-            Some((rule, chaos::Action::Reply { code, text, .. })) => Err(Error::InjectedFault {
-                status: code,
-                rule,
-                message: text.unwrap_or_else(|| {
-                    format!("fault injected by chaos rule {rule}; the message was not sent")
-                }),
-            }),
-            Some((_, chaos::Action::Delay(d))) => {
-                tokio::time::sleep(d).await;
-                Ok(())
-            }
-            // Validation keeps disconnects and throttles away from this stage.
-            Some(_) | None => Ok(()),
+        let Some(fault) = self.chaos().check(&event) else {
+            return Ok(());
+        };
+        if let Some(reply) = fault.reply() {
+            return Err(Error::InjectedFault(reply));
         }
+        // Validation keeps disconnects and throttles away from this stage.
+        if let chaos::Action::Delay(d) = fault.action {
+            tokio::time::sleep(d).await;
+        }
+        Ok(())
     }
 
     /// Stores a message received from a mail client through [`Service::deliver`] and returns
@@ -471,19 +484,12 @@ impl Service {
         let sent = tokio::task::spawn_blocking(move || -> Result<FullMessage> {
             let content = mime::content(&delivery.raw);
             let delivered = svc.deliver(delivery)?;
-            let entry = delivered
-                .sender_copy
-                .ok_or_else(|| Error::Internal("no sender copy".into()))?;
             // The answer is the copy as stored, not read back: a concurrent delivery's message
             // cap, or a purge, may already have removed it, and the send still succeeded.
-            Ok(FullMessage {
-                view: MessageView {
-                    mailbox: Self::mailbox_name(entry.mailbox, &HashMap::new()),
-                    entry,
-                    message: delivered.message,
-                },
-                content,
-            })
+            let view = delivered
+                .sender_copy
+                .ok_or_else(|| Error::Internal("no sender copy".into()))?;
+            Ok(FullMessage { view, content })
         })
         .await??;
         // As SMTP's 250: a 201 means the message is on disk and survives a crash.
@@ -547,11 +553,7 @@ impl Service {
             .store
             .message(entry.message)?
             .ok_or_else(not_found)?;
-        Ok(MessageView {
-            mailbox: Self::mailbox_name(entry.mailbox, custom),
-            entry,
-            message,
-        })
+        Ok(MessageView::of(&entry, message, custom))
     }
 
     async fn blocking_full(&self, owner: u64, id: u64) -> Result<FullMessage> {
@@ -799,11 +801,7 @@ impl Service {
         };
         let messages = rows
             .into_iter()
-            .map(|(entry, message)| MessageView {
-                mailbox: Self::mailbox_name(entry.mailbox, &custom),
-                entry,
-                message,
-            })
+            .map(|(entry, message)| MessageView::of(&entry, message, &custom))
             .collect();
         Ok(Page {
             messages,

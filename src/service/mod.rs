@@ -11,6 +11,7 @@ pub mod extract;
 pub mod filter;
 pub mod limiter;
 pub mod mail;
+pub mod message;
 pub mod mime;
 pub mod operator;
 pub mod password;
@@ -28,7 +29,10 @@ use crate::error::{Error, Result};
 use crate::store::Store;
 use limiter::LoginLimiter;
 
+/// What a removal freed (messages and bytes), as purges and retention report it.
+pub use crate::store::mail::Removed;
 pub use auth::{LoginOutcome, NewUser, Session, User};
+pub use message::{Address, Entry, Message};
 
 /// Failed logins allowed per address within [`LOGIN_WINDOW`].
 pub const LOGIN_MAX_FAILURES: usize = 5;
@@ -198,7 +202,7 @@ impl Service {
     }
 
     /// Deletes (or with `dry_run` measures) every message older than `age`.
-    pub async fn purge(&self, age: Duration, dry_run: bool) -> Result<crate::store::mail::Removed> {
+    pub async fn purge(&self, age: Duration, dry_run: bool) -> Result<Removed> {
         let cutoff = crate::retention::cutoff(crate::time::Timestamp::now(), age);
         let svc = self.clone();
         let removed = self

@@ -6,10 +6,11 @@ use tracing::info;
 
 use super::filter::{MessageFilter, Viewer};
 use super::mail::MAX_PAGE;
+use super::message::Message;
 use super::{Service, mime};
 use crate::error::{Error, Result};
 use crate::store::keys;
-use crate::store::mail::{MessageRecord, Removed};
+use crate::store::mail::Removed;
 
 /// Messages a listing examines at most per request. A filter that matches rarely would
 /// otherwise read the whole store in one request; past this the page ends early, with a
@@ -31,14 +32,14 @@ pub struct AdminQuery {
 /// One page of the operator listing.
 #[derive(Debug, Clone)]
 pub struct AdminPage {
-    pub messages: Vec<MessageRecord>,
+    pub messages: Vec<Message>,
     pub next_cursor: Option<String>,
 }
 
 /// A whole message as the operator sees it.
 #[derive(Debug, Clone)]
 pub struct AdminMessage {
-    pub message: MessageRecord,
+    pub message: Message,
     pub content: mime::Content,
 }
 
@@ -99,7 +100,7 @@ impl Service {
         let limit = page_limit(q.limit)?;
         let before = cursor(q.cursor.as_deref(), "cursor")?;
         let store = &self.inner.store;
-        let mut messages: Vec<MessageRecord> = Vec::with_capacity(limit.min(64));
+        let mut messages: Vec<Message> = Vec::with_capacity(limit.min(64));
         for (examined, m) in store.messages_newest_first(before).enumerate() {
             let m = m?;
             let id = m.id;
@@ -113,7 +114,7 @@ impl Service {
                         next_cursor: next,
                     });
                 }
-                messages.push(m);
+                messages.push(Message::from(m));
             }
             if examined + 1 == budget {
                 // Go on after the last message examined, matched or not.
@@ -137,7 +138,7 @@ impl Service {
         let message = self.inner.store.message(id)?.ok_or_else(not_found)?;
         let raw = self.admin_raw(id)?;
         Ok(AdminMessage {
-            message,
+            message: Message::from(message),
             content: mime::content(&raw),
         })
     }

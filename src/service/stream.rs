@@ -16,10 +16,11 @@ use super::Service;
 use super::events::{EventKind, MailEvent};
 use super::filter::MessageFilter;
 use super::mail::MessageView;
+use super::message::Message;
 use super::watch::{After, Audience, Hit};
 use crate::error::Result;
 use crate::store::keys;
-use crate::store::mail::{EntryRecord, MessageRecord};
+use crate::store::mail::EntryRecord;
 
 /// Most messages a stream sends again after it fell behind or reconnected.
 pub const REPLAY_MAX: usize = 1_000;
@@ -37,7 +38,7 @@ pub struct Notice {
 /// What a notice is about, as its audience sees it.
 #[derive(Debug, Clone)]
 pub enum NoticeItem {
-    Operator(MessageRecord),
+    Operator(Message),
     User(MessageView),
 }
 
@@ -134,7 +135,7 @@ impl EventStream {
             Audience::Operator => Ok(Some(if event.whole {
                 vec![Notice {
                     kind: event.kind,
-                    item: NoticeItem::Operator((**m).clone()),
+                    item: NoticeItem::Operator(Message::from(&**m)),
                     cursor: cursor(m.id),
                 }]
             } else {
@@ -154,11 +155,7 @@ impl EventStream {
                     own.into_iter()
                         .map(|e| Notice {
                             kind: event.kind,
-                            item: NoticeItem::User(MessageView {
-                                mailbox: Service::mailbox_name(e.mailbox, &custom),
-                                entry: e.clone(),
-                                message: (**m).clone(),
-                            }),
+                            item: NoticeItem::User(MessageView::of(e, &**m, &custom)),
                             cursor: cursor(e.id),
                         })
                         .collect(),
