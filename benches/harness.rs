@@ -81,7 +81,6 @@ impl Source {
         let began = Instant::now();
         match self {
             Source::Deliver(svc) => {
-                let svc = svc.clone();
                 let d = Delivery {
                     raw: message(to).into_bytes(),
                     envelope: Envelope {
@@ -90,10 +89,7 @@ impl Source {
                     },
                     sender: None,
                 };
-                tokio::task::spawn_blocking(move || svc.deliver(d))
-                    .await
-                    .expect("deliver task")
-                    .expect("deliver");
+                svc.deliver(d).await.expect("deliver");
             }
             Source::RestSend { http, base, token } => {
                 let body = json!({"to": [to], "subject": "Your code", "text": "Your verification code is 482913."});

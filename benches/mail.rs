@@ -233,11 +233,13 @@ fn small_raw(to: &str, n: usize) -> Vec<u8> {
     .into_bytes()
 }
 
-/// Delivers `n` small messages to `to` with `Service::deliver` from one thread per core, then
+/// Delivers `n` small messages to `to` with `Service::deliver` from one thread per core (each
+/// waiting on `rt` for its delivery), then
 /// flushes (so that sled's background writes do not spill into what is measured next).
 /// Calls `progress(done)` from the first thread every `every` of its messages. Returns the
 /// elapsed time, flush included, and the lowest and highest entry id delivered.
 fn fill_deliver(
+    rt: &tokio::runtime::Handle,
     service: &Service,
     to: &str,
     n: usize,
@@ -259,15 +261,15 @@ fn fill_deliver(
                     if i >= n {
                         return;
                     }
-                    let d = service
-                        .deliver(Delivery {
+                    let d = rt
+                        .block_on(service.deliver(Delivery {
                             raw: small_raw(to, i),
                             envelope: Envelope {
                                 from: "load@example.test".into(),
                                 to: vec![to.to_owned()],
                             },
                             sender: None,
-                        })
+                        }))
                         .expect("deliver");
                     lo.fetch_min(d.entries[0], Ordering::Relaxed);
                     hi.fetch_max(d.entries[0], Ordering::Relaxed);
@@ -433,7 +435,14 @@ fn list_run(clients: &Runtime, n: usize, label: &str) -> ListRun {
             );
         }
     };
-    let (fill, lo, hi) = fill_deliver(&server.service, LIST_OWNER, n, every, &progress);
+    let (fill, lo, hi) = fill_deliver(
+        clients.handle(),
+        &server.service,
+        LIST_OWNER,
+        n,
+        every,
+        &progress,
+    );
     let rss_after = rss();
     let mut rows = Vec::new();
     for (which, _) in WHICH {

@@ -8,6 +8,10 @@ use std::time::Duration;
 use crate::service::chaos::RuleSpec;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+// Values the rest of the library uses too live with their users; the command line names them.
+pub use crate::config::SmtpAuth;
+pub use crate::time::{parse_age, parse_duration};
+
 /// A fake mail server for testing software that sends email.
 ///
 /// fakemail accepts mail over SMTP and its REST API, keeps it in an embedded store and never
@@ -359,18 +363,6 @@ pub struct SmtpArgs {
     pub tls_key: Option<PathBuf>,
 }
 
-/// Whether the SMTP listener offers AUTH, and whether it requires it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum SmtpAuth {
-    /// AUTH is not offered.
-    Off,
-    /// AUTH is offered; mail from an authenticated client also lands in its account's `sent`,
-    /// and unauthenticated clients may send too.
-    Optional,
-    /// MAIL before a successful AUTH is answered 530.
-    Required,
-}
-
 /// Where the data lives.
 #[derive(Debug, Args)]
 pub struct DataArgs {
@@ -436,30 +428,6 @@ pub enum LogRotation {
     Hourly,
     /// One file, `fakemail.log`, never rotated.
     Never,
-}
-
-/// A humantime duration, zero allowed (`0s`, `90s`, `7d`).
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    if s == "0" {
-        return Ok(Duration::ZERO);
-    }
-    humantime::parse_duration(s).map_err(|e| format!("{e} (examples: 30s, 15m, 24h, 7d)"))
-}
-
-/// An age of messages: a humantime duration in whole seconds, zero allowed (`0s`, `90s`, `7d`).
-/// Messages are stamped to the second, so a part of a second could only be rounded, and
-/// `500ms` rounded down would be `0s`: every message.
-pub fn parse_age(s: &str) -> Result<Duration, String> {
-    let d = parse_duration(s)?;
-    if d.subsec_nanos() != 0 {
-        return Err(format!(
-            "`{}` is not a whole number of seconds; message ages are counted in whole seconds \
-             (examples: 1s, 90s, 12h, 7d)",
-            s.trim()
-        ));
-    }
-    Ok(d)
 }
 
 /// A humantime duration greater than zero (`90s`, `15m`, `24h`, `7d`).

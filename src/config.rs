@@ -4,7 +4,9 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::cli::{LogArgs, LogFormat, LogRotation, Retention, ServeArgs, SmtpAuth};
+use clap::ValueEnum;
+
+use crate::cli::{LogArgs, LogFormat, LogRotation, Retention, ServeArgs};
 use crate::service::{self, password};
 use crate::smtp::tls::TlsFiles;
 
@@ -49,6 +51,19 @@ pub struct SmtpConfig {
     pub tls: Option<TlsFiles>,
     /// Whether AUTH is offered or required.
     pub auth: SmtpAuth,
+}
+
+/// Whether the SMTP listener offers AUTH, and whether it requires it (`--smtp-auth`). Here,
+/// not in the command line's module, because the SMTP front-end reads it too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SmtpAuth {
+    /// AUTH is not offered.
+    Off,
+    /// AUTH is offered; mail from an authenticated client also lands in its account's `sent`,
+    /// and unauthenticated clients may send too.
+    Optional,
+    /// MAIL before a successful AUTH is answered 530.
+    Required,
 }
 
 /// The data directory: a path, or a throwaway one made at start-up.

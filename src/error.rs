@@ -1,5 +1,6 @@
 //! The one domain error type. It knows nothing of HTTP or SMTP: each front-end maps it to its
-//! own status or reply code in exactly one place (`api::rejection` for HTTP).
+//! own status or reply code in exactly one place (`api::rejection` for HTTP, `smtp::reply` for
+//! SMTP).
 
 use std::time::Duration;
 
@@ -50,13 +51,10 @@ pub enum Error {
     /// Fault injection was asked for on a server started without `--chaos`.
     #[error("fault injection is off; start the server with --chaos to use it")]
     ChaosDisabled,
-    /// A chaos rule fired at REST send: answer with this HTTP status.
-    #[error("{message}")]
-    InjectedFault {
-        status: u16,
-        rule: u64,
-        message: String,
-    },
+    /// A fault-injection rule answered instead of the service (at REST send): the front-end
+    /// answers with the rule's reply.
+    #[error("{0}")]
+    InjectedFault(crate::service::chaos::InjectedReply),
     /// The named thing does not exist (or is not visible to the caller).
     #[error("{0} not found")]
     NotFound(&'static str),

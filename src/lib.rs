@@ -15,8 +15,10 @@
 //! - [`server::run`] takes the config, an opened [`store::Store`], bound listeners and a shutdown
 //!   future; it spawns the HTTP and SMTP front-ends and background tasks, then drains them on
 //!   shutdown.
-//! - [`service::Service`] is the only API the front-ends see; [`error::Error`] is its one error type,
-//!   mapped to HTTP once in [`api::rejection`] and to SMTP replies once in [`smtp::reply`].
+//! - [`service::Service`] is the only API the front-ends see, in its own types
+//!   ([`service::message`]), never the store's records or the command line's; [`error::Error`]
+//!   is its one error type, mapped to HTTP once in [`api::rejection`] and to SMTP replies once
+//!   in [`smtp::reply`].
 //! - [`store::Store`] is the only code that touches sled.
 //! - [`retention`] deletes old mail for the sweeper, `fakemail purge` and the admin endpoint;
 //!   [`runfile`] and [`client`] let `purge` and `ready` reach a running server.

@@ -384,7 +384,7 @@ pub async fn run(
     if let Some(r) = retention {
         let _ = r.await;
     }
-    service.blocking(|store| Ok(store.flush()?)).await?;
+    service.flushed().await?;
     info!("store flushed; stopped");
     Ok(())
 }
@@ -399,12 +399,10 @@ async fn session_sweeper(service: Service, stop: impl Future<Output = ()>) {
             _ = &mut stop => return,
             _ = tick.tick() => {}
         }
-        let svc = service.clone();
-        match tokio::task::spawn_blocking(move || svc.sweep_sessions(Timestamp::now())).await {
-            Ok(Ok(0)) => {}
-            Ok(Ok(n)) => info!(removed = n, "expired sessions removed"),
-            Ok(Err(e)) => error!(error = %e, "session sweep failed"),
-            Err(e) => error!(error = %e, "session sweep task failed"),
+        match service.sweep_sessions(Timestamp::now()).await {
+            Ok(0) => {}
+            Ok(n) => info!(removed = n, "expired sessions removed"),
+            Err(e) => error!(error = %e, "session sweep failed"),
         }
     }
 }

@@ -232,23 +232,9 @@ impl fmt::Debug for Match {
     }
 }
 
-/// A name and an address, as a header gives them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Address {
-    /// The display name, when there is one.
-    pub name: Option<String>,
-    /// `local@domain`.
-    pub address: String,
-}
-
-impl fmt::Display for Address {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.name {
-            Some(name) => write!(f, "{name} <{}>", self.address),
-            None => f.write_str(&self.address),
-        }
-    }
-}
+/// A name and an address, as a header gives them (`Display`: `Name <local@domain>` or the
+/// bare address).
+pub use crate::service::message::Address;
 
 /// A captured message, decoded: what the operator view of the HTTP API shows
 /// (`GET /api/v1/admin/messages/{id}`), plus its source.
@@ -296,18 +282,13 @@ impl Message {
     fn new(a: AdminMessage, raw: Vec<u8>) -> Message {
         let m = a.message;
         let c = a.content;
-        let address = |mb: &crate::store::mail::Mailbox| Address {
-            name: mb.name.clone(),
-            address: mb.address.clone(),
-        };
-        let list = |l: &[crate::store::mail::Mailbox]| l.iter().map(address).collect();
         Message {
             id: m.id,
             received_at: system_time(m.received_at),
-            from: address(&m.from),
-            to: list(&m.to),
-            cc: list(&m.cc),
-            reply_to: list(&m.reply_to),
+            from: m.from,
+            to: m.to,
+            cc: m.cc,
+            reply_to: m.reply_to,
             envelope_from: m.envelope_from,
             recipients: m.envelope_to,
             subject: m.subject,
@@ -520,27 +501,24 @@ impl TestServer {
     /// [`Error::Service`] when the store fails.
     pub async fn messages(&self) -> Result<Vec<Message>> {
         let svc = self.service();
-        Ok(blocking(move || {
-            let mut out = Vec::new();
-            let mut query = AdminQuery {
-                limit: Some(MAX_PAGE),
-                ..AdminQuery::default()
-            };
-            loop {
-                let page = svc.admin_list(&query)?;
-                for m in page.messages {
-                    // Gone since the listing (a concurrent clear): not captured any more.
-                    if let Some(m) = read(&svc, svc.admin_message(m.id))? {
-                        out.push(m);
-                    }
-                }
-                match page.next_cursor {
-                    Some(c) => query.cursor = Some(c),
-                    None => return Ok(out),
+        let mut out = Vec::new();
+        let mut query = AdminQuery {
+            limit: Some(MAX_PAGE),
+            ..AdminQuery::default()
+        };
+        loop {
+            let page = svc.admin_list(&query).await?;
+            for m in page.messages {
+                // Gone since the listing (a concurrent clear): not captured any more.
+                if let Some(m) = read(&svc, m.id).await? {
+                    out.push(m);
                 }
             }
-        })
-        .await?)
+            match page.next_cursor {
+                Some(c) => query.cursor = Some(c),
+                None => return Ok(out),
+            }
+        }
     }
 
     /// The first (oldest) captured message that matches, at once when there is one, else the
@@ -561,7 +539,7 @@ impl TestServer {
         match svc.wait(Audience::Operator, query).await {
             Ok(waited) => match waited.found {
                 Found::Operator(a) => {
-                    let raw = svc.admin_raw(a.message.id)?;
+                    let raw = svc.admin_raw(a.message.id).await?;
                     Ok(Message::new(a, raw))
                 }
                 Found::User(_) => unreachable!("an operator wait answers the operator view"),
@@ -582,20 +560,19 @@ impl TestServer {
     /// The newest messages, described in a line each, and whether there are more.
     async fn describe_newest(&self) -> Result<(Vec<String>, bool)> {
         let svc = self.service();
-        Ok(blocking(move || {
-            let page = svc.admin_list(&AdminQuery {
+        let page = svc
+            .admin_list(&AdminQuery {
                 limit: Some(DESCRIBED),
                 ..AdminQuery::default()
-            })?;
-            let mut lines = Vec::new();
-            for m in page.messages {
-                if let Some(m) = read(&svc, svc.admin_message(m.id))? {
-                    lines.push(m.describe());
-                }
+            })
+            .await?;
+        let mut lines = Vec::new();
+        for m in page.messages {
+            if let Some(m) = read(&svc, m.id).await? {
+                lines.push(m.describe());
             }
-            Ok((lines, page.next_cursor.is_some()))
-        })
-        .await?)
+        }
+        Ok((lines, page.next_cursor.is_some()))
     }
 
     /// Deletes every captured message; returns how many there were. Accounts stay.
@@ -604,7 +581,7 @@ impl TestServer {
     /// [`Error::Service`] when the store fails.
     pub async fn clear(&self) -> Result<u64> {
         let svc = self.service();
-        Ok(blocking(move || svc.admin_delete_all()).await?.messages)
+        Ok(svc.admin_delete_all().await?.messages)
     }
 
     /// Adds a fault-injection rule, tried after those already set; returns its id. The text
@@ -651,25 +628,18 @@ impl TestServer {
     }
 }
 
-/// A message read for the caller, or `None` when it was deleted meanwhile.
-fn read(svc: &Service, found: crate::Result<AdminMessage>) -> crate::Result<Option<Message>> {
-    let a = match found {
+/// Message `id` with its source, or `None` when it is gone (deleted since it was listed).
+async fn read(svc: &Service, id: u64) -> crate::Result<Option<Message>> {
+    let a = match svc.admin_message(id).await {
         Ok(a) => a,
         Err(crate::Error::NotFound(_)) => return Ok(None),
         Err(e) => return Err(e),
     };
-    match svc.admin_raw(a.message.id) {
+    match svc.admin_raw(id).await {
         Ok(raw) => Ok(Some(Message::new(a, raw))),
         Err(crate::Error::NotFound(_)) => Ok(None),
         Err(e) => Err(e),
     }
-}
-
-/// Runs store scans on the blocking pool, as the front-ends do.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> crate::Result<T> + Send + 'static,
-) -> crate::Result<T> {
-    tokio::task::spawn_blocking(f).await?
 }
 
 #[cfg(test)]

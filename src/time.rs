@@ -1,4 +1,6 @@
-//! Wall-clock timestamps: seconds since the Unix epoch in storage, RFC 3339 UTC on the wire.
+//! Wall-clock timestamps: seconds since the Unix epoch in storage, RFC 3339 UTC on the wire;
+//! and the durations given as text (`90s`, `7d`), message ages among them, which count in the
+//! same whole seconds.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -36,6 +38,30 @@ impl Timestamp {
         let t = UNIX_EPOCH + Duration::from_secs(self.0);
         humantime::format_rfc3339_seconds(t).to_string()
     }
+}
+
+/// A humantime duration, zero allowed (`0s`, `90s`, `7d`).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    if s == "0" {
+        return Ok(Duration::ZERO);
+    }
+    humantime::parse_duration(s).map_err(|e| format!("{e} (examples: 30s, 15m, 24h, 7d)"))
+}
+
+/// An age of messages: a humantime duration in whole seconds, zero allowed (`0s`, `90s`, `7d`).
+/// Messages are stamped to the second, so a part of a second could only be rounded, and
+/// `500ms` rounded down would be `0s`: every message.
+pub fn parse_age(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d.subsec_nanos() != 0 {
+        return Err(format!(
+            "`{}` is not a whole number of seconds; message ages are counted in whole seconds \
+             (examples: 1s, 90s, 12h, 7d)",
+            s.trim()
+        ));
+    }
+    Ok(d)
 }
 
 #[cfg(test)]

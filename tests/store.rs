@@ -1,7 +1,9 @@
 //! The store contract on a temporary sled: users and the case-insensitive email index,
-//! sessions and their indexes, expiry purges, the data-dir lock, and persistence.
+//! sessions and their indexes, expiry purges, the data-dir lock, and persistence; and that an
+//! account deleted while it logs in keeps no session.
 
 use std::path::Path;
+use std::sync::{Arc, Barrier};
 
 use fakemail::Error;
 use fakemail::store::keys::DIGEST_LEN;
@@ -26,6 +28,15 @@ fn user(store: &Store, email: &str) -> UserRecord {
 
 fn digest(n: u8) -> [u8; DIGEST_LEN] {
     [n; DIGEST_LEN]
+}
+
+/// Registers users with these ids: a session is stored only for a user that exists.
+fn users_with_ids(store: &Store, ids: impl IntoIterator<Item = u64>) {
+    for id in ids {
+        let mut u = user(store, &format!("user{id}@example.test"));
+        u.id = id;
+        store.insert_user(&u).unwrap();
+    }
 }
 
 fn session(user_id: u64, expires_at: u64) -> SessionRecord {
@@ -102,7 +113,7 @@ fn update_replaces_the_record() {
     store.insert_user(&alice).unwrap();
     alice.display_name = "Alice Liddell".into();
     alice.password_hash = "$pbkdf2-sha256$i=2000,l=32$bmV3$bmV3".into();
-    store.update_user(&alice).unwrap();
+    assert!(store.update_user(&alice).unwrap());
     assert_eq!(store.user(alice.id).unwrap(), Some(alice.clone()));
     assert_eq!(
         store.user_by_email("alice@example.test").unwrap(),
@@ -112,13 +123,28 @@ fn update_replaces_the_record() {
 }
 
 #[test]
+fn an_update_does_not_bring_a_deleted_user_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let mut alice = user(&store, "alice@example.test");
+    store.insert_user(&alice).unwrap();
+    // A profile change read the record, then the account was deleted before the write.
+    assert!(store.delete_user(alice.id).unwrap());
+    alice.display_name = "Alice Liddell".into();
+    assert!(!store.update_user(&alice).unwrap());
+    assert_eq!(store.user(alice.id).unwrap(), None);
+    assert_eq!(store.user_count().unwrap(), 0);
+}
+
+#[test]
 fn sessions_insert_get_and_delete() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
+    users_with_ids(&store, [7, 8]);
     let s1 = session(7, 2_000);
     let s2 = session(8, 3_000);
-    store.insert_session(&digest(1), &s1).unwrap();
-    store.insert_session(&digest(2), &s2).unwrap();
+    assert!(store.insert_session(&digest(1), &s1).unwrap());
+    assert!(store.insert_session(&digest(2), &s2).unwrap());
     assert_eq!(store.session(&digest(1)).unwrap(), Some(s1));
     assert_eq!(store.session(&digest(2)).unwrap(), Some(s2.clone()));
     assert_eq!(store.session(&digest(3)).unwrap(), None);
@@ -138,6 +164,7 @@ fn sessions_insert_get_and_delete() {
 fn delete_user_sessions_keeps_the_kept_one_and_other_users() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
+    users_with_ids(&store, [7, 8]);
     for n in 1..=4 {
         store
             .insert_session(&digest(n), &session(7, 5_000))
@@ -165,6 +192,7 @@ fn purge_removes_exactly_the_sessions_expired_at_or_before_now() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
     let expiries = [(1, 100), (2, 199), (3, 200), (4, 200), (5, 201), (6, 300)];
+    users_with_ids(&store, 1..=6);
     for (n, at) in expiries {
         store
             .insert_session(&digest(n), &session(u64::from(n), at))
@@ -231,6 +259,71 @@ fn delete_user_removes_its_sessions_and_frees_the_email() {
     assert_eq!(
         store.user_by_email("alice@example.test").unwrap(),
         Some(again)
+    );
+}
+
+#[test]
+fn a_deleted_user_gets_no_new_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let alice = user(&store, "alice@example.test");
+    store.insert_user(&alice).unwrap();
+    // A login checked the password, then the account was deleted before its session was
+    // stored: the session is refused, not left behind for a user that is gone.
+    assert!(store.delete_user(alice.id).unwrap());
+    assert!(
+        !store
+            .insert_session(&digest(1), &session(alice.id, 5_000))
+            .unwrap()
+    );
+    assert_eq!(store.session(&digest(1)).unwrap(), None);
+    assert_eq!(store.session_count(), 0);
+    assert_eq!(
+        store.purge_expired_sessions(Timestamp(u64::MAX)).unwrap(),
+        0
+    );
+}
+
+#[test]
+fn logins_while_the_account_is_deleted_leave_no_session_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let key = |round: u64, n: u8| {
+        let mut d = [n; DIGEST_LEN];
+        d[..8].copy_from_slice(&round.to_be_bytes());
+        d
+    };
+    let (mut first, mut refused) = (0, 0);
+    for round in 0..300 {
+        let u = user(&store, &format!("user{round}@example.test"));
+        store.insert_user(&u).unwrap();
+        let older = key(round, 1);
+        assert!(store.insert_session(&older, &session(u.id, 5_000)).unwrap());
+        let start = Arc::new(Barrier::new(2));
+        let login = {
+            let (store, start, id) = (store.clone(), start.clone(), u.id);
+            std::thread::spawn(move || {
+                start.wait();
+                store.insert_session(&key(round, 2), &session(id, 5_000))
+            })
+        };
+        start.wait();
+        assert!(store.delete_user(u.id).unwrap());
+        if login.join().unwrap().unwrap() {
+            first += 1;
+        } else {
+            refused += 1;
+        }
+        for d in [older, key(round, 2)] {
+            assert_eq!(store.session(&d).unwrap(), None, "round {round}");
+        }
+        assert_eq!(store.session_count(), 0, "round {round}");
+    }
+    assert_eq!(first + refused, 300);
+    // No index entry survived either.
+    assert_eq!(
+        store.purge_expired_sessions(Timestamp(u64::MAX)).unwrap(),
+        0
     );
 }
 

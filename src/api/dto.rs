@@ -9,8 +9,7 @@ use crate::service::chaos::{ChaosStats, RuleJson, Stage};
 use crate::service::mail::{Compose, FullMessage, MailboxInfo, MessagePatch, MessageView, Page};
 use crate::service::mime::{AttachmentInfo, Content};
 use crate::service::operator::{AdminMessage, AdminPage, StatsSnapshot};
-use crate::service::{LoginOutcome, User};
-use crate::store::mail::{Mailbox, MessageRecord};
+use crate::service::{Address, LoginOutcome, Message, User};
 
 /// `POST /api/v1/auth/register`
 #[derive(Debug, Deserialize)]
@@ -188,8 +187,8 @@ pub struct AddressDto {
     pub address: String,
 }
 
-impl From<&Mailbox> for AddressDto {
-    fn from(m: &Mailbox) -> Self {
+impl From<&Address> for AddressDto {
+    fn from(m: &Address) -> Self {
         AddressDto {
             name: m.name.clone(),
             address: m.address.clone(),
@@ -197,7 +196,7 @@ impl From<&Mailbox> for AddressDto {
     }
 }
 
-fn addresses(list: &[Mailbox]) -> Vec<AddressDto> {
+fn addresses(list: &[Address]) -> Vec<AddressDto> {
     list.iter().map(AddressDto::from).collect()
 }
 
@@ -369,8 +368,8 @@ pub struct AdminSummaryDto {
     pub recipients: Vec<String>,
 }
 
-impl From<&MessageRecord> for AdminSummaryDto {
-    fn from(m: &MessageRecord) -> Self {
+impl From<&Message> for AdminSummaryDto {
+    fn from(m: &Message) -> Self {
         AdminSummaryDto {
             id: m.id.to_string(),
             from: AddressDto::from(&m.from),

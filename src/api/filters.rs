@@ -123,7 +123,9 @@ fn session(svc: Service) -> impl Filter<Extract = (Session,), Error = Rejection>
             if !scheme.eq_ignore_ascii_case("bearer") {
                 return Err(Rejection::from(Error::MissingToken));
             }
-            svc.authenticate(token.trim()).map_err(Rejection::from)
+            svc.authenticate(token.trim())
+                .await
+                .map_err(Rejection::from)
         }
     })
 }

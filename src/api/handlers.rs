@@ -39,7 +39,7 @@ pub async fn ready(svc: Service) -> Result<Response, Rejection> {
 }
 
 pub async fn metrics(svc: Service, http: Arc<HttpCounts>) -> Result<Response, Rejection> {
-    let body = super::metrics::render(&svc, &http)?;
+    let body = super::metrics::render(&svc, &http).await?;
     Ok(
         warp::reply::with_header(body, header::CONTENT_TYPE, exposition::CONTENT_TYPE)
             .into_response(),
@@ -63,7 +63,7 @@ pub async fn login(svc: Service, req: LoginRequest) -> Result<Response, Rejectio
 }
 
 pub async fn logout(svc: Service, session: Session) -> Result<Response, Rejection> {
-    svc.logout(&session)?;
+    svc.logout(&session).await?;
     Ok(no_content())
 }
 
@@ -76,7 +76,7 @@ pub async fn update_me(
     session: Session,
     req: UpdateProfileRequest,
 ) -> Result<Response, Rejection> {
-    let user = svc.update_profile(&session, &req.display_name)?;
+    let user = svc.update_profile(&session, &req.display_name).await?;
     Ok(json(&UserDto::from(&user)).into_response())
 }
 
@@ -113,16 +113,6 @@ fn segment(raw: &str) -> Result<String, Rejection> {
         .map_err(|_| Rejection::from(Error::NotFound("mailbox")))
 }
 
-/// Runs blocking service work on the blocking pool.
-async fn blocking<T, F>(f: F) -> Result<T, Rejection>
-where
-    F: FnOnce() -> crate::Result<T> + Send + 'static,
-    T: Send + 'static,
-{
-    let r = tokio::task::spawn_blocking(f).await.map_err(Error::from)?;
-    Ok(r?)
-}
-
 pub async fn send(svc: Service, session: Session, req: SendRequest) -> Result<Response, Rejection> {
     let full = svc.send(&session.user, req.into()).await?;
     Ok(created(&MessageDto::from(full)))
@@ -143,7 +133,7 @@ pub async fn raw_message(
     session: Session,
 ) -> Result<Response, Rejection> {
     let id = message_id(&id)?;
-    let raw = blocking(move || svc.raw(&session.user, id)).await?;
+    let raw = svc.raw(&session.user, id).await?;
     Ok(warp::reply::with_header(raw, "content-type", "message/rfc822").into_response())
 }
 
@@ -154,7 +144,7 @@ pub async fn message_attachment(
     session: Session,
 ) -> Result<Response, Rejection> {
     let (id, index) = (message_id(&id)?, attachment_index(&index)?);
-    let a = blocking(move || svc.attachment(&session.user, id, index)).await?;
+    let a = svc.attachment(&session.user, id, index).await?;
     Ok(attachment_reply(a))
 }
 
@@ -241,7 +231,7 @@ pub async fn patch_message(
     req: PatchMessageRequest,
 ) -> Result<Response, Rejection> {
     let id = message_id(&id)?;
-    let view = blocking(move || svc.update_message(&session.user, id, req.into())).await?;
+    let view = svc.update_message(&session.user, id, req.into()).await?;
     Ok(json(&SummaryDto::from(&view)).into_response())
 }
 
@@ -253,12 +243,12 @@ pub async fn delete_message(
 ) -> Result<Response, Rejection> {
     let id = message_id(&id)?;
     let permanent = query_bool(&q, "permanent")?.unwrap_or(false);
-    blocking(move || svc.delete_message(&session.user, id, permanent)).await?;
+    svc.delete_message(&session.user, id, permanent).await?;
     Ok(no_content())
 }
 
 pub async fn list_mailboxes(svc: Service, session: Session) -> Result<Response, Rejection> {
-    let list = blocking(move || svc.mailboxes(&session.user)).await?;
+    let list = svc.mailboxes(&session.user).await?;
     let body: Vec<MailboxDto> = list.into_iter().map(MailboxDto::from).collect();
     Ok(json(&body).into_response())
 }
@@ -268,7 +258,7 @@ pub async fn create_mailbox(
     session: Session,
     req: CreateMailboxRequest,
 ) -> Result<Response, Rejection> {
-    let info = blocking(move || svc.create_mailbox(&session.user, &req.name)).await?;
+    let info = svc.create_mailbox(&session.user, &req.name).await?;
     Ok(created(&MailboxDto::from(info)))
 }
 
@@ -278,7 +268,7 @@ pub async fn delete_mailbox(
     session: Session,
 ) -> Result<Response, Rejection> {
     let name = segment(&name)?;
-    blocking(move || svc.delete_mailbox(&session.user, &name)).await?;
+    svc.delete_mailbox(&session.user, &name).await?;
     Ok(no_content())
 }
 
@@ -305,7 +295,7 @@ pub async fn list_messages(
         unread: query_bool(&q, "unread")?,
         starred: query_bool(&q, "starred")?,
     };
-    let page = blocking(move || svc.list(&session.user, &name, &query)).await?;
+    let page = svc.list(&session.user, &name, &query).await?;
     Ok(json(&PageDto::from(page)).into_response())
 }
 
@@ -315,12 +305,12 @@ pub async fn empty_mailbox(
     session: Session,
 ) -> Result<Response, Rejection> {
     let name = segment(&name)?;
-    blocking(move || svc.empty_mailbox(&session.user, &name)).await?;
+    svc.empty_mailbox(&session.user, &name).await?;
     Ok(no_content())
 }
 
 pub async fn admin_purge(svc: Service, req: PurgeRequest) -> Result<Response, Rejection> {
-    let age = crate::cli::parse_age(&req.older_than)
+    let age = crate::time::parse_age(&req.older_than)
         .map_err(|e| Error::invalid("invalid_duration", "older_than", e))?;
     let removed = svc.purge(age, req.dry_run).await?;
     Ok(json(&PurgeResponse {
@@ -393,30 +383,30 @@ pub async fn admin_list(svc: Service, q: HashMap<String, String>) -> Result<Resp
         limit: query_limit(&q)?,
         cursor: q.get("cursor").cloned(),
     };
-    let page = blocking(move || svc.admin_list(&query)).await?;
+    let page = svc.admin_list(&query).await?;
     Ok(json(&AdminPageDto::from(page)).into_response())
 }
 
 pub async fn admin_delete_all(svc: Service) -> Result<Response, Rejection> {
-    blocking(move || svc.admin_delete_all()).await?;
+    svc.admin_delete_all().await?;
     Ok(no_content())
 }
 
 pub async fn admin_message(id: String, svc: Service) -> Result<Response, Rejection> {
     let id = message_id(&id)?;
-    let m = blocking(move || svc.admin_message(id)).await?;
+    let m = svc.admin_message(id).await?;
     Ok(json(&AdminMessageDto::from(m)).into_response())
 }
 
 pub async fn admin_delete(id: String, svc: Service) -> Result<Response, Rejection> {
     let id = message_id(&id)?;
-    blocking(move || svc.admin_delete(id)).await?;
+    svc.admin_delete(id).await?;
     Ok(no_content())
 }
 
 pub async fn admin_raw(id: String, svc: Service) -> Result<Response, Rejection> {
     let id = message_id(&id)?;
-    let raw = blocking(move || svc.admin_raw(id)).await?;
+    let raw = svc.admin_raw(id).await?;
     Ok(warp::reply::with_header(raw, "content-type", "message/rfc822").into_response())
 }
 
@@ -426,12 +416,12 @@ pub async fn admin_attachment(
     svc: Service,
 ) -> Result<Response, Rejection> {
     let (id, index) = (message_id(&id)?, attachment_index(&index)?);
-    let a = blocking(move || svc.admin_attachment(id, index)).await?;
+    let a = svc.admin_attachment(id, index).await?;
     Ok(attachment_reply(a))
 }
 
 pub async fn admin_stats(svc: Service) -> Result<Response, Rejection> {
-    let stats = svc.stats_snapshot()?;
+    let stats = svc.stats_snapshot().await?;
     Ok(json(&StatsDto::from(stats)).into_response())
 }
 
@@ -478,7 +468,7 @@ pub async fn mailbox_wait(
 ) -> Result<Response, Rejection> {
     let name = segment(&name)?;
     let query = wait_query(&q)?;
-    let audience = svc.audience(session, Some(&name))?;
+    let audience = svc.audience(session, Some(&name)).await?;
     Ok(waited_reply(svc.wait(audience, query).await?))
 }
 
@@ -526,7 +516,9 @@ pub async fn admin_events(
     svc: Service,
     last_event_id: Option<String>,
 ) -> Result<Response, Rejection> {
-    let stream = svc.event_stream(Audience::Operator, last_event_id.as_deref())?;
+    let stream = svc
+        .event_stream(Audience::Operator, last_event_id.as_deref())
+        .await?;
     Ok(sse_reply(stream))
 }
 
@@ -535,8 +527,8 @@ pub async fn user_events(
     session: Session,
     last_event_id: Option<String>,
 ) -> Result<Response, Rejection> {
-    let audience = svc.audience(session, None)?;
-    let stream = svc.event_stream(audience, last_event_id.as_deref())?;
+    let audience = svc.audience(session, None).await?;
+    let stream = svc.event_stream(audience, last_event_id.as_deref()).await?;
     Ok(sse_reply(stream))
 }
 fn chaos_view(svc: &Service, rules: &[Arc<Rule>]) -> ChaosView {

@@ -143,9 +143,9 @@ impl HttpCounts {
 ///
 /// # Errors
 /// Store failures reading the message and user counts.
-pub fn render(svc: &Service, http: &HttpCounts) -> Result<String> {
+pub async fn render(svc: &Service, http: &HttpCounts) -> Result<String> {
     use Kind::{Counter, Gauge};
-    let stats = svc.stats_snapshot()?;
+    let stats = svc.stats_snapshot().await?;
     let mut e = Exposition::default();
 
     e.family(

@@ -129,8 +129,10 @@ impl From<&Error> for ApiError {
                 ApiError::new(S::UNAUTHORIZED, "admin_token_required", e.to_string())
             }
             Error::ChaosDisabled => ApiError::new(S::FORBIDDEN, "chaos_disabled", e.to_string()),
-            Error::InjectedFault { status, .. } => ApiError::new(
-                S::from_u16(*status).unwrap_or(S::SERVICE_UNAVAILABLE),
+            // The rule's code is the status (rules at `api_send` are checked to be HTTP 4xx
+            // or 5xx).
+            Error::InjectedFault(reply) => ApiError::new(
+                S::from_u16(reply.code).unwrap_or(S::SERVICE_UNAVAILABLE),
                 "injected_fault",
                 e.to_string(),
             ),
@@ -222,6 +224,7 @@ fn to_api_error(r: &Rejection) -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::service::chaos::{InjectedReply, Stage};
     use std::time::Duration;
 
     #[test]
@@ -271,6 +274,30 @@ mod tests {
             retry_after: Duration::from_secs(90),
         });
         assert_eq!(a.retry_after, Some(90));
+    }
+
+    #[test]
+    fn an_injected_fault_answers_with_the_rule_code_as_status() {
+        let fault = |code, text: Option<&str>| {
+            ApiError::from(&Error::InjectedFault(InjectedReply {
+                rule: 7,
+                stage: Stage::ApiSend,
+                code,
+                enhanced: None,
+                text: text.map(str::to_owned),
+            }))
+        };
+        let a = fault(429, Some("slow down"));
+        assert_eq!(
+            (a.status.as_u16(), a.code, a.message.as_str()),
+            (429, "injected_fault", "slow down")
+        );
+        let a = fault(503, None);
+        assert_eq!((a.status.as_u16(), a.code), (503, "injected_fault"));
+        assert_eq!(
+            a.message,
+            "fault injected by chaos rule 7; the message was not sent"
+        );
     }
 
     #[tokio::test]

@@ -116,9 +116,11 @@ impl Service {
             password_hash,
             created_at: Timestamp::now(),
         };
-        self.inner.store.insert_user(&record)?;
-        info!(user = record.id, email = %record.email, "registered");
-        Ok(User::from(&record))
+        let user = User::from(&record);
+        self.offload(move |svc| svc.inner.store.insert_user(&record))
+            .await?;
+        info!(user = user.id, email = %user.email, "registered");
+        Ok(user)
     }
 
     /// Verifies `password` for `email` with the failed-attempt limit applied. Unknown addresses
@@ -190,14 +192,18 @@ impl Service {
         let (token, digest) = token::generate();
         let now = Timestamp::now();
         let expires_at = now.after(self.inner.settings.session_ttl);
-        self.inner.store.insert_session(
-            &digest,
-            &SessionRecord {
-                user_id: user.id,
-                created_at: now,
-                expires_at,
-            },
-        )?;
+        let session = SessionRecord {
+            user_id: user.id,
+            created_at: now,
+            expires_at,
+        };
+        let stored = self
+            .offload(move |svc| Ok(svc.inner.store.insert_session(&digest, &session)?))
+            .await?;
+        if !stored {
+            // The account was deleted since its password was checked.
+            return Err(Error::InvalidCredentials);
+        }
         info!(user = user.id, email = %user.email, "logged in");
         Ok(LoginOutcome {
             token,
@@ -210,7 +216,7 @@ impl Service {
     ///
     /// # Errors
     /// [`Error::InvalidToken`] when the token is unknown, expired, or its user is gone.
-    pub fn authenticate(&self, token: &str) -> Result<Session> {
+    pub async fn authenticate(&self, token: &str) -> Result<Session> {
         let digest = token::digest(token);
         let Some(session) = self.inner.store.session(&digest)? else {
             return Err(Error::InvalidToken);
@@ -229,7 +235,7 @@ impl Service {
 
     /// Whether a session is still good: not logged out, expired or revoked, its user still
     /// there. For requests that outlive their authentication (waits, event streams).
-    pub fn session_valid(&self, session: &Session) -> Result<bool> {
+    pub async fn session_valid(&self, session: &Session) -> Result<bool> {
         let Some(s) = self.inner.store.session(&session.digest)? else {
             return Ok(false);
         };
@@ -237,14 +243,16 @@ impl Service {
     }
 
     /// Ends this session; its token stops working at once.
-    pub fn logout(&self, session: &Session) -> Result<()> {
-        self.inner.store.delete_session(&session.digest)?;
+    pub async fn logout(&self, session: &Session) -> Result<()> {
+        let digest = session.digest;
+        self.offload(move |svc| Ok(svc.inner.store.delete_session(&digest)?))
+            .await?;
         info!(user = session.user.id, "logged out");
         Ok(())
     }
 
     /// Changes the display name.
-    pub fn update_profile(&self, session: &Session, display_name: &str) -> Result<User> {
+    pub async fn update_profile(&self, session: &Session, display_name: &str) -> Result<User> {
         let display_name = check_display_name(display_name)?;
         let mut record = self
             .inner
@@ -252,7 +260,10 @@ impl Service {
             .user(session.user.id)?
             .ok_or(Error::InvalidToken)?;
         record.display_name = display_name;
-        self.inner.store.update_user(&record)?;
+        if !self.inner.store.update_user(&record)? {
+            // The account was deleted meanwhile.
+            return Err(Error::InvalidToken);
+        }
         info!(user = record.id, "profile updated");
         Ok(User::from(&record))
     }
@@ -267,11 +278,13 @@ impl Service {
         let iterations = self.inner.settings.password_iterations;
         let pw = new.to_owned();
         record.password_hash = self.cpu(move || password::hash(&pw, iterations)).await??;
-        self.inner.store.update_user(&record)?;
+        if !self.inner.store.update_user(&record)? {
+            return Err(Error::InvalidToken);
+        }
+        let (id, keep) = (record.id, session.digest);
         let revoked = self
-            .inner
-            .store
-            .delete_user_sessions(record.id, Some(&session.digest))?;
+            .offload(move |svc| Ok(svc.inner.store.delete_user_sessions(id, Some(&keep))?))
+            .await?;
         info!(user = record.id, revoked, "password changed");
         Ok(())
     }
@@ -283,13 +296,12 @@ impl Service {
     pub async fn delete_account(&self, session: &Session, password: &str) -> Result<()> {
         let record = self.check_password(&session.user.email, password).await?;
         let id = record.id;
-        let svc = self.clone();
         let email = record.email.clone();
         let removed = self
-            .blocking(move |store| {
+            .offload(move |svc| {
                 // Sessions and the user go first, so the account stops working before its
                 // mail (possibly much of it) is removed.
-                store.delete_user(id)?;
+                svc.inner.store.delete_user(id)?;
                 svc.delete_mail_of(&email)
             })
             .await?;

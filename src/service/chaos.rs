@@ -744,6 +744,57 @@ pub struct Fault {
     pub action: Action,
 }
 
+impl Fault {
+    /// The reply this fault answers with, when it is one (not a delay, a disconnect or a
+    /// throttle).
+    pub fn reply(&self) -> Option<InjectedReply> {
+        match &self.action {
+            Action::Reply {
+                code,
+                enhanced,
+                text,
+            } => Some(InjectedReply {
+                rule: self.rule,
+                stage: self.stage,
+                code: *code,
+                enhanced: enhanced.clone(),
+                text: text.clone(),
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// A reply a rule injects: the rule, where it fired, and its reply as the rule gives it. Each
+/// front-end says it in its own protocol, in its one place for that (an SMTP reply, an HTTP
+/// status with the JSON error body), so the domain error that carries it names neither.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InjectedReply {
+    pub rule: u64,
+    pub stage: Stage,
+    /// The rule's reply code: an SMTP 4xx/5xx, or at `api_send` an HTTP 4xx/5xx.
+    pub code: u16,
+    /// The rule's enhanced status code (SMTP stages only).
+    pub enhanced: Option<String>,
+    /// The rule's text, if it gives one.
+    pub text: Option<String>,
+}
+
+impl fmt::Display for InjectedReply {
+    /// The rule's text, or one that names the rule.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.text {
+            Some(text) => f.write_str(text),
+            None if self.stage == Stage::ApiSend => write!(
+                f,
+                "fault injected by chaos rule {}; the message was not sent",
+                self.rule
+            ),
+            None => write!(f, "fault injected by chaos rule {}", self.rule),
+        }
+    }
+}
+
 /// Counts of injected faults, for the stats endpoint.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ChaosStats {

@@ -27,9 +27,10 @@ pub enum EventKind {
     Deleted,
 }
 
-/// One event, shared by every subscriber.
+/// One event, shared by every subscriber. It carries the store's records, so it stays inside
+/// the service: front-ends get [`super::stream::Notice`]s and [`super::watch::Waited`]s.
 #[derive(Debug, Clone)]
-pub struct MailEvent {
+pub(crate) struct MailEvent {
     pub kind: EventKind,
     pub message: Arc<MessageRecord>,
     /// The copies concerned: every copy delivered, or the copies deleted.
@@ -62,7 +63,7 @@ impl Hub {
     }
 
     /// A new subscriber: it gets every event published from now on.
-    pub fn subscribe(&self) -> broadcast::Receiver<MailEvent> {
+    pub(crate) fn subscribe(&self) -> broadcast::Receiver<MailEvent> {
         self.tx.subscribe()
     }
 

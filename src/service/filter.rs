@@ -8,7 +8,7 @@ use crate::store::mail::{EntryRecord, Mailbox, MessageRecord};
 /// Who is looking: the operator sees the envelope (Bcc recipients included); a user sees only
 /// what the headers of their copy show, plus the Bcc list of their own sent copy.
 #[derive(Debug, Clone, Copy)]
-pub enum Viewer<'a> {
+pub(crate) enum Viewer<'a> {
     Operator,
     Owner(&'a EntryRecord),
 }
@@ -63,7 +63,7 @@ impl MessageFilter {
     /// Matches what the stored record holds: `to`, `from`, `subject`, and `q` over the subject,
     /// the addresses and names and the snippet. `None` when only the body can tell (`q` not
     /// found in the record): call [`MessageFilter::matches_text`] then.
-    pub fn matches_record(&self, m: &MessageRecord, viewer: Viewer<'_>) -> Option<bool> {
+    pub(crate) fn matches_record(&self, m: &MessageRecord, viewer: Viewer<'_>) -> Option<bool> {
         let bcc: &[String] = match viewer {
             Viewer::Owner(e) => e.bcc.as_deref().unwrap_or_default(),
             Viewer::Operator => &m.envelope_to,
@@ -110,7 +110,7 @@ impl MessageFilter {
     }
 
     /// The whole match: the record first, the source (read only if needed) second.
-    pub fn matches(
+    pub(crate) fn matches(
         &self,
         m: &MessageRecord,
         viewer: Viewer<'_>,

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use tracing::{debug, info};
 
+use super::message::{Entry, Message};
 use super::{Service, address, chaos, compose, mime, token};
 use crate::error::{Error, Result};
 use crate::service::User;
@@ -60,11 +61,11 @@ pub struct Submission {
 /// What `deliver` stored.
 #[derive(Debug, Clone)]
 pub struct Delivered {
-    pub message: MessageRecord,
+    pub message: Message,
     /// One per distinct envelope recipient.
     pub entries: Vec<u64>,
-    /// The sender's copy, when there is one.
-    pub sender_copy: Option<EntryRecord>,
+    /// The sender's copy as the sender sees it, when there is one.
+    pub sender_copy: Option<MessageView>,
 }
 
 /// A message composed over the REST API.
@@ -83,10 +84,26 @@ pub struct Compose {
 /// One copy of a message as its owner sees it.
 #[derive(Debug, Clone)]
 pub struct MessageView {
-    pub entry: EntryRecord,
-    pub message: MessageRecord,
+    pub entry: Entry,
+    pub message: Message,
     /// The name of the mailbox it is in.
     pub mailbox: String,
+}
+
+impl MessageView {
+    /// A stored copy and its message, in the mailbox of that id (`custom`: the names of the
+    /// owner's custom mailboxes).
+    pub(super) fn of(
+        entry: &EntryRecord,
+        message: impl Into<Message>,
+        custom: &HashMap<u64, String>,
+    ) -> MessageView {
+        MessageView {
+            entry: Entry::from(entry),
+            message: message.into(),
+            mailbox: Service::mailbox_name(entry.mailbox, custom),
+        }
+    }
 }
 
 /// A copy with its decoded bodies and headers.
@@ -212,11 +229,17 @@ fn not_found() -> Error {
 impl Service {
     /// Stores a message for every distinct envelope recipient (their `inbox`) and, when it
     /// comes from a signed-in sender, a copy in the sender's `sent`. The one ingest path of
-    /// REST send and SMTP. Blocking: parses the message and writes the store.
+    /// REST send and SMTP. It does not wait for the disk ([`Service::submit`] and
+    /// [`Service::send`] do).
     ///
     /// # Errors
     /// [`Error::MessageTooLarge`] over `--max-message-size`; store failures.
-    pub fn deliver(&self, d: Delivery) -> Result<Delivered> {
+    pub async fn deliver(&self, d: Delivery) -> Result<Delivered> {
+        self.offload(move |svc| svc.deliver_blocking(d)).await
+    }
+
+    /// [`Service::deliver`], on the caller's thread.
+    pub(super) fn deliver_blocking(&self, d: Delivery) -> Result<Delivered> {
         let limit = self.inner.settings.max_message_size;
         let size = d.raw.len() as u64;
         if size > limit {
@@ -296,9 +319,9 @@ impl Service {
                 .removed(crate::retention::Reason::Cap, removed);
         }
         Ok(Delivered {
-            message: record,
+            sender_copy: sender_copy.map(|e| MessageView::of(&e, &record, &HashMap::new())),
+            message: Message::from(record),
             entries: recipient_entries,
-            sender_copy,
         })
     }
 
@@ -314,21 +337,17 @@ impl Service {
             from: Some(from),
             to: &to,
         };
-        match self.chaos().check(&event).map(|f| (f.rule, f.action)) {
-            Some((rule, chaos::Action::Reply { code, text, .. })) => Err(Error::InjectedFault {
-                status: code,
-                rule,
-                message: text.unwrap_or_else(|| {
-                    format!("fault injected by chaos rule {rule}; the message was not sent")
-                }),
-            }),
-            Some((_, chaos::Action::Delay(d))) => {
-                tokio::time::sleep(d).await;
-                Ok(())
-            }
-            // Validation keeps disconnects and throttles away from this stage.
-            Some(_) | None => Ok(()),
+        let Some(fault) = self.chaos().check(&event) else {
+            return Ok(());
+        };
+        if let Some(reply) = fault.reply() {
+            return Err(Error::InjectedFault(reply));
         }
+        // Validation keeps disconnects and throttles away from this stage.
+        if let chaos::Action::Delay(d) = fault.action {
+            tokio::time::sleep(d).await;
+        }
+        Ok(())
     }
 
     /// Stores a message received from a mail client through [`Service::deliver`] and returns
@@ -339,31 +358,31 @@ impl Service {
     /// # Errors
     /// [`Error::MessageTooLarge`]; store and flush failures.
     pub async fn submit(&self, s: Submission) -> Result<Delivered> {
-        let svc = self.clone();
-        let delivered = tokio::task::spawn_blocking(move || {
-            let raw = mime::strip_bcc(&s.raw);
-            let sender = s.sender.map(|address| {
-                let summary = mime::summarize(&raw);
-                // Named in a header, or already listed: not (again) a Bcc recipient.
-                let mut seen: std::collections::HashSet<Vec<u8>> = summary
-                    .to
-                    .iter()
-                    .chain(&summary.cc)
-                    .map(|m| keys::email(&m.address))
-                    .collect();
-                let bcc = (s.envelope.to.iter())
-                    .filter(|r| seen.insert(keys::email(r)))
-                    .cloned()
-                    .collect();
-                SenderCopy { address, bcc }
-            });
-            svc.deliver(Delivery {
-                raw,
-                envelope: s.envelope,
-                sender,
+        let delivered = self
+            .offload(move |svc| {
+                let raw = mime::strip_bcc(&s.raw);
+                let sender = s.sender.map(|address| {
+                    let summary = mime::summarize(&raw);
+                    // Named in a header, or already listed: not (again) a Bcc recipient.
+                    let mut seen: std::collections::HashSet<Vec<u8>> = summary
+                        .to
+                        .iter()
+                        .chain(&summary.cc)
+                        .map(|m| keys::email(&m.address))
+                        .collect();
+                    let bcc = (s.envelope.to.iter())
+                        .filter(|r| seen.insert(keys::email(r)))
+                        .cloned()
+                        .collect();
+                    SenderCopy { address, bcc }
+                });
+                svc.deliver_blocking(Delivery {
+                    raw,
+                    envelope: s.envelope,
+                    sender,
+                })
             })
-        })
-        .await??;
+            .await?;
         self.flushed().await?;
         Ok(delivered)
     }
@@ -467,25 +486,18 @@ impl Service {
                 bcc,
             }),
         };
-        let svc = self.clone();
-        let sent = tokio::task::spawn_blocking(move || -> Result<FullMessage> {
-            let content = mime::content(&delivery.raw);
-            let delivered = svc.deliver(delivery)?;
-            let entry = delivered
-                .sender_copy
-                .ok_or_else(|| Error::Internal("no sender copy".into()))?;
-            // The answer is the copy as stored, not read back: a concurrent delivery's message
-            // cap, or a purge, may already have removed it, and the send still succeeded.
-            Ok(FullMessage {
-                view: MessageView {
-                    mailbox: Self::mailbox_name(entry.mailbox, &HashMap::new()),
-                    entry,
-                    message: delivered.message,
-                },
-                content,
+        let sent = self
+            .offload(move |svc| {
+                let content = mime::content(&delivery.raw);
+                let delivered = svc.deliver_blocking(delivery)?;
+                // The answer is the copy as stored, not read back: a concurrent delivery's message
+                // cap, or a purge, may already have removed it, and the send still succeeded.
+                let view = delivered
+                    .sender_copy
+                    .ok_or_else(|| Error::Internal("no sender copy".into()))?;
+                Ok(FullMessage { view, content })
             })
-        })
-        .await??;
+            .await?;
         // As SMTP's 250: a 201 means the message is on disk and survives a crash.
         self.flushed().await?;
         Ok(sent)
@@ -547,16 +559,13 @@ impl Service {
             .store
             .message(entry.message)?
             .ok_or_else(not_found)?;
-        Ok(MessageView {
-            mailbox: Self::mailbox_name(entry.mailbox, custom),
-            entry,
-            message,
-        })
+        Ok(MessageView::of(&entry, message, custom))
     }
 
-    async fn blocking_full(&self, owner: u64, id: u64) -> Result<FullMessage> {
-        let svc = self.clone();
-        tokio::task::spawn_blocking(move || {
+    /// A user's copy of a message with bodies and headers. Does not change `read`.
+    pub async fn message(&self, user: &User, id: u64) -> Result<FullMessage> {
+        let owner = self.owner_of(user)?.ok_or_else(not_found)?;
+        self.offload(move |svc| {
             let entry = svc.owned_entry(Some(owner), id)?;
             let view = svc.view(entry, &svc.custom_names(owner)?)?;
             let raw = svc.inner.store.raw(view.message.id)?.unwrap_or_default();
@@ -565,17 +574,11 @@ impl Service {
                 content: mime::content(&raw),
             })
         })
-        .await?
-    }
-
-    /// A user's copy of a message with bodies and headers. Does not change `read`.
-    pub async fn message(&self, user: &User, id: u64) -> Result<FullMessage> {
-        let owner = self.owner_of(user)?.ok_or_else(not_found)?;
-        self.blocking_full(owner, id).await
+        .await
     }
 
     /// The source of a user's copy of a message.
-    pub fn raw(&self, user: &User, id: u64) -> Result<Vec<u8>> {
+    pub async fn raw(&self, user: &User, id: u64) -> Result<Vec<u8>> {
         let entry = self.owned_entry(self.owner_of(user)?, id)?;
         self.inner.store.raw(entry.message)?.ok_or_else(not_found)
     }
@@ -584,26 +587,47 @@ impl Service {
     ///
     /// # Errors
     /// [`Error::NotFound`] for a message that is not the user's or an index past the last.
-    pub fn attachment(&self, user: &User, id: u64, index: usize) -> Result<mime::Attachment> {
-        let raw = self.raw(user, id)?;
-        mime::attachment(&raw, index).ok_or(Error::NotFound("attachment"))
+    pub async fn attachment(&self, user: &User, id: u64, index: usize) -> Result<mime::Attachment> {
+        let raw = self.raw(user, id).await?;
+        self.offload(move |_| mime::attachment(&raw, index).ok_or(Error::NotFound("attachment")))
+            .await
     }
 
     /// Changes flags or moves a user's copy.
     ///
     /// # Errors
     /// `unknown_mailbox` for a mailbox that does not exist; [`Error::NotFound`].
-    pub fn update_message(&self, user: &User, id: u64, patch: MessagePatch) -> Result<MessageView> {
+    pub async fn update_message(
+        &self,
+        user: &User,
+        id: u64,
+        patch: MessagePatch,
+    ) -> Result<MessageView> {
+        let user = user.clone();
+        self.offload(move |svc| svc.update_message_blocking(&user, id, patch))
+            .await
+    }
+
+    fn update_message_blocking(
+        &self,
+        user: &User,
+        id: u64,
+        patch: MessagePatch,
+    ) -> Result<MessageView> {
         let owner = self.owner_of(user)?;
         let entry = self.owned_entry(owner, id)?;
+        let unknown = |name: &str| {
+            Error::invalid(
+                "unknown_mailbox",
+                "mailbox",
+                format!("there is no mailbox named `{name}`"),
+            )
+        };
         let mailbox = match &patch.mailbox {
-            Some(name) => Some(self.resolve_mailbox(owner, name)?.ok_or_else(|| {
-                Error::invalid(
-                    "unknown_mailbox",
-                    "mailbox",
-                    format!("there is no mailbox named `{name}`"),
-                )
-            })?),
+            Some(name) => Some(
+                self.resolve_mailbox(owner, name)?
+                    .ok_or_else(|| unknown(name))?,
+            ),
             None => None,
         };
         let change = EntryChange {
@@ -611,11 +635,14 @@ impl Service {
             starred: patch.starred,
             mailbox,
         };
-        let updated = self
-            .inner
-            .store
-            .update_entry(entry.id, change)?
-            .ok_or_else(not_found)?;
+        let updated = match self.inner.store.update_entry(entry.id, change) {
+            Ok(updated) => updated.ok_or_else(not_found)?,
+            // Deleted since it was looked up: as if it had not been there.
+            Err(Error::NotFound("mailbox")) => {
+                return Err(unknown(patch.mailbox.as_deref().unwrap_or_default()));
+            }
+            Err(e) => return Err(e),
+        };
         debug!(entry = id, "message updated");
         let custom = self.custom_names(updated.owner)?;
         self.view(updated, &custom)
@@ -623,7 +650,13 @@ impl Service {
 
     /// Moves a user's copy to `trash`, or deletes it for good when it is already there or
     /// `permanent` is set.
-    pub fn delete_message(&self, user: &User, id: u64, permanent: bool) -> Result<()> {
+    pub async fn delete_message(&self, user: &User, id: u64, permanent: bool) -> Result<()> {
+        let user = user.clone();
+        self.offload(move |svc| svc.delete_message_blocking(&user, id, permanent))
+            .await
+    }
+
+    fn delete_message_blocking(&self, user: &User, id: u64, permanent: bool) -> Result<()> {
         let entry = self.owned_entry(self.owner_of(user)?, id)?;
         if permanent || entry.mailbox == m::TRASH {
             self.delete_copy(entry.id)?;
@@ -642,7 +675,12 @@ impl Service {
     }
 
     /// The user's mailboxes: the system ones, then custom ones by name.
-    pub fn mailboxes(&self, user: &User) -> Result<Vec<MailboxInfo>> {
+    pub async fn mailboxes(&self, user: &User) -> Result<Vec<MailboxInfo>> {
+        let user = user.clone();
+        self.offload(move |svc| svc.mailboxes_blocking(&user)).await
+    }
+
+    fn mailboxes_blocking(&self, user: &User) -> Result<Vec<MailboxInfo>> {
         let owner = self.owner_of(user)?;
         let store = &self.inner.store;
         let info = |name: String, id: u64| -> Result<MailboxInfo> {
@@ -672,7 +710,13 @@ impl Service {
     ///
     /// # Errors
     /// `invalid_mailbox_name`; [`Error::MailboxExists`] (system names included).
-    pub fn create_mailbox(&self, user: &User, name: &str) -> Result<MailboxInfo> {
+    pub async fn create_mailbox(&self, user: &User, name: &str) -> Result<MailboxInfo> {
+        let (user, name) = (user.clone(), name.to_owned());
+        self.offload(move |svc| svc.create_mailbox_blocking(&user, &name))
+            .await
+    }
+
+    fn create_mailbox_blocking(&self, user: &User, name: &str) -> Result<MailboxInfo> {
         let name = check_mailbox_name(name)?;
         if system_mailbox(&name).is_some() {
             return Err(Error::MailboxExists);
@@ -692,7 +736,13 @@ impl Service {
     /// # Errors
     /// `system_mailbox` for inbox/sent/archive/trash; [`Error::MailboxNotEmpty`];
     /// [`Error::NotFound`].
-    pub fn delete_mailbox(&self, user: &User, name: &str) -> Result<()> {
+    pub async fn delete_mailbox(&self, user: &User, name: &str) -> Result<()> {
+        let (user, name) = (user.clone(), name.to_owned());
+        self.offload(move |svc| svc.delete_mailbox_blocking(&user, &name))
+            .await
+    }
+
+    fn delete_mailbox_blocking(&self, user: &User, name: &str) -> Result<()> {
         if system_mailbox(name).is_some() {
             return Err(Error::invalid(
                 "system_mailbox",
@@ -710,8 +760,14 @@ impl Service {
     }
 
     /// Moves everything in a mailbox to `trash`, or deletes it for good when the mailbox is
-    /// `trash`. Blocking (touches every message of the mailbox).
-    pub fn empty_mailbox(&self, user: &User, name: &str) -> Result<u64> {
+    /// `trash`.
+    pub async fn empty_mailbox(&self, user: &User, name: &str) -> Result<u64> {
+        let (user, name) = (user.clone(), name.to_owned());
+        self.offload(move |svc| svc.empty_mailbox_blocking(&user, &name))
+            .await
+    }
+
+    fn empty_mailbox_blocking(&self, user: &User, name: &str) -> Result<u64> {
         let owner = self.owner_of(user)?;
         let id = self
             .resolve_mailbox(owner, name)?
@@ -747,7 +803,13 @@ impl Service {
     /// # Errors
     /// `invalid_limit`, `invalid_cursor` ([`Error::Invalid`]); [`Error::NotFound`] for an
     /// unknown mailbox.
-    pub fn list(&self, user: &User, mailbox: &str, q: &ListQuery) -> Result<Page> {
+    pub async fn list(&self, user: &User, mailbox: &str, q: &ListQuery) -> Result<Page> {
+        let (user, mailbox, q) = (user.clone(), mailbox.to_owned(), q.clone());
+        self.offload(move |svc| svc.list_blocking(&user, &mailbox, &q))
+            .await
+    }
+
+    fn list_blocking(&self, user: &User, mailbox: &str, q: &ListQuery) -> Result<Page> {
         let limit = q.limit.unwrap_or(50);
         if !(1..=MAX_PAGE).contains(&limit) {
             return Err(Error::invalid(
@@ -792,11 +854,7 @@ impl Service {
         };
         let messages = rows
             .into_iter()
-            .map(|(entry, message)| MessageView {
-                mailbox: Self::mailbox_name(entry.mailbox, &custom),
-                entry,
-                message,
-            })
+            .map(|(entry, message)| MessageView::of(&entry, message, &custom))
             .collect();
         Ok(Page {
             messages,

@@ -1,5 +1,11 @@
 //! The service layer: the only API the front-ends see. It owns the rules (validation, password
 //! policy, sessions) and calls the store; it knows nothing of HTTP or SMTP.
+//!
+//! What a front-end sees is uniform: its own types ([`message`], [`mail`], [`operator`], ...),
+//! never the store's records; one error type, [`crate::Error`]; and every method that may touch
+//! the store is `async`, moving its blocking work (scans, transactions over several trees,
+//! message parsing, password hashing) to the blocking pool itself, so a front-end just
+//! `.await`s. Methods that only read memory (the chaos rules, the counters) stay plain.
 
 pub mod address;
 mod auth;
@@ -11,6 +17,7 @@ pub mod extract;
 pub mod filter;
 pub mod limiter;
 pub mod mail;
+pub mod message;
 pub mod mime;
 pub mod operator;
 pub mod password;
@@ -28,7 +35,10 @@ use crate::error::{Error, Result};
 use crate::store::Store;
 use limiter::LoginLimiter;
 
+/// What a removal freed (messages and bytes), as purges and retention report it.
+pub use crate::store::mail::Removed;
 pub use auth::{LoginOutcome, NewUser, Session, User};
+pub use message::{Address, Entry, Message};
 
 /// Failed logins allowed per address within [`LOGIN_WINDOW`].
 pub const LOGIN_MAX_FAILURES: usize = 5;
@@ -142,14 +152,17 @@ impl Service {
         Ok(tokio::task::spawn_blocking(f).await?)
     }
 
-    /// Runs blocking store work (scans, flushes) on the blocking pool.
-    pub async fn blocking<T, F>(&self, f: F) -> Result<T>
+    /// Runs blocking work of the service (store scans, transactions over several trees,
+    /// parsing messages) on the blocking pool. Every method that may do such work is `async`
+    /// and offloads it here itself, so a front-end only ever `.await`s and never needs to
+    /// know which calls block; point reads run inline (they cost about as much as the hop).
+    async fn offload<T, F>(&self, f: F) -> Result<T>
     where
-        F: FnOnce(&Store) -> Result<T> + Send + 'static,
+        F: FnOnce(&Service) -> Result<T> + Send + 'static,
         T: Send + 'static,
     {
-        let store = self.inner.store.clone();
-        tokio::task::spawn_blocking(move || f(&store)).await?
+        let svc = self.clone();
+        tokio::task::spawn_blocking(move || f(&svc)).await?
     }
 
     /// Sets the admin token (once; later calls are ignored). Only its digest is kept.
@@ -198,12 +211,17 @@ impl Service {
     }
 
     /// Deletes (or with `dry_run` measures) every message older than `age`.
-    pub async fn purge(&self, age: Duration, dry_run: bool) -> Result<crate::store::mail::Removed> {
+    pub async fn purge(&self, age: Duration, dry_run: bool) -> Result<Removed> {
         let cutoff = crate::retention::cutoff(crate::time::Timestamp::now(), age);
-        let svc = self.clone();
         let removed = self
-            .blocking(move |store| {
-                crate::retention::purge_older_than(store, cutoff, dry_run, Some(&svc), &mut |_| {})
+            .offload(move |svc| {
+                crate::retention::purge_older_than(
+                    &svc.inner.store,
+                    cutoff,
+                    dry_run,
+                    Some(svc),
+                    &mut |_| {},
+                )
             })
             .await?;
         if !dry_run {
@@ -223,10 +241,11 @@ impl Service {
     }
 
     /// Periodic housekeeping: removes expired sessions and forgets stale login failures.
-    /// Blocking (a range scan and deletes); returns the number of sessions removed.
-    pub fn sweep_sessions(&self, now: crate::time::Timestamp) -> Result<usize> {
+    /// Returns the number of sessions removed.
+    pub async fn sweep_sessions(&self, now: crate::time::Timestamp) -> Result<usize> {
         self.inner.limiter.prune(std::time::Instant::now());
-        Ok(self.inner.store.purge_expired_sessions(now)?)
+        self.offload(move |svc| Ok(svc.inner.store.purge_expired_sessions(now)?))
+            .await
     }
 }
 
@@ -248,7 +267,7 @@ pub(crate) mod test_support {
         let raw = format!(
             "From: a@example.test\r\nTo: b@example.test\r\nSubject: {subject}\r\n\r\nHi\r\n"
         );
-        svc.deliver(Delivery {
+        svc.deliver_blocking(Delivery {
             raw: raw.into_bytes(),
             envelope: Envelope {
                 from: "a@example.test".into(),

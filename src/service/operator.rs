@@ -6,10 +6,11 @@ use tracing::info;
 
 use super::filter::{MessageFilter, Viewer};
 use super::mail::MAX_PAGE;
+use super::message::Message;
 use super::{Service, mime};
 use crate::error::{Error, Result};
 use crate::store::keys;
-use crate::store::mail::{MessageRecord, Removed};
+use crate::store::mail::Removed;
 
 /// Messages a listing examines at most per request. A filter that matches rarely would
 /// otherwise read the whole store in one request; past this the page ends early, with a
@@ -31,14 +32,14 @@ pub struct AdminQuery {
 /// One page of the operator listing.
 #[derive(Debug, Clone)]
 pub struct AdminPage {
-    pub messages: Vec<MessageRecord>,
+    pub messages: Vec<Message>,
     pub next_cursor: Option<String>,
 }
 
 /// A whole message as the operator sees it.
 #[derive(Debug, Clone)]
 pub struct AdminMessage {
-    pub message: MessageRecord,
+    pub message: Message,
     pub content: mime::Content,
 }
 
@@ -87,19 +88,21 @@ fn not_found() -> Error {
 
 impl Service {
     /// One page of every message, newest first, filtered. Reads records only, plus the source
-    /// of those a `q` must look into; examines at most [`SCAN_BUDGET`] messages. Blocking.
+    /// of those a `q` must look into; examines at most [`SCAN_BUDGET`] messages.
     ///
     /// # Errors
     /// `invalid_limit`, `invalid_cursor` ([`Error::Invalid`]); store failures.
-    pub fn admin_list(&self, q: &AdminQuery) -> Result<AdminPage> {
-        self.admin_list_within(q, SCAN_BUDGET)
+    pub async fn admin_list(&self, q: &AdminQuery) -> Result<AdminPage> {
+        let q = q.clone();
+        self.offload(move |svc| svc.admin_list_within(&q, SCAN_BUDGET))
+            .await
     }
 
     fn admin_list_within(&self, q: &AdminQuery, budget: usize) -> Result<AdminPage> {
         let limit = page_limit(q.limit)?;
         let before = cursor(q.cursor.as_deref(), "cursor")?;
         let store = &self.inner.store;
-        let mut messages: Vec<MessageRecord> = Vec::with_capacity(limit.min(64));
+        let mut messages: Vec<Message> = Vec::with_capacity(limit.min(64));
         for (examined, m) in store.messages_newest_first(before).enumerate() {
             let m = m?;
             let id = m.id;
@@ -113,7 +116,7 @@ impl Service {
                         next_cursor: next,
                     });
                 }
-                messages.push(m);
+                messages.push(Message::from(m));
             }
             if examined + 1 == budget {
                 // Go on after the last message examined, matched or not.
@@ -129,42 +132,49 @@ impl Service {
         })
     }
 
-    /// A message with its decoded content. Blocking (parses the source).
+    /// A message with its decoded content.
     ///
     /// # Errors
     /// [`Error::NotFound`].
-    pub fn admin_message(&self, id: u64) -> Result<AdminMessage> {
-        let message = self.inner.store.message(id)?.ok_or_else(not_found)?;
-        let raw = self.admin_raw(id)?;
-        Ok(AdminMessage {
-            message,
-            content: mime::content(&raw),
+    pub async fn admin_message(&self, id: u64) -> Result<AdminMessage> {
+        self.offload(move |svc| {
+            let store = &svc.inner.store;
+            let message = store.message(id)?.ok_or_else(not_found)?;
+            let raw = store.raw(id)?.ok_or_else(not_found)?;
+            Ok(AdminMessage {
+                message: Message::from(message),
+                content: mime::content(&raw),
+            })
         })
+        .await
     }
 
     /// A message's source.
     ///
     /// # Errors
     /// [`Error::NotFound`].
-    pub fn admin_raw(&self, id: u64) -> Result<Vec<u8>> {
+    pub async fn admin_raw(&self, id: u64) -> Result<Vec<u8>> {
         self.inner.store.raw(id)?.ok_or_else(not_found)
     }
 
-    /// An attachment of a message. Blocking (parses the source).
+    /// An attachment of a message.
     ///
     /// # Errors
     /// [`Error::NotFound`] for an unknown message or an index past the last attachment.
-    pub fn admin_attachment(&self, id: u64, index: usize) -> Result<mime::Attachment> {
-        let raw = self.admin_raw(id)?;
-        mime::attachment(&raw, index).ok_or(Error::NotFound("attachment"))
+    pub async fn admin_attachment(&self, id: u64, index: usize) -> Result<mime::Attachment> {
+        let raw = self.admin_raw(id).await?;
+        self.offload(move |_| mime::attachment(&raw, index).ok_or(Error::NotFound("attachment")))
+            .await
     }
 
     /// Deletes a message with every copy of it, in every mailbox.
     ///
     /// # Errors
     /// [`Error::NotFound`].
-    pub fn admin_delete(&self, id: u64) -> Result<()> {
-        let gone = self.inner.store.delete_messages_returning(&[id])?;
+    pub async fn admin_delete(&self, id: u64) -> Result<()> {
+        let gone = self
+            .offload(move |svc| Ok(svc.inner.store.delete_messages_returning(&[id])?))
+            .await?;
         if gone.is_empty() {
             return Err(not_found());
         }
@@ -174,8 +184,12 @@ impl Service {
     }
 
     /// Deletes every message stored when the call begins, with all copies; users and their
-    /// mailboxes stay. Mail that arrives meanwhile is kept. Blocking.
-    pub fn admin_delete_all(&self) -> Result<Removed> {
+    /// mailboxes stay. Mail that arrives meanwhile is kept.
+    pub async fn admin_delete_all(&self) -> Result<Removed> {
+        self.offload(Service::admin_delete_all_blocking).await
+    }
+
+    fn admin_delete_all_blocking(&self) -> Result<Removed> {
         let store = &self.inner.store;
         // Ids only grow: anything stored from now on has a larger one and is left alone.
         let bound = store.generate_id()?;
@@ -205,7 +219,7 @@ impl Service {
 
     /// The counters of `GET /api/v1/admin/stats` and `GET /metrics`: point reads of the counts
     /// the store keeps, whatever its size.
-    pub fn stats_snapshot(&self) -> Result<StatsSnapshot> {
+    pub async fn stats_snapshot(&self) -> Result<StatsSnapshot> {
         let store = &self.inner.store;
         Ok(StatsSnapshot {
             messages: store.message_count()?,

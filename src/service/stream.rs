@@ -16,10 +16,11 @@ use super::Service;
 use super::events::{EventKind, MailEvent};
 use super::filter::MessageFilter;
 use super::mail::MessageView;
+use super::message::Message;
 use super::watch::{After, Audience, Hit};
 use crate::error::Result;
 use crate::store::keys;
-use crate::store::mail::{EntryRecord, MessageRecord};
+use crate::store::mail::EntryRecord;
 
 /// Most messages a stream sends again after it fell behind or reconnected.
 pub const REPLAY_MAX: usize = 1_000;
@@ -37,7 +38,7 @@ pub struct Notice {
 /// What a notice is about, as its audience sees it.
 #[derive(Debug, Clone)]
 pub enum NoticeItem {
-    Operator(MessageRecord),
+    Operator(Message),
     User(MessageView),
 }
 
@@ -61,7 +62,7 @@ impl Service {
     ///
     /// # Errors
     /// Store failures.
-    pub fn event_stream(
+    pub async fn event_stream(
         &self,
         audience: Audience,
         last_event_id: Option<&str>,
@@ -109,7 +110,7 @@ impl EventStream {
                     Err(RecvError::Closed) => return None,
                 },
             };
-            match self.notices(&event) {
+            match self.notices(&event).await {
                 Ok(Some(notices)) => self.pending.extend(notices),
                 Ok(None) => return None,
                 Err(e) => {
@@ -121,7 +122,7 @@ impl EventStream {
     }
 
     /// The notices an event makes for this audience; `None` when a user's session ended.
-    fn notices(&mut self, event: &MailEvent) -> Result<Option<Vec<Notice>>> {
+    async fn notices(&mut self, event: &MailEvent) -> Result<Option<Vec<Notice>>> {
         let m = &event.message;
         if event.kind == EventKind::Received {
             let newest = event.entries.iter().map(|e| e.id).chain([m.id]).max();
@@ -134,7 +135,7 @@ impl EventStream {
             Audience::Operator => Ok(Some(if event.whole {
                 vec![Notice {
                     kind: event.kind,
-                    item: NoticeItem::Operator((**m).clone()),
+                    item: NoticeItem::Operator(Message::from(&**m)),
                     cursor: cursor(m.id),
                 }]
             } else {
@@ -146,7 +147,7 @@ impl EventStream {
                 if own.is_empty() {
                     return Ok(Some(Vec::new()));
                 }
-                if !self.svc.session_valid(session)? {
+                if !self.svc.session_valid(session).await? {
                     return Ok(None);
                 }
                 let custom = self.svc.custom_names(*owner)?;
@@ -154,11 +155,7 @@ impl EventStream {
                     own.into_iter()
                         .map(|e| Notice {
                             kind: event.kind,
-                            item: NoticeItem::User(MessageView {
-                                mailbox: Service::mailbox_name(e.mailbox, &custom),
-                                entry: e.clone(),
-                                message: (**m).clone(),
-                            }),
+                            item: NoticeItem::User(MessageView::of(e, &**m, &custom)),
                             cursor: cursor(e.id),
                         })
                         .collect(),
@@ -170,21 +167,23 @@ impl EventStream {
     /// What arrived after `from`, oldest first, as `received` notices (at most
     /// [`REPLAY_MAX`], the newest).
     async fn replay_from(&mut self, from: u64) -> Result<Vec<Notice>> {
-        let (svc, audience) = (self.svc.clone(), self.audience.clone());
-        let hits = tokio::task::spawn_blocking(move || {
-            let mut hits: Vec<Hit> = Vec::new();
-            svc.walk_after(
-                &audience,
-                &MessageFilter::default(),
-                After::Position(from),
-                &mut |hit| {
-                    hits.push(hit);
-                    hits.len() < REPLAY_MAX
-                },
-            )?;
-            Ok::<_, crate::Error>(hits)
-        })
-        .await??;
+        let audience = self.audience.clone();
+        let hits = self
+            .svc
+            .offload(move |svc| {
+                let mut hits: Vec<Hit> = Vec::new();
+                svc.walk_after(
+                    &audience,
+                    &MessageFilter::default(),
+                    After::Position(from),
+                    &mut |hit| {
+                        hits.push(hit);
+                        hits.len() < REPLAY_MAX
+                    },
+                )?;
+                Ok(hits)
+            })
+            .await?;
         let mut notices = Vec::with_capacity(hits.len());
         for (m, entry) in hits.into_iter().rev() {
             let event = MailEvent {
@@ -193,7 +192,7 @@ impl EventStream {
                 entries: entry.into_iter().collect::<Vec<_>>().into(),
                 whole: true,
             };
-            match self.notices(&event)? {
+            match self.notices(&event).await? {
                 Some(n) => notices.extend(n),
                 None => break,
             }
@@ -212,7 +211,7 @@ mod tests {
     async fn a_lagging_stream_replays_from_the_store() {
         let dir = tempfile::tempdir().unwrap();
         let svc = service(dir.path());
-        let mut stream = svc.event_stream(Audience::Operator, None).unwrap();
+        let mut stream = svc.event_stream(Audience::Operator, None).await.unwrap();
         let needle = deliver(&svc, "needle");
         let mut junk = svc.inner.store.message(needle).unwrap().unwrap();
         junk.subject = "junk".into();
@@ -236,14 +235,20 @@ mod tests {
         let two = deliver(&svc, "two");
         let three = deliver(&svc, "three");
         let last = keys::encode_cursor(one);
-        let mut stream = svc.event_stream(Audience::Operator, Some(&last)).unwrap();
+        let mut stream = svc
+            .event_stream(Audience::Operator, Some(&last))
+            .await
+            .unwrap();
         for want in [two, three] {
             let n = stream.next().await.unwrap();
             assert!(matches!(n.item, NoticeItem::Operator(ref m) if m.id == want));
         }
         svc.events().close();
         assert!(stream.next().await.is_none());
-        let mut garbage = svc.event_stream(Audience::Operator, Some("x")).unwrap();
+        let mut garbage = svc
+            .event_stream(Audience::Operator, Some("x"))
+            .await
+            .unwrap();
         assert!(
             garbage.next().await.is_none(),
             "closed hub: nothing, no replay"

@@ -208,7 +208,7 @@ impl Service {
     ///
     /// # Errors
     /// [`Error::NotFound`] for a mailbox the user does not have.
-    pub fn audience(&self, session: Session, mailbox: Option<&str>) -> Result<Audience> {
+    pub async fn audience(&self, session: Session, mailbox: Option<&str>) -> Result<Audience> {
         // Made now if the user never had mail, so that the first delivery is recognised.
         let owner = self.inner.store.ensure_owner(&session.user.email)?;
         let mailbox = match mailbox {
@@ -244,9 +244,10 @@ impl Service {
         loop {
             if look_in_store {
                 look_in_store = false;
-                let (svc, aud, filter) = (self.clone(), audience.clone(), q.filter.clone());
-                let hit =
-                    tokio::task::spawn_blocking(move || svc.find(&aud, &filter, after)).await??;
+                let (aud, filter) = (audience.clone(), q.filter.clone());
+                let hit = self
+                    .offload(move |svc| svc.find(&aud, &filter, after))
+                    .await?;
                 if let Some(waited) = self.answer(&audience, hit).await? {
                     return Ok(waited);
                 }
@@ -363,7 +364,7 @@ impl Service {
                     return Ok(None);
                 };
                 // The session may have ended while we waited (logout, password change).
-                if !self.session_valid(session)? {
+                if !self.session_valid(session).await? {
                     return Err(Error::InvalidToken);
                 }
                 match self.message(&session.user, e.id).await {
@@ -372,14 +373,11 @@ impl Service {
                     Err(e) => return Err(e),
                 }
             }
-            Audience::Operator => {
-                let svc = self.clone();
-                match tokio::task::spawn_blocking(move || svc.admin_message(m.id)).await? {
-                    Ok(a) => (Found::Operator(a), m.id),
-                    Err(Error::NotFound(_)) => return Ok(None),
-                    Err(e) => return Err(e),
-                }
-            }
+            Audience::Operator => match self.admin_message(m.id).await {
+                Ok(a) => (Found::Operator(a), m.id),
+                Err(Error::NotFound(_)) => return Ok(None),
+                Err(e) => return Err(e),
+            },
         };
         Ok(Some(Waited {
             found,

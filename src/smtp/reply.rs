@@ -1,11 +1,13 @@
 //! SMTP replies: a code, an enhanced status code (RFC 3463, advertised as ENHANCEDSTATUSCODES)
-//! and text lines, and the one place that turns a domain [`Error`] into a reply.
+//! and text lines, and the one place that turns a domain [`Error`] (or an injected fault)
+//! into a reply.
 
 use std::fmt::Write as _;
 
 use tracing::error;
 
 use crate::error::Error;
+use crate::service::chaos::{InjectedReply, Stage};
 
 /// One SMTP reply, possibly of several lines.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,6 +111,7 @@ pub fn for_error(e: &Error) -> Reply {
             ),
         ),
         Error::Invalid { message, .. } => Reply::new(550, "5.1.3", message.clone()),
+        Error::InjectedFault(fault) => for_fault(fault),
         Error::Store(_) | Error::Internal(_) => {
             error!(error = %e, "SMTP: internal error");
             Reply::new(451, "4.3.0", "local error in processing; try again later")
@@ -121,13 +124,26 @@ pub fn for_error(e: &Error) -> Reply {
         | Error::AdminOnly
         | Error::NotReady
         | Error::ChaosDisabled
-        | Error::InjectedFault { .. }
         | Error::WaitTimeout { .. }
         | Error::NotFound(_) => {
             error!(error = %e, "SMTP: unexpected error");
             Reply::new(451, "4.3.0", "local error in processing; try again later")
         }
     }
+}
+
+/// The reply of a fault-injection rule: its code, and its text or one naming the rule.
+/// Replies after the greeting carry an enhanced code (ENHANCEDSTATUSCODES): the rule's, or the
+/// bare class. It is written into the text: the same line on the wire, and `Reply` keeps its
+/// codes static.
+pub fn for_fault(fault: &InjectedReply) -> Reply {
+    let text = fault.to_string();
+    let line = match &fault.enhanced {
+        Some(e) => format!("{e} {text}"),
+        None if fault.stage == Stage::Connect => text,
+        None => format!("{}.0.0 {text}", fault.code / 100),
+    };
+    Reply::plain(fault.code, vec![line])
 }
 
 #[cfg(test)]
@@ -161,5 +177,32 @@ mod tests {
             454
         );
         assert_eq!(code(Error::Internal("x".into())), 451);
+    }
+
+    #[test]
+    fn an_injected_fault_says_its_code_and_enhanced_code() {
+        let fault = |stage, enhanced: Option<&str>| {
+            for_error(&Error::InjectedFault(InjectedReply {
+                rule: 3,
+                stage,
+                code: 451,
+                enhanced: enhanced.map(str::to_owned),
+                text: None,
+            }))
+            .to_wire()
+        };
+        assert_eq!(
+            fault(Stage::Rcpt, Some("4.3.2")),
+            "451 4.3.2 fault injected by chaos rule 3\r\n"
+        );
+        assert_eq!(
+            fault(Stage::Data, None),
+            "451 4.0.0 fault injected by chaos rule 3\r\n"
+        );
+        // The greeting has no enhanced code.
+        assert_eq!(
+            fault(Stage::Connect, None),
+            "451 fault injected by chaos rule 3\r\n"
+        );
     }
 }

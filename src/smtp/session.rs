@@ -17,7 +17,7 @@ use std::time::{Duration, SystemTime};
 use super::auth::{self, Credentials, Pending};
 use super::codec::{MAX_AUTH_LINE, MAX_LINE};
 use super::reply::{self, Reply};
-use crate::cli::SmtpAuth;
+use crate::config::SmtpAuth;
 use crate::error::Result;
 use crate::service::chaos::{self, Chaos, Event, Fault, Stage};
 use crate::service::compose::rfc5322_date;
@@ -626,28 +626,11 @@ fn ask(chaos: Option<&Chaos>, stage: Stage, from: Option<&str>, to: &[&str]) -> 
 /// The action of a fault that refuses the command: a reply (421 also closes the connection,
 /// RFC 5321 3.8) or a disconnect. `None` for a delay or a throttle, which let it go ahead.
 fn refusal(fault: &Fault) -> Option<Action> {
-    let chaos::Action::Reply {
-        code,
-        enhanced,
-        text,
-    } = &fault.action
-    else {
+    let Some(injected) = fault.reply() else {
         return matches!(fault.action, chaos::Action::Disconnect).then_some(Action::Disconnect);
     };
-    let text = match text {
-        Some(t) => t.clone(),
-        None => format!("fault injected by chaos rule {}", fault.rule),
-    };
-    // Replies after the greeting carry an enhanced code (ENHANCEDSTATUSCODES); the rule's, or
-    // the bare class. It is written into the text: the same line on the wire, and `Reply`
-    // keeps its codes static.
-    let line = match enhanced {
-        Some(e) => format!("{e} {text}"),
-        None if fault.stage == Stage::Connect => text,
-        None => format!("{}.0.0 {text}", code / 100),
-    };
-    let reply = Reply::plain(*code, vec![line]);
-    Some(if *code == 421 {
+    let reply = reply::for_fault(&injected);
+    Some(if injected.code == 421 {
         Action::Close(reply)
     } else {
         Action::Reply(reply)

@@ -10,8 +10,14 @@
 //! - `entries`: entry id -> [`EntryRecord`] (one owner's copy: mailbox and flags)
 //! - `mailbox_index`, `unread_index`, `starred_index`: owner ++ mailbox ++ entry id -> flags
 //! - `mailbox_names`: owner ++ lower-cased name -> [`MailboxRecord`] (custom mailboxes)
-//! - `mailbox_counts`: owner ++ mailbox -> [`Counts`]
+//! - `mailbox_counts`: owner ++ mailbox -> [`Counts`]. A custom mailbox has its entry exactly
+//!   while it exists (made and removed with its name), so that a transaction moving a copy
+//!   into it can see, in the same transaction, that it still exists.
 //! - `meta`: store-wide counters (`messages`, `bytes`, and `users`, kept by the parent module)
+//!
+//! Every write runs in one transaction over the trees it touches, the counters in `meta` and
+//! `mailbox_counts` included: they never disagree with the records they count, even after a
+//! crash.
 
 use serde::{Deserialize, Serialize};
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
@@ -35,6 +41,18 @@ pub const SYSTEM_MAILBOXES: [(u64, &str); 4] = [
 ];
 /// Custom mailbox ids start above this.
 const FIRST_CUSTOM_MAILBOX: u64 = 16;
+
+/// Whether a mailbox id is a custom mailbox's (not a system one).
+fn is_custom(mailbox: u64) -> bool {
+    mailbox >= FIRST_CUSTOM_MAILBOX
+}
+
+/// The keys of the store-wide counters in `meta`.
+const MESSAGES_KEY: &[u8] = b"messages";
+const BYTES_KEY: &[u8] = b"bytes";
+/// Set in `meta` once every custom mailbox of a store made before mailboxes had their
+/// `mailbox_counts` entry from the start has one.
+const MAILBOX_COUNTS_KEY: &[u8] = b"mailbox_counts";
 
 const FLAG_READ: u8 = 1;
 const FLAG_STARRED: u8 = 2;
@@ -196,6 +214,7 @@ struct Tx<'a> {
     unread_index: &'a TransactionalTree,
     starred_index: &'a TransactionalTree,
     mailbox_counts: &'a TransactionalTree,
+    meta: &'a TransactionalTree,
 }
 
 impl Tx<'_> {
@@ -222,9 +241,41 @@ impl Tx<'_> {
         Self::get(self.messages, &keys::id(id))
     }
 
+    /// Changes the store-wide message and byte counters.
+    fn bump(&self, messages: i64, bytes: i64) -> TxResult<()> {
+        for (key, delta) in [(MESSAGES_KEY, messages), (BYTES_KEY, bytes)] {
+            if delta != 0 {
+                let n = self
+                    .meta
+                    .get(key)?
+                    .and_then(|v| keys::id_at(&v, 0))
+                    .unwrap_or(0);
+                self.meta
+                    .insert(key, &keys::id(n.saturating_add_signed(delta)))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether a copy may go into `mailbox` of `owner`: a system mailbox always, a custom one
+    /// while it exists.
+    fn mailbox_exists(&self, owner: u64, mailbox: u64) -> TxResult<bool> {
+        Ok(!is_custom(mailbox)
+            || self
+                .mailbox_counts
+                .get(&keys::mailbox(owner, mailbox)[..])?
+                .is_some())
+    }
+
     fn add_counts(&self, owner: u64, mailbox: u64, total: i64, unread: i64) -> TxResult<()> {
         let key = keys::mailbox(owner, mailbox);
-        let mut c: Counts = Self::get(self.mailbox_counts, &key)?.unwrap_or_default();
+        let current: Option<Counts> = Self::get(self.mailbox_counts, &key)?;
+        if current.is_none() && is_custom(mailbox) {
+            // The mailbox is gone (a copy left in it by a store from before moves checked
+            // that): do not make it exist again.
+            return Ok(());
+        }
+        let mut c = current.unwrap_or_default();
         c.total = c.total.saturating_add_signed(total);
         c.unread = c.unread.saturating_add_signed(unread);
         Self::put(self.mailbox_counts, &key, &c)
@@ -297,6 +348,7 @@ impl Tx<'_> {
         self.raw.remove(&keys::id(m.id))?;
         self.received
             .remove(&keys::received(m.received_at, m.id)[..])?;
+        self.bump(-1, -(m.size as i64))?;
         Ok(Removed {
             messages: 1,
             bytes: m.size,
@@ -316,35 +368,24 @@ impl Store {
             &t.unread_index,
             &t.starred_index,
             &t.mailbox_counts,
+            &t.meta,
         )
-            .transaction(|(messages, raw, received, entries, mi, ui, si, counts)| {
-                f(&Tx {
-                    messages,
-                    raw,
-                    received,
-                    entries,
-                    mailbox_index: mi,
-                    unread_index: ui,
-                    starred_index: si,
-                    mailbox_counts: counts,
-                })
-            })
+            .transaction(
+                |(messages, raw, received, entries, mi, ui, si, counts, meta)| {
+                    f(&Tx {
+                        messages,
+                        raw,
+                        received,
+                        entries,
+                        mailbox_index: mi,
+                        unread_index: ui,
+                        starred_index: si,
+                        mailbox_counts: counts,
+                        meta,
+                    })
+                },
+            )
             .map_err(txn_error)
-    }
-
-    fn bump_stats(&self, messages: i64, bytes: i64) -> Result<(), StoreError> {
-        for (key, delta) in [
-            (b"messages".as_slice(), messages),
-            (b"bytes".as_slice(), bytes),
-        ] {
-            if delta != 0 {
-                self.mail.meta.update_and_fetch(key, |old| {
-                    let n = old.and_then(|v| keys::id_at(v, 0)).unwrap_or(0);
-                    Some(n.saturating_add_signed(delta).to_be_bytes().to_vec())
-                })?;
-            }
-        }
-        Ok(())
     }
 
     fn stat(&self, key: &[u8]) -> Result<u64, StoreError> {
@@ -358,12 +399,12 @@ impl Store {
 
     /// Messages stored (bodies, not copies).
     pub fn message_count(&self) -> Result<u64, StoreError> {
-        self.stat(b"messages")
+        self.stat(MESSAGES_KEY)
     }
 
     /// Bytes of message source stored.
     pub fn message_bytes(&self) -> Result<u64, StoreError> {
-        self.stat(b"bytes")
+        self.stat(BYTES_KEY)
     }
 
     // ----- owners ------------------------------------------------------------------------------
@@ -418,9 +459,8 @@ impl Store {
             for e in entries {
                 tx.link(e)?;
             }
-            Ok(())
-        })?;
-        self.bump_stats(1, message.size as i64)
+            tx.bump(1, message.size as i64)
+        })
     }
 
     /// A message record.
@@ -459,39 +499,33 @@ impl Store {
     /// records the transaction read anyway, so this costs no more), for whoever must hear of
     /// them.
     pub fn delete_messages_returning(&self, ids: &[u64]) -> Result<Vec<Gone>, StoreError> {
-        let gone = self.mail_tx(|tx| {
+        self.mail_tx(|tx| {
             let mut gone = Vec::with_capacity(ids.len());
             for &id in ids {
                 gone.extend(tx.delete_message(id)?);
             }
             Ok(gone)
-        })?;
-        let removed: Removed = gone.iter().map(|g| g.removed).sum();
-        self.bump_stats(-(removed.messages as i64), -(removed.bytes as i64))?;
-        Ok(gone)
+        })
     }
 
     /// Deletes one copy; the message goes with its last copy. `None` when the entry is gone.
     pub fn delete_entry(&self, id: u64) -> Result<Option<Removed>, StoreError> {
-        let removed = self.mail_tx(|tx| match tx.entry(id)? {
+        self.mail_tx(|tx| match tx.entry(id)? {
             Some(e) => tx.remove_entry(&e).map(Some),
             None => Ok(None),
-        })?;
-        if let Some(r) = removed {
-            self.bump_stats(-(r.messages as i64), -(r.bytes as i64))?;
-        }
-        Ok(removed)
+        })
     }
 
     /// Applies a change to an entry, keeping indexes and counts in step. `None` when gone.
-    pub fn update_entry(
-        &self,
-        id: u64,
-        change: EntryChange,
-    ) -> Result<Option<EntryRecord>, StoreError> {
-        self.mail_tx(|tx| {
+    ///
+    /// # Errors
+    /// [`Error::NotFound`]`("mailbox")` when the change moves the copy into a custom mailbox
+    /// that no longer exists: checked in the transaction that moves it, so a mailbox deleted
+    /// meanwhile never ends up holding a copy nobody can list.
+    pub fn update_entry(&self, id: u64, change: EntryChange) -> Result<Option<EntryRecord>, Error> {
+        let updated = self.mail_tx(|tx| {
             let Some(old) = tx.entry(id)? else {
-                return Ok(None);
+                return Ok(Some(None));
             };
             let new = EntryRecord {
                 read: change.read.unwrap_or(old.read),
@@ -499,12 +533,16 @@ impl Store {
                 mailbox: change.mailbox.unwrap_or(old.mailbox),
                 ..old.clone()
             };
+            if new.mailbox != old.mailbox && !tx.mailbox_exists(new.owner, new.mailbox)? {
+                return Ok(None);
+            }
             if new != old {
                 tx.unlink(&old)?;
                 tx.link(&new)?;
             }
-            Ok(Some(new))
-        })
+            Ok(Some(Some(new)))
+        })?;
+        updated.ok_or(Error::NotFound("mailbox"))
     }
 
     /// One page of a mailbox, newest first: entries with ids below `before` (all when `None`)
@@ -654,7 +692,7 @@ impl Store {
             .transpose()
     }
 
-    /// Creates a custom mailbox.
+    /// Creates a custom mailbox, with its name and its (zero) counts in one transaction.
     ///
     /// # Errors
     /// [`Error::MailboxExists`] when the owner has one of that name (case-insensitively).
@@ -665,47 +703,83 @@ impl Store {
             created_at: Timestamp::now(),
         };
         let value = codec::encode(&record)?;
-        let created = self
-            .mail
-            .mailbox_names
-            .compare_and_swap(
-                keys::mailbox_name(owner, name),
-                None as Option<&[u8]>,
-                Some(value),
-            )
-            .map_err(StoreError::from)?;
-        match created {
-            Ok(()) => Ok(record),
-            Err(_) => Err(Error::MailboxExists),
+        let counts = codec::encode(&Counts::default())?;
+        let name_key = keys::mailbox_name(owner, name);
+        let counts_key = keys::mailbox(owner, record.id);
+        let created = (&self.mail.mailbox_names, &self.mail.mailbox_counts)
+            .transaction(|(names, counts_t)| {
+                if names.get(name_key.as_slice())?.is_some() {
+                    return Ok(false);
+                }
+                names.insert(name_key.as_slice(), value.as_slice())?;
+                counts_t.insert(&counts_key[..], counts.as_slice())?;
+                Ok(true)
+            })
+            .map_err(txn_error)?;
+        if created {
+            Ok(record)
+        } else {
+            Err(Error::MailboxExists)
         }
     }
 
-    /// Deletes an empty custom mailbox.
+    /// Deletes an empty custom mailbox. The emptiness check is in the transaction that
+    /// deletes it, as the existence check is in every move into it (see
+    /// [`Store::update_entry`]), so the two serialise: a copy moved in first keeps the mailbox,
+    /// one moved after it is gone is refused.
     ///
     /// # Errors
-    /// [`Error::MailboxNotEmpty`] when it still holds messages.
+    /// [`Error::MailboxNotEmpty`] when it still holds messages; [`Error::NotFound`] when it is
+    /// gone (or was deleted and made again: another mailbox of the same name).
     pub fn delete_mailbox(&self, owner: u64, mailbox: &MailboxRecord) -> Result<(), Error> {
         let name_key = keys::mailbox_name(owner, &mailbox.name);
         let counts_key = keys::mailbox(owner, mailbox.id);
-        let not_empty = (&self.mail.mailbox_names, &self.mail.mailbox_counts)
+        (&self.mail.mailbox_names, &self.mail.mailbox_counts)
             .transaction(|(names, counts)| {
+                let current: Option<MailboxRecord> = match names.get(name_key.as_slice())? {
+                    Some(v) => Some(abort(codec::decode(&v))?),
+                    None => None,
+                };
+                if current.is_none_or(|b| b.id != mailbox.id) {
+                    return Ok(Err(Error::NotFound("mailbox")));
+                }
                 let c: Counts = match counts.get(counts_key)? {
                     Some(v) => abort(codec::decode(&v))?,
                     None => Counts::default(),
                 };
                 if c.total > 0 {
-                    return Ok(true);
+                    return Ok(Err(Error::MailboxNotEmpty));
                 }
                 names.remove(name_key.as_slice())?;
                 counts.remove(&counts_key[..])?;
-                Ok(false)
+                Ok(Ok(()))
             })
-            .map_err(txn_error)?;
-        if not_empty {
-            Err(Error::MailboxNotEmpty)
-        } else {
-            Ok(())
+            .map_err(txn_error)?
+    }
+
+    /// A store from before custom mailboxes had their counts from the start has mailboxes
+    /// without: give them theirs, once, so that moves into them are accepted.
+    pub(super) fn count_custom_mailboxes_once(&self) -> Result<(), StoreError> {
+        if self.mail.meta.get(MAILBOX_COUNTS_KEY)?.is_some() {
+            return Ok(());
         }
+        // Our lock on the dir keeps every other writer out while this runs.
+        for item in self.mail.mailbox_names.iter() {
+            let (key, value) = item?;
+            let (Some(owner), Ok(b)) =
+                (keys::id_at(&key, 0), codec::decode::<MailboxRecord>(&value))
+            else {
+                continue;
+            };
+            let counts_key = keys::mailbox(owner, b.id);
+            if self.mail.mailbox_counts.get(counts_key)?.is_none() {
+                self.mail
+                    .mailbox_counts
+                    .insert(counts_key, codec::encode(&Counts::default())?)?;
+            }
+        }
+        self.mail.meta.insert(MAILBOX_COUNTS_KEY, &[])?;
+        Ok(())
     }
 
     /// Removes an owner's mailboxes, counters and address mapping. Call after its entries are
@@ -771,5 +845,113 @@ impl Store {
                 };
                 read().transpose()
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(id: u64, entry: u64, owner: u64) -> (MessageRecord, EntryRecord) {
+        let m = MessageRecord {
+            id,
+            received_at: Timestamp(1_700_000_000),
+            size: 10,
+            envelope_from: "a@example.test".into(),
+            envelope_to: vec!["b@example.test".into()],
+            from: Mailbox::default(),
+            to: vec![],
+            cc: vec![],
+            reply_to: vec![],
+            subject: String::new(),
+            snippet: String::new(),
+            message_id: None,
+            has_attachments: false,
+            entries: vec![entry],
+        };
+        let e = EntryRecord {
+            id: entry,
+            message: id,
+            owner,
+            mailbox: INBOX,
+            read: false,
+            starred: false,
+            bcc: None,
+        };
+        (m, e)
+    }
+
+    /// A transaction sees the store as of one moment (sled runs transactions one at a time,
+    /// and no other write during one): whenever it looks, the counters must count exactly the
+    /// records there, while another thread stores and deletes.
+    #[test]
+    fn no_moment_shows_the_counters_apart_from_the_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 1 << 20).unwrap();
+        let owner = store.ensure_owner("b@example.test").unwrap();
+        let ids: Vec<u64> = (0..200).map(|_| store.generate_id().unwrap()).collect();
+        let writer = {
+            let (store, ids) = (store.clone(), ids.clone());
+            std::thread::spawn(move || {
+                for &id in &ids {
+                    let (m, e) = message(id, id + 1_000_000, owner);
+                    store.insert_message(&m, b"0123456789", &[e]).unwrap();
+                }
+                for id in ids {
+                    store.delete_messages(&[id]).unwrap();
+                }
+            })
+        };
+        let t = &store.mail;
+        let mut looks = 0;
+        while !writer.is_finished() {
+            let (present, counted, bytes) = (&t.messages, &t.meta)
+                .transaction(|(messages, meta)| {
+                    let mut present = 0;
+                    for id in &ids {
+                        present += u64::from(messages.get(keys::id(*id))?.is_some());
+                    }
+                    let read = |key| -> TxResult<u64> {
+                        Ok(meta.get(key)?.and_then(|v| keys::id_at(&v, 0)).unwrap_or(0))
+                    };
+                    Ok((present, read(MESSAGES_KEY)?, read(BYTES_KEY)?))
+                })
+                .map_err(txn_error)
+                .unwrap();
+            assert_eq!((counted, bytes), (present, present * 10), "look {looks}");
+            looks += 1;
+        }
+        writer.join().unwrap();
+        assert_eq!(store.message_count().unwrap(), 0);
+    }
+
+    #[test]
+    fn custom_mailboxes_of_an_older_store_get_their_counts_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 1 << 20).unwrap();
+        let owner = store.ensure_owner("b@example.test").unwrap();
+        let work = store.create_mailbox(owner, "Work").unwrap();
+        // As a store from before: a mailbox that never held mail had no counts.
+        let counts_key = keys::mailbox(owner, work.id);
+        store.mail.mailbox_counts.remove(counts_key).unwrap();
+        store.mail.meta.remove(MAILBOX_COUNTS_KEY).unwrap();
+        let (m, e) = message(
+            store.generate_id().unwrap(),
+            store.generate_id().unwrap(),
+            owner,
+        );
+        store
+            .insert_message(&m, b"0123456789", std::slice::from_ref(&e))
+            .unwrap();
+        drop(store);
+
+        let store = Store::open(dir.path(), 1 << 20).unwrap();
+        let into_work = EntryChange {
+            mailbox: Some(work.id),
+            ..Default::default()
+        };
+        let moved = store.update_entry(e.id, into_work).unwrap().unwrap();
+        assert_eq!(moved.mailbox, work.id);
+        assert_eq!(store.counts(owner, work.id).unwrap().total, 1);
     }
 }

@@ -10,7 +10,10 @@
 //! - the mail trees, described in [`mail`]; their `meta` tree also holds the user count
 //!   ([`USERS_KEY`]), so counting users never scans `users`
 //!
-//! Writes that touch several trees run in one sled transaction.
+//! Writes that touch several trees run in one sled transaction. sled runs transactions one at
+//! a time, and other writes wait for them, so a check and the write it guards are safe in one
+//! transaction: a session is stored only while its user exists, and a user record is
+//! updated only while it exists, so nothing of a deleted account comes back.
 
 pub mod codec;
 pub mod keys;
@@ -197,6 +200,7 @@ impl Store {
             trim: Arc::default(),
         };
         store.count_users_once()?;
+        store.count_custom_mailboxes_once()?;
         Ok(store)
     }
 
@@ -278,28 +282,31 @@ impl Store {
         }
     }
 
-    /// Replaces a user's record. The email must not change (the index is not touched).
-    pub fn update_user(&self, user: &UserRecord) -> Result<(), StoreError> {
-        self.users
-            .insert(keys::user(user.id), codec::encode(user)?)?;
-        Ok(())
+    /// Replaces a user's record, if it still exists: a user deleted meanwhile is not brought
+    /// back. The email must not change (the index is not touched). Returns false when the
+    /// user is gone.
+    pub fn update_user(&self, user: &UserRecord) -> Result<bool, StoreError> {
+        let value = codec::encode(user)?;
+        let old = self
+            .users
+            .fetch_and_update(keys::user(user.id), |old| old.map(|_| value.clone()))?;
+        Ok(old.is_some())
     }
 
-    /// Deletes a user, its email index entry and all of its sessions atomically.
-    /// Returns false when there was no such user.
+    /// Deletes a user, its email index entry and all of its sessions. Returns false when there
+    /// was no such user.
+    ///
+    /// Race-free against logins: the user and the sessions read beforehand go in one
+    /// transaction, and [`Store::insert_session`] checks in its own transaction that the user
+    /// exists. So a session stored before that transaction is either among those read, or
+    /// found by the sweep of the user's sessions that follows it; none can be stored after it.
     pub fn delete_user(&self, id: u64) -> Result<bool, StoreError> {
         let Some(user) = self.user(id)? else {
             return Ok(false);
         };
-        let sessions = self.user_session_digests(id)?;
-        let mut expiries = Vec::with_capacity(sessions.len());
-        for digest in &sessions {
-            if let Some(s) = self.session(digest)? {
-                expiries.push(keys::session_expiry(s.expires_at, digest));
-            }
-        }
+        let sessions = self.user_sessions(id)?;
         let email_key = keys::email(&user.email);
-        (
+        let deleted = (
             &self.users,
             &self.users_by_email,
             &self.sessions,
@@ -308,22 +315,26 @@ impl Store {
             &self.mail.meta,
         )
             .transaction(|(users, by_email, sessions_t, by_user, by_expiry, meta)| {
-                if users.remove(&keys::user(id))?.is_some() {
-                    let n = read_count(meta.get(USERS_KEY)?);
-                    meta.insert(USERS_KEY, &keys::id(n.saturating_sub(1)))?;
+                if users.remove(&keys::user(id))?.is_none() {
+                    // Someone else deleted it meanwhile.
+                    return Ok(false);
                 }
+                let n = read_count(meta.get(USERS_KEY)?);
+                meta.insert(USERS_KEY, &keys::id(n.saturating_sub(1)))?;
                 by_email.remove(email_key.as_slice())?;
-                for digest in &sessions {
+                for (digest, expires_at) in &sessions {
                     sessions_t.remove(digest)?;
                     by_user.remove(&keys::user_session(id, digest)[..])?;
+                    by_expiry.remove(&keys::session_expiry(*expires_at, digest)[..])?;
                 }
-                for key in &expiries {
-                    by_expiry.remove(&key[..])?;
-                }
-                Ok(())
+                Ok(true)
             })
             .map_err(txn_error)?;
-        Ok(true)
+        if deleted {
+            // Sessions stored between the read above and the transaction.
+            self.delete_user_sessions(id, None)?;
+        }
+        Ok(deleted)
     }
 
     /// Number of registered users: one point read of the count kept with every insert and
@@ -334,23 +345,29 @@ impl Store {
 
     // ----- sessions ----------------------------------------------------------------------------
 
-    /// Stores a new session under the digest of its token.
+    /// Stores a new session under the digest of its token, if its user exists: checked in
+    /// the same transaction, so no session outlives a [`Store::delete_user`]. Returns false
+    /// (and stores nothing) when the user is gone.
     pub fn insert_session(
         &self,
         digest: &[u8; DIGEST_LEN],
         session: &SessionRecord,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let value = codec::encode(session)?;
         (
+            &self.users,
             &self.sessions,
             &self.sessions_by_user,
             &self.sessions_by_expiry,
         )
-            .transaction(|(sessions, by_user, by_expiry)| {
+            .transaction(|(users, sessions, by_user, by_expiry)| {
+                if users.get(keys::user(session.user_id))?.is_none() {
+                    return Ok(false);
+                }
                 sessions.insert(digest, value.as_slice())?;
                 by_user.insert(&keys::user_session(session.user_id, digest)[..], &[])?;
                 by_expiry.insert(&keys::session_expiry(session.expires_at, digest)[..], &[])?;
-                Ok(())
+                Ok(true)
             })
             .map_err(txn_error)
     }
@@ -432,6 +449,20 @@ impl Store {
                 keys::digest_suffix(&k).ok_or_else(|| StoreError::Codec("bad session key".into()))
             })
             .collect()
+    }
+
+    /// The sessions of a user that still exist, with their expiry (for the expiry index key).
+    fn user_sessions(
+        &self,
+        user_id: u64,
+    ) -> Result<Vec<([u8; DIGEST_LEN], Timestamp)>, StoreError> {
+        let mut out = Vec::new();
+        for digest in self.user_session_digests(user_id)? {
+            if let Some(s) = self.session(&digest)? {
+                out.push((digest, s.expires_at));
+            }
+        }
+        Ok(out)
     }
 }
 

@@ -550,7 +550,6 @@ pub fn fixture(name: &str) -> Vec<u8> {
 /// Delivers `raw` to `to` as SMTP would (no sender copy), through the one delivery path;
 /// returns the message's id. For MIME the REST API cannot make.
 pub async fn deliver(srv: &TestServer, raw: Vec<u8>, to: &[&str]) -> u64 {
-    let svc = srv.service.clone();
     let d = Delivery {
         raw,
         envelope: Envelope {
@@ -559,12 +558,7 @@ pub async fn deliver(srv: &TestServer, raw: Vec<u8>, to: &[&str]) -> u64 {
         },
         sender: None,
     };
-    tokio::task::spawn_blocking(move || svc.deliver(d))
-        .await
-        .unwrap()
-        .expect("deliver")
-        .message
-        .id
+    srv.service.deliver(d).await.expect("deliver").message.id
 }
 
 // ----- event streams -------------------------------------------------------------------------
