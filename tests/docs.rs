@@ -5,8 +5,7 @@
 //! `packaging/fakemail.default` lists every setting, that the unit waits longer than the
 //! server drains, that every file the Debian package ships exists or is made by
 //! `packaging/build-deb.sh`, that the README's error table gives every code one status and
-//! lists exactly the codes the server gives, which are also the only ones doc comments name, and
-//! that the OpenAPI document has the README's endpoints and error codes.
+//! lists exactly the codes the server gives, which are also the only ones doc comments name.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -555,69 +554,5 @@ fn documented_error_codes_are_the_ones_the_server_gives() {
     assert!(
         stale.is_empty(),
         "doc comments name codes that do not exist: {stale:?}"
-    );
-}
-
-fn openapi() -> serde_json::Value {
-    serde_json::from_str(&read("src/api/openapi.json")).expect("src/api/openapi.json is JSON")
-}
-
-#[test]
-fn the_openapi_document_has_the_readme_error_codes() {
-    let doc = openapi();
-    let code = &doc["components"]["schemas"]["Error"]["properties"]["error"]["properties"]["code"];
-    let listed: BTreeSet<String> = code["enum"]
-        .as_array()
-        .expect("the Error schema lists its codes")
-        .iter()
-        .map(|c| c.as_str().unwrap().to_owned())
-        .collect();
-    // Every row of the README's error table, `| 4xx, 5xx | `injected_fault` |` too.
-    let readme = read("README.md");
-    let table = readme
-        .split("\n### Errors\n")
-        .nth(1)
-        .expect("README.md has ### Errors")
-        .split("\n## ")
-        .next()
-        .unwrap();
-    let documented: BTreeSet<String> = table
-        .lines()
-        .filter_map(|l| l.split('|').nth(2))
-        .filter_map(|c| c.trim().strip_prefix('`')?.strip_suffix('`'))
-        .map(str::to_owned)
-        .collect();
-    assert!(
-        documented.is_superset(&readme_error_codes().into_keys().collect()),
-        "{documented:?}"
-    );
-    assert_eq!(
-        listed, documented,
-        "the error codes of src/api/openapi.json and of the README's error table"
-    );
-}
-
-#[test]
-fn the_readme_documents_every_endpoint_of_the_openapi_document() {
-    let doc = openapi();
-    let readme = read("README.md");
-    let mut missing = Vec::new();
-    for (path, item) in doc["paths"].as_object().unwrap() {
-        for method in ["get", "put", "post", "delete", "patch"] {
-            if item.get(method).is_none() {
-                continue;
-            }
-            // A row of an endpoint table: `| `GET` | `/path` |` or `| `GET /path` |`.
-            let m = method.to_uppercase();
-            if !readme.contains(&format!("| `{m}` | `{path}` |"))
-                && !readme.contains(&format!("| `{m} {path}` |"))
-            {
-                missing.push(format!("{m} {path}"));
-            }
-        }
-    }
-    assert!(
-        missing.is_empty(),
-        "endpoints of src/api/openapi.json with no row in a README table: {missing:?}"
     );
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use warp::filters::BoxedFilter;
 use warp::http::{HeaderMap, Method, StatusCode, header};
 use warp::reply::Response;
-use warp::{Filter, Rejection, Reply};
+use warp::{Filter, Rejection};
 
 use super::body::json;
 use super::handlers;
@@ -143,10 +143,7 @@ fn service_routes(svc: Service) -> BoxedFilter<(Response,)> {
 fn openapi() -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
     warp::path!("api" / "v1" / "openapi.json").and(
         warp::get()
-            .map(|| {
-                warp::reply::with_header(super::OPENAPI, header::CONTENT_TYPE, "application/json")
-                    .into_response()
-            })
+            .and_then(handlers::openapi)
             .or(others("GET"))
             .unify(),
     )

@@ -21,7 +21,7 @@ use crate::service::chaos::Stage;
 /// The path template of every route (`{name}`: one path segment): the OpenAPI document's
 /// `paths`, which list every route the router serves, in sorted order.
 pub static ROUTES: LazyLock<Vec<String>> = LazyLock::new(|| {
-    serde_json::from_str::<serde_json::Value>(super::OPENAPI)
+    serde_json::from_str::<serde_json::Value>(super::openapi::document())
         .ok()
         .and_then(|doc| {
             let paths = doc.get("paths")?.as_object()?;
