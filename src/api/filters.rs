@@ -13,6 +13,7 @@ use super::body::json;
 use super::handlers;
 use super::metrics::HttpCounts;
 use super::rejection::{self, ApiError};
+use super::routes::{self, Route};
 use crate::error::Error;
 use crate::service::{Service, Session};
 
@@ -85,13 +86,14 @@ pub fn routes(
         }))
 }
 
-/// Rejects with 405 and `Allow` when the method is not one of `allow`; otherwise steps aside
-/// (not found), so the real route's own rejection wins.
-fn others(allow: &'static str) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+/// Rejects with 405 and `Allow` when the method is not one of the route's; otherwise steps
+/// aside (not found), so the real route's own rejection wins.
+fn others(route: Route) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
     warp::method().and_then(move |m: Method| async move {
-        if allow.split(", ").any(|a| a == m.as_str()) {
+        if route.methods().any(|a| a == m.as_str()) {
             return Err(warp::reject::not_found());
         }
+        let allow = route.allow;
         let mut e = ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "method_not_allowed",
@@ -144,7 +146,7 @@ fn openapi() -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
     warp::path!("api" / "v1" / "openapi.json").and(
         warp::get()
             .and_then(handlers::openapi)
-            .or(others("GET"))
+            .or(others(routes::OPENAPI))
             .unify(),
     )
 }
@@ -156,7 +158,7 @@ fn health() -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
             .or(warp::head())
             .unify()
             .and_then(handlers::health)
-            .or(others("GET, HEAD"))
+            .or(others(routes::HEALTHZ))
             .unify(),
     )
 }
@@ -170,7 +172,7 @@ fn ready(svc: Service) -> impl Filter<Extract = (Response,), Error = Rejection> 
             .unify()
             .and(with_svc(svc))
             .and_then(handlers::ready)
-            .or(others("GET, HEAD"))
+            .or(others(routes::READYZ))
             .unify(),
     )
 }
@@ -186,7 +188,7 @@ fn metrics(
             .and(with_svc(svc))
             .and(warp::any().map(move || http.clone()))
             .and_then(handlers::metrics)
-            .or(others("GET"))
+            .or(others(routes::METRICS))
             .unify(),
     )
 }
@@ -201,7 +203,7 @@ fn register(
             .and(with_svc(svc))
             .and(json(l.max_body))
             .and_then(handlers::register)
-            .or(others("POST"))
+            .or(others(routes::REGISTER))
             .unify(),
     )
 }
@@ -213,7 +215,7 @@ fn login(svc: Service, l: Limits) -> impl Filter<Extract = (Response,), Error = 
             .and(with_svc(svc))
             .and(json(l.max_body))
             .and_then(handlers::login)
-            .or(others("POST"))
+            .or(others(routes::LOGIN))
             .unify(),
     )
 }
@@ -225,7 +227,7 @@ fn logout(svc: Service) -> impl Filter<Extract = (Response,), Error = Rejection>
             .and(with_svc(svc.clone()))
             .and(session(svc))
             .and_then(handlers::logout)
-            .or(others("POST"))
+            .or(others(routes::LOGOUT))
             .unify(),
     )
 }
@@ -241,7 +243,7 @@ fn me_routes(
             .unify()
             .or(delete_me(svc, l))
             .unify()
-            .or(others("GET, PATCH, DELETE"))
+            .or(others(routes::ME))
             .unify(),
     )
 }
@@ -286,7 +288,7 @@ fn change_password(
             .and(session(svc))
             .and(json(l.max_body))
             .and_then(handlers::change_password)
-            .or(others("POST"))
+            .or(others(routes::PASSWORD))
             .unify(),
     )
 }
@@ -325,7 +327,7 @@ fn send(svc: Service, l: Limits) -> impl Filter<Extract = (Response,), Error = R
             .and(session(svc))
             .and(json(l.max_send_body))
             .and_then(handlers::send)
-            .or(others("POST"))
+            .or(others(routes::MESSAGES))
             .unify(),
     )
 }
@@ -341,9 +343,7 @@ fn message_routes(
         .unify()
         .or(delete_message(path(), svc))
         .unify()
-        .or(path()
-            .and(others("GET, PATCH, DELETE"))
-            .map(|_: String, r| r))
+        .or(path().and(others(routes::MESSAGE)).map(|_: String, r| r))
         .unify()
 }
 
@@ -391,7 +391,9 @@ fn raw_message(svc: Service) -> impl Filter<Extract = (Response,), Error = Rejec
         .and(warp::get())
         .and(session(svc))
         .and_then(handlers::raw_message)
-        .or(path().and(others("GET")).map(|_: String, r| r))
+        .or(path()
+            .and(others(routes::MESSAGE_RAW))
+            .map(|_: String, r| r))
         .unify()
 }
 
@@ -405,7 +407,9 @@ fn message_attachment(
         .and(warp::get())
         .and(session(svc))
         .and_then(handlers::message_attachment)
-        .or(path().and(others("GET")).map(|_: String, _: String, r| r))
+        .or(path()
+            .and(others(routes::MESSAGE_ATTACHMENT))
+            .map(|_: String, _: String, r| r))
         .unify()
 }
 
@@ -418,7 +422,7 @@ fn mailbox_routes(
         list_mailboxes(svc.clone())
             .or(create_mailbox(svc, l))
             .unify()
-            .or(others("GET, POST"))
+            .or(others(routes::MAILBOXES))
             .unify(),
     )
 }
@@ -451,7 +455,7 @@ fn delete_mailbox(svc: Service) -> impl Filter<Extract = (Response,), Error = Re
         .and(warp::delete())
         .and(session(svc))
         .and_then(handlers::delete_mailbox)
-        .or(path().and(others("DELETE")).map(|_: String, r| r))
+        .or(path().and(others(routes::MAILBOX)).map(|_: String, r| r))
         .unify()
 }
 
@@ -461,7 +465,9 @@ fn mailbox_messages(svc: Service) -> impl Filter<Extract = (Response,), Error = 
     list_messages(path(), svc.clone())
         .or(empty_mailbox(path(), svc))
         .unify()
-        .or(path().and(others("GET, DELETE")).map(|_: String, r| r))
+        .or(path()
+            .and(others(routes::MAILBOX_MESSAGES))
+            .map(|_: String, r| r))
         .unify()
 }
 
@@ -499,7 +505,7 @@ fn admin_purge(
             .and(with_svc(svc))
             .and(json(l.max_body))
             .and_then(handlers::admin_purge)
-            .or(others("POST"))
+            .or(others(routes::ADMIN_PURGE))
             .unify(),
     )
 }
@@ -523,7 +529,7 @@ fn admin_chaos(
                 .and(admin_svc)
                 .and_then(handlers::chaos_clear))
             .unify()
-            .or(others("GET, PUT, DELETE"))
+            .or(others(routes::ADMIN_CHAOS))
             .unify(),
     )
 }
@@ -539,7 +545,7 @@ fn admin_chaos_rules(
             .and(with_svc(svc))
             .and(json(l.max_body))
             .and_then(handlers::chaos_add)
-            .or(others("POST"))
+            .or(others(routes::ADMIN_CHAOS_RULES))
             .unify(),
     )
 }
@@ -551,7 +557,9 @@ fn admin_chaos_rule(svc: Service) -> impl Filter<Extract = (Response,), Error = 
         .and(admin(svc.clone()))
         .and(with_svc(svc))
         .and_then(handlers::chaos_remove)
-        .or(path.and(others("DELETE")).map(|_: String, r: Response| r))
+        .or(path
+            .and(others(routes::ADMIN_CHAOS_RULE))
+            .map(|_: String, r: Response| r))
         .unify()
 }
 
@@ -596,7 +604,7 @@ fn admin_messages(svc: Service) -> impl Filter<Extract = (Response,), Error = Re
         admin_list(svc.clone())
             .or(admin_delete_all(svc))
             .unify()
-            .or(others("GET, DELETE"))
+            .or(others(routes::ADMIN_MESSAGES))
             .unify(),
     )
 }
@@ -634,7 +642,9 @@ fn admin_message_routes(
             .and(with_svc(svc))
             .and_then(handlers::admin_delete))
         .unify()
-        .or(path().and(others("GET, DELETE")).map(|_: String, r| r))
+        .or(path()
+            .and(others(routes::ADMIN_MESSAGE))
+            .map(|_: String, r| r))
         .unify()
 }
 
@@ -646,7 +656,9 @@ fn admin_raw(svc: Service) -> impl Filter<Extract = (Response,), Error = Rejecti
         .and(admin(svc.clone()))
         .and(with_svc(svc))
         .and_then(handlers::admin_raw)
-        .or(path().and(others("GET")).map(|_: String, r| r))
+        .or(path()
+            .and(others(routes::ADMIN_MESSAGE_RAW))
+            .map(|_: String, r| r))
         .unify()
 }
 
@@ -659,7 +671,9 @@ fn admin_attachment(svc: Service) -> impl Filter<Extract = (Response,), Error = 
         .and(admin(svc.clone()))
         .and(with_svc(svc))
         .and_then(handlers::admin_attachment)
-        .or(path().and(others("GET")).map(|_: String, _: String, r| r))
+        .or(path()
+            .and(others(routes::ADMIN_MESSAGE_ATTACHMENT))
+            .map(|_: String, _: String, r| r))
         .unify()
 }
 
@@ -670,7 +684,7 @@ fn admin_stats(svc: Service) -> impl Filter<Extract = (Response,), Error = Rejec
             .and(admin(svc.clone()))
             .and(with_svc(svc))
             .and_then(handlers::admin_stats)
-            .or(others("GET"))
+            .or(others(routes::ADMIN_STATS))
             .unify(),
     )
 }
@@ -683,7 +697,7 @@ fn admin_wait(svc: Service) -> impl Filter<Extract = (Response,), Error = Reject
             .and(with_svc(svc))
             .and(query())
             .and_then(handlers::admin_wait)
-            .or(others("GET"))
+            .or(others(routes::ADMIN_WAIT))
             .unify(),
     )
 }
@@ -697,7 +711,9 @@ fn mailbox_wait(svc: Service) -> impl Filter<Extract = (Response,), Error = Reje
         .and(session(svc))
         .and(query())
         .and_then(handlers::mailbox_wait)
-        .or(path().and(others("GET")).map(|_: String, r| r))
+        .or(path()
+            .and(others(routes::MAILBOX_WAIT))
+            .map(|_: String, r| r))
         .unify()
 }
 
@@ -709,7 +725,7 @@ fn admin_events(svc: Service) -> impl Filter<Extract = (Response,), Error = Reje
             .and(with_svc(svc))
             .and(warp::sse::last_event_id::<String>())
             .and_then(handlers::admin_events)
-            .or(others("GET"))
+            .or(others(routes::ADMIN_EVENTS))
             .unify(),
     )
 }
@@ -722,7 +738,7 @@ fn user_events(svc: Service) -> impl Filter<Extract = (Response,), Error = Rejec
             .and(session(svc))
             .and(warp::sse::last_event_id::<String>())
             .and_then(handlers::user_events)
-            .or(others("GET"))
+            .or(others(routes::EVENTS))
             .unify(),
     )
 }

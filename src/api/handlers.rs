@@ -14,6 +14,7 @@ use super::exposition;
 use super::metrics::HttpCounts;
 use super::openapi::*;
 use super::rejection::Envelope;
+use super::routes;
 use crate::error::Error;
 use crate::service::chaos::{Rule, RuleJson, RuleSpec};
 use crate::service::events::EventKind;
@@ -37,7 +38,7 @@ fn no_content() -> Response {
 ///
 /// Answers 200 whenever the process answers at all.
 #[utoipa::path(
-    get, path = "/healthz", tag = "service",
+    get, path = routes::HEALTHZ.template, tag = "service",
     operation_id = "health",
     responses(
         (status = 200, description = "The process answers.", body = Health),
@@ -57,7 +58,7 @@ pub async fn health() -> Result<Response, Rejection> {
 /// server starts and from the moment shutdown begins, while in-flight requests drain. Point
 /// load balancers and start-up scripts here.
 #[utoipa::path(
-    get, path = "/readyz", tag = "service",
+    get, path = routes::READYZ.template, tag = "service",
     operation_id = "ready",
     responses(
         (status = 200, description = "The server is ready.", body = Ready),
@@ -75,7 +76,7 @@ pub async fn ready(svc: Service) -> Result<Response, Rejection> {
 
 /// This document
 #[utoipa::path(
-    get, path = "/api/v1/openapi.json", tag = "service",
+    get, path = routes::OPENAPI.template, tag = "service",
     operation_id = "openapi",
     responses(
         (status = 200, description = "The OpenAPI document of the REST API.", body = Object),
@@ -98,7 +99,7 @@ pub async fn openapi() -> Result<Response, Rejection> {
 /// sweeper runs, deletions by reason, chaos faults. Open like /healthz: it shows counts only,
 /// never addresses, subjects or tokens.
 #[utoipa::path(
-    get, path = "/metrics", tag = "service",
+    get, path = routes::METRICS.template, tag = "service",
     operation_id = "metrics",
     responses(
         (status = 200, description = "The metrics.", body = String, content_type = "text/plain"),
@@ -117,7 +118,7 @@ pub async fn metrics(svc: Service, http: Arc<HttpCounts>) -> Result<Response, Re
 ///
 /// Mail already sent to the address is in the new account's inbox.
 #[utoipa::path(
-    post, path = "/api/v1/auth/register", tag = "accounts",
+    post, path = routes::REGISTER.template, tag = "accounts",
     operation_id = "register",
     request_body = RegisterRequest,
     responses(
@@ -149,7 +150,7 @@ pub async fn register(svc: Service, req: RegisterRequest) -> Result<Response, Re
 /// address within 15 minutes, further attempts get 429 until the oldest failure is 15 minutes
 /// old.
 #[utoipa::path(
-    post, path = "/api/v1/auth/login", tag = "accounts",
+    post, path = routes::LOGIN.template, tag = "accounts",
     operation_id = "login",
     request_body = LoginRequest,
     responses(
@@ -172,7 +173,7 @@ pub async fn login(svc: Service, req: LoginRequest) -> Result<Response, Rejectio
 
 /// Log out
 #[utoipa::path(
-    post, path = "/api/v1/auth/logout", tag = "accounts",
+    post, path = routes::LOGOUT.template, tag = "accounts",
     operation_id = "logout", security(("session" = [])),
     responses(
         (status = 204, description = "The token stops working at once."),
@@ -187,7 +188,7 @@ pub async fn logout(svc: Service, session: Session) -> Result<Response, Rejectio
 
 /// The caller's account
 #[utoipa::path(
-    get, path = "/api/v1/me", tag = "accounts",
+    get, path = routes::ME.template, tag = "accounts",
     operation_id = "getMe", security(("session" = [])),
     responses(
         (status = 200, description = "The account.", body = UserDto),
@@ -201,7 +202,7 @@ pub async fn me(session: Session) -> Result<Response, Rejection> {
 
 /// Change the display name
 #[utoipa::path(
-    patch, path = "/api/v1/me", tag = "accounts",
+    patch, path = routes::ME.template, tag = "accounts",
     operation_id = "updateMe", security(("session" = [])),
     request_body = UpdateProfileRequest,
     responses(
@@ -228,7 +229,7 @@ pub async fn update_me(
 /// Every other token of the user is revoked. The current-password check counts as a login
 /// attempt.
 #[utoipa::path(
-    post, path = "/api/v1/me/password", tag = "accounts",
+    post, path = routes::PASSWORD.template, tag = "accounts",
     operation_id = "changePassword", security(("session" = [])),
     request_body = ChangePasswordRequest,
     responses(
@@ -258,7 +259,7 @@ pub async fn change_password(
 /// The account, its sessions, its mailboxes and its copies of messages are deleted. The
 /// password check counts as a login attempt.
 #[utoipa::path(
-    delete, path = "/api/v1/me", tag = "accounts",
+    delete, path = routes::ME.template, tag = "accounts",
     operation_id = "deleteMe", security(("session" = [])),
     request_body = DeleteAccountRequest,
     responses(
@@ -312,7 +313,7 @@ where
 /// of its own in its inbox (unread) and the sender a copy in `sent` (read). A recipient needs
 /// no account. The JSON body may be at most `--max-message-size` plus `--max-body-size` bytes.
 #[utoipa::path(
-    post, path = "/api/v1/messages", tag = "mail",
+    post, path = routes::MESSAGES.template, tag = "mail",
     operation_id = "send", security(("session" = [])),
     request_body = SendRequest,
     responses(
@@ -340,7 +341,7 @@ pub async fn send(svc: Service, session: Session, req: SendRequest) -> Result<Re
 ///
 /// Reading does not change `read`.
 #[utoipa::path(
-    get, path = "/api/v1/messages/{id}", tag = "mail",
+    get, path = routes::MESSAGE.template, tag = "mail",
     operation_id = "getMessage", security(("session" = [])),
     params(CopyId),
     responses(
@@ -361,7 +362,7 @@ pub async fn get_message(
 
 /// A message's source
 #[utoipa::path(
-    get, path = "/api/v1/messages/{id}/raw", tag = "mail",
+    get, path = routes::MESSAGE_RAW.template, tag = "mail",
     operation_id = "getMessageRaw", security(("session" = [])),
     params(CopyId),
     responses(
@@ -383,7 +384,7 @@ pub async fn raw_message(
 
 /// An attachment's content
 #[utoipa::path(
-    get, path = "/api/v1/messages/{id}/attachments/{index}", tag = "mail",
+    get, path = routes::MESSAGE_ATTACHMENT.template, tag = "mail",
     operation_id = "getMessageAttachment", security(("session" = [])),
     params(CopyId, AttachmentIndex),
     responses(
@@ -482,7 +483,7 @@ fn content_disposition(filename: Option<&str>) -> HeaderValue {
 
 /// Flag or move a message
 #[utoipa::path(
-    patch, path = "/api/v1/messages/{id}", tag = "mail",
+    patch, path = routes::MESSAGE.template, tag = "mail",
     operation_id = "updateMessage", security(("session" = [])),
     params(CopyId),
     request_body = PatchMessageRequest,
@@ -515,7 +516,7 @@ pub async fn patch_message(
 /// `permanent=true`. Only the caller's copy goes; the message itself is removed with its last
 /// copy.
 #[utoipa::path(
-    delete, path = "/api/v1/messages/{id}", tag = "mail",
+    delete, path = routes::MESSAGE.template, tag = "mail",
     operation_id = "deleteMessage", security(("session" = [])),
     params(CopyId, Permanent),
     responses(
@@ -540,7 +541,7 @@ pub async fn delete_message(
 
 /// The caller's mailboxes
 #[utoipa::path(
-    get, path = "/api/v1/mailboxes", tag = "mailboxes",
+    get, path = routes::MAILBOXES.template, tag = "mailboxes",
     operation_id = "listMailboxes", security(("session" = [])),
     responses(
         (status = 200, description = "The system mailboxes (`inbox`, `sent`, `archive`, `trash`),
@@ -557,7 +558,7 @@ pub async fn list_mailboxes(svc: Service, session: Session) -> Result<Response, 
 
 /// Make a mailbox
 #[utoipa::path(
-    post, path = "/api/v1/mailboxes", tag = "mailboxes",
+    post, path = routes::MAILBOXES.template, tag = "mailboxes",
     operation_id = "createMailbox", security(("session" = [])),
     request_body = CreateMailboxRequest,
     responses(
@@ -586,7 +587,7 @@ pub async fn create_mailbox(
 ///
 /// Only one of the user's own mailboxes, and only when it is empty.
 #[utoipa::path(
-    delete, path = "/api/v1/mailboxes/{name}", tag = "mailboxes",
+    delete, path = routes::MAILBOX.template, tag = "mailboxes",
     operation_id = "deleteMailbox", security(("session" = [])),
     params(MailboxName),
     responses(
@@ -615,7 +616,7 @@ pub async fn delete_mailbox(
 /// Newest first, by when each copy arrived (moving a copy keeps its place). Keep the same
 /// filters while paging.
 #[utoipa::path(
-    get, path = "/api/v1/mailboxes/{name}/messages", tag = "mailboxes",
+    get, path = routes::MAILBOX_MESSAGES.template, tag = "mailboxes",
     operation_id = "listMessages", security(("session" = [])),
     params(MailboxName, Paging, Flags),
     responses(
@@ -658,7 +659,7 @@ pub async fn list_messages(
 ///
 /// Moves everything in the mailbox to `trash`, or, for `trash`, deletes it for good.
 #[utoipa::path(
-    delete, path = "/api/v1/mailboxes/{name}/messages", tag = "mailboxes",
+    delete, path = routes::MAILBOX_MESSAGES.template, tag = "mailboxes",
     operation_id = "emptyMailbox", security(("session" = [])),
     params(MailboxName),
     responses(
@@ -683,7 +684,7 @@ pub async fn empty_mailbox(
 /// Deletes every message received at least `older_than` ago, with all its copies, as
 /// `fakemail purge` does.
 #[utoipa::path(
-    post, path = "/api/v1/admin/purge", tag = "retention",
+    post, path = routes::ADMIN_PURGE.template, tag = "retention",
     operation_id = "purge", security(("admin" = [])),
     request_body = PurgeRequest,
     responses(
@@ -772,7 +773,7 @@ fn message_filter(q: &HashMap<String, String>) -> MessageFilter {
 /// matches rarely may answer fewer than `limit` messages, even none, and a `next_cursor` to go
 /// on from.
 #[utoipa::path(
-    get, path = "/api/v1/admin/messages", tag = "operator",
+    get, path = routes::ADMIN_MESSAGES.template, tag = "operator",
     operation_id = "adminListMessages", security(("admin" = [])),
     params(Filters, Search, Paging),
     responses(
@@ -799,7 +800,7 @@ pub async fn admin_list(svc: Service, q: HashMap<String, String>) -> Result<Resp
 /// Every message stored when the request begins is deleted, with all its copies; accounts and
 /// their mailboxes stay.
 #[utoipa::path(
-    delete, path = "/api/v1/admin/messages", tag = "operator",
+    delete, path = routes::ADMIN_MESSAGES.template, tag = "operator",
     operation_id = "adminDeleteAllMessages", security(("admin" = [])),
     responses(
         (status = 204, description = "The messages are gone."),
@@ -814,7 +815,7 @@ pub async fn admin_delete_all(svc: Service) -> Result<Response, Rejection> {
 
 /// A whole message
 #[utoipa::path(
-    get, path = "/api/v1/admin/messages/{id}", tag = "operator",
+    get, path = routes::ADMIN_MESSAGE.template, tag = "operator",
     operation_id = "adminGetMessage", security(("admin" = [])),
     params(MessageId),
     responses(
@@ -834,7 +835,7 @@ pub async fn admin_message(id: String, svc: Service) -> Result<Response, Rejecti
 ///
 /// The message is deleted with all its copies, in every mailbox.
 #[utoipa::path(
-    delete, path = "/api/v1/admin/messages/{id}", tag = "operator",
+    delete, path = routes::ADMIN_MESSAGE.template, tag = "operator",
     operation_id = "adminDeleteMessage", security(("admin" = [])),
     params(MessageId),
     responses(
@@ -852,7 +853,7 @@ pub async fn admin_delete(id: String, svc: Service) -> Result<Response, Rejectio
 
 /// A message's source
 #[utoipa::path(
-    get, path = "/api/v1/admin/messages/{id}/raw", tag = "operator",
+    get, path = routes::ADMIN_MESSAGE_RAW.template, tag = "operator",
     operation_id = "adminGetMessageRaw", security(("admin" = [])),
     params(MessageId),
     responses(
@@ -870,7 +871,7 @@ pub async fn admin_raw(id: String, svc: Service) -> Result<Response, Rejection> 
 
 /// An attachment's content
 #[utoipa::path(
-    get, path = "/api/v1/admin/messages/{id}/attachments/{index}", tag = "operator",
+    get, path = routes::ADMIN_MESSAGE_ATTACHMENT.template, tag = "operator",
     operation_id = "adminGetMessageAttachment", security(("admin" = [])),
     params(MessageId, AttachmentIndex),
     responses(
@@ -892,7 +893,7 @@ pub async fn admin_attachment(
 
 /// Counters
 #[utoipa::path(
-    get, path = "/api/v1/admin/stats", tag = "operator",
+    get, path = routes::ADMIN_STATS.template, tag = "operator",
     operation_id = "adminStats", security(("admin" = [])),
     responses(
         (status = 200, description = "The counters.", body = StatsDto),
@@ -941,7 +942,7 @@ fn waited_reply(w: Waited) -> Response {
 /// once when one already is, else as soon as one arrives; 408 `timeout` when none has within
 /// `timeout`.
 #[utoipa::path(
-    get, path = "/api/v1/admin/wait", tag = "waiting",
+    get, path = routes::ADMIN_WAIT.template, tag = "waiting",
     operation_id = "adminWait", security(("admin" = [])),
     params(Filters, Wait),
     responses(
@@ -965,7 +966,7 @@ pub async fn admin_wait(svc: Service, q: HashMap<String, String>) -> Result<Resp
 /// was stored after `after`: at once when one already is, else as soon as one arrives; 408
 /// `timeout` when none has within `timeout`. Never sees anybody else's mail.
 #[utoipa::path(
-    get, path = "/api/v1/mailboxes/{name}/wait", tag = "waiting",
+    get, path = routes::MAILBOX_WAIT.template, tag = "waiting",
     operation_id = "waitInMailbox", security(("session" = [])),
     params(MailboxName, Filters, Wait),
     responses(
@@ -1039,7 +1040,7 @@ fn sse_event(n: Notice) -> warp::sse::Event {
 /// owner deletes its last copy, or retention, `--max-messages` or a purge through the server
 /// removes it.
 #[utoipa::path(
-    get, path = "/api/v1/admin/events", tag = "events",
+    get, path = routes::ADMIN_EVENTS.template, tag = "events",
     operation_id = "adminEvents", security(("admin" = [])),
     params(LastEventId),
     responses(
@@ -1062,7 +1063,7 @@ pub async fn admin_events(
 /// `Summary` as data. A copy deleted for good is announced; one moved to `trash` is not. The
 /// stream ends when the server shuts down or the session ends.
 #[utoipa::path(
-    get, path = "/api/v1/events", tag = "events",
+    get, path = routes::EVENTS.template, tag = "events",
     operation_id = "userEvents", security(("session" = [])),
     params(LastEventId),
     responses(
@@ -1113,7 +1114,7 @@ fn specs(rules: Vec<RuleJson>) -> Result<Vec<RuleSpec>, Error> {
 
 /// The fault-injection rules
 #[utoipa::path(
-    get, path = "/api/v1/admin/chaos", tag = "chaos",
+    get, path = routes::ADMIN_CHAOS.template, tag = "chaos",
     operation_id = "chaosGet", security(("admin" = [])),
     responses(
         (status = 200, description = "The rules in the order they are tried.", body = ChaosView),
@@ -1131,7 +1132,7 @@ pub async fn chaos_get(svc: Service) -> Result<Response, Rejection> {
 ///
 /// Counters and `next` start afresh.
 #[utoipa::path(
-    put, path = "/api/v1/admin/chaos", tag = "chaos",
+    put, path = routes::ADMIN_CHAOS.template, tag = "chaos",
     operation_id = "chaosReplace", security(("admin" = [])),
     request_body = ChaosPut,
     responses(
@@ -1154,7 +1155,7 @@ pub async fn chaos_put(svc: Service, req: ChaosPut) -> Result<Response, Rejectio
 
 /// Remove every rule
 #[utoipa::path(
-    delete, path = "/api/v1/admin/chaos", tag = "chaos",
+    delete, path = routes::ADMIN_CHAOS.template, tag = "chaos",
     operation_id = "chaosClear", security(("admin" = [])),
     responses(
         (status = 204, description = "No rules."),
@@ -1172,7 +1173,7 @@ pub async fn chaos_clear(svc: Service) -> Result<Response, Rejection> {
 ///
 /// The rule is tried after the others.
 #[utoipa::path(
-    post, path = "/api/v1/admin/chaos/rules", tag = "chaos",
+    post, path = routes::ADMIN_CHAOS_RULES.template, tag = "chaos",
     operation_id = "chaosAddRule", security(("admin" = [])),
     request_body = ChaosRuleRequest,
     responses(
@@ -1195,7 +1196,7 @@ pub async fn chaos_add(svc: Service, req: RuleJson) -> Result<Response, Rejectio
 
 /// Remove a rule
 #[utoipa::path(
-    delete, path = "/api/v1/admin/chaos/rules/{id}", tag = "chaos",
+    delete, path = routes::ADMIN_CHAOS_RULE.template, tag = "chaos",
     operation_id = "chaosRemoveRule", security(("admin" = [])),
     params(RuleId),
     responses(

@@ -9,5 +9,6 @@ mod handlers;
 mod metrics;
 pub mod openapi;
 pub mod rejection;
+mod routes;
 
 pub use filters::{Limits, routes};

@@ -17,6 +17,7 @@ use utoipa::openapi::{Content, Header, Ref, RefOr};
 use utoipa::{IntoParams, Modify, OpenApi, PartialSchema, ToResponse, ToSchema};
 
 use super::handlers;
+use super::routes::ROUTES;
 use crate::service::chaos::Stage;
 
 /// The document, built once, as served.
@@ -572,8 +573,8 @@ fn close_objects(schema: &mut RefOr<Schema>) {
     }
 }
 
-/// `HEAD` on the paths that answer it (`/healthz`, `/readyz`): the `GET` operation's statuses
-/// and headers, without bodies. warp answers a `HEAD` with the `GET` route's headers and no body.
+/// `HEAD` on the routes that serve it: the `GET` operation's statuses and headers, without
+/// bodies, as warp answers a `HEAD` through the `GET` route.
 struct HeadOperations;
 
 impl Modify for HeadOperations {
@@ -583,8 +584,9 @@ impl Modify for HeadOperations {
             .as_ref()
             .map(|c| c.responses.clone())
             .unwrap_or_default();
-        for path in ["/healthz", "/readyz"] {
-            let Some(item) = openapi.paths.paths.get_mut(path) else {
+        let heads = ROUTES.iter().filter(|r| r.methods().any(|m| m == "HEAD"));
+        for route in heads {
+            let Some(item) = openapi.paths.paths.get_mut(route.template) else {
                 continue;
             };
             let Some(mut head) = item.get.clone() else {
@@ -613,5 +615,35 @@ impl Modify for HeadOperations {
             }
             item.head = Some(head);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use serde_json::Value;
+
+    use super::*;
+
+    /// The operations of the document, as (template, METHOD).
+    fn operations(doc: &Value) -> BTreeSet<(String, String)> {
+        let mut ops = BTreeSet::new();
+        for (template, item) in doc["paths"].as_object().unwrap() {
+            for method in item.as_object().unwrap().keys() {
+                ops.insert((template.clone(), method.to_ascii_uppercase()));
+            }
+        }
+        ops
+    }
+
+    #[test]
+    fn the_document_has_the_operations_of_the_route_table() {
+        let doc: Value = serde_json::from_str(document()).unwrap();
+        let table: BTreeSet<(String, String)> = ROUTES
+            .iter()
+            .flat_map(|r| r.methods().map(|m| (r.template.to_owned(), m.to_owned())))
+            .collect();
+        assert_eq!(operations(&doc), table);
     }
 }
