@@ -7,12 +7,13 @@ use std::sync::Arc;
 use warp::filters::BoxedFilter;
 use warp::http::{HeaderMap, Method, StatusCode, header};
 use warp::reply::Response;
-use warp::{Filter, Rejection, Reply};
+use warp::{Filter, Rejection};
 
 use super::body::json;
 use super::handlers;
 use super::metrics::HttpCounts;
 use super::rejection::{self, ApiError};
+use super::routes::{self, Route};
 use crate::error::Error;
 use crate::service::{Service, Session};
 
@@ -85,13 +86,14 @@ pub fn routes(
         }))
 }
 
-/// Rejects with 405 and `Allow` when the method is not one of `allow`; otherwise steps aside
-/// (not found), so the real route's own rejection wins.
-fn others(allow: &'static str) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+/// Rejects with 405 and `Allow` when the method is not one of the route's; otherwise steps
+/// aside (not found), so the real route's own rejection wins.
+fn others(route: Route) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
     warp::method().and_then(move |m: Method| async move {
-        if allow.split(", ").any(|a| a == m.as_str()) {
+        if route.methods().any(|a| a == m.as_str()) {
             return Err(warp::reject::not_found());
         }
+        let allow = route.allow;
         let mut e = ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "method_not_allowed",
@@ -145,11 +147,8 @@ fn service_routes(svc: Service) -> BoxedFilter<(Response,)> {
 fn openapi() -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
     warp::path!("api" / "v1" / "openapi.json").and(
         warp::get()
-            .map(|| {
-                warp::reply::with_header(super::OPENAPI, header::CONTENT_TYPE, "application/json")
-                    .into_response()
-            })
-            .or(others("GET"))
+            .and_then(handlers::openapi)
+            .or(others(routes::OPENAPI))
             .unify(),
     )
 }
@@ -161,7 +160,7 @@ fn health() -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
             .or(warp::head())
             .unify()
             .and_then(handlers::health)
-            .or(others("GET, HEAD"))
+            .or(others(routes::HEALTHZ))
             .unify(),
     )
 }
@@ -175,7 +174,7 @@ fn ready(svc: Service) -> impl Filter<Extract = (Response,), Error = Rejection> 
             .unify()
             .and(with_svc(svc))
             .and_then(handlers::ready)
-            .or(others("GET, HEAD"))
+            .or(others(routes::READYZ))
             .unify(),
     )
 }
@@ -191,7 +190,7 @@ fn metrics(
             .and(with_svc(svc))
             .and(warp::any().map(move || http.clone()))
             .and_then(handlers::metrics)
-            .or(others("GET"))
+            .or(others(routes::METRICS))
             .unify(),
     )
 }
@@ -206,7 +205,7 @@ fn register(
             .and(with_svc(svc))
             .and(json(l.max_body))
             .and_then(handlers::register)
-            .or(others("POST"))
+            .or(others(routes::REGISTER))
             .unify(),
     )
 }
@@ -218,7 +217,7 @@ fn login(svc: Service, l: Limits) -> impl Filter<Extract = (Response,), Error = 
             .and(with_svc(svc))
             .and(json(l.max_body))
             .and_then(handlers::login)
-            .or(others("POST"))
+            .or(others(routes::LOGIN))
             .unify(),
     )
 }
@@ -230,7 +229,7 @@ fn logout(svc: Service) -> impl Filter<Extract = (Response,), Error = Rejection>
             .and(with_svc(svc.clone()))
             .and(session(svc))
             .and_then(handlers::logout)
-            .or(others("POST"))
+            .or(others(routes::LOGOUT))
             .unify(),
     )
 }
@@ -246,7 +245,7 @@ fn me_routes(
             .unify()
             .or(delete_me(svc, l))
             .unify()
-            .or(others("GET, PATCH, DELETE"))
+            .or(others(routes::ME))
             .unify(),
     )
 }
@@ -291,7 +290,7 @@ fn change_password(
             .and(session(svc))
             .and(json(l.max_body))
             .and_then(handlers::change_password)
-            .or(others("POST"))
+            .or(others(routes::PASSWORD))
             .unify(),
     )
 }
@@ -330,7 +329,7 @@ fn send(svc: Service, l: Limits) -> impl Filter<Extract = (Response,), Error = R
             .and(session(svc))
             .and(json(l.max_send_body))
             .and_then(handlers::send)
-            .or(others("POST"))
+            .or(others(routes::MESSAGES))
             .unify(),
     )
 }
@@ -346,9 +345,7 @@ fn message_routes(
         .unify()
         .or(delete_message(path(), svc))
         .unify()
-        .or(path()
-            .and(others("GET, PATCH, DELETE"))
-            .map(|_: String, r| r))
+        .or(path().and(others(routes::MESSAGE)).map(|_: String, r| r))
         .unify()
 }
 
@@ -396,7 +393,9 @@ fn raw_message(svc: Service) -> impl Filter<Extract = (Response,), Error = Rejec
         .and(warp::get())
         .and(session(svc))
         .and_then(handlers::raw_message)
-        .or(path().and(others("GET")).map(|_: String, r| r))
+        .or(path()
+            .and(others(routes::MESSAGE_RAW))
+            .map(|_: String, r| r))
         .unify()
 }
 
@@ -410,7 +409,9 @@ fn message_attachment(
         .and(warp::get())
         .and(session(svc))
         .and_then(handlers::message_attachment)
-        .or(path().and(others("GET")).map(|_: String, _: String, r| r))
+        .or(path()
+            .and(others(routes::MESSAGE_ATTACHMENT))
+            .map(|_: String, _: String, r| r))
         .unify()
 }
 
@@ -423,7 +424,7 @@ fn mailbox_routes(
         list_mailboxes(svc.clone())
             .or(create_mailbox(svc, l))
             .unify()
-            .or(others("GET, POST"))
+            .or(others(routes::MAILBOXES))
             .unify(),
     )
 }
@@ -456,7 +457,7 @@ fn delete_mailbox(svc: Service) -> impl Filter<Extract = (Response,), Error = Re
         .and(warp::delete())
         .and(session(svc))
         .and_then(handlers::delete_mailbox)
-        .or(path().and(others("DELETE")).map(|_: String, r| r))
+        .or(path().and(others(routes::MAILBOX)).map(|_: String, r| r))
         .unify()
 }
 
@@ -466,7 +467,9 @@ fn mailbox_messages(svc: Service) -> impl Filter<Extract = (Response,), Error = 
     list_messages(path(), svc.clone())
         .or(empty_mailbox(path(), svc))
         .unify()
-        .or(path().and(others("GET, DELETE")).map(|_: String, r| r))
+        .or(path()
+            .and(others(routes::MAILBOX_MESSAGES))
+            .map(|_: String, r| r))
         .unify()
 }
 
@@ -504,7 +507,7 @@ fn admin_purge(
             .and(with_svc(svc))
             .and(json(l.max_body))
             .and_then(handlers::admin_purge)
-            .or(others("POST"))
+            .or(others(routes::ADMIN_PURGE))
             .unify(),
     )
 }
@@ -528,7 +531,7 @@ fn admin_chaos(
                 .and(admin_svc)
                 .and_then(handlers::chaos_clear))
             .unify()
-            .or(others("GET, PUT, DELETE"))
+            .or(others(routes::ADMIN_CHAOS))
             .unify(),
     )
 }
@@ -544,7 +547,7 @@ fn admin_chaos_rules(
             .and(with_svc(svc))
             .and(json(l.max_body))
             .and_then(handlers::chaos_add)
-            .or(others("POST"))
+            .or(others(routes::ADMIN_CHAOS_RULES))
             .unify(),
     )
 }
@@ -556,7 +559,9 @@ fn admin_chaos_rule(svc: Service) -> impl Filter<Extract = (Response,), Error = 
         .and(admin(svc.clone()))
         .and(with_svc(svc))
         .and_then(handlers::chaos_remove)
-        .or(path.and(others("DELETE")).map(|_: String, r: Response| r))
+        .or(path
+            .and(others(routes::ADMIN_CHAOS_RULE))
+            .map(|_: String, r: Response| r))
         .unify()
 }
 
@@ -601,7 +606,7 @@ fn admin_messages(svc: Service) -> impl Filter<Extract = (Response,), Error = Re
         admin_list(svc.clone())
             .or(admin_delete_all(svc))
             .unify()
-            .or(others("GET, DELETE"))
+            .or(others(routes::ADMIN_MESSAGES))
             .unify(),
     )
 }
@@ -639,7 +644,9 @@ fn admin_message_routes(
             .and(with_svc(svc))
             .and_then(handlers::admin_delete))
         .unify()
-        .or(path().and(others("GET, DELETE")).map(|_: String, r| r))
+        .or(path()
+            .and(others(routes::ADMIN_MESSAGE))
+            .map(|_: String, r| r))
         .unify()
 }
 
@@ -651,7 +658,9 @@ fn admin_raw(svc: Service) -> impl Filter<Extract = (Response,), Error = Rejecti
         .and(admin(svc.clone()))
         .and(with_svc(svc))
         .and_then(handlers::admin_raw)
-        .or(path().and(others("GET")).map(|_: String, r| r))
+        .or(path()
+            .and(others(routes::ADMIN_MESSAGE_RAW))
+            .map(|_: String, r| r))
         .unify()
 }
 
@@ -664,7 +673,9 @@ fn admin_attachment(svc: Service) -> impl Filter<Extract = (Response,), Error = 
         .and(admin(svc.clone()))
         .and(with_svc(svc))
         .and_then(handlers::admin_attachment)
-        .or(path().and(others("GET")).map(|_: String, _: String, r| r))
+        .or(path()
+            .and(others(routes::ADMIN_MESSAGE_ATTACHMENT))
+            .map(|_: String, _: String, r| r))
         .unify()
 }
 
@@ -675,7 +686,7 @@ fn admin_stats(svc: Service) -> impl Filter<Extract = (Response,), Error = Rejec
             .and(admin(svc.clone()))
             .and(with_svc(svc))
             .and_then(handlers::admin_stats)
-            .or(others("GET"))
+            .or(others(routes::ADMIN_STATS))
             .unify(),
     )
 }
@@ -688,7 +699,7 @@ fn admin_wait(svc: Service) -> impl Filter<Extract = (Response,), Error = Reject
             .and(with_svc(svc))
             .and(query())
             .and_then(handlers::admin_wait)
-            .or(others("GET"))
+            .or(others(routes::ADMIN_WAIT))
             .unify(),
     )
 }
@@ -702,7 +713,9 @@ fn mailbox_wait(svc: Service) -> impl Filter<Extract = (Response,), Error = Reje
         .and(session(svc))
         .and(query())
         .and_then(handlers::mailbox_wait)
-        .or(path().and(others("GET")).map(|_: String, r| r))
+        .or(path()
+            .and(others(routes::MAILBOX_WAIT))
+            .map(|_: String, r| r))
         .unify()
 }
 
@@ -714,7 +727,7 @@ fn admin_events(svc: Service) -> impl Filter<Extract = (Response,), Error = Reje
             .and(with_svc(svc))
             .and(warp::sse::last_event_id::<String>())
             .and_then(handlers::admin_events)
-            .or(others("GET"))
+            .or(others(routes::ADMIN_EVENTS))
             .unify(),
     )
 }
@@ -727,7 +740,7 @@ fn user_events(svc: Service) -> impl Filter<Extract = (Response,), Error = Rejec
             .and(session(svc))
             .and(warp::sse::last_event_id::<String>())
             .and_then(handlers::user_events)
-            .or(others("GET"))
+            .or(others(routes::EVENTS))
             .unify(),
     )
 }

@@ -1,4 +1,6 @@
-//! One async function per endpoint: typed inputs in, a reply or a rejection out.
+//! One async function per endpoint: typed inputs in, a reply or a rejection out. Each one's
+//! doc comment and `#[utoipa::path]` are its operation in the OpenAPI document: the first line
+//! its summary, the rest its description.
 
 use warp::http::{HeaderValue, StatusCode, header};
 use warp::reply::{Response, json, with_status};
@@ -10,6 +12,9 @@ use std::sync::Arc;
 use super::dto::*;
 use super::exposition;
 use super::metrics::HttpCounts;
+use super::openapi::*;
+use super::rejection::Envelope;
+use super::routes;
 use crate::error::Error;
 use crate::service::chaos::{Rule, RuleJson, RuleSpec};
 use crate::service::events::EventKind;
@@ -29,15 +34,78 @@ fn no_content() -> Response {
     StatusCode::NO_CONTENT.into_response()
 }
 
+/// Liveness
+///
+/// Answers 200 whenever the process answers at all.
+#[utoipa::path(
+    get, path = routes::HEALTHZ.template, tag = "service",
+    operation_id = "health",
+    responses(
+        (status = 200, description = "The process answers.", body = Health),
+        (status = "default", response = ErrorResponse),
+    )
+)]
 pub async fn health() -> Result<Response, Rejection> {
-    Ok(json(&Health { status: "ok" }).into_response())
+    Ok(json(&Health {
+        status: Liveness::Ok,
+    })
+    .into_response())
 }
 
+/// Readiness
+///
+/// 200 only once the store is open and every listener is bound; 503 `not_ready` while the
+/// server starts and from the moment shutdown begins, while in-flight requests drain. Point
+/// load balancers and start-up scripts here.
+#[utoipa::path(
+    get, path = routes::READYZ.template, tag = "service",
+    operation_id = "ready",
+    responses(
+        (status = 200, description = "The server is ready.", body = Ready),
+        (status = 503, response = NotReady),
+        (status = "default", response = ErrorResponse),
+    )
+)]
 pub async fn ready(svc: Service) -> Result<Response, Rejection> {
     svc.check_ready()?;
-    Ok(json(&Health { status: "ready" }).into_response())
+    Ok(json(&Ready {
+        status: Readiness::Ready,
+    })
+    .into_response())
 }
 
+/// This document
+#[utoipa::path(
+    get, path = routes::OPENAPI.template, tag = "service",
+    operation_id = "openapi",
+    responses(
+        (status = 200, description = "The OpenAPI document of the REST API.", body = Object),
+        (status = "default", response = ErrorResponse),
+    )
+)]
+pub async fn openapi() -> Result<Response, Rejection> {
+    Ok(warp::reply::with_header(
+        super::openapi::document(),
+        header::CONTENT_TYPE,
+        "application/json",
+    )
+    .into_response())
+}
+
+/// The server's counters, for Prometheus
+///
+/// Counters and gauges in the Prometheus text exposition format 0.0.4: messages, bytes, users,
+/// SMTP connections and replies by code, HTTP requests by route template, method and status,
+/// sweeper runs, deletions by reason, chaos faults. Open like /healthz: it shows counts only,
+/// never addresses, subjects or tokens.
+#[utoipa::path(
+    get, path = routes::METRICS.template, tag = "service",
+    operation_id = "metrics",
+    responses(
+        (status = 200, description = "The metrics.", body = String, content_type = "text/plain"),
+        (status = "default", response = ErrorResponse),
+    )
+)]
 pub async fn metrics(svc: Service, http: Arc<HttpCounts>) -> Result<Response, Rejection> {
     let body = super::metrics::render(&svc, &http).await?;
     Ok(
@@ -46,6 +114,25 @@ pub async fn metrics(svc: Service, http: Arc<HttpCounts>) -> Result<Response, Re
     )
 }
 
+/// Register an account
+///
+/// Mail already sent to the address is in the new account's inbox.
+#[utoipa::path(
+    post, path = routes::REGISTER.template, tag = "accounts",
+    operation_id = "register",
+    request_body = RegisterRequest,
+    responses(
+        (status = 201, description = "The new account.", body = UserDto),
+        (status = 400, response = BadRequest),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 409, description = "`email_taken`: an account with this address already exists \
+            (compared case-insensitively).", body = Envelope),
+        (status = 422, description = "`invalid_body`, `invalid_email`, `weak_password` (the \
+            message names the rule) or `invalid_display_name`.", body = Envelope),
+        (status = "default", response = ErrorResponse),
+    )
+)]
 pub async fn register(svc: Service, req: RegisterRequest) -> Result<Response, Rejection> {
     let user = svc
         .register(NewUser {
@@ -57,20 +144,77 @@ pub async fn register(svc: Service, req: RegisterRequest) -> Result<Response, Re
     Ok(created(&UserDto::from(&user)))
 }
 
+/// Log in
+///
+/// An unknown address and a wrong password get the same answer. After 5 failed attempts for one
+/// address within 15 minutes, further attempts get 429 until the oldest failure is 15 minutes
+/// old.
+#[utoipa::path(
+    post, path = routes::LOGIN.template, tag = "accounts",
+    operation_id = "login",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "A new session; the token is shown only here.",
+            body = LoginResponse),
+        (status = 400, response = BadRequest),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 401, description = "`invalid_credentials`: wrong email or password (the same for \
+            both).", body = Envelope),
+        (status = 422, response = InvalidBody),
+        (status = 429, response = TooManyAttempts),
+        (status = "default", response = ErrorResponse),
+    )
+)]
 pub async fn login(svc: Service, req: LoginRequest) -> Result<Response, Rejection> {
     let outcome = svc.login(&req.email, &req.password).await?;
     Ok(json(&LoginResponse::from(outcome)).into_response())
 }
 
+/// Log out
+#[utoipa::path(
+    post, path = routes::LOGOUT.template, tag = "accounts",
+    operation_id = "logout", security(("session" = [])),
+    responses(
+        (status = 204, description = "The token stops working at once."),
+        (status = 401, response = Unauthorized),
+        (status = "default", response = ErrorResponse),
+    )
+)]
 pub async fn logout(svc: Service, session: Session) -> Result<Response, Rejection> {
     svc.logout(&session).await?;
     Ok(no_content())
 }
 
+/// The caller's account
+#[utoipa::path(
+    get, path = routes::ME.template, tag = "accounts",
+    operation_id = "getMe", security(("session" = [])),
+    responses(
+        (status = 200, description = "The account.", body = UserDto),
+        (status = 401, response = Unauthorized),
+        (status = "default", response = ErrorResponse),
+    )
+)]
 pub async fn me(session: Session) -> Result<Response, Rejection> {
     Ok(json(&UserDto::from(&session.user)).into_response())
 }
 
+/// Change the display name
+#[utoipa::path(
+    patch, path = routes::ME.template, tag = "accounts",
+    operation_id = "updateMe", security(("session" = [])),
+    request_body = UpdateProfileRequest,
+    responses(
+        (status = 200, description = "The changed account.", body = UserDto),
+        (status = 400, response = BadRequest),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 401, response = Unauthorized),
+        (status = 422, description = "`invalid_body` or `invalid_display_name`.", body = Envelope),
+        (status = "default", response = ErrorResponse),
+    )
+)]
 pub async fn update_me(
     svc: Service,
     session: Session,
@@ -80,6 +224,26 @@ pub async fn update_me(
     Ok(json(&UserDto::from(&user)).into_response())
 }
 
+/// Change the password
+///
+/// Every other token of the user is revoked. The current-password check counts as a login
+/// attempt.
+#[utoipa::path(
+    post, path = routes::PASSWORD.template, tag = "accounts",
+    operation_id = "changePassword", security(("session" = [])),
+    request_body = ChangePasswordRequest,
+    responses(
+        (status = 204, description = "The password is changed."),
+        (status = 400, response = BadRequest),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 401, description = "`missing_token`, `invalid_token`, or `invalid_credentials` \
+            for a wrong current password.", body = Envelope),
+        (status = 422, description = "`invalid_body` or `weak_password`.", body = Envelope),
+        (status = 429, response = TooManyAttempts),
+        (status = "default", response = ErrorResponse),
+    )
+)]
 pub async fn change_password(
     svc: Service,
     session: Session,
@@ -90,6 +254,26 @@ pub async fn change_password(
     Ok(no_content())
 }
 
+/// Delete the account
+///
+/// The account, its sessions, its mailboxes and its copies of messages are deleted. The
+/// password check counts as a login attempt.
+#[utoipa::path(
+    delete, path = routes::ME.template, tag = "accounts",
+    operation_id = "deleteMe", security(("session" = [])),
+    request_body = DeleteAccountRequest,
+    responses(
+        (status = 204, description = "The account is gone."),
+        (status = 400, response = BadRequest),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 401, description = "`missing_token`, `invalid_token`, or `invalid_credentials` \
+            for a wrong password.", body = Envelope),
+        (status = 422, response = InvalidBody),
+        (status = 429, response = TooManyAttempts),
+        (status = "default", response = ErrorResponse),
+    )
+)]
 pub async fn delete_me(
     svc: Service,
     session: Session,
@@ -113,11 +297,50 @@ fn segment(raw: &str) -> Result<String, Rejection> {
         .map_err(|_| Rejection::from(Error::NotFound("mailbox")))
 }
 
+/// Send a message
+///
+/// Builds an RFC 5322 message, stores it once, gives every distinct recipient address a copy
+/// of its own in its inbox (unread) and the sender a copy in `sent` (read). A recipient needs
+/// no account. The JSON body may be at most `--max-message-size` plus `--max-body-size` bytes.
+#[utoipa::path(
+    post, path = routes::MESSAGES.template, tag = "mail",
+    operation_id = "send", security(("session" = [])),
+    request_body = SendRequest,
+    responses(
+        (status = 201, description = "The sender's copy, in `sent`: the only one that lists the \
+            Bcc recipients.", body = MessageDto),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 413, description = "`payload_too_large` (the body) or `message_too_large` (the \
+            message built from it is larger than `--max-message-size`).", body = Envelope),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, description = "`invalid_body`, `no_recipients`, `too_many_recipients`, \
+            `invalid_address` (field `to[1]`, `cc[0]`, `bcc[2]`, `reply_to`) or `invalid_header` \
+            (field `subject` or `headers.<name>`).", body = Envelope),
+        (status = "default", description = "Also `injected_fault`, with the status of a \
+            fault-injection rule at `api_send`, and the errors of every endpoint.",
+            body = Envelope),
+    )
+)]
 pub async fn send(svc: Service, session: Session, req: SendRequest) -> Result<Response, Rejection> {
     let full = svc.send(&session.user, req.into()).await?;
     Ok(created(&MessageDto::from(full)))
 }
 
+/// A whole message
+///
+/// Reading does not change `read`.
+#[utoipa::path(
+    get, path = routes::MESSAGE.template, tag = "mail",
+    operation_id = "getMessage", security(("session" = [])),
+    params(CopyId),
+    responses(
+        (status = 200, description = "The caller's copy.", body = MessageDto),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = "default", response = ErrorResponse),
+    )
+)]
 pub async fn get_message(
     id: String,
     svc: Service,
@@ -127,6 +350,18 @@ pub async fn get_message(
     Ok(json(&MessageDto::from(full)).into_response())
 }
 
+/// A message's source
+#[utoipa::path(
+    get, path = routes::MESSAGE_RAW.template, tag = "mail",
+    operation_id = "getMessageRaw", security(("session" = [])),
+    params(CopyId),
+    responses(
+        (status = 200, response = Raw),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = "default", response = ErrorResponse),
+    )
+)]
 pub async fn raw_message(
     id: String,
     svc: Service,
@@ -137,6 +372,18 @@ pub async fn raw_message(
     Ok(warp::reply::with_header(raw, "content-type", "message/rfc822").into_response())
 }
 
+/// An attachment's content
+#[utoipa::path(
+    get, path = routes::MESSAGE_ATTACHMENT.template, tag = "mail",
+    operation_id = "getMessageAttachment", security(("session" = [])),
+    params(CopyId, AttachmentIndex),
+    responses(
+        (status = 200, response = Attachment),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = "default", response = ErrorResponse),
+    )
+)]
 pub async fn message_attachment(
     id: String,
     index: String,
@@ -224,6 +471,24 @@ fn content_disposition(filename: Option<&str>) -> HeaderValue {
     .unwrap_or(HeaderValue::from_static("attachment"))
 }
 
+/// Flag or move a message
+#[utoipa::path(
+    patch, path = routes::MESSAGE.template, tag = "mail",
+    operation_id = "updateMessage", security(("session" = [])),
+    params(CopyId),
+    request_body = PatchMessageRequest,
+    responses(
+        (status = 200, description = "The changed copy.", body = SummaryDto),
+        (status = 400, response = BadRequest),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 422, description = "`invalid_body` or `unknown_mailbox` (field `mailbox`).",
+            body = Envelope),
+        (status = "default", response = ErrorResponse),
+    )
+)]
 pub async fn patch_message(
     id: String,
     svc: Service,
@@ -235,6 +500,23 @@ pub async fn patch_message(
     Ok(json(&SummaryDto::from(&view)).into_response())
 }
 
+/// Delete a message
+///
+/// Moves the copy to `trash`, or deletes it for good when it is there already or with
+/// `permanent=true`. Only the caller's copy goes; the message itself is removed with its last
+/// copy.
+#[utoipa::path(
+    delete, path = routes::MESSAGE.template, tag = "mail",
+    operation_id = "deleteMessage", security(("session" = [])),
+    params(CopyId, Permanent),
+    responses(
+        (status = 204, description = "The copy is in `trash`, or gone."),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 422, response = InvalidQuery),
+        (status = "default", response = ErrorResponse),
+    )
+)]
 pub async fn delete_message(
     id: String,
     svc: Service,
@@ -247,12 +529,41 @@ pub async fn delete_message(
     Ok(no_content())
 }
 
+/// The caller's mailboxes
+#[utoipa::path(
+    get, path = routes::MAILBOXES.template, tag = "mailboxes",
+    operation_id = "listMailboxes", security(("session" = [])),
+    responses(
+        (status = 200, description = "The system mailboxes (`inbox`, `sent`, `archive`, `trash`),
+            then the user's own in name order.", body = Vec<MailboxDto>),
+        (status = 401, response = Unauthorized),
+        (status = "default", response = ErrorResponse),
+    )
+)]
 pub async fn list_mailboxes(svc: Service, session: Session) -> Result<Response, Rejection> {
     let list = svc.mailboxes(&session.user).await?;
     let body: Vec<MailboxDto> = list.into_iter().map(MailboxDto::from).collect();
     Ok(json(&body).into_response())
 }
 
+/// Make a mailbox
+#[utoipa::path(
+    post, path = routes::MAILBOXES.template, tag = "mailboxes",
+    operation_id = "createMailbox", security(("session" = [])),
+    request_body = CreateMailboxRequest,
+    responses(
+        (status = 201, description = "The new, empty mailbox.", body = MailboxDto),
+        (status = 400, response = BadRequest),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 401, response = Unauthorized),
+        (status = 409, description = "`mailbox_exists`: the user has a mailbox of this name in
+            some letter case, or it is a system mailbox's.", body = Envelope),
+        (status = 422, description = "`invalid_body` or `invalid_mailbox_name` (field `name`).",
+            body = Envelope),
+        (status = "default", response = ErrorResponse),
+    )
+)]
 pub async fn create_mailbox(
     svc: Service,
     session: Session,
@@ -262,6 +573,24 @@ pub async fn create_mailbox(
     Ok(created(&MailboxDto::from(info)))
 }
 
+/// Delete a mailbox
+///
+/// Only one of the user's own mailboxes, and only when it is empty.
+#[utoipa::path(
+    delete, path = routes::MAILBOX.template, tag = "mailboxes",
+    operation_id = "deleteMailbox", security(("session" = [])),
+    params(MailboxName),
+    responses(
+        (status = 204, description = "The mailbox is gone."),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 409, description = "`mailbox_not_empty`: the mailbox still holds messages.",
+            body = Envelope),
+        (status = 422, description = "`system_mailbox`: `inbox`, `sent`, `archive` and `trash`
+            cannot be deleted (field `name`).", body = Envelope),
+        (status = "default", response = ErrorResponse),
+    )
+)]
 pub async fn delete_mailbox(
     name: String,
     svc: Service,
@@ -272,6 +601,23 @@ pub async fn delete_mailbox(
     Ok(no_content())
 }
 
+/// A page of a mailbox
+///
+/// Newest first, by when each copy arrived (moving a copy keeps its place). Keep the same
+/// filters while paging.
+#[utoipa::path(
+    get, path = routes::MAILBOX_MESSAGES.template, tag = "mailboxes",
+    operation_id = "listMessages", security(("session" = [])),
+    params(MailboxName, Paging, Flags),
+    responses(
+        (status = 200, description = "A page.", body = PageDto),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 422, description = "`invalid_limit`, `invalid_cursor` or `invalid_query`
+            (`unread` or `starred` not a boolean).", body = Envelope),
+        (status = "default", response = ErrorResponse),
+    )
+)]
 pub async fn list_messages(
     name: String,
     svc: Service,
@@ -299,6 +645,20 @@ pub async fn list_messages(
     Ok(json(&PageDto::from(page)).into_response())
 }
 
+/// Empty a mailbox
+///
+/// Moves everything in the mailbox to `trash`, or, for `trash`, deletes it for good.
+#[utoipa::path(
+    delete, path = routes::MAILBOX_MESSAGES.template, tag = "mailboxes",
+    operation_id = "emptyMailbox", security(("session" = [])),
+    params(MailboxName),
+    responses(
+        (status = 204, description = "The mailbox is empty."),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = "default", response = ErrorResponse),
+    )
+)]
 pub async fn empty_mailbox(
     name: String,
     svc: Service,
@@ -309,6 +669,26 @@ pub async fn empty_mailbox(
     Ok(no_content())
 }
 
+/// Delete old messages
+///
+/// Deletes every message received at least `older_than` ago, with all its copies, as
+/// `fakemail purge` does.
+#[utoipa::path(
+    post, path = routes::ADMIN_PURGE.template, tag = "retention",
+    operation_id = "purge", security(("admin" = [])),
+    request_body = PurgeRequest,
+    responses(
+        (status = 200, description = "What was deleted (with `dry_run`, what would be).",
+            body = PurgeResponse),
+        (status = 400, response = BadRequest),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 401, response = AdminUnauthorized),
+        (status = 422, description = "`invalid_body` or `invalid_duration` (field `older_than`).",
+            body = Envelope),
+        (status = "default", response = ErrorResponse),
+    )
+)]
 pub async fn admin_purge(svc: Service, req: PurgeRequest) -> Result<Response, Rejection> {
     let age = crate::time::parse_age(&req.older_than)
         .map_err(|e| Error::invalid("invalid_duration", "older_than", e))?;
@@ -376,6 +756,24 @@ fn message_filter(q: &HashMap<String, String>) -> MessageFilter {
     MessageFilter::new(get("to"), get("from"), get("subject"), get("q"))
 }
 
+/// Every message
+///
+/// Newest first, one entry per message whoever holds copies of it. Filters combine with AND;
+/// an empty value is no filter. A request examines at most 5,000 messages, so a filter that
+/// matches rarely may answer fewer than `limit` messages, even none, and a `next_cursor` to go
+/// on from.
+#[utoipa::path(
+    get, path = routes::ADMIN_MESSAGES.template, tag = "operator",
+    operation_id = "adminListMessages", security(("admin" = [])),
+    params(Filters, Search, Paging),
+    responses(
+        (status = 200, description = "A page.", body = AdminPageDto),
+        (status = 401, response = AdminUnauthorized),
+        (status = 422, description = "`invalid_limit`, `invalid_cursor`, or `invalid_query` for a
+            parameter the endpoint does not take (field names it).", body = Envelope),
+        (status = "default", response = ErrorResponse),
+    )
+)]
 pub async fn admin_list(svc: Service, q: HashMap<String, String>) -> Result<Response, Rejection> {
     only_params(&q, &["to", "from", "subject", "q", "limit", "cursor"])?;
     let query = AdminQuery {
@@ -387,29 +785,92 @@ pub async fn admin_list(svc: Service, q: HashMap<String, String>) -> Result<Resp
     Ok(json(&AdminPageDto::from(page)).into_response())
 }
 
+/// Delete every message
+///
+/// Every message stored when the request begins is deleted, with all its copies; accounts and
+/// their mailboxes stay.
+#[utoipa::path(
+    delete, path = routes::ADMIN_MESSAGES.template, tag = "operator",
+    operation_id = "adminDeleteAllMessages", security(("admin" = [])),
+    responses(
+        (status = 204, description = "The messages are gone."),
+        (status = 401, response = AdminUnauthorized),
+        (status = "default", response = ErrorResponse),
+    )
+)]
 pub async fn admin_delete_all(svc: Service) -> Result<Response, Rejection> {
     svc.admin_delete_all().await?;
     Ok(no_content())
 }
 
+/// A whole message
+#[utoipa::path(
+    get, path = routes::ADMIN_MESSAGE.template, tag = "operator",
+    operation_id = "adminGetMessage", security(("admin" = [])),
+    params(MessageId),
+    responses(
+        (status = 200, description = "The message.", body = AdminMessageDto),
+        (status = 401, response = AdminUnauthorized),
+        (status = 404, response = NotFound),
+        (status = "default", response = ErrorResponse),
+    )
+)]
 pub async fn admin_message(id: String, svc: Service) -> Result<Response, Rejection> {
     let id = message_id(&id)?;
     let m = svc.admin_message(id).await?;
     Ok(json(&AdminMessageDto::from(m)).into_response())
 }
 
+/// Delete a message
+///
+/// The message is deleted with all its copies, in every mailbox.
+#[utoipa::path(
+    delete, path = routes::ADMIN_MESSAGE.template, tag = "operator",
+    operation_id = "adminDeleteMessage", security(("admin" = [])),
+    params(MessageId),
+    responses(
+        (status = 204, description = "The message is gone."),
+        (status = 401, response = AdminUnauthorized),
+        (status = 404, response = NotFound),
+        (status = "default", response = ErrorResponse),
+    )
+)]
 pub async fn admin_delete(id: String, svc: Service) -> Result<Response, Rejection> {
     let id = message_id(&id)?;
     svc.admin_delete(id).await?;
     Ok(no_content())
 }
 
+/// A message's source
+#[utoipa::path(
+    get, path = routes::ADMIN_MESSAGE_RAW.template, tag = "operator",
+    operation_id = "adminGetMessageRaw", security(("admin" = [])),
+    params(MessageId),
+    responses(
+        (status = 200, response = Raw),
+        (status = 401, response = AdminUnauthorized),
+        (status = 404, response = NotFound),
+        (status = "default", response = ErrorResponse),
+    )
+)]
 pub async fn admin_raw(id: String, svc: Service) -> Result<Response, Rejection> {
     let id = message_id(&id)?;
     let raw = svc.admin_raw(id).await?;
     Ok(warp::reply::with_header(raw, "content-type", "message/rfc822").into_response())
 }
 
+/// An attachment's content
+#[utoipa::path(
+    get, path = routes::ADMIN_MESSAGE_ATTACHMENT.template, tag = "operator",
+    operation_id = "adminGetMessageAttachment", security(("admin" = [])),
+    params(MessageId, AttachmentIndex),
+    responses(
+        (status = 200, response = Attachment),
+        (status = 401, response = AdminUnauthorized),
+        (status = 404, response = NotFound),
+        (status = "default", response = ErrorResponse),
+    )
+)]
 pub async fn admin_attachment(
     id: String,
     index: String,
@@ -420,6 +881,16 @@ pub async fn admin_attachment(
     Ok(attachment_reply(a))
 }
 
+/// Counters
+#[utoipa::path(
+    get, path = routes::ADMIN_STATS.template, tag = "operator",
+    operation_id = "adminStats", security(("admin" = [])),
+    responses(
+        (status = 200, description = "The counters.", body = StatsDto),
+        (status = 401, response = AdminUnauthorized),
+        (status = "default", response = ErrorResponse),
+    )
+)]
 pub async fn admin_stats(svc: Service) -> Result<Response, Rejection> {
     let stats = svc.stats_snapshot().await?;
     Ok(json(&StatsDto::from(stats)).into_response())
@@ -443,11 +914,11 @@ fn wait_query(q: &HashMap<String, String>) -> Result<watch::WaitQuery, Rejection
 fn waited_reply(w: Waited) -> Response {
     let cursor = w.cursor;
     match w.found {
-        Found::Operator(m) => json(&WaitedDto {
+        Found::Operator(m) => json(&WaitedAdminMessageDto {
             message: AdminMessageDto::from(m),
             cursor,
         }),
-        Found::User(m) => json(&WaitedDto {
+        Found::User(m) => json(&WaitedMessageDto {
             message: MessageDto::from(m),
             cursor,
         }),
@@ -455,11 +926,51 @@ fn waited_reply(w: Waited) -> Response {
     .into_response()
 }
 
+/// Wait for any message
+///
+/// Answers with the first message that matches the filters and was stored after `after`: at
+/// once when one already is, else as soon as one arrives; 408 `timeout` when none has within
+/// `timeout`.
+#[utoipa::path(
+    get, path = routes::ADMIN_WAIT.template, tag = "waiting",
+    operation_id = "adminWait", security(("admin" = [])),
+    params(Filters, Wait),
+    responses(
+        (status = 200, description = "The message, with the cursor to pass as `after` to wait for
+            the next one.", body = WaitedAdminMessageDto),
+        (status = 401, response = AdminUnauthorized),
+        (status = 408, response = Timeout),
+        (status = 422, response = InvalidWait),
+        (status = 503, response = ShuttingDown),
+        (status = "default", response = ErrorResponse),
+    )
+)]
 pub async fn admin_wait(svc: Service, q: HashMap<String, String>) -> Result<Response, Rejection> {
     let query = wait_query(&q)?;
     Ok(waited_reply(svc.wait(Audience::Operator, query).await?))
 }
 
+/// Wait for a message in a mailbox
+///
+/// Answers with the first of the caller's copies in this mailbox that matches the filters and
+/// was stored after `after`: at once when one already is, else as soon as one arrives; 408
+/// `timeout` when none has within `timeout`. Never sees anybody else's mail.
+#[utoipa::path(
+    get, path = routes::MAILBOX_WAIT.template, tag = "waiting",
+    operation_id = "waitInMailbox", security(("session" = [])),
+    params(MailboxName, Filters, Wait),
+    responses(
+        (status = 200, description = "The message, with the cursor to pass as `after` to wait for
+            the next one.", body = WaitedMessageDto),
+        (status = 401, description = "`missing_token` or `invalid_token`; also when the session
+            ended while the request waited.", body = Envelope),
+        (status = 404, response = NotFound),
+        (status = 408, response = Timeout),
+        (status = 422, response = InvalidWait),
+        (status = 503, response = ShuttingDown),
+        (status = "default", response = ErrorResponse),
+    )
+)]
 pub async fn mailbox_wait(
     name: String,
     svc: Service,
@@ -512,6 +1023,22 @@ fn sse_event(n: Notice) -> warp::sse::Event {
     data.unwrap_or_else(|_| warp::sse::Event::default().comment("an event could not be encoded"))
 }
 
+/// Every message's events
+///
+/// `message.received` and `message.deleted` of every message, with the message's
+/// `AdminSummary` as data. A deletion is announced when the operator deletes a message, its
+/// owner deletes its last copy, or retention, `--max-messages` or a purge through the server
+/// removes it.
+#[utoipa::path(
+    get, path = routes::ADMIN_EVENTS.template, tag = "events",
+    operation_id = "adminEvents", security(("admin" = [])),
+    params(LastEventId),
+    responses(
+        (status = 200, response = Events),
+        (status = 401, response = AdminUnauthorized),
+        (status = "default", response = ErrorResponse),
+    )
+)]
 pub async fn admin_events(
     svc: Service,
     last_event_id: Option<String>,
@@ -522,6 +1049,21 @@ pub async fn admin_events(
     Ok(sse_reply(stream))
 }
 
+/// The caller's events
+///
+/// `message.received` and `message.deleted` of the caller's own copies, with the copy's
+/// `Summary` as data. A copy deleted for good is announced; one moved to `trash` is not. The
+/// stream ends when the server shuts down or the session ends.
+#[utoipa::path(
+    get, path = routes::EVENTS.template, tag = "events",
+    operation_id = "userEvents", security(("session" = [])),
+    params(LastEventId),
+    responses(
+        (status = 200, response = Events),
+        (status = 401, response = Unauthorized),
+        (status = "default", response = ErrorResponse),
+    )
+)]
 pub async fn user_events(
     svc: Service,
     session: Session,
@@ -562,28 +1104,101 @@ fn specs(rules: Vec<RuleJson>) -> Result<Vec<RuleSpec>, Error> {
         .collect()
 }
 
+/// The fault-injection rules
+#[utoipa::path(
+    get, path = routes::ADMIN_CHAOS.template, tag = "chaos",
+    operation_id = "chaosGet", security(("admin" = [])),
+    responses(
+        (status = 200, description = "The rules in the order they are tried.", body = ChaosView),
+        (status = 401, response = AdminUnauthorized),
+        (status = 403, response = ChaosDisabled),
+        (status = "default", response = ErrorResponse),
+    )
+)]
 pub async fn chaos_get(svc: Service) -> Result<Response, Rejection> {
     let rules = svc.chaos().rules()?;
     Ok(json(&chaos_view(&svc, &rules)).into_response())
 }
 
+/// Replace every rule
+///
+/// Counters and `next` start afresh.
+#[utoipa::path(
+    put, path = routes::ADMIN_CHAOS.template, tag = "chaos",
+    operation_id = "chaosReplace", security(("admin" = [])),
+    request_body = ChaosPut,
+    responses(
+        (status = 200, description = "The new rules, as `GET` shows them.", body = ChaosView),
+        (status = 400, response = BadRequest),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 401, response = AdminUnauthorized),
+        (status = 403, response = ChaosDisabled),
+        (status = 422, description = "`invalid_body`, or `invalid_rule` with field
+            `rules[N].<field>`.", body = Envelope),
+        (status = "default", response = ErrorResponse),
+    )
+)]
 pub async fn chaos_put(svc: Service, req: ChaosPut) -> Result<Response, Rejection> {
     svc.chaos().rules()?;
     let rules = svc.chaos().replace(specs(req.rules)?)?;
     Ok(json(&chaos_view(&svc, &rules)).into_response())
 }
 
+/// Remove every rule
+#[utoipa::path(
+    delete, path = routes::ADMIN_CHAOS.template, tag = "chaos",
+    operation_id = "chaosClear", security(("admin" = [])),
+    responses(
+        (status = 204, description = "No rules."),
+        (status = 401, response = AdminUnauthorized),
+        (status = 403, response = ChaosDisabled),
+        (status = "default", response = ErrorResponse),
+    )
+)]
 pub async fn chaos_clear(svc: Service) -> Result<Response, Rejection> {
     svc.chaos().clear()?;
     Ok(no_content())
 }
 
+/// Add a rule
+///
+/// The rule is tried after the others.
+#[utoipa::path(
+    post, path = routes::ADMIN_CHAOS_RULES.template, tag = "chaos",
+    operation_id = "chaosAddRule", security(("admin" = [])),
+    request_body = ChaosRuleRequest,
+    responses(
+        (status = 201, description = "The rule, with its `id`.", body = ChaosRule),
+        (status = 400, response = BadRequest),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 401, response = AdminUnauthorized),
+        (status = 403, response = ChaosDisabled),
+        (status = 422, description = "`invalid_body`, or `invalid_rule` with the field at fault
+            (`stage`, `code`, `probability`, ...).", body = Envelope),
+        (status = "default", response = ErrorResponse),
+    )
+)]
 pub async fn chaos_add(svc: Service, req: RuleJson) -> Result<Response, Rejection> {
     svc.chaos().rules()?;
     let rule = svc.chaos().add(req.into_spec()?)?;
     Ok(created(&rule.to_json()))
 }
 
+/// Remove a rule
+#[utoipa::path(
+    delete, path = routes::ADMIN_CHAOS_RULE.template, tag = "chaos",
+    operation_id = "chaosRemoveRule", security(("admin" = [])),
+    params(RuleId),
+    responses(
+        (status = 204, description = "The rule is gone."),
+        (status = 401, response = AdminUnauthorized),
+        (status = 403, response = ChaosDisabled),
+        (status = 404, response = NotFound),
+        (status = "default", response = ErrorResponse),
+    )
+)]
 pub async fn chaos_remove(id: String, svc: Service) -> Result<Response, Rejection> {
     let id: u64 = id.parse().map_err(|_| Error::NotFound("chaos rule"))?;
     svc.chaos().remove(id)?;

@@ -7,10 +7,8 @@ mod exposition;
 mod filters;
 mod handlers;
 mod metrics;
+pub mod openapi;
 pub mod rejection;
+mod routes;
 
 pub use filters::{Limits, routes};
-
-/// The OpenAPI document of the REST API: served as written at `/api/v1/openapi.json`, and the
-/// list of route templates the metrics count requests under.
-const OPENAPI: &str = include_str!("openapi.json");

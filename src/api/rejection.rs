@@ -10,6 +10,7 @@ use std::convert::Infallible;
 
 use serde::Serialize;
 use tracing::error;
+use utoipa::ToSchema;
 use warp::http::{HeaderValue, StatusCode, header};
 use warp::reply::Response;
 use warp::{Rejection, Reply};
@@ -30,6 +31,273 @@ pub struct ApiError {
 }
 
 impl warp::reject::Reject for ApiError {}
+
+/// The body of every non-2xx answer.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Error)]
+pub struct Envelope<'a> {
+    #[schema(inline)]
+    error: Body<'a>,
+}
+
+/// What went wrong.
+#[derive(Serialize, ToSchema)]
+struct Body<'a> {
+    #[schema(schema_with = code_schema)]
+    code: &'a str,
+    /// For humans; may change.
+    message: &'a str,
+    /// The input at fault, when one is: `password`, `to[1]`, `headers.X-Campaign`,
+    /// `rules[2].code`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    field: Option<&'a str>,
+}
+
+/// Every error code the API answers with, with its status and when: the one list of them. The
+/// OpenAPI document gives it as the `code` of its `Error` schema, and a test checks that it
+/// holds exactly the codes the source gives.
+pub const CODES: &[(&str, &str, &str)] = &[
+    (
+        "400",
+        "malformed_json",
+        "the body is not valid JSON (or not UTF-8)",
+    ),
+    (
+        "400",
+        "body_read_error",
+        "the body could not be read (connection trouble)",
+    ),
+    (
+        "400",
+        "malformed_query",
+        "the query string cannot be read at all (a value that can be read but is wrong is a 422 \
+         `invalid_query`)",
+    ),
+    (
+        "400",
+        "missing_header",
+        "a header the endpoint needs is missing (the `Authorization` header of a Bearer \
+         endpoint is a 401 `missing_token`)",
+    ),
+    (
+        "400",
+        "malformed_header",
+        "a header the endpoint reads cannot be read at all (a header value that breaks a rule \
+         is a 422 `invalid_header`)",
+    ),
+    (
+        "401",
+        "missing_token",
+        "no `Authorization: Bearer <token>` header on a Bearer endpoint",
+    ),
+    (
+        "401",
+        "invalid_token",
+        "the token is unknown, expired, logged out or revoked",
+    ),
+    (
+        "401",
+        "invalid_credentials",
+        "wrong email or password (the same for both)",
+    ),
+    (
+        "401",
+        "admin_token_required",
+        "an admin endpoint (`/api/v1/admin/...`) without the admin token, or with a wrong one \
+         (a user's token too; also an `Authorization` header that is not valid header text)",
+    ),
+    (
+        "403",
+        "chaos_disabled",
+        "a chaos endpoint on a server started without `--chaos`",
+    ),
+    (
+        "404",
+        "not_found",
+        "no such endpoint; or no such message, attachment or mailbox among the caller's own \
+         (for the operator, among all)",
+    ),
+    (
+        "405",
+        "method_not_allowed",
+        "the path exists but not with this method; `Allow` lists the methods",
+    ),
+    (
+        "408",
+        "timeout",
+        "no matching message arrived within a wait's `timeout`",
+    ),
+    (
+        "409",
+        "email_taken",
+        "an account with this address already exists",
+    ),
+    (
+        "409",
+        "mailbox_exists",
+        "the user has a mailbox of this name in some letter case, or it is a system mailbox's",
+    ),
+    (
+        "409",
+        "mailbox_not_empty",
+        "a mailbox to delete still holds messages",
+    ),
+    (
+        "413",
+        "payload_too_large",
+        "the body is larger than `--max-body-size` (for a send, `--max-message-size` plus \
+         `--max-body-size`)",
+    ),
+    (
+        "413",
+        "message_too_large",
+        "the message built from a send is larger than `--max-message-size`",
+    ),
+    (
+        "415",
+        "unsupported_media_type",
+        "the body is not sent as `application/json`",
+    ),
+    (
+        "422",
+        "invalid_body",
+        "valid JSON of the wrong shape: a missing, unknown or mistyped field (`field` names it)",
+    ),
+    (
+        "422",
+        "invalid_email",
+        "the email address is not acceptable",
+    ),
+    (
+        "422",
+        "weak_password",
+        "the password breaks a rule; the message names the rule",
+    ),
+    (
+        "422",
+        "invalid_display_name",
+        "the display name is too long or has control characters",
+    ),
+    (
+        "422",
+        "no_recipients",
+        "a send with no address in `to`, `cc` and `bcc` (field `to`)",
+    ),
+    (
+        "422",
+        "too_many_recipients",
+        "a send with more than `--max-recipients` addresses in all (field `to`)",
+    ),
+    (
+        "422",
+        "invalid_address",
+        "a recipient or `reply_to` is not an acceptable address (field `to[0]`, `cc[1]`, \
+         `bcc[2]`, `reply_to`)",
+    ),
+    (
+        "422",
+        "invalid_header",
+        "a subject or header value with CR or LF or over 998 characters, a bad header name, or \
+         a header fakemail sets itself (field `subject` or `headers.<name>`)",
+    ),
+    (
+        "422",
+        "invalid_mailbox_name",
+        "a mailbox name that is empty, over 64 characters, or has `/` or control characters \
+         (field `name`)",
+    ),
+    (
+        "422",
+        "system_mailbox",
+        "deleting `inbox`, `sent`, `archive` or `trash` (field `name`)",
+    ),
+    (
+        "422",
+        "unknown_mailbox",
+        "`PATCH` moves a message to a mailbox that does not exist (field `mailbox`)",
+    ),
+    (
+        "422",
+        "invalid_limit",
+        "`limit` is not a whole number from 1 to 500 (field `limit`)",
+    ),
+    (
+        "422",
+        "invalid_cursor",
+        "`cursor` is not in the form of the cursors the server gives out (field `cursor`)",
+    ),
+    (
+        "422",
+        "invalid_query",
+        "`unread`, `starred` or `permanent` is not `true`, `false`, `1` or `0`; or an operator \
+         listing or a wait has a parameter it does not take (field names it)",
+    ),
+    (
+        "422",
+        "invalid_duration",
+        "the admin purge's `older_than` is not a duration in whole seconds such as `7d` (field \
+         `older_than`)",
+    ),
+    (
+        "422",
+        "invalid_timeout",
+        "a wait's `timeout` is not a duration or whole seconds, or is over 5 minutes (field \
+         `timeout`)",
+    ),
+    (
+        "422",
+        "invalid_after",
+        "a wait's `after` is neither a cursor the server gave out nor an RFC 3339 time (field \
+         `after`)",
+    ),
+    (
+        "422",
+        "invalid_rule",
+        "a fault-injection rule that breaks the grammar (field `stage`, `code`, `probability`, \
+         ...; in a `PUT`, `rules[N].field`)",
+    ),
+    (
+        "4xx, 5xx",
+        "injected_fault",
+        "a fault-injection rule fired at `api_send` with this status",
+    ),
+    (
+        "429",
+        "too_many_attempts",
+        "too many failed logins for this address; see `Retry-After` (seconds)",
+    ),
+    (
+        "500",
+        "internal_error",
+        "a bug or a storage failure; the details are in the server log, never in the answer",
+    ),
+    (
+        "503",
+        "not_ready",
+        "`GET /readyz` while the server starts or shuts down (see `Retry-After`, seconds); a \
+         wait open when the server shuts down",
+    ),
+];
+
+/// The schema of an error's `code`: an enum of [`CODES`], with a table of them as its
+/// description.
+fn code_schema() -> utoipa::openapi::Object {
+    use std::fmt::Write as _;
+    let mut description = String::from(
+        "Stable, for programs; a code always comes with the same status, but for \
+         `injected_fault`, whose status the fault-injection rule gives.\n\n\
+         | Status | Code | When |\n|---|---|---|\n",
+    );
+    for (status, code, when) in CODES {
+        let _ = writeln!(description, "| {status} | `{code}` | {when} |");
+    }
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(CODES.iter().map(|(_, code, _)| *code)))
+        .description(Some(description))
+        .build()
+}
 // warp turns any `Reject` into a `Rejection` with `From`, so handlers use `?` on both.
 impl warp::reject::Reject for Error {}
 
@@ -54,17 +322,6 @@ impl ApiError {
 
     /// The response: JSON envelope plus `Retry-After`/`Allow` where they apply.
     pub fn into_response(self) -> Response {
-        #[derive(Serialize)]
-        struct Envelope<'a> {
-            error: Body<'a>,
-        }
-        #[derive(Serialize)]
-        struct Body<'a> {
-            code: &'a str,
-            message: &'a str,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            field: Option<&'a str>,
-        }
         let body = Envelope {
             error: Body {
                 code: self.code,

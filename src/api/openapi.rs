@@ -1,0 +1,649 @@
+//! The OpenAPI 3.1 document of the REST API, generated from the code and served at
+//! `GET /api/v1/openapi.json`: the operations from the handlers' `#[utoipa::path]`, the schemas
+//! from the JSON shapes in [`super::dto`] and [`super::rejection`], and from here the parameters,
+//! the reusable responses, the security schemes and the document's own text.
+//!
+//! utoipa writes a `#[serde(flatten)]` as an `allOf` of open schemas; [`SerdeShapes`] turns each
+//! into the one closed object serde writes, so that a field no type declares is a schema error
+//! in requests and answers alike, as it is for the server.
+
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
+
+use utoipa::openapi::response::{Response, ResponseBuilder};
+use utoipa::openapi::schema::{AdditionalProperties, ArrayItems, ObjectBuilder, Schema, Type};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{Content, Header, Ref, RefOr};
+use utoipa::{IntoParams, Modify, OpenApi, PartialSchema, ToResponse, ToSchema};
+
+use super::handlers;
+use super::routes::ROUTES;
+use crate::service::chaos::Stage;
+
+/// The document, built once, as served.
+pub fn document() -> &'static str {
+    static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
+        ApiDoc::openapi()
+            .to_pretty_json()
+            .expect("an OpenAPI document always serialises")
+    });
+    &DOCUMENT
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "fakemail",
+        description = include_str!("openapi.md"),
+        license(name = "MIT OR Apache-2.0", identifier = "MIT OR Apache-2.0"),
+    ),
+    servers((url = "/", description = "The server that serves this document.")),
+    tags(
+        (name = "service", description = "Liveness, readiness, metrics and this document."),
+        (name = "accounts", description = "Registration, sessions and the caller's own account."),
+        (name = "mail", description = "Sending, reading, flagging, moving and deleting the caller's own copies of messages."),
+        (name = "mailboxes", description = "The system mailboxes (inbox, sent, archive, trash) and a user's own."),
+        (name = "operator", description = "Every message fakemail holds, whoever its copies belong to (admin token)."),
+        (name = "waiting", description = "A request that answers as soon as a matching message is stored."),
+        (name = "events", description = "Server-Sent Events of messages received and deleted."),
+        (name = "retention", description = "Deleting old mail on demand."),
+        (name = "chaos", description = "Fault injection, on a server started with `--chaos`."),
+    ),
+    paths(
+        handlers::health,
+        handlers::ready,
+        handlers::openapi,
+        handlers::metrics,
+        handlers::register,
+        handlers::login,
+        handlers::logout,
+        handlers::me,
+        handlers::update_me,
+        handlers::delete_me,
+        handlers::change_password,
+        handlers::send,
+        handlers::get_message,
+        handlers::patch_message,
+        handlers::delete_message,
+        handlers::raw_message,
+        handlers::message_attachment,
+        handlers::list_mailboxes,
+        handlers::create_mailbox,
+        handlers::delete_mailbox,
+        handlers::list_messages,
+        handlers::empty_mailbox,
+        handlers::mailbox_wait,
+        handlers::user_events,
+        handlers::admin_purge,
+        handlers::admin_list,
+        handlers::admin_delete_all,
+        handlers::admin_message,
+        handlers::admin_delete,
+        handlers::admin_raw,
+        handlers::admin_attachment,
+        handlers::admin_stats,
+        handlers::admin_wait,
+        handlers::admin_events,
+        handlers::chaos_get,
+        handlers::chaos_put,
+        handlers::chaos_clear,
+        handlers::chaos_add,
+        handlers::chaos_remove,
+    ),
+    components(responses(
+        ErrorResponse,
+        BadRequest,
+        Unauthorized,
+        AdminUnauthorized,
+        ChaosDisabled,
+        NotFound,
+        PayloadTooLarge,
+        UnsupportedMediaType,
+        InvalidBody,
+        InvalidQuery,
+        InvalidWait,
+        Timeout,
+        TooManyAttempts,
+        NotReady,
+        ShuttingDown,
+        Raw,
+        Attachment,
+        Events,
+    )),
+    modifiers(&SecuritySchemes, &SerdeShapes, &HeadOperations),
+)]
+struct ApiDoc;
+
+/// The two bearer tokens: a user's session and the admin token. An operation that needs neither
+/// says so with an empty `security`.
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for item in openapi.paths.paths.values_mut() {
+            for op in [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+            ]
+            .into_iter()
+            .chain([&mut item.patch, &mut item.head])
+            .flatten()
+            {
+                op.security.get_or_insert_with(Vec::new);
+            }
+        }
+        let bearer = |description: &str| {
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(description))
+                    .build(),
+            )
+        };
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "session",
+            bearer(
+                "A session token, the `token` of `POST /api/v1/auth/login`. It stops working at \
+                 logout, at a password change (every other token of the user), at account \
+                 deletion, or when it expires (`expires_at`).",
+            ),
+        );
+        components.add_security_scheme(
+            "admin",
+            bearer(
+                "The admin token: `--admin-token` (`FAKEMAIL_ADMIN_TOKEN`), else the random one \
+                 the server keeps in the data dir's `admin-token` file; `server.json` in the data \
+                 dir names it too.",
+            ),
+        );
+    }
+}
+
+// ----- parameters --------------------------------------------------------------------------
+
+/// The `{id}` of the user's message endpoints.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+pub struct CopyId {
+    /// The id of the caller's copy of a message (every recipient's copy and the sender's have
+    /// ids of their own). Somebody else's id answers 404.
+    id: String,
+}
+
+/// The `{id}` of the operator's message endpoints.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+pub struct MessageId {
+    /// The id of the message itself, as the operator view gives it (not a copy's).
+    id: String,
+}
+
+/// The `{index}` of an attachment.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+pub struct AttachmentIndex {
+    /// The attachment's `index`, from 0; an index past the last answers 404.
+    index: u32,
+}
+
+/// The `{name}` of a mailbox.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+pub struct MailboxName {
+    /// A mailbox name, percent-encoded where URLs need it (`Receipts%202026`); trimmed, and
+    /// matched in any letter case.
+    name: String,
+}
+
+/// The `{id}` of a fault-injection rule.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+pub struct RuleId {
+    /// The rule's `id`.
+    #[param(minimum = 1)]
+    id: u64,
+}
+
+/// Paging through a listing.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct Paging {
+    /// Messages per page.
+    #[param(minimum = 1, maximum = 500, default = 50)]
+    limit: Option<u32>,
+    /// `next_cursor` of the previous page: an opaque string.
+    cursor: Option<String>,
+}
+
+/// The flag filters of a mailbox listing.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct Flags {
+    /// `true`: only unread copies; `false`: only read ones. `1` and `0` mean `true` and
+    /// `false`.
+    unread: Option<bool>,
+    /// `true`: only starred copies; `false`: only the others. `1` and `0` mean `true` and
+    /// `false`.
+    starred: Option<bool>,
+}
+
+/// The `permanent` flag of a deletion.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct Permanent {
+    /// Delete for good instead of moving to `trash`; `1` and `0` mean `true` and `false`.
+    #[param(default = false)]
+    permanent: Option<bool>,
+}
+
+/// The message filters of the operator listing and the waits.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct Filters {
+    /// An address, matched exactly in any letter case, among the `To` and `Cc` addresses and
+    /// the envelope recipients (for a user, instead of the envelope, the Bcc list of their own
+    /// sent copy).
+    to: Option<String>,
+    /// An address, matched exactly in any letter case, against the `From` address and the
+    /// envelope sender.
+    from: Option<String>,
+    /// A substring of the subject, in any letter case.
+    subject: Option<String>,
+}
+
+/// The free-text filter of the operator listing.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct Search {
+    /// A substring, in any letter case, of the subject, an address or display name, or the
+    /// text (the HTML as text when the message has no text part).
+    q: Option<String>,
+}
+
+/// Where and how long a wait waits.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct Wait {
+    /// Where to start: a `cursor` from an earlier wait, the `id` of a `message.received`
+    /// event, or an RFC 3339 time (messages stored in that second or later). Absent or empty:
+    /// messages stored after the request arrived.
+    after: Option<String>,
+    /// How long to wait: a duration (`30s`, `2m`, `500ms`) or whole seconds, at most `5m`. `0`
+    /// only looks at what is stored.
+    #[param(default = "30s")]
+    timeout: Option<String>,
+}
+
+/// Where a reconnecting event stream resumes.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)]
+pub struct LastEventId {
+    /// The last event `id` a reconnecting client got: the stream first sends the messages
+    /// stored since then, at most 1,000.
+    #[param(rename = "Last-Event-ID", nullable = false)]
+    last_event_id: Option<String>,
+}
+
+// ----- the schema of a stage -----------------------------------------------------------------
+
+impl PartialSchema for Stage {
+    fn schema() -> RefOr<utoipa::openapi::schema::Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(Stage::ALL.map(Stage::name)))
+            .description(Some(
+                "Where the rule applies: an SMTP stage (`rcpt` once per recipient), or \
+                 `api_send`, REST `POST /api/v1/messages` after its validation.",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for Stage {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "ChaosStage".into()
+    }
+}
+
+// ----- reusable responses ------------------------------------------------------------------
+
+/// A response whose body is the `Error` envelope.
+fn error_response(description: &str) -> ResponseBuilder {
+    ResponseBuilder::new().description(description).content(
+        "application/json",
+        Content::new(Some(Ref::from_schema_name("Error"))),
+    )
+}
+
+/// The `Retry-After` header of a response.
+fn retry_after() -> Header {
+    let seconds = ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .minimum(Some(1));
+    let mut header = Header::new(seconds);
+    header.description = Some("Seconds to wait before trying again.".into());
+    header
+}
+
+/// Declares reusable responses with the `Error` envelope as their body, each named as its type
+/// and described by its doc comment; `with retry_after` adds that header.
+macro_rules! error_responses {
+    ($($(#[doc = $doc:literal])+ $name:ident $(with $header:ident)?;)*) => {$(
+        $(#[doc = $doc])+
+        pub struct $name;
+
+        impl<'r> ToResponse<'r> for $name {
+            fn response() -> (&'r str, RefOr<Response>) {
+                let description = [$($doc),+].map(str::trim).join(" ");
+                let response = error_response(&description);
+                $(let response = response.header("Retry-After", $header());)?
+                (stringify!($name), response.build().into())
+            }
+        }
+    )*};
+}
+
+error_responses! {
+    /// Any other error, such as 405 `method_not_allowed` (with an `Allow` header listing the
+    /// path's methods) or 500 `internal_error` (the details are in the server log, never in
+    /// the answer).
+    ErrorResponse;
+    /// `malformed_json`: the body is not valid JSON (or not UTF-8); `body_read_error`: the body
+    /// could not be read.
+    BadRequest;
+    /// `missing_token`: no `Authorization: Bearer <token>` header; `invalid_token`: the token
+    /// is unknown, expired, logged out or revoked.
+    Unauthorized;
+    /// `admin_token_required`: no admin token, or a wrong one (a user's token too).
+    AdminUnauthorized;
+    /// `chaos_disabled`: the server was started without `--chaos`.
+    ChaosDisabled;
+    /// `not_found`: no such message, attachment, mailbox or rule among the caller's own (for
+    /// the operator, among all).
+    NotFound;
+    /// `payload_too_large`: the body is larger than `--max-body-size`.
+    PayloadTooLarge;
+    /// `unsupported_media_type`: the body is not sent as `application/json`.
+    UnsupportedMediaType;
+    /// `invalid_body`: valid JSON of the wrong shape, a missing, unknown or mistyped field
+    /// (`field` names it).
+    InvalidBody;
+    /// `invalid_query`: a boolean parameter is not `true`, `false`, `1` or `0` (field names
+    /// it).
+    InvalidQuery;
+    /// `invalid_timeout`, `invalid_after`, or `invalid_query` for a parameter the endpoint
+    /// does not take (field names it).
+    InvalidWait;
+    /// `timeout`: no matching message arrived within `timeout`.
+    Timeout;
+    /// `too_many_attempts`: too many failed logins for this address.
+    TooManyAttempts with retry_after;
+    /// `not_ready`: the server is starting or shutting down.
+    NotReady with retry_after;
+    /// `not_ready`: the server shut down while the request waited.
+    ShuttingDown;
+}
+
+/// A message's source.
+pub struct Raw;
+
+impl<'r> ToResponse<'r> for Raw {
+    fn response() -> (&'r str, RefOr<Response>) {
+        let response = ResponseBuilder::new()
+            .description(
+                "The RFC 5322 source, byte for byte as stored, with CRLF line endings. Bcc \
+                 recipients are in no copy's headers.",
+            )
+            .content(
+                "message/rfc822",
+                Content::new(Some(ObjectBuilder::new().schema_type(Type::String))),
+            );
+        ("Raw", response.build().into())
+    }
+}
+
+/// An attachment's content.
+pub struct Attachment;
+
+impl<'r> ToResponse<'r> for Attachment {
+    fn response() -> (&'r str, RefOr<Response>) {
+        let constant = |value: &str| {
+            Header::new(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .enum_values(Some([value])),
+            )
+        };
+        let mut disposition = Header::default();
+        disposition.description = Some(
+            "`attachment`, with the file name when there is one: `filename` an ASCII fallback, \
+             `filename*` the exact name (RFC 6266)."
+                .into(),
+        );
+        let response = ResponseBuilder::new()
+            .description(
+                "The attachment's decoded content with its own `Content-Type` (text converted \
+                 to UTF-8 says `; charset=utf-8`), served as a download.",
+            )
+            .header("Content-Disposition", disposition)
+            .header("X-Content-Type-Options", constant("nosniff"))
+            .header("Content-Security-Policy", constant("sandbox"))
+            .content("*/*", Content::default());
+        ("Attachment", response.build().into())
+    }
+}
+
+/// An event stream.
+pub struct Events;
+
+impl<'r> ToResponse<'r> for Events {
+    fn response() -> (&'r str, RefOr<Response>) {
+        let response = ResponseBuilder::new()
+            .description(
+                "Server-Sent Events, a stream that stays open. It starts with the comment \
+                 `:listening`; then each event comes as it happens: `event: message.received` \
+                 with the summary as JSON `data` and the cursor of the message or copy as `id` \
+                 (a wait takes it as `after`), or `event: message.deleted` with the summary the \
+                 message had and no `id`. A comment every 15 seconds keeps the connection open \
+                 through proxies.",
+            )
+            .content(
+                "text/event-stream",
+                Content::new(Some(ObjectBuilder::new().schema_type(Type::String))),
+            );
+        ("EventStream", response.build().into())
+    }
+}
+
+// ----- what utoipa cannot say ------------------------------------------------------------------
+
+/// The objects as serde writes and reads them.
+///
+/// Every component schema that is an `allOf` (utoipa's form of `#[serde(flatten)]`) becomes
+/// the one object serde writes: the properties and required fields of every part, in order;
+/// the parts that only served the flattening are dropped. Every object with declared
+/// properties is closed (`additionalProperties: false`): serde writes a struct's fields and no
+/// others, and every request type denies unknown fields.
+struct SerdeShapes;
+
+impl Modify for SerdeShapes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let Some(components) = openapi.components.as_mut() else {
+            return;
+        };
+        let parts = components.schemas.clone();
+        for schema in components.schemas.values_mut() {
+            *schema = merged(schema, &parts);
+            close_objects(schema);
+        }
+        // Drop what nothing references any more (the flattened parts).
+        loop {
+            let text = serde_json::to_string(&*openapi).unwrap_or_default();
+            let schemas = &mut openapi.components.as_mut().unwrap().schemas;
+            let before = schemas.len();
+            schemas.retain(|name, _| text.contains(&format!("\"#/components/schemas/{name}\"")));
+            if schemas.len() == before {
+                break;
+            }
+        }
+    }
+}
+
+/// `schema` with every `allOf` of objects (and references to them) in it merged into one
+/// object. The description is the `allOf`'s own, else that of a part with no properties (where
+/// utoipa puts a field's description), else the first part's.
+fn merged(schema: &RefOr<Schema>, parts: &BTreeMap<String, RefOr<Schema>>) -> RefOr<Schema> {
+    let all = match schema {
+        RefOr::T(Schema::AllOf(all)) => all,
+        RefOr::T(Schema::Object(o)) => {
+            let mut o = o.clone();
+            for property in o.properties.values_mut() {
+                *property = merged(property, parts);
+            }
+            return RefOr::T(Schema::Object(o));
+        }
+        other => return other.clone(),
+    };
+    let description = |part: &RefOr<Schema>| match part {
+        RefOr::T(Schema::Object(o)) => Some((o.properties.is_empty(), o.description.clone()?)),
+        _ => None,
+    };
+    let descriptions: Vec<(bool, String)> = all.items.iter().filter_map(description).collect();
+    let description = all.description.clone().or_else(|| {
+        let field = descriptions.iter().find(|(bare, _)| *bare);
+        field.or(descriptions.first()).map(|(_, d)| d.clone())
+    });
+    let mut object = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .description(description);
+    for part in &all.items {
+        let part = match part {
+            RefOr::Ref(r) => {
+                let name = r.ref_location.trim_start_matches("#/components/schemas/");
+                merged(&parts[name], parts)
+            }
+            inline => merged(inline, parts),
+        };
+        if let RefOr::T(Schema::Object(part)) = part {
+            for (name, property) in part.properties {
+                object = object.property(name, property);
+            }
+            for name in part.required {
+                object = object.required(name);
+            }
+        }
+    }
+    RefOr::T(Schema::Object(object.build()))
+}
+
+/// Closes every object with declared properties that does not say otherwise, inside `schema`
+/// too.
+fn close_objects(schema: &mut RefOr<Schema>) {
+    let RefOr::T(schema) = schema else { return };
+    match schema {
+        Schema::Object(o) => {
+            if !o.properties.is_empty() && o.additional_properties.is_none() {
+                o.additional_properties = Some(Box::new(AdditionalProperties::FreeForm(false)));
+            }
+            o.properties.values_mut().for_each(close_objects);
+        }
+        Schema::Array(a) => {
+            if let ArrayItems::RefOrSchema(items) = &mut a.items {
+                close_objects(items);
+            }
+        }
+        Schema::OneOf(o) => o.items.iter_mut().for_each(close_objects),
+        Schema::AnyOf(o) => o.items.iter_mut().for_each(close_objects),
+        _ => {}
+    }
+}
+
+/// `HEAD` on the routes that serve it: the `GET` operation's statuses and headers, without
+/// bodies, as warp answers a `HEAD` through the `GET` route.
+struct HeadOperations;
+
+impl Modify for HeadOperations {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let responses = openapi
+            .components
+            .as_ref()
+            .map(|c| c.responses.clone())
+            .unwrap_or_default();
+        let heads = ROUTES.iter().filter(|r| r.methods().any(|m| m == "HEAD"));
+        for route in heads {
+            let Some(item) = openapi.paths.paths.get_mut(route.template) else {
+                continue;
+            };
+            let Some(mut head) = item.get.clone() else {
+                continue;
+            };
+            head.operation_id = head.operation_id.map(|id| format!("{id}Head"));
+            head.summary = head.summary.map(|s| format!("{s}, without a body"));
+            head.description = None;
+            for (status, response) in head.responses.responses.iter_mut() {
+                let mut r = match response {
+                    RefOr::Ref(r) => {
+                        let name = r.ref_location.trim_start_matches("#/components/responses/");
+                        match responses.get(name) {
+                            Some(RefOr::T(r)) => r.clone(),
+                            _ => continue,
+                        }
+                    }
+                    RefOr::T(r) => r.clone(),
+                };
+                r.content.clear();
+                if status == "default" {
+                    r.description =
+                        "Any error, as its status alone: an answer to `HEAD` has no body.".into();
+                }
+                *response = RefOr::T(r);
+            }
+            item.head = Some(head);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use serde_json::Value;
+
+    use super::*;
+
+    /// The operations of the document, as (template, METHOD).
+    fn operations(doc: &Value) -> BTreeSet<(String, String)> {
+        let mut ops = BTreeSet::new();
+        for (template, item) in doc["paths"].as_object().unwrap() {
+            for method in item.as_object().unwrap().keys() {
+                ops.insert((template.clone(), method.to_ascii_uppercase()));
+            }
+        }
+        ops
+    }
+
+    #[test]
+    fn the_document_has_the_operations_of_the_route_table() {
+        let doc: Value = serde_json::from_str(document()).unwrap();
+        let table: BTreeSet<(String, String)> = ROUTES
+            .iter()
+            .flat_map(|r| r.methods().map(|m| (r.template.to_owned(), m.to_owned())))
+            .collect();
+        assert_eq!(operations(&doc), table);
+    }
+}

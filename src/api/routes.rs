@@ -1,0 +1,109 @@
+//! The route table: every path the REST API serves, as a template, with the methods it serves.
+//! One fact in one place: the router answers any other method on the path with a 405 whose
+//! `Allow` is [`Route::allow`], the handlers' OpenAPI operations are at [`Route::template`], and
+//! the metrics count each request under its route's template.
+//!
+//! `filters.rs` still spells each path out in its `warp::path!`; the router's own tests check
+//! that it serves every template here, with these methods and no others.
+
+/// A route of the REST API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route {
+    /// The path, `{name}` standing for one path segment.
+    pub template: &'static str,
+    /// The methods served, as an `Allow` header lists them.
+    pub allow: &'static str,
+}
+
+impl Route {
+    const fn new(template: &'static str, allow: &'static str) -> Route {
+        Route { template, allow }
+    }
+
+    /// The methods served, one by one.
+    pub fn methods(&self) -> impl Iterator<Item = &'static str> {
+        self.allow.split(", ")
+    }
+}
+
+pub const HEALTHZ: Route = Route::new("/healthz", "GET, HEAD");
+pub const READYZ: Route = Route::new("/readyz", "GET, HEAD");
+pub const METRICS: Route = Route::new("/metrics", "GET");
+pub const OPENAPI: Route = Route::new("/api/v1/openapi.json", "GET");
+pub const REGISTER: Route = Route::new("/api/v1/auth/register", "POST");
+pub const LOGIN: Route = Route::new("/api/v1/auth/login", "POST");
+pub const LOGOUT: Route = Route::new("/api/v1/auth/logout", "POST");
+pub const ME: Route = Route::new("/api/v1/me", "GET, PATCH, DELETE");
+pub const PASSWORD: Route = Route::new("/api/v1/me/password", "POST");
+pub const MESSAGES: Route = Route::new("/api/v1/messages", "POST");
+pub const MESSAGE: Route = Route::new("/api/v1/messages/{id}", "GET, PATCH, DELETE");
+pub const MESSAGE_RAW: Route = Route::new("/api/v1/messages/{id}/raw", "GET");
+pub const MESSAGE_ATTACHMENT: Route =
+    Route::new("/api/v1/messages/{id}/attachments/{index}", "GET");
+pub const MAILBOXES: Route = Route::new("/api/v1/mailboxes", "GET, POST");
+pub const MAILBOX: Route = Route::new("/api/v1/mailboxes/{name}", "DELETE");
+pub const MAILBOX_MESSAGES: Route = Route::new("/api/v1/mailboxes/{name}/messages", "GET, DELETE");
+pub const MAILBOX_WAIT: Route = Route::new("/api/v1/mailboxes/{name}/wait", "GET");
+pub const EVENTS: Route = Route::new("/api/v1/events", "GET");
+pub const ADMIN_PURGE: Route = Route::new("/api/v1/admin/purge", "POST");
+pub const ADMIN_MESSAGES: Route = Route::new("/api/v1/admin/messages", "GET, DELETE");
+pub const ADMIN_MESSAGE: Route = Route::new("/api/v1/admin/messages/{id}", "GET, DELETE");
+pub const ADMIN_MESSAGE_RAW: Route = Route::new("/api/v1/admin/messages/{id}/raw", "GET");
+pub const ADMIN_MESSAGE_ATTACHMENT: Route =
+    Route::new("/api/v1/admin/messages/{id}/attachments/{index}", "GET");
+pub const ADMIN_STATS: Route = Route::new("/api/v1/admin/stats", "GET");
+pub const ADMIN_WAIT: Route = Route::new("/api/v1/admin/wait", "GET");
+pub const ADMIN_EVENTS: Route = Route::new("/api/v1/admin/events", "GET");
+pub const ADMIN_CHAOS: Route = Route::new("/api/v1/admin/chaos", "GET, PUT, DELETE");
+pub const ADMIN_CHAOS_RULES: Route = Route::new("/api/v1/admin/chaos/rules", "POST");
+pub const ADMIN_CHAOS_RULE: Route = Route::new("/api/v1/admin/chaos/rules/{id}", "DELETE");
+
+/// Every route, sorted by template: the order of the metrics' `route` labels.
+pub const ROUTES: [Route; 29] = [
+    ADMIN_CHAOS,
+    ADMIN_CHAOS_RULES,
+    ADMIN_CHAOS_RULE,
+    ADMIN_EVENTS,
+    ADMIN_MESSAGES,
+    ADMIN_MESSAGE,
+    ADMIN_MESSAGE_ATTACHMENT,
+    ADMIN_MESSAGE_RAW,
+    ADMIN_PURGE,
+    ADMIN_STATS,
+    ADMIN_WAIT,
+    LOGIN,
+    LOGOUT,
+    REGISTER,
+    EVENTS,
+    MAILBOXES,
+    MAILBOX,
+    MAILBOX_MESSAGES,
+    MAILBOX_WAIT,
+    ME,
+    PASSWORD,
+    MESSAGES,
+    MESSAGE,
+    MESSAGE_ATTACHMENT,
+    MESSAGE_RAW,
+    OPENAPI,
+    HEALTHZ,
+    METRICS,
+    READYZ,
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_is_sorted_and_each_route_is_in_it_once() {
+        let templates: Vec<&str> = ROUTES.iter().map(|r| r.template).collect();
+        assert!(templates.is_sorted(), "{templates:?}");
+        assert!(templates.windows(2).all(|w| w[0] != w[1]), "{templates:?}");
+        for route in ROUTES {
+            assert!(route.template.starts_with('/'), "{route:?}");
+            let methods: Vec<&str> = route.methods().collect();
+            assert!(!methods.is_empty() && methods.iter().all(|m| !m.is_empty()));
+        }
+    }
+}
