@@ -10,12 +10,15 @@
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
+use serde_json::{Value, json};
+use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
 use utoipa::openapi::response::{Response, ResponseBuilder};
 use utoipa::openapi::schema::{AdditionalProperties, ArrayItems, ObjectBuilder, Schema, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{Content, Header, Ref, RefOr};
+use utoipa::openapi::{Content, Header, Ref, RefOr, Required};
 use utoipa::{IntoParams, Modify, OpenApi, PartialSchema, ToResponse, ToSchema};
 
+use super::dto::formats;
 use super::handlers;
 use super::routes::ROUTES;
 use crate::service::chaos::Stage;
@@ -41,10 +44,14 @@ pub fn document() -> &'static str {
     tags(
         (name = "service", description = "Liveness, readiness, metrics and this document."),
         (name = "accounts", description = "Registration, sessions and the caller's own account."),
-        (name = "mail", description = "Sending, reading, flagging, moving and deleting the caller's own copies of messages."),
-        (name = "mailboxes", description = "The system mailboxes (inbox, sent, archive, trash) and a user's own."),
-        (name = "operator", description = "Every message fakemail holds, whoever its copies belong to (admin token)."),
-        (name = "waiting", description = "A request that answers as soon as a matching message is stored."),
+        (name = "mail", description = "Sending, reading, flagging, moving and deleting the \
+            caller's own copies of messages."),
+        (name = "mailboxes", description = "The system mailboxes (inbox, sent, archive, trash) \
+            and a user's own."),
+        (name = "operator", description = "Every message fakemail holds, whoever its copies \
+            belong to (admin token)."),
+        (name = "waiting", description = "A request that answers as soon as a matching message \
+            is stored."),
         (name = "events", description = "Server-Sent Events of messages received and deleted."),
         (name = "retention", description = "Deleting old mail on demand."),
         (name = "chaos", description = "Fault injection, on a server started with `--chaos`."),
@@ -110,7 +117,7 @@ pub fn document() -> &'static str {
         Attachment,
         Events,
     )),
-    modifiers(&SecuritySchemes, &SerdeShapes, &HeadOperations),
+    modifiers(&SecuritySchemes, &SerdeShapes, &HeadOperations, &CrossFieldRules),
 )]
 struct ApiDoc;
 
@@ -192,6 +199,26 @@ pub struct AttachmentIndex {
     index: u32,
 }
 
+/// The `{name}` of a mailbox of the user's own (implemented by hand: utoipa drops a
+/// parameter's description and its being required when its schema is a function's).
+pub struct CustomMailboxName;
+
+impl IntoParams for CustomMailboxName {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        let name = ParameterBuilder::new()
+            .name("name")
+            .parameter_in(ParameterIn::Path)
+            .required(Required::True)
+            .description(Some(
+                "A mailbox name, percent-encoded where URLs need it (`Receipts%202026`); \
+                 trimmed, and matched in any letter case. Not a system mailbox (`inbox`, `sent`, \
+                 `archive`, `trash`).",
+            ))
+            .schema(Some(formats::custom_mailbox()));
+        vec![name.build()]
+    }
+}
+
 /// The `{name}` of a mailbox.
 #[derive(IntoParams)]
 #[into_params(parameter_in = Path)]
@@ -220,7 +247,8 @@ pub struct Paging {
     /// Messages per page.
     #[param(minimum = 1, maximum = 500, default = 50)]
     limit: Option<u32>,
-    /// `next_cursor` of the previous page: an opaque string.
+    /// `next_cursor` of the previous page: an opaque string (empty: the first page).
+    #[param(pattern = "^(?:[0-9A-Fa-f]{16})?$")]
     cursor: Option<String>,
 }
 
@@ -281,10 +309,21 @@ pub struct Wait {
     /// Where to start: a `cursor` from an earlier wait, the `id` of a `message.received`
     /// event, or an RFC 3339 time (messages stored in that second or later). Absent or empty:
     /// messages stored after the request arrived.
+    #[param(pattern = "^(?:|[0-9A-Fa-f]{16}|\
+        (?:19[7-9][0-9]|[2-9][0-9]{3})-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])|\
+        (?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)|02-(?:0[1-9]|1[0-9]|2[0-8]))\
+        T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\\.[0-9]{1,9})?\
+        (?:Z|[+ -](?:[01][0-9]|2[0-3]):[0-5][0-9]))$")]
     after: Option<String>,
     /// How long to wait: a duration (`30s`, `2m`, `500ms`) or whole seconds, at most `5m`. `0`
-    /// only looks at what is stored.
-    #[param(default = "30s")]
+    /// only looks at what is stored; empty, the default.
+    #[param(
+        default = "30s",
+        pattern = "^(?:|0*(?:[0-9]{1,2}|[12][0-9]{2}|300)(?: ?(?:seconds|second|secs|sec|s))?|\
+            0*(?:[0-9]{1,5}|[12][0-9]{5}|300000) ?(?:millis|msec|ms)|\
+            0*[0-5] ?(?:minutes|minute|mins|min|m)|\
+            [0-9]{1,9} ?(?:nanos|nsec|ns)|[0-9]{1,8} ?(?:usec|us))$"
+    )]
     timeout: Option<String>,
 }
 
@@ -573,6 +612,40 @@ fn close_objects(schema: &mut RefOr<Schema>) {
     }
 }
 
+/// Rules across the fields of an object, which utoipa's attributes cannot say:
+/// - a send needs a recipient: an address at least in `to`, `cc` or `bcc`;
+/// - a fault-injection rule has at most one trigger: of `probability`, `next` and
+///   `max_per_minute`, at most one is given (not null).
+struct CrossFieldRules;
+
+impl CrossFieldRules {
+    /// Adds `keyword` to the component schema `name`, an object.
+    fn add(openapi: &mut utoipa::openapi::OpenApi, name: &str, keyword: &str, value: Value) {
+        let schemas = &mut openapi.components.as_mut().expect("components").schemas;
+        let Some(RefOr::T(Schema::Object(o))) = schemas.get_mut(name) else {
+            panic!("no object schema {name}");
+        };
+        *o = formats::with_keyword(o.clone(), keyword, value);
+    }
+}
+
+impl Modify for CrossFieldRules {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let one_in = |f: &str| json!({"required": [f], "properties": {f: {"minItems": 1}}});
+        let recipient = json!([one_in("to"), one_in("cc"), one_in("bcc")]);
+        Self::add(openapi, "SendRequest", "anyOf", recipient);
+
+        let given = |f: &str| json!({"required": [f], "properties": {f: {"type": "number"}}});
+        let two = |a: &str, b: &str| json!({"allOf": [given(a), given(b)]});
+        let triggers = json!({"anyOf": [
+            two("probability", "next"),
+            two("probability", "max_per_minute"),
+            two("next", "max_per_minute"),
+        ]});
+        Self::add(openapi, "ChaosRuleFields", "not", triggers);
+    }
+}
+
 /// `HEAD` on the routes that serve it: the `GET` operation's statuses and headers, without
 /// bodies, as warp answers a `HEAD` through the `GET` route.
 struct HeadOperations;
@@ -621,8 +694,6 @@ impl Modify for HeadOperations {
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
-
-    use serde_json::Value;
 
     use super::*;
 
