@@ -33,7 +33,7 @@ UNITS = {
     "ns": 1e-9, "nsec": 1e-9, "nanos": 1e-9,
     "m": 60, "min": 60, "mins": 60, "minute": 60, "minutes": 60,
 }
-TIMEOUT = re.compile(r"([0-9]+) ?([a-z]*)")
+TIMEOUT = re.compile(r"([0-9]+(?:\.[0-9]+)?) ?([a-z]*)")
 
 
 def waits(value):
@@ -42,7 +42,7 @@ def waits(value):
         return 30
     m = TIMEOUT.fullmatch(value)
     if m and m.group(2) in UNITS:
-        return int(m.group(1)) * UNITS[m.group(2)]
+        return float(m.group(1)) * UNITS[m.group(2)]
     return None
 
 

@@ -694,7 +694,6 @@ pub struct ChaosPut {
 // Only a schema: the server writes the service's `RuleJson`, whose shape this describes (the
 // tests check real answers against it).
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct ChaosRule {
     #[schema(minimum = 1)]
     pub id: u64,
@@ -719,7 +718,6 @@ pub struct ChaosRule {
 // Only a schema: the server reads the service's `RuleJson`.
 #[derive(ToSchema)]
 #[serde(untagged)]
-#[allow(dead_code)]
 pub enum ChaosRuleRequest {
     Text(ChaosRuleText),
     Fields(ChaosRuleFields),
@@ -728,7 +726,6 @@ pub enum ChaosRuleRequest {
 /// A fault-injection rule as text.
 #[derive(ToSchema)]
 #[serde(deny_unknown_fields)]
-#[allow(dead_code)]
 pub struct ChaosRuleText {
     #[schema(schema_with = formats::rule_text)]
     pub rule: String,
@@ -741,7 +738,6 @@ pub struct ChaosRuleText {
 /// A fault-injection rule as fields.
 #[derive(ToSchema)]
 #[serde(deny_unknown_fields)]
-#[allow(dead_code)]
 pub struct ChaosRuleFields {
     pub stage: Stage,
     #[schema(inline)]
@@ -759,7 +755,6 @@ pub struct ChaosRuleFields {
 /// without a reply (SMTP stages); `throttle` DATA to `bytes_per_second` (`data` only).
 #[derive(ToSchema)]
 #[serde(rename_all = "snake_case")]
-#[allow(dead_code)]
 pub enum ChaosAction {
     Reply,
     Delay,
@@ -770,7 +765,6 @@ pub enum ChaosAction {
 /// The fields of a fault-injection rule beside its stage and action, each absent (or null)
 /// when it does not apply.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct ChaosRuleParts {
     /// An SMTP 4xx/5xx reply code (the second digit at most 5), or for `api_send` an HTTP
     /// 4xx/5xx status with the error `injected_fault`.
@@ -812,7 +806,9 @@ pub(super) mod formats {
     use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, SchemaType, Type};
     use utoipa::openapi::{Object, SchemaFormat};
 
+    use crate::service::address::MAX_LEN as MAX_ADDRESS;
     use crate::service::chaos::Stage;
+    use crate::service::mail::{MAX_MAILBOX_NAME, MAX_SUBJECT};
 
     /// Unicode's control characters (category Cc), which names may not hold.
     const CONTROL: &str = r"\u0000-\u001F\u007F-\u009F";
@@ -874,8 +870,9 @@ pub(super) mod formats {
     pub fn mailbox_name() -> Object {
         let inner = format!("[^/{CONTROL}]");
         let edge = format!("[^/{CONTROL}{SPACE}]");
+        let between = MAX_MAILBOX_NAME - 2;
         string(
-            format!("^[{SPACE}]*{edge}(?:{inner}{{0,62}}{edge})?[{SPACE}]*$"),
+            format!("^[{SPACE}]*{edge}(?:{inner}{{0,{between}}}{edge})?[{SPACE}]*$"),
             "Trimmed, then 1 to 64 characters with no `/` and no control characters; unique per \
              user regardless of letter case, system names included.",
         )
@@ -900,7 +897,7 @@ pub(super) mod formats {
                 ObjectBuilder::new()
                     .schema_type(Type::String)
                     .format(Some(SchemaFormat::Custom("email".into())))
-                    .max_length(Some(254)),
+                    .max_length(Some(MAX_ADDRESS)),
             )
             .description(Some(
                 "Plain addresses (`bob@example.test`, no display names), each trimmed and checked \
@@ -937,7 +934,7 @@ pub(super) mod formats {
             .build();
         let value = ObjectBuilder::new()
             .schema_type(Type::String)
-            .max_length(Some(998))
+            .max_length(Some(MAX_SUBJECT))
             .pattern(Some(r"^[^\r\n]*$"));
         let mut o = ObjectBuilder::new()
             .schema_type(Type::Object)

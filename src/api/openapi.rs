@@ -170,6 +170,8 @@ impl Modify for SecuritySchemes {
 }
 
 // ----- parameters --------------------------------------------------------------------------
+// The handlers read their parameters themselves; these types only describe them to utoipa,
+// which never reads their fields (hence `allow(dead_code)`).
 
 /// The `{id}` of the user's message endpoints.
 #[derive(IntoParams)]
@@ -315,14 +317,17 @@ pub struct Wait {
         T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\\.[0-9]{1,9})?\
         (?:Z|[+ -](?:[01][0-9]|2[0-3]):[0-5][0-9]))$")]
     after: Option<String>,
-    /// How long to wait: a duration (`30s`, `2m`, `500ms`) or whole seconds, at most `5m`. `0`
-    /// only looks at what is stored; empty, the default.
+    /// How long to wait: a duration (`30s`, `1.5s`, `2m`, `500ms`) or whole seconds, at most
+    /// `5m`. `0` only looks at what is stored; empty, the default.
     #[param(
         default = "30s",
-        pattern = "^(?:|0*(?:[0-9]{1,2}|[12][0-9]{2}|300)(?: ?(?:seconds|second|secs|sec|s))?|\
-            0*(?:[0-9]{1,5}|[12][0-9]{5}|300000) ?(?:millis|msec|ms)|\
-            0*[0-5] ?(?:minutes|minute|mins|min|m)|\
-            [0-9]{1,9} ?(?:nanos|nsec|ns)|[0-9]{1,8} ?(?:usec|us))$"
+        pattern = "^(?:|0*(?:[0-9]{1,2}|[12][0-9]{2}|300)|\
+            (?:0*(?:[0-9]{1,2}|[12][0-9]{2})(?:\\.[0-9]{1,9})?|0*300(?:\\.0{1,9})?) ?\
+            (?:seconds|second|secs|sec|s)|\
+            (?:0*(?:[0-9]{1,5}|[12][0-9]{5})(?:\\.[0-9]{1,6})?|0*300000(?:\\.0{1,6})?) ?\
+            (?:millis|msec|ms)|\
+            (?:0*[0-4](?:\\.[0-9]{1,10})?|0*5(?:\\.0{1,10})?) ?(?:minutes|minute|mins|min|m)|\
+            [0-9]{1,8}(?:\\.[0-9]{1,3})? ?(?:usec|us)|[0-9]{1,9} ?(?:nanos|nsec|ns))$"
     )]
     timeout: Option<String>,
 }
@@ -695,6 +700,8 @@ impl Modify for HeadOperations {
 mod tests {
     use std::collections::BTreeSet;
 
+    use serde_json::json;
+
     use super::*;
 
     /// The operations of the document, as (template, METHOD).
@@ -706,6 +713,229 @@ mod tests {
             }
         }
         ops
+    }
+
+    /// The bounds the `#[schema]` and `#[param]` attributes write as numbers (they take no
+    /// constants) are the service's.
+    #[test]
+    fn the_documents_bounds_are_the_services() {
+        use crate::service::{address, mail, password};
+        let doc: Value = serde_json::from_str(document()).unwrap();
+        let field =
+            |schema: &str, f: &str| doc["components"]["schemas"][schema]["properties"][f].clone();
+        for (schema, f) in [
+            ("RegisterRequest", "password"),
+            ("ChangePasswordRequest", "new_password"),
+        ] {
+            assert_eq!(
+                field(schema, f)["minLength"],
+                password::MIN_CHARS,
+                "{schema}.{f}"
+            );
+            assert_eq!(
+                field(schema, f)["maxLength"],
+                password::MAX_CHARS,
+                "{schema}.{f}"
+            );
+        }
+        for (schema, f) in [("RegisterRequest", "email"), ("SendRequest", "reply_to")] {
+            assert_eq!(
+                field(schema, f)["maxLength"],
+                address::MAX_LEN,
+                "{schema}.{f}"
+            );
+        }
+        assert_eq!(
+            field("SendRequest", "subject")["maxLength"],
+            mail::MAX_SUBJECT
+        );
+        for path in [
+            "/api/v1/mailboxes/{name}/messages",
+            "/api/v1/admin/messages",
+        ] {
+            let params = doc["paths"][path]["get"]["parameters"].as_array().unwrap();
+            let limit = params.iter().find(|p| p["name"] == "limit").unwrap();
+            assert_eq!(limit["schema"]["maximum"], mail::MAX_PAGE, "{path}");
+        }
+    }
+
+    /// A validator of the schema of the query parameter `name` of `GET path`.
+    fn query_schema(doc: &Value, path: &str, name: &str) -> jsonschema::Validator {
+        let params = doc["paths"][path]["get"]["parameters"].as_array().unwrap();
+        let param = params.iter().find(|p| p["name"] == name).unwrap();
+        jsonschema::validator_for(&param["schema"]).unwrap()
+    }
+
+    /// Asserts that `schema` allows exactly the `values` the service `accepts`.
+    fn agree(
+        what: &str,
+        schema: &jsonschema::Validator,
+        accepts: impl Fn(&str) -> bool,
+        values: &[&str],
+    ) {
+        for value in values {
+            let (documented, served) = (schema.is_valid(&json!(value)), accepts(value));
+            assert_eq!(
+                documented, served,
+                "{what} {value:?}: the document, the server"
+            );
+        }
+    }
+
+    /// The patterns of the strings the service parses say exactly what it accepts: checked on
+    /// values at and around each rule's edges.
+    #[test]
+    fn the_patterns_accept_what_the_service_accepts() {
+        use crate::service::filter::MessageFilter;
+        use crate::service::watch::wait_query;
+        let doc: Value = serde_json::from_str(document()).unwrap();
+        let filter = || MessageFilter::new(None, None, None, None);
+        agree(
+            "timeout",
+            &query_schema(&doc, "/api/v1/admin/wait", "timeout"),
+            |v| wait_query(filter(), None, Some(v)).is_ok(),
+            &[
+                "",
+                "0",
+                "00",
+                "30",
+                "300",
+                "0300",
+                "301",
+                "30s",
+                "30 s",
+                "300s",
+                "301s",
+                "500ms",
+                "300000ms",
+                "300001ms",
+                "5m",
+                "6m",
+                "2min",
+                "5minutes",
+                "999999999ns",
+                "1us",
+                "1h",
+                "-1",
+                "1.5s",
+                "s",
+                "30x",
+                "thirty",
+            ],
+        );
+        let cursor = crate::store::keys::encode_cursor(42);
+        agree(
+            "after",
+            &query_schema(&doc, "/api/v1/admin/wait", "after"),
+            |v| wait_query(filter(), Some(v), None).is_ok(),
+            &[
+                "",
+                &cursor,
+                &cursor.to_uppercase(),
+                &cursor[1..],
+                "0123456789abcdefg",
+                "2026-11-24T17:10:37Z",
+                "2026-11-24T17:10:37.25Z",
+                "2026-11-24T17:10:37+02:00",
+                "2026-11-24T17:10:37 02:00",
+                "2026-11-24T17:10:37-05:30",
+                "2026-02-28T00:00:00Z",
+                "2026-02-30T00:00:00Z",
+                "2026-04-31T00:00:00Z",
+                "1969-12-31T23:59:59Z",
+                "2026-11-24T24:00:00Z",
+                "2026-11-24 17:10:37Z",
+                "2026-11-24T17:10:37",
+                "yesterday",
+            ],
+        );
+        let older_than = &doc["components"]["schemas"]["PurgeRequest"]["properties"]["older_than"];
+        agree(
+            "older_than",
+            &jsonschema::validator_for(older_than).unwrap(),
+            |v| crate::cli::parse_age(v).is_ok(),
+            &[
+                "0", "7d", "30s", "12h", "1h 30m", "1h30m", "90 s", "2 weeks", "1y", "500ms", "",
+                "7", "-7d", "7 d x", "d",
+            ],
+        );
+    }
+
+    /// Whether the service took `result` (or refused it for a reason other than its form).
+    fn by_form<T>(result: crate::Result<T>) -> bool {
+        !matches!(result, Err(crate::Error::Invalid { .. }))
+    }
+
+    /// As [`the_patterns_accept_what_the_service_accepts`], for the names a user gives.
+    #[tokio::test]
+    async fn the_name_patterns_accept_what_the_service_accepts() {
+        let doc: Value = serde_json::from_str(document()).unwrap();
+        let property = |schema: &str, f: &str| {
+            let s = &doc["components"]["schemas"][schema]["properties"][f];
+            jsonschema::validator_for(s).unwrap()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let svc = crate::service::test_support::service(dir.path());
+        let (email, password) = ("names@example.test", "a password long enough");
+        let new = crate::service::NewUser {
+            email: email.into(),
+            password: password.into(),
+            display_name: None,
+        };
+        let user = svc.register(new).await.unwrap();
+        let login = svc.login(email, password).await.unwrap();
+        let session = svc.authenticate(&login.token).unwrap();
+        let (a100, a101) = ("a".repeat(100), "a".repeat(101));
+        let spaced = format!(" {a100}\t");
+        agree(
+            "display_name",
+            &property("UpdateProfileRequest", "display_name"),
+            |v| by_form(svc.update_profile(&session, v)),
+            &[
+                "",
+                "Alice",
+                " Alice ",
+                &a100,
+                &a101,
+                &spaced,
+                "a\tb",
+                "\tAlice\n",
+                "Al\u{7f}ice",
+                "Al\u{85}ice",
+                "\u{85}Alice",
+                "\u{2003}Alice\u{3000}",
+                "Alice\u{200b}",
+                "Zoë",
+            ],
+        );
+        let (a64, a65) = ("b".repeat(64), "b".repeat(65));
+        let spaced = format!("\u{3000}{a64} ");
+        agree(
+            "name",
+            &property("CreateMailboxRequest", "name"),
+            |v| by_form(svc.create_mailbox(&user, v)),
+            &[
+                "Receipts", " Work ", "a/b", "", "   ", &a64, &a65, &spaced, "x\ny", "\ty\t",
+                "inbox", "Sent", "Zoë's",
+            ],
+        );
+        let custom = formats::custom_mailbox();
+        let custom = jsonschema::validator_for(&serde_json::to_value(custom).unwrap()).unwrap();
+        agree(
+            "name",
+            &custom,
+            |v| by_form(svc.delete_mailbox(&user, v)),
+            &[
+                "inbox",
+                " INBOX ",
+                "Trash",
+                "sEnT",
+                "\tarchive",
+                "inboxes",
+                "my inbox",
+                "Work",
+            ],
+        );
     }
 
     #[test]
