@@ -3,7 +3,8 @@
 //!
 //! The doc comments of the types and their fields are the descriptions of their schemas in the
 //! OpenAPI document (`super::openapi`), and the `#[schema]` attributes the rules the server
-//! enforces on them.
+//! enforces on them; a string with rules of its own has its schema, description included,
+//! from [`formats`].
 
 use std::collections::BTreeMap;
 
@@ -22,12 +23,13 @@ use crate::service::{Address, LoginOutcome, Message, User};
 pub struct RegisterRequest {
     /// Trimmed; a local part and a domain of host-name labels; at most 254 bytes. Unique
     /// case-insensitively; the case given is kept for display.
+    #[schema(format = "email", max_length = 254)]
     pub email: String,
     /// 8 to 256 characters; not the email address; not one of the most common passwords.
+    #[schema(min_length = 8, max_length = 256)]
     pub password: String,
-    /// Trimmed; at most 100 characters, no control characters.
     #[serde(default)]
-    #[schema(default = "")]
+    #[schema(schema_with = formats::optional_display_name)]
     pub display_name: Option<String>,
 }
 
@@ -44,7 +46,7 @@ pub struct LoginRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateProfileRequest {
-    /// Trimmed; at most 100 characters, no control characters.
+    #[schema(schema_with = formats::display_name)]
     pub display_name: String,
 }
 
@@ -54,6 +56,7 @@ pub struct UpdateProfileRequest {
 pub struct ChangePasswordRequest {
     pub current_password: String,
     /// Under the rules of a new account's password.
+    #[schema(min_length = 8, max_length = 256)]
     pub new_password: String,
 }
 
@@ -144,24 +147,22 @@ pub struct Ready {
 }
 
 /// The body of `POST /api/v1/messages`. At least one address in `to`, `cc` and `bcc`
-/// together, at most `--max-recipients` (100), repeats included.
+/// together, at most `--max-recipients` (100), repeats included. The `bcc` addresses are in no
+/// header and in nobody's copy but the sender's.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SendRequest {
-    /// Plain addresses (`bob@example.test`, no display names), each trimmed and checked like
-    /// an account's email.
     #[serde(default)]
-    #[schema(default = json!([]))]
+    #[schema(schema_with = formats::addresses)]
     pub to: Vec<String>,
-    /// As `to`.
     #[serde(default)]
-    #[schema(default = json!([]))]
+    #[schema(schema_with = formats::addresses)]
     pub cc: Vec<String>,
-    /// As `to`; in no header and in nobody's copy but the sender's.
     #[serde(default)]
-    #[schema(default = json!([]))]
+    #[schema(schema_with = formats::addresses)]
     pub bcc: Vec<String>,
     /// May be empty; at most 998 characters, no CR or LF.
+    #[schema(max_length = 998, pattern = r"^[^\r\n]*$")]
     pub subject: String,
     /// The text body.
     #[serde(default)]
@@ -171,12 +172,10 @@ pub struct SendRequest {
     pub html: Option<String>,
     /// One plain address.
     #[serde(default)]
+    #[schema(format = "email", max_length = 254)]
     pub reply_to: Option<String>,
-    /// Extra headers: names of 1 to 76 printable ASCII characters without `:`, values of at
-    /// most 998 characters with no CR or LF. The headers fakemail writes itself (`From`, `To`,
-    /// `Cc`, `Bcc`, `Date`, `Message-ID`, `Subject`, `Reply-To`, `MIME-Version`,
-    /// `Content-Type`, `Content-Transfer-Encoding`, `Sender`, `Received`) are refused.
     #[serde(default)]
+    #[schema(schema_with = formats::headers)]
     pub headers: BTreeMap<String, String>,
 }
 
@@ -223,8 +222,7 @@ impl From<PatchMessageRequest> for MessagePatch {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateMailboxRequest {
-    /// Trimmed, then 1 to 64 characters with no `/` and no control characters; unique per user
-    /// regardless of letter case, system names included.
+    #[schema(schema_with = formats::mailbox_name)]
     pub name: String,
 }
 
@@ -458,7 +456,7 @@ impl From<Page> for PageDto {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PurgeRequest {
-    /// A duration in whole seconds such as `30s`, `12h` or `7d`.
+    #[schema(schema_with = formats::age)]
     pub older_than: String,
     /// Delete nothing; say what would be deleted.
     #[serde(default)]
@@ -695,7 +693,6 @@ pub struct ChaosPut {
 // Only a schema: the server writes the service's `RuleJson`, whose shape this describes (the
 // tests check real answers against it).
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct ChaosRule {
     #[schema(minimum = 1)]
     pub id: u64,
@@ -712,25 +709,44 @@ pub struct ChaosRule {
 
 /// A fault-injection rule, either as its text in `rule` (`rcpt:451:4.3.0:50%`) or as fields,
 /// not both. `id` and `fired` are ignored, so a rule as `GET` shows it can be sent back.
+///
+/// The schema gives the form of each field; which fields a rule needs and allows depends on
+/// its stage and action (a reply needs a code, a delay its `delay`, a throttle is for `data`
+/// only, a disconnect for SMTP stages only, an enhanced code's class is its code's), which the
+/// server checks, answering `invalid_rule` with the field at fault.
 // Only a schema: the server reads the service's `RuleJson`.
 #[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct ChaosRuleRequest {
-    /// The rule's text form, `STAGE:PART[:PART...]`.
-    #[schema(required = false)]
+#[serde(untagged)]
+pub enum ChaosRuleRequest {
+    Text(ChaosRuleText),
+    Fields(ChaosRuleFields),
+}
+
+/// A fault-injection rule as text.
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChaosRuleText {
+    #[schema(schema_with = formats::rule_text)]
     pub rule: String,
-    #[schema(required = false)]
+    /// Ignored.
+    pub id: Option<u64>,
+    /// Ignored.
+    pub fired: Option<u64>,
+}
+
+/// A fault-injection rule as fields.
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChaosRuleFields {
     pub stage: Stage,
-    #[schema(required = false, inline)]
-    pub action: ChaosAction,
+    #[schema(inline)]
+    pub action: Option<ChaosAction>,
     #[serde(flatten)]
     pub parts: ChaosRuleParts,
     /// Ignored.
-    #[schema(required = false)]
-    pub id: u64,
+    pub id: Option<u64>,
     /// Ignored.
-    #[schema(required = false)]
-    pub fired: u64,
+    pub fired: Option<u64>,
 }
 
 /// What a fault-injection rule does when it fires: `reply` with `code` (the action when absent
@@ -738,7 +754,6 @@ pub struct ChaosRuleRequest {
 /// without a reply (SMTP stages); `throttle` DATA to `bytes_per_second` (`data` only).
 #[derive(ToSchema)]
 #[serde(rename_all = "snake_case")]
-#[allow(dead_code)]
 pub enum ChaosAction {
     Reply,
     Delay,
@@ -746,48 +761,241 @@ pub enum ChaosAction {
     Throttle,
 }
 
-/// The fields of a fault-injection rule beside its stage and action, each absent when it does
-/// not apply.
+/// The fields of a fault-injection rule beside its stage and action, each absent (or null)
+/// when it does not apply.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct ChaosRuleParts {
-    /// An SMTP 4xx/5xx reply code, or for `api_send` an HTTP 4xx/5xx status with the error
-    /// `injected_fault`.
-    #[schema(required = false, minimum = 400, maximum = 599)]
-    pub code: u16,
+    /// An SMTP 4xx/5xx reply code (the second digit at most 5), or for `api_send` an HTTP
+    /// 4xx/5xx status with the error `injected_fault`.
+    pub code: Option<u16>,
     /// The enhanced status code of an SMTP reply, such as `4.3.0`; its class must match the
     /// code's.
-    #[schema(required = false)]
-    pub enhanced_code: String,
+    pub enhanced_code: Option<String>,
     /// The reply text: one line of at most 200 bytes.
-    #[schema(required = false)]
-    pub text: String,
+    pub text: Option<String>,
     /// How long to wait, such as `2s`; at most 10 minutes.
-    #[schema(required = false)]
-    pub delay: String,
-    #[schema(required = false, minimum = 1)]
-    pub bytes_per_second: u64,
+    pub delay: Option<String>,
+    /// At least 1.
+    pub bytes_per_second: Option<u64>,
     /// Fire with this probability, in percent. At most one of `probability`, `next` and
     /// `max_per_minute`; with none the rule fires every time.
-    #[schema(required = false, minimum = 0, maximum = 100)]
-    pub probability: f64,
+    #[schema(minimum = 0, maximum = 100)]
+    pub probability: Option<f64>,
     /// Fire for exactly the next this many matching events, then never.
-    #[schema(required = false, minimum = 1)]
-    pub next: u64,
+    #[schema(minimum = 1)]
+    pub next: Option<u64>,
     /// Fire only above this many matching events within any minute; with no `code`, the reply
     /// is `421 4.7.0` (HTTP: 429).
-    #[schema(required = false)]
-    pub max_per_minute: u64,
-    /// Only when the envelope sender matches this glob (`*` any run, `?` one character, any
-    /// letter case).
-    #[schema(required = false)]
-    pub from: String,
-    /// Only when a recipient matches this glob: at `rcpt` the one being added, at `data` and
-    /// `api_send` any of them.
-    #[schema(required = false)]
-    pub to: String,
+    pub max_per_minute: Option<u64>,
+    #[schema(schema_with = formats::sender_glob)]
+    pub from: Option<String>,
+    #[schema(schema_with = formats::recipient_glob)]
+    pub to: Option<String>,
     /// The seed of the probability draws: the same seed gives the same sequence of hits and
     /// misses.
-    #[schema(required = false)]
-    pub seed: u64,
+    pub seed: Option<u64>,
+}
+
+/// The schemas of strings with rules the server enforces: what the service checks, said where
+/// a client can see it (and schemathesis can test it), each with its description. Patterns are
+/// in the dialect common to ECMA 262, Rust's and Python's regular expressions.
+pub(super) mod formats {
+    use serde_json::{Value, json};
+    use utoipa::openapi::extensions::Extensions;
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, SchemaType, Type};
+    use utoipa::openapi::{Object, SchemaFormat};
+
+    use crate::service::address::MAX_LEN as MAX_ADDRESS;
+    use crate::service::chaos::Stage;
+    use crate::service::mail::{MAX_MAILBOX_NAME, MAX_SUBJECT};
+
+    /// Unicode's control characters (category Cc), which names may not hold.
+    const CONTROL: &str = r"\u0000-\u001F\u007F-\u009F";
+    /// What the server trims from both ends of a name (Unicode White_Space).
+    const SPACE: &str =
+        r"\t\n\u000B\u000C\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000";
+
+    /// `o` with a JSON Schema keyword utoipa's model has no field for (`not`, or `anyOf` beside
+    /// `properties`): its extensions are written into the schema as they are.
+    pub fn with_keyword(mut o: Object, keyword: &str, value: Value) -> Object {
+        o.extensions
+            .get_or_insert_with(Extensions::default)
+            .insert(keyword.into(), value);
+        o
+    }
+
+    fn string(pattern: String, description: &str) -> ObjectBuilder {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(pattern))
+            .description(Some(description))
+    }
+
+    /// `o`, or null.
+    fn nullable(mut o: Object) -> Object {
+        o.schema_type = SchemaType::from_iter([Type::String, Type::Null]);
+        o
+    }
+
+    /// `name` in any letter case, as a pattern.
+    fn any_case(name: &str) -> String {
+        name.chars()
+            .map(|c| match (c.to_ascii_lowercase(), c.to_ascii_uppercase()) {
+                (l, u) if l != u => format!("[{u}{l}]"),
+                _ if c == '-' => r"\-".to_owned(),
+                _ => c.to_string(),
+            })
+            .collect()
+    }
+
+    /// A display name: any spaces around at most 100 characters with no control character.
+    pub fn display_name() -> Object {
+        string(
+            format!("^[{SPACE}]*[^{CONTROL}]{{0,100}}[{SPACE}]*$"),
+            "Trimmed; at most 100 characters, no control characters.",
+        )
+        .build()
+    }
+
+    /// [`display_name`], or null: none.
+    pub fn optional_display_name() -> Object {
+        let mut o = nullable(display_name());
+        o.default = Some(json!(""));
+        o
+    }
+
+    /// A new mailbox's name: any spaces around 1 to 64 characters with no `/` and no control
+    /// character, the first and last not spaces.
+    pub fn mailbox_name() -> Object {
+        let inner = format!("[^/{CONTROL}]");
+        let edge = format!("[^/{CONTROL}{SPACE}]");
+        let between = MAX_MAILBOX_NAME - 2;
+        string(
+            format!("^[{SPACE}]*{edge}(?:{inner}{{0,{between}}}{edge})?[{SPACE}]*$"),
+            "Trimmed, then 1 to 64 characters with no `/` and no control characters; unique per \
+             user regardless of letter case, system names included.",
+        )
+        .build()
+    }
+
+    /// The name of a mailbox of the user's own: not a system mailbox's, in any letter case,
+    /// with any spaces around.
+    pub fn custom_mailbox() -> Object {
+        let system = ["inbox", "sent", "archive", "trash"]
+            .map(any_case)
+            .join("|");
+        let system = json!({"pattern": format!("^[{SPACE}]*(?:{system})[{SPACE}]*$")});
+        let o = ObjectBuilder::new().schema_type(Type::String).build();
+        with_keyword(o, "not", system)
+    }
+
+    /// Plain addresses.
+    pub fn addresses() -> ArrayBuilder {
+        ArrayBuilder::new()
+            .items(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .format(Some(SchemaFormat::Custom("email".into())))
+                    .max_length(Some(MAX_ADDRESS)),
+            )
+            .description(Some(
+                "Plain addresses (`bob@example.test`, no display names), each trimmed and checked \
+                 like an account's email.",
+            ))
+            .default(Some(json!([])))
+    }
+
+    /// The headers fakemail writes itself, which a send may not set.
+    const RESERVED_HEADERS: [&str; 13] = [
+        "From",
+        "To",
+        "Cc",
+        "Bcc",
+        "Date",
+        "Message-ID",
+        "Subject",
+        "Reply-To",
+        "MIME-Version",
+        "Content-Type",
+        "Content-Transfer-Encoding",
+        "Sender",
+        "Received",
+    ];
+
+    /// Extra headers of a send: names of 1 to 76 printable ASCII characters without `:`, none of
+    /// those fakemail writes, values of at most 998 characters without CR or LF.
+    pub fn headers() -> Object {
+        let reserved: Vec<String> = RESERVED_HEADERS.iter().map(|h| any_case(h)).collect();
+        let reserved = json!({"pattern": format!("^(?:{})$", reserved.join("|"))});
+        let names = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some("^[!-9;-~]{1,76}$"))
+            .build();
+        let value = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .max_length(Some(MAX_SUBJECT))
+            .pattern(Some(r"^[^\r\n]*$"));
+        let mut o = ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .additional_properties(Some(value))
+            .description(Some(format!(
+                "Extra headers: names of 1 to 76 printable ASCII characters without `:`, values \
+                 of at most 998 characters with no CR or LF. The headers fakemail writes itself \
+                 ({}) are refused.",
+                RESERVED_HEADERS.map(|h| format!("`{h}`")).join(", ")
+            )))
+            .build();
+        o.property_names = Some(Box::new(with_keyword(names, "not", reserved).into()));
+        o
+    }
+
+    /// The units of a duration in whole seconds, as humantime spells them.
+    const WHOLE_UNITS: &str = "seconds|second|secs|sec|s|minutes|minute|mins|min|m|\
+                               hours|hour|hrs|hr|h|days|day|d|weeks|week|wks|wk|w|\
+                               months|month|M|years|year|yrs|yr|y";
+
+    /// An age in whole seconds: `0`, or numbers with units (`90s`, `1h 30m`, `7d`).
+    pub fn age() -> Object {
+        let part = format!("[0-9]{{1,9}} ?(?:{WHOLE_UNITS})");
+        string(
+            format!("^(?:0|{part}(?: ?{part})*)$"),
+            "A duration in whole seconds such as `30s`, `12h`, `1h 30m` or `7d`, or `0`.",
+        )
+        .build()
+    }
+
+    /// A fault-injection rule's text: a stage first.
+    pub fn rule_text() -> Object {
+        let stages = Stage::ALL.map(Stage::name).join("|");
+        string(
+            format!("^[{SPACE}]*(?:{stages})[{SPACE}]*(?::[\\s\\S]*)?$"),
+            "The rule's text form, `STAGE:PART[:PART...]`: a stage, then any of a reply code \
+             (`451`), an enhanced code (`4.3.0`), `delay=DURATION`, `disconnect`, \
+             `throttle=BYTES_PER_SECOND`, `N%`, `next=N`, `max_per_minute=N`, `from=GLOB`, \
+             `to=GLOB`, `seed=N`, and last `text=TEXT`.",
+        )
+        .build()
+    }
+
+    fn glob(description: &str) -> Object {
+        let o = string(format!("^[^{CONTROL}]+$"), description).max_length(Some(320));
+        nullable(o.build())
+    }
+
+    /// The sender glob of a fault-injection rule.
+    pub fn sender_glob() -> Object {
+        glob(
+            "Only when the envelope sender matches this glob (`*` any run, `?` one character, any \
+             letter case) of 1 to 320 bytes on one line; at the stages that have a sender \
+             (`mail`, `rcpt`, `data`, `api_send`).",
+        )
+    }
+
+    /// The recipient glob of a fault-injection rule.
+    pub fn recipient_glob() -> Object {
+        glob(
+            "Only when a recipient matches this glob: at `rcpt` the one being added, at `data` \
+             and `api_send` any of them. Of 1 to 320 bytes on one line, as `from`.",
+        )
+    }
 }

@@ -579,7 +579,7 @@ pub async fn create_mailbox(
 #[utoipa::path(
     delete, path = routes::MAILBOX.template, tag = "mailboxes",
     operation_id = "deleteMailbox", security(("session" = [])),
-    params(MailboxName),
+    params(CustomMailboxName),
     responses(
         (status = 204, description = "The mailbox is gone."),
         (status = 401, response = Unauthorized),

@@ -10,12 +10,15 @@
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
+use serde_json::{Value, json};
+use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
 use utoipa::openapi::response::{Response, ResponseBuilder};
 use utoipa::openapi::schema::{AdditionalProperties, ArrayItems, ObjectBuilder, Schema, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{Content, Header, Ref, RefOr};
+use utoipa::openapi::{Content, Header, Ref, RefOr, Required};
 use utoipa::{IntoParams, Modify, OpenApi, PartialSchema, ToResponse, ToSchema};
 
+use super::dto::formats;
 use super::handlers;
 use super::routes::ROUTES;
 use crate::service::chaos::Stage;
@@ -41,10 +44,14 @@ pub fn document() -> &'static str {
     tags(
         (name = "service", description = "Liveness, readiness, metrics and this document."),
         (name = "accounts", description = "Registration, sessions and the caller's own account."),
-        (name = "mail", description = "Sending, reading, flagging, moving and deleting the caller's own copies of messages."),
-        (name = "mailboxes", description = "The system mailboxes (inbox, sent, archive, trash) and a user's own."),
-        (name = "operator", description = "Every message fakemail holds, whoever its copies belong to (admin token)."),
-        (name = "waiting", description = "A request that answers as soon as a matching message is stored."),
+        (name = "mail", description = "Sending, reading, flagging, moving and deleting the \
+            caller's own copies of messages."),
+        (name = "mailboxes", description = "The system mailboxes (inbox, sent, archive, trash) \
+            and a user's own."),
+        (name = "operator", description = "Every message fakemail holds, whoever its copies \
+            belong to (admin token)."),
+        (name = "waiting", description = "A request that answers as soon as a matching message \
+            is stored."),
         (name = "events", description = "Server-Sent Events of messages received and deleted."),
         (name = "retention", description = "Deleting old mail on demand."),
         (name = "chaos", description = "Fault injection, on a server started with `--chaos`."),
@@ -110,7 +117,7 @@ pub fn document() -> &'static str {
         Attachment,
         Events,
     )),
-    modifiers(&SecuritySchemes, &SerdeShapes, &HeadOperations),
+    modifiers(&SecuritySchemes, &SerdeShapes, &HeadOperations, &CrossFieldRules),
 )]
 struct ApiDoc;
 
@@ -163,6 +170,8 @@ impl Modify for SecuritySchemes {
 }
 
 // ----- parameters --------------------------------------------------------------------------
+// The handlers read their parameters themselves; these types only describe them to utoipa,
+// which never reads their fields (hence `allow(dead_code)`).
 
 /// The `{id}` of the user's message endpoints.
 #[derive(IntoParams)]
@@ -190,6 +199,26 @@ pub struct MessageId {
 pub struct AttachmentIndex {
     /// The attachment's `index`, from 0; an index past the last answers 404.
     index: u32,
+}
+
+/// The `{name}` of a mailbox of the user's own (implemented by hand: utoipa drops a
+/// parameter's description and its being required when its schema is a function's).
+pub struct CustomMailboxName;
+
+impl IntoParams for CustomMailboxName {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        let name = ParameterBuilder::new()
+            .name("name")
+            .parameter_in(ParameterIn::Path)
+            .required(Required::True)
+            .description(Some(
+                "A mailbox name, percent-encoded where URLs need it (`Receipts%202026`); \
+                 trimmed, and matched in any letter case. Not a system mailbox (`inbox`, `sent`, \
+                 `archive`, `trash`).",
+            ))
+            .schema(Some(formats::custom_mailbox()));
+        vec![name.build()]
+    }
 }
 
 /// The `{name}` of a mailbox.
@@ -220,7 +249,8 @@ pub struct Paging {
     /// Messages per page.
     #[param(minimum = 1, maximum = 500, default = 50)]
     limit: Option<u32>,
-    /// `next_cursor` of the previous page: an opaque string.
+    /// `next_cursor` of the previous page: an opaque string (empty: the first page).
+    #[param(pattern = "^(?:[0-9A-Fa-f]{16})?$")]
     cursor: Option<String>,
 }
 
@@ -281,10 +311,24 @@ pub struct Wait {
     /// Where to start: a `cursor` from an earlier wait, the `id` of a `message.received`
     /// event, or an RFC 3339 time (messages stored in that second or later). Absent or empty:
     /// messages stored after the request arrived.
+    #[param(pattern = "^(?:|[0-9A-Fa-f]{16}|\
+        (?:19[7-9][0-9]|[2-9][0-9]{3})-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])|\
+        (?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)|02-(?:0[1-9]|1[0-9]|2[0-8]))\
+        T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\\.[0-9]{1,9})?\
+        (?:Z|[+ -](?:[01][0-9]|2[0-3]):[0-5][0-9]))$")]
     after: Option<String>,
-    /// How long to wait: a duration (`30s`, `2m`, `500ms`) or whole seconds, at most `5m`. `0`
-    /// only looks at what is stored.
-    #[param(default = "30s")]
+    /// How long to wait: a duration (`30s`, `1.5s`, `2m`, `500ms`) or whole seconds, at most
+    /// `5m`. `0` only looks at what is stored; empty, the default.
+    #[param(
+        default = "30s",
+        pattern = "^(?:|0*(?:[0-9]{1,2}|[12][0-9]{2}|300)|\
+            (?:0*(?:[0-9]{1,2}|[12][0-9]{2})(?:\\.[0-9]{1,9})?|0*300(?:\\.0{1,9})?) ?\
+            (?:seconds|second|secs|sec|s)|\
+            (?:0*(?:[0-9]{1,5}|[12][0-9]{5})(?:\\.[0-9]{1,6})?|0*300000(?:\\.0{1,6})?) ?\
+            (?:millis|msec|ms)|\
+            (?:0*[0-4](?:\\.[0-9]{1,10})?|0*5(?:\\.0{1,10})?) ?(?:minutes|minute|mins|min|m)|\
+            [0-9]{1,8}(?:\\.[0-9]{1,3})? ?(?:usec|us)|[0-9]{1,9} ?(?:nanos|nsec|ns))$"
+    )]
     timeout: Option<String>,
 }
 
@@ -573,6 +617,40 @@ fn close_objects(schema: &mut RefOr<Schema>) {
     }
 }
 
+/// Rules across the fields of an object, which utoipa's attributes cannot say:
+/// - a send needs a recipient: an address at least in `to`, `cc` or `bcc`;
+/// - a fault-injection rule has at most one trigger: of `probability`, `next` and
+///   `max_per_minute`, at most one is given (not null).
+struct CrossFieldRules;
+
+impl CrossFieldRules {
+    /// Adds `keyword` to the component schema `name`, an object.
+    fn add(openapi: &mut utoipa::openapi::OpenApi, name: &str, keyword: &str, value: Value) {
+        let schemas = &mut openapi.components.as_mut().expect("components").schemas;
+        let Some(RefOr::T(Schema::Object(o))) = schemas.get_mut(name) else {
+            panic!("no object schema {name}");
+        };
+        *o = formats::with_keyword(o.clone(), keyword, value);
+    }
+}
+
+impl Modify for CrossFieldRules {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let one_in = |f: &str| json!({"required": [f], "properties": {f: {"minItems": 1}}});
+        let recipient = json!([one_in("to"), one_in("cc"), one_in("bcc")]);
+        Self::add(openapi, "SendRequest", "anyOf", recipient);
+
+        let given = |f: &str| json!({"required": [f], "properties": {f: {"type": "number"}}});
+        let two = |a: &str, b: &str| json!({"allOf": [given(a), given(b)]});
+        let triggers = json!({"anyOf": [
+            two("probability", "next"),
+            two("probability", "max_per_minute"),
+            two("next", "max_per_minute"),
+        ]});
+        Self::add(openapi, "ChaosRuleFields", "not", triggers);
+    }
+}
+
 /// `HEAD` on the routes that serve it: the `GET` operation's statuses and headers, without
 /// bodies, as warp answers a `HEAD` through the `GET` route.
 struct HeadOperations;
@@ -622,7 +700,7 @@ impl Modify for HeadOperations {
 mod tests {
     use std::collections::BTreeSet;
 
-    use serde_json::Value;
+    use serde_json::json;
 
     use super::*;
 
@@ -635,6 +713,233 @@ mod tests {
             }
         }
         ops
+    }
+
+    /// The bounds the `#[schema]` and `#[param]` attributes write as numbers (they take no
+    /// constants) are the service's.
+    #[test]
+    fn the_documents_bounds_are_the_services() {
+        use crate::service::{address, mail, password};
+        let doc: Value = serde_json::from_str(document()).unwrap();
+        let field =
+            |schema: &str, f: &str| doc["components"]["schemas"][schema]["properties"][f].clone();
+        for (schema, f) in [
+            ("RegisterRequest", "password"),
+            ("ChangePasswordRequest", "new_password"),
+        ] {
+            assert_eq!(
+                field(schema, f)["minLength"],
+                password::MIN_CHARS,
+                "{schema}.{f}"
+            );
+            assert_eq!(
+                field(schema, f)["maxLength"],
+                password::MAX_CHARS,
+                "{schema}.{f}"
+            );
+        }
+        for (schema, f) in [("RegisterRequest", "email"), ("SendRequest", "reply_to")] {
+            assert_eq!(
+                field(schema, f)["maxLength"],
+                address::MAX_LEN,
+                "{schema}.{f}"
+            );
+        }
+        assert_eq!(
+            field("SendRequest", "subject")["maxLength"],
+            mail::MAX_SUBJECT
+        );
+        for path in [
+            "/api/v1/mailboxes/{name}/messages",
+            "/api/v1/admin/messages",
+        ] {
+            let params = doc["paths"][path]["get"]["parameters"].as_array().unwrap();
+            let limit = params.iter().find(|p| p["name"] == "limit").unwrap();
+            assert_eq!(limit["schema"]["maximum"], mail::MAX_PAGE, "{path}");
+        }
+    }
+
+    /// A validator of the schema of the query parameter `name` of `GET path`.
+    fn query_schema(doc: &Value, path: &str, name: &str) -> jsonschema::Validator {
+        let params = doc["paths"][path]["get"]["parameters"].as_array().unwrap();
+        let param = params.iter().find(|p| p["name"] == name).unwrap();
+        jsonschema::validator_for(&param["schema"]).unwrap()
+    }
+
+    /// Asserts that `schema` allows exactly the `values` the service `accepts`.
+    fn agree(
+        what: &str,
+        schema: &jsonschema::Validator,
+        accepts: impl Fn(&str) -> bool,
+        values: &[&str],
+    ) {
+        for value in values {
+            let (documented, served) = (schema.is_valid(&json!(value)), accepts(value));
+            assert_eq!(
+                documented, served,
+                "{what} {value:?}: the document, the server"
+            );
+        }
+    }
+
+    /// The patterns of the strings the service parses say exactly what it accepts: checked on
+    /// values at and around each rule's edges.
+    #[test]
+    fn the_patterns_accept_what_the_service_accepts() {
+        use crate::service::filter::MessageFilter;
+        use crate::service::watch::wait_query;
+        let doc: Value = serde_json::from_str(document()).unwrap();
+        let filter = || MessageFilter::new(None, None, None, None);
+        agree(
+            "timeout",
+            &query_schema(&doc, "/api/v1/admin/wait", "timeout"),
+            |v| wait_query(filter(), None, Some(v)).is_ok(),
+            &[
+                "",
+                "0",
+                "00",
+                "30",
+                "300",
+                "0300",
+                "301",
+                "30s",
+                "30 s",
+                "300s",
+                "301s",
+                "500ms",
+                "300000ms",
+                "300001ms",
+                "5m",
+                "6m",
+                "2min",
+                "5minutes",
+                "999999999ns",
+                "1us",
+                "1h",
+                "-1",
+                "1.5s",
+                "s",
+                "30x",
+                "thirty",
+            ],
+        );
+        let cursor = crate::store::keys::encode_cursor(42);
+        agree(
+            "after",
+            &query_schema(&doc, "/api/v1/admin/wait", "after"),
+            |v| wait_query(filter(), Some(v), None).is_ok(),
+            &[
+                "",
+                &cursor,
+                &cursor.to_uppercase(),
+                &cursor[1..],
+                "0123456789abcdefg",
+                "2026-11-24T17:10:37Z",
+                "2026-11-24T17:10:37.25Z",
+                "2026-11-24T17:10:37+02:00",
+                "2026-11-24T17:10:37 02:00",
+                "2026-11-24T17:10:37-05:30",
+                "2026-02-28T00:00:00Z",
+                "2026-02-30T00:00:00Z",
+                "2026-04-31T00:00:00Z",
+                "1969-12-31T23:59:59Z",
+                "2026-11-24T24:00:00Z",
+                "2026-11-24 17:10:37Z",
+                "2026-11-24T17:10:37",
+                "yesterday",
+            ],
+        );
+        let older_than = &doc["components"]["schemas"]["PurgeRequest"]["properties"]["older_than"];
+        agree(
+            "older_than",
+            &jsonschema::validator_for(older_than).unwrap(),
+            |v| crate::time::parse_age(v).is_ok(),
+            &[
+                "0", "7d", "30s", "12h", "1h 30m", "1h30m", "90 s", "2 weeks", "1y", "500ms", "",
+                "7", "-7d", "7 d x", "d",
+            ],
+        );
+    }
+
+    /// Whether the service took what `call` asked (or refused it for a reason other than its
+    /// form). Runs the call to its end from `agree`'s synchronous closure: the test's runtime is
+    /// multi-threaded, so this worker may block.
+    fn by_form<T>(call: impl std::future::Future<Output = crate::Result<T>>) -> bool {
+        let result =
+            tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(call));
+        !matches!(result, Err(crate::Error::Invalid { .. }))
+    }
+
+    /// As [`the_patterns_accept_what_the_service_accepts`], for the names a user gives.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn the_name_patterns_accept_what_the_service_accepts() {
+        let doc: Value = serde_json::from_str(document()).unwrap();
+        let property = |schema: &str, f: &str| {
+            let s = &doc["components"]["schemas"][schema]["properties"][f];
+            jsonschema::validator_for(s).unwrap()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let svc = crate::service::test_support::service(dir.path());
+        let (email, password) = ("names@example.test", "a password long enough");
+        let new = crate::service::NewUser {
+            email: email.into(),
+            password: password.into(),
+            display_name: None,
+        };
+        let user = svc.register(new).await.unwrap();
+        let login = svc.login(email, password).await.unwrap();
+        let session = svc.authenticate(&login.token).await.unwrap();
+        let (a100, a101) = ("a".repeat(100), "a".repeat(101));
+        let spaced = format!(" {a100}\t");
+        agree(
+            "display_name",
+            &property("UpdateProfileRequest", "display_name"),
+            |v| by_form(svc.update_profile(&session, v)),
+            &[
+                "",
+                "Alice",
+                " Alice ",
+                &a100,
+                &a101,
+                &spaced,
+                "a\tb",
+                "\tAlice\n",
+                "Al\u{7f}ice",
+                "Al\u{85}ice",
+                "\u{85}Alice",
+                "\u{2003}Alice\u{3000}",
+                "Alice\u{200b}",
+                "Zoë",
+            ],
+        );
+        let (a64, a65) = ("b".repeat(64), "b".repeat(65));
+        let spaced = format!("\u{3000}{a64} ");
+        agree(
+            "name",
+            &property("CreateMailboxRequest", "name"),
+            |v| by_form(svc.create_mailbox(&user, v)),
+            &[
+                "Receipts", " Work ", "a/b", "", "   ", &a64, &a65, &spaced, "x\ny", "\ty\t",
+                "inbox", "Sent", "Zoë's",
+            ],
+        );
+        let custom = formats::custom_mailbox();
+        let custom = jsonschema::validator_for(&serde_json::to_value(custom).unwrap()).unwrap();
+        agree(
+            "name",
+            &custom,
+            |v| by_form(svc.delete_mailbox(&user, v)),
+            &[
+                "inbox",
+                " INBOX ",
+                "Trash",
+                "sEnT",
+                "\tarchive",
+                "inboxes",
+                "my inbox",
+                "Work",
+            ],
+        );
     }
 
     #[test]
