@@ -7,6 +7,12 @@
 - A wait (`.../wait`) answers when a message arrives or its `timeout` passes (30 seconds
   when absent or empty): a request that would wait longer than a moment gets `timeout=0`
   instead. Only values the document allows are replaced, so refused ones are still tried.
+- With `FAKEMAIL_PASS=admin`, the store keeps the messages seed.py stored: when a request
+  that deletes messages has left none, the next request finds them seeded again (and the
+  listing's links real ids to follow). Every other case of an operation on one message
+  (`/api/v1/admin/messages/{id}...`) generated to fit the document gets the id of a stored
+  message instead of a made-up one, which would only ever answer 404: the newest, which has
+  an attachment.
 - `filter_failure` drops the findings that are the API working as documented, those only:
   - a password refused as one of the most common ones (a list of 232, in any letter case) or
     as the account's own address: rules over a list and over another field, which the
@@ -16,12 +22,17 @@
     which moves the copy to `trash`, where it can still be read.
 """
 
+import itertools
 import os
 import re
 import secrets
+import sys
 
 import requests
 import schemathesis
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from seed import seed  # noqa: E402
 
 URL = os.environ["FAKEMAIL_URL"]
 
@@ -46,8 +57,55 @@ def waits(value):
     return None
 
 
+# The requests that delete messages, which may leave the operator's operations none to find.
+DELETES = re.compile(r"DELETE /api/v1/admin/messages.*|POST /api/v1/admin/purge")
+
+
+@schemathesis.hook
+def after_call(ctx, case, response):
+    if os.environ.get("FAKEMAIL_PASS") != "admin" or response.status_code >= 300:
+        return
+    if not DELETES.fullmatch(f"{case.method} {case.operation.path}"):
+        return
+    page = admin_get("/api/v1/admin/messages", limit=1)
+    if page is not None and not page["messages"]:
+        seed(URL, os.environ["FAKEMAIL_SMTP"])
+
+
+ONE_MESSAGE = "/api/v1/admin/messages/{id}"
+cases_on_one_message = itertools.count()
+
+
+def admin_get(path, **params):
+    r = requests.get(
+        f"{URL}{path}",
+        params=params,
+        headers={"Authorization": f"Bearer {os.environ['FAKEMAIL_ADMIN_TOKEN']}"},
+        timeout=10,
+    )
+    return r.json() if r.status_code == 200 else None
+
+
+def stored_id(case):
+    """The id of the newest stored message, for every other case that fits the document."""
+    meta = getattr(case, "_meta", None)
+    if meta is None or meta.generation.mode != "positive":
+        return None
+    if next(cases_on_one_message) % 2:
+        return None
+    page = admin_get("/api/v1/admin/messages", limit=1)
+    if page is not None and not page["messages"]:
+        seed(URL, os.environ["FAKEMAIL_SMTP"])
+        page = admin_get("/api/v1/admin/messages", limit=1)
+    return page["messages"][0]["id"] if page and page["messages"] else None
+
+
 @schemathesis.hook
 def before_call(ctx, case, kwargs):
+    if os.environ.get("FAKEMAIL_PASS") == "admin" and case.operation.path.startswith(ONE_MESSAGE):
+        found = stored_id(case)
+        if found is not None:
+            case.path_parameters = {**(case.path_parameters or {}), "id": found}
     if not case.operation.path.endswith("/wait"):
         return
     query = dict(case.query or {})

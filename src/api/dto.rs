@@ -949,17 +949,73 @@ pub(super) mod formats {
         o
     }
 
-    /// The units of a duration in whole seconds, as humantime spells them.
-    const WHOLE_UNITS: &str = "seconds|second|secs|sec|s|minutes|minute|mins|min|m|\
-                               hours|hour|hrs|hr|h|days|day|d|weeks|week|wks|wk|w|\
-                               months|month|M|years|year|yrs|yr|y";
+    /// The units of a duration in whole seconds, as humantime spells them, with the seconds
+    /// in one of each.
+    const WHOLE_UNITS: [(&str, u64); 7] = [
+        ("seconds|second|secs|sec|s", 1),
+        ("minutes|minute|mins|min|m", 60),
+        ("hours|hour|hrs|hr|h", 3600),
+        ("days|day|d", 86_400),
+        ("weeks|week|wks|wk|w", 604_800),
+        ("months|month|M", 2_630_016),
+        ("years|year|yrs|yr|y", 31_557_600),
+    ];
 
-    /// An age in whole seconds: `0`, or numbers with units (`90s`, `1h 30m`, `7d`).
+    /// The most decimals of an age's fraction the pattern allows: with more, humantime
+    /// overflows for some units.
+    const MAX_DECIMALS: usize = 8;
+
+    /// The decimals (`.5`) of a number of units, `seconds` each, that come to whole seconds,
+    /// as humantime reads them. `x` units are whole seconds when `x` is a multiple of
+    /// `1 / (2^a 5^b)`, where `2^a 5^b` is the part of `seconds` that divides a power of ten:
+    /// that has `max(a, b)` decimals, of which the first `min(a, b)` are free and the others
+    /// a multiple of `5^(a-b)` (or `2^(b-a)`), then zeros.
+    fn whole_decimals(seconds: u64) -> String {
+        let power = |mut n: u64, p: u64| {
+            let mut k = 0u32;
+            while n.is_multiple_of(p) {
+                n /= p;
+                k += 1;
+            }
+            k
+        };
+        let (a, b) = (power(seconds, 2), power(seconds, 5));
+        let (free, tail) = (a.min(b) as usize, a.abs_diff(b));
+        let step = 10u64.pow(tail) / (2u64.pow(a - a.min(b)) * 5u64.pow(b - a.min(b)));
+        let mut branches = vec![if free == 0 {
+            format!("0{{1,{MAX_DECIMALS}}}")
+        } else {
+            format!("[0-9]{{1,{free}}}0{{0,{}}}", MAX_DECIMALS - free)
+        }];
+        for t in (step..10u64.pow(tail)).step_by(step as usize) {
+            let digits = format!("{t:0width$}", width = tail as usize);
+            let digits = digits.trim_end_matches('0');
+            let prefix = if free == 0 {
+                String::new()
+            } else {
+                format!("[0-9]{{{free}}}")
+            };
+            let zeros = MAX_DECIMALS - free - digits.len();
+            branches.push(format!("{prefix}{digits}0{{0,{zeros}}}"));
+        }
+        format!("\\.(?:{})", branches.join("|"))
+    }
+
+    /// An age in whole seconds: `0`, or numbers with units (`90s`, `1h 30m`, `1.5m`, `7d`),
+    /// each part a whole number of seconds.
     pub fn age() -> Object {
-        let part = format!("[0-9]{{1,9}} ?(?:{WHOLE_UNITS})");
+        let units = WHOLE_UNITS
+            .iter()
+            .map(|(names, seconds)| {
+                format!("[0-9]{{1,9}}(?:{})? ?(?:{names})", whole_decimals(*seconds))
+            })
+            .collect::<Vec<_>>()
+            .join("|");
+        let part = format!("(?:{units})");
         string(
             format!("^(?:0|{part}(?: ?{part})*)$"),
-            "A duration in whole seconds such as `30s`, `12h`, `1h 30m` or `7d`, or `0`.",
+            "A duration in whole seconds such as `30s`, `12h`, `1h 30m`, `1.5m` or `7d`, or \
+             `0`: each part a whole number of seconds, with at most 8 decimals.",
         )
         .build()
     }

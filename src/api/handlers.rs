@@ -767,7 +767,16 @@ fn message_filter(q: &HashMap<String, String>) -> MessageFilter {
     operation_id = "adminListMessages", security(("admin" = [])),
     params(Filters, Search, Paging),
     responses(
-        (status = 200, description = "A page.", body = AdminPageDto),
+        (status = 200, description = "A page.", body = AdminPageDto, links(
+            ("GetFirst" = (operation_id = "adminGetMessage",
+                parameters(("id" = "$response.body#/messages/0/id")))),
+            ("GetFirstRaw" = (operation_id = "adminGetMessageRaw",
+                parameters(("id" = "$response.body#/messages/0/id")))),
+            ("GetFirstAttachment" = (operation_id = "adminGetMessageAttachment",
+                parameters(("id" = "$response.body#/messages/0/id"), ("index" = 0)))),
+            ("DeleteFirst" = (operation_id = "adminDeleteMessage",
+                parameters(("id" = "$response.body#/messages/0/id")))),
+        )),
         (status = 401, response = AdminUnauthorized),
         (status = 422, description = "`invalid_limit`, `invalid_cursor`, or `invalid_query` for a
             parameter the endpoint does not take (field names it).", body = Envelope),

@@ -495,6 +495,37 @@ impl<'r> ToResponse<'r> for Attachment {
 /// An event stream.
 pub struct Events;
 
+impl Events {
+    /// One event, its fields as an object: before OpenAPI 3.2's `itemSchema`, the schema of an
+    /// event stream is read as each event's (as schemathesis reads it).
+    fn event() -> ObjectBuilder {
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .property(
+                "event",
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .enum_values(Some(["message.received", "message.deleted"])),
+            )
+            .required("event")
+            .property(
+                "data",
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .content_media_type("application/json")
+                    .description(Some("The message's summary as JSON.")),
+            )
+            .required("data")
+            .property(
+                "id",
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some("^[0-9A-Fa-f]{16}$"))
+                    .description(Some("`message.received` only: the cursor.")),
+            )
+    }
+}
+
 impl<'r> ToResponse<'r> for Events {
     fn response() -> (&'r str, RefOr<Response>) {
         let response = ResponseBuilder::new()
@@ -506,10 +537,7 @@ impl<'r> ToResponse<'r> for Events {
                  message had and no `id`. A comment every 15 seconds keeps the connection open \
                  through proxies.",
             )
-            .content(
-                "text/event-stream",
-                Content::new(Some(ObjectBuilder::new().schema_type(Type::String))),
-            );
+            .content("text/event-stream", Content::new(Some(Self::event())));
         ("EventStream", response.build().into())
     }
 }
@@ -855,8 +883,46 @@ mod tests {
             &jsonschema::validator_for(older_than).unwrap(),
             |v| crate::time::parse_age(v).is_ok(),
             &[
-                "0", "7d", "30s", "12h", "1h 30m", "1h30m", "90 s", "2 weeks", "1y", "500ms", "",
-                "7", "-7d", "7 d x", "d",
+                "0",
+                "7d",
+                "30s",
+                "12h",
+                "1h 30m",
+                "1h30m",
+                "90 s",
+                "2 weeks",
+                "1y",
+                "500ms",
+                "",
+                "7",
+                "-7d",
+                "7 d x",
+                "d",
+                "1.5m",
+                "1.5m 30s",
+                "1.05m",
+                "0.95m",
+                "1.01m",
+                "1.5 m",
+                "1.0s",
+                "1.00000000s",
+                "1.5s",
+                "1.s",
+                ".5m",
+                "1.25h",
+                "1.0025h",
+                "1.0001h",
+                "1.5d",
+                "0.0003125d",
+                "0.0003d",
+                "0.5w",
+                "0.0078125M",
+                "0.007M",
+                "0.125y",
+                "0.0125y",
+                "1.5m 1.5m",
+                "1.50000000m",
+                "1.500000000m",
             ],
         );
     }
