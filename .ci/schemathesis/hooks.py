@@ -44,17 +44,21 @@ UNITS = {
     "ns": 1e-9, "nsec": 1e-9, "nanos": 1e-9,
     "m": 60, "min": 60, "mins": 60, "minute": 60, "minutes": 60,
 }
-TIMEOUT = re.compile(r"([0-9]+(?:\.[0-9]+)?) ?([a-z]*)")
+PART = r"([0-9]+(?:\.[0-9]+)?) ?([a-z]*)"
+TIMEOUT = re.compile(f"{PART}(?: ?{PART})?")
 
 
 def waits(value):
-    """How long a wait with this `timeout` would wait, if it is one the document allows."""
+    """How long a wait with this `timeout` would wait, if it is one the document allows (a
+    duration of one part, or minutes then seconds)."""
     if value == "":
         return 30
-    m = TIMEOUT.fullmatch(value)
-    if m and m.group(2) in UNITS:
-        return float(m.group(1)) * UNITS[m.group(2)]
-    return None
+    if not TIMEOUT.fullmatch(value):
+        return None
+    parts = re.findall(PART, value)
+    if any(unit not in UNITS for _, unit in parts):
+        return None
+    return sum(float(n) * UNITS[unit] for n, unit in parts)
 
 
 # The requests that delete messages, which may leave the operator's operations none to find.

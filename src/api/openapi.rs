@@ -317,8 +317,8 @@ pub struct Wait {
         T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\\.[0-9]{1,9})?\
         (?:Z|[+ -](?:[01][0-9]|2[0-3]):[0-5][0-9]))$")]
     after: Option<String>,
-    /// How long to wait: a duration (`30s`, `1.5s`, `2m`, `500ms`) or whole seconds, at most
-    /// `5m`. `0` only looks at what is stored; empty, the default.
+    /// How long to wait: a duration (`30s`, `1.5s`, `2m`, `500ms`, `1m 30s`) or whole seconds,
+    /// at most `5m`. `0` only looks at what is stored; empty, the default.
     #[param(
         default = "30s",
         pattern = "^(?:|0*(?:[0-9]{1,2}|[12][0-9]{2}|300)|\
@@ -327,7 +327,18 @@ pub struct Wait {
             (?:0*(?:[0-9]{1,5}|[12][0-9]{5})(?:\\.[0-9]{1,6})?|0*300000(?:\\.0{1,6})?) ?\
             (?:millis|msec|ms)|\
             (?:0*[0-4](?:\\.[0-9]{1,10})?|0*5(?:\\.0{1,10})?) ?(?:minutes|minute|mins|min|m)|\
-            [0-9]{1,8}(?:\\.[0-9]{1,3})? ?(?:usec|us)|[0-9]{1,9} ?(?:nanos|nsec|ns))$"
+            [0-9]{1,8}(?:\\.[0-9]{1,3})? ?(?:usec|us)|[0-9]{1,9} ?(?:nanos|nsec|ns)|\
+            0*0 ?(?:minutes|minute|mins|min|m) ?\
+            (?:0*(?:[0-9]{1,2}|[12][0-9]{2})(?:\\.[0-9]{1,9})?|0*300(?:\\.0{1,9})?) ?(?:seconds|second|secs|sec|s)|\
+            0*1 ?(?:minutes|minute|mins|min|m) ?\
+            (?:0*(?:[0-9]{1,2}|1[0-9]{2}|2[0-3][0-9])(?:\\.[0-9]{1,9})?|0*240(?:\\.0{1,9})?) ?(?:seconds|second|secs|sec|s)|\
+            0*2 ?(?:minutes|minute|mins|min|m) ?\
+            (?:0*(?:[0-9]{1,2}|1[0-7][0-9])(?:\\.[0-9]{1,9})?|0*180(?:\\.0{1,9})?) ?(?:seconds|second|secs|sec|s)|\
+            0*3 ?(?:minutes|minute|mins|min|m) ?\
+            (?:0*(?:[0-9]{1,2}|1[01][0-9])(?:\\.[0-9]{1,9})?|0*120(?:\\.0{1,9})?) ?(?:seconds|second|secs|sec|s)|\
+            0*4 ?(?:minutes|minute|mins|min|m) ?\
+            (?:0*(?:[0-5]?[0-9])(?:\\.[0-9]{1,9})?|0*60(?:\\.0{1,9})?) ?(?:seconds|second|secs|sec|s)|\
+            0*5 ?(?:minutes|minute|mins|min|m) ?0+(?:\\.0{1,9})? ?(?:seconds|second|secs|sec|s))$"
     )]
     timeout: Option<String>,
 }
@@ -846,6 +857,21 @@ mod tests {
                 "1h",
                 "-1",
                 "1.5s",
+                "1m 30s",
+                "1m30s",
+                "4m 59.5s",
+                "4m 60s",
+                "4m 60.5s",
+                "1m 240s",
+                "1m 240.1s",
+                "3m 119.9s",
+                "3m 121s",
+                "0m 300s",
+                "5m 0s",
+                "5m 0.0s",
+                "5m 1s",
+                "5m 0.5s",
+                "2m 0.000000001s",
                 "s",
                 "30x",
                 "thirty",
