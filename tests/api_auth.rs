@@ -947,8 +947,10 @@ async fn bodies_over_one_mib_are_a_413_with_or_without_content_length() {
 #[tokio::test]
 async fn unknown_routes_are_a_json_404() {
     let srv = TestServer::start().await;
+    // `/` is the web UI's page (tests/ui.rs); its unknown paths are JSON 404s too.
     for (method, path) in [
-        ("GET", "/"),
+        ("GET", "/index.html"),
+        ("GET", "/ui/nope.js"),
         ("GET", "/nope"),
         ("GET", "/api/v1"),
         ("POST", "/api/v1/auth/nope"),
