@@ -366,7 +366,8 @@ mod tests {
         }
     }
 
-    /// Every `/ui/...` the page names and every module a script imports is a file here.
+    /// Every `/ui/...` the page names and every module a script imports (statically or not)
+    /// is a file here.
     #[test]
     fn every_file_referred_to_is_served() {
         let mut wanted: Vec<String> = PAGE
@@ -381,9 +382,11 @@ mod tests {
                 continue;
             }
             let text = std::str::from_utf8(body).unwrap();
-            for (i, _) in text.match_indices(" from './") {
-                let rest = &text[i + 9..];
-                wanted.push(rest[..rest.find('\'').unwrap()].to_owned());
+            for mark in [" from './", "import('./"] {
+                for (i, _) in text.match_indices(mark) {
+                    let rest = &text[i + mark.len()..];
+                    wanted.push(rest[..rest.find('\'').unwrap()].to_owned());
+                }
             }
         }
         assert!(wanted.len() > 5, "{wanted:?}");

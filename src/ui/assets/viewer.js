@@ -90,7 +90,7 @@ export class Viewer {
       tablist.append(t);
     }
     this.frame = h('iframe', {
-      id: 'html-frame', sandbox: '', referrerpolicy: 'no-referrer', title: 'Message (HTML)', loading: 'lazy',
+      id: 'html-frame', sandbox: '', referrerpolicy: 'no-referrer', title: 'Message (HTML)',
     });
     this.noHtml = h('p', { class: 'note', hidden: true }, 'This message has no HTML body.');
     this.textBody = h('pre', { id: 'text-body', class: 'body-text' });
