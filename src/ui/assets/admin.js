@@ -89,6 +89,8 @@ class AdminApp {
     ready(false);
     this.root = root;
     this.filters = { to: '', from: '', subject: '', q: '' };
+    // Ends the document-wide listeners of this view when it goes (sign-out, session ended).
+    this.life = new AbortController();
     this.viewer = new Viewer({
       base: '/api/v1/admin/messages',
       admin: true,
@@ -284,6 +286,7 @@ class AdminApp {
 
   async loadStats() {
     clearTimeout(this.statsTimer);
+    if (this.gone) return;
     try {
       const s = await get('/api/v1/admin/stats');
       const item = (label, value, title) => h('div', { class: 'stat', title }, h('dt', null, label), h('dd', null, value));
@@ -301,7 +304,7 @@ class AdminApp {
       if (e.status === 401) return this.ended();
     }
     // Uptime and the SMTP counters move without events.
-    this.statsTimer = setTimeout(() => this.loadStats(), 15000);
+    if (!this.gone) this.statsTimer = setTimeout(() => this.loadStats(), 15000);
   }
 
   statsSoon() {
@@ -403,6 +406,7 @@ class AdminApp {
 
   teardown() {
     this.gone = true;
+    this.life.abort();
     if (this.stream) this.stream.close();
     clearInterval(this.list.clock);
     clearTimeout(this.statsTimer);
@@ -442,6 +446,6 @@ class AdminApp {
       '/': () => { this.search.focus(); this.search.select(); },
       '?': () => this.keys.showModal(),
       Escape: () => { if (this.viewer.msg) this.close(); else return false; },
-    });
+    }, this.life.signal);
   }
 }

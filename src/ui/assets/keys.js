@@ -6,10 +6,11 @@ function typing(target) {
 }
 
 /**
- * Binds `map` (key -> function) to the document. Keys are `KeyboardEvent.key` values
- * (`j`, `Enter`, `#`, `?`, `/`). A handler that returns `false` lets the key through.
+ * Binds `map` (key -> function) to the document until `signal` aborts. Keys are
+ * `KeyboardEvent.key` values (`j`, `Enter`, `#`, `?`, `/`). A handler that returns `false` lets
+ * the key through.
  */
-export function bindKeys(map) {
+export function bindKeys(map, signal) {
   document.addEventListener('keydown', (e) => {
     if (e.ctrlKey || e.metaKey || e.altKey || e.isComposing) return;
     if (document.querySelector('dialog[open]')) return;
@@ -21,7 +22,7 @@ export function bindKeys(map) {
     const f = map[e.key];
     if (!f) return;
     if (f(e) !== false) e.preventDefault();
-  });
+  }, { signal });
 }
 
 /** The rows of the help dialog, for the keys a view binds. */

@@ -111,6 +111,8 @@ class MailApp {
     this.mailbox = 'inbox';
     this.query = '';
     this.stream = null;
+    // Ends the document-wide listeners of this view when it goes (sign-out, session ended).
+    this.life = new AbortController();
 
     this.viewer = new Viewer({
       base: '/api/v1/messages',
@@ -135,7 +137,7 @@ class MailApp {
     this.build();
     this.listen();
     this.bindKeys();
-    window.addEventListener('hashchange', () => this.route());
+    window.addEventListener('hashchange', () => this.route(), { signal: this.life.signal });
     this.route(true);
   }
 
@@ -271,7 +273,7 @@ class MailApp {
 
   refreshCounts() {
     clearTimeout(this.countTimer);
-    this.countTimer = setTimeout(() => this.loadMailboxes(), 150);
+    this.countTimer = setTimeout(() => { if (!this.gone) this.loadMailboxes(); }, 150);
   }
 
   setQuery(q) {
@@ -615,6 +617,7 @@ class MailApp {
 
   teardown() {
     this.gone = true;
+    this.life.abort();
     if (this.stream) this.stream.close();
     clearInterval(this.list.clock);
     document.body.classList.remove('reading', 'nav-open');
@@ -668,6 +671,6 @@ class MailApp {
       '/': () => { this.search.focus(); this.search.select(); },
       '?': () => this.keys.showModal(),
       Escape: () => { if (this.viewer.msg) this.closeMessage(); else return false; },
-    });
+    }, this.life.signal);
   }
 }
