@@ -7,7 +7,7 @@ import { MessageList } from './list.js';
 import { Viewer } from './viewer.js';
 import { bindKeys, HELP } from './keys.js';
 import { size, count, duration, who } from './format.js';
-import { topbar, liveBadge, smtpHint, smtpAddress, notifyButton, notify } from './shell.js';
+import { topbar, liveBadge, setLive, smtpHint, smtpAddress, notifyButton, notify } from './shell.js';
 
 export async function start(root) {
   // A token pasted into the address bar of an open page arrives as a new fragment.
@@ -416,7 +416,7 @@ class AdminApp {
   listen() {
     this.stream = follow('/api/v1/admin/events', {
       state: (s) => {
-        this.live.dataset.state = s;
+        setLive(this.live, s);
         if (s === 'closed' && !this.gone) get('/api/v1/admin/stats').catch((e) => { if (e.status === 401) this.ended(); });
       },
       received: (m) => {

@@ -7,7 +7,7 @@ import { MessageList } from './list.js';
 import { Viewer } from './viewer.js';
 import { bindKeys, HELP } from './keys.js';
 import { mailboxLabel, who } from './format.js';
-import { topbar, liveBadge, smtpHint, notifyButton, notify } from './shell.js';
+import { topbar, liveBadge, setLive, smtpHint, notifyButton, notify } from './shell.js';
 
 const SYSTEM = ['inbox', 'sent', 'archive', 'trash'];
 const SYSTEM_ICONS = { inbox: 'inbox', sent: 'sent', archive: 'archive', trash: 'trash' };
@@ -629,7 +629,7 @@ class MailApp {
   listen() {
     this.stream = follow('/api/v1/events', {
       state: (s) => {
-        this.live.dataset.state = s;
+        setLive(this.live, s);
         if (s === 'closed' && !this.gone) {
           // Refused: find out whether the session ended.
           get('/api/v1/me').catch((e) => { if (e.status === 401) this.ended(); });

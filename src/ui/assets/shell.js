@@ -28,10 +28,24 @@ export function topbar({ brandHref, badge, search, actions, controls = 'mailboxe
     h('div', { class: 'top-actions' }, actions));
 }
 
-/** A dot that says whether the event stream is connected (`data-state`). */
+const LIVE = {
+  live: 'Live: new mail appears by itself',
+  connecting: 'Connecting to the server for live updates…',
+  closed: 'Live updates stopped',
+};
+
+/** A dot that says whether the event stream is connected (`data-state`); see `setLive`. */
 export function liveBadge() {
-  return h('span', { id: 'live', class: 'live', dataset: { state: 'connecting' }, role: 'img', 'aria-label': 'Live updates', title: 'Live updates: new mail appears by itself' },
-    h('span', { class: 'dot' }));
+  const el = h('span', { id: 'live', class: 'live', role: 'img' }, h('span', { class: 'dot' }));
+  setLive(el, 'connecting');
+  return el;
+}
+
+/** Shows the state of the event stream: `live`, `connecting` or `closed`. */
+export function setLive(el, state) {
+  el.dataset.state = state;
+  el.title = LIVE[state] || state;
+  el.setAttribute('aria-label', el.title);
 }
 
 /** The SMTP listener as this page can reach it: this host, the port the server wrote into the page. */
