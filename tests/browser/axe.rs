@@ -2,11 +2,11 @@
 //! `.ci/run` installs from npm) is injected into the page through WebDriver, which Chromium runs
 //! outside the page's Content-Security-Policy, and `axe.run` checks what is on screen.
 
-use std::sync::OnceLock;
+use std::sync::{Once, OnceLock};
 
 use serde_json::{Value, json};
 
-use crate::harness::{Browser, skip};
+use crate::harness::{Browser, required, skip};
 
 /// The variable naming axe-core's `axe.min.js`.
 pub const AXE_ENV: &str = "FAKEMAIL_AXE";
@@ -31,7 +31,12 @@ pub async fn check(b: &Browser, screen: &str) {
     let src = match source() {
         Ok(src) => src,
         Err(reason) => {
-            skip(&format!("axe check of {screen}"), reason);
+            // Said once per run, not once per screen.
+            static SAID: Once = Once::new();
+            if required() {
+                skip(&format!("the axe check of {screen}"), reason);
+            }
+            SAID.call_once(|| skip("axe checks", reason));
             return;
         }
     };

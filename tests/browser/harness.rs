@@ -3,6 +3,7 @@
 //! share. Dropping a [`Browser`] kills its chromedriver and the browser's whole process group,
 //! so a failing test leaves nothing running.
 
+use std::io::Write;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -67,7 +68,9 @@ pub fn skip(what: &str, reason: &str) {
     if required() {
         panic!("{what} cannot run: {reason} ({REQUIRE_ENV}=1)");
     }
-    eprintln!("{what} skipped: {reason}");
+    // Straight to stderr: the test harness captures `eprintln!` of passing tests, and a skip
+    // should be seen.
+    let _ = writeln!(std::io::stderr(), "{what} skipped: {reason}");
 }
 
 /// Why the browser cannot start here, if it cannot.
