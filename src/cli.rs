@@ -286,6 +286,15 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     pub admin_token: Option<String>,
+
+    /// Serve no web UI: `/`, `/admin` and `/ui/...` then answer 404 like any unknown path.
+    ///
+    /// The web UI is a user's mail at `/` and the operator's view of all mail at `/admin`,
+    /// both clients of the REST API, which stays as it is. The variable takes true/false,
+    /// yes/no, 1/0.
+    #[arg(long, env = "FAKEMAIL_NO_UI", action = clap::ArgAction::SetTrue,
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub no_ui: bool,
 }
 
 /// How long messages are kept.

@@ -36,6 +36,8 @@ pub struct Config {
     pub cache_size: u64,
     /// The admin token, when given; otherwise one is generated and kept in the data dir.
     pub admin_token: Option<String>,
+    /// Whether the web UI is served (`/`, `/admin`, `/ui/*`); off with `--no-ui`.
+    pub ui: bool,
 }
 
 /// SMTP listener settings.
@@ -133,6 +135,7 @@ impl Default for Config {
             sweep_interval: Duration::from_secs(60),
             cache_size: 16 << 20,
             admin_token: None,
+            ui: true,
         }
     }
 }
@@ -186,6 +189,7 @@ impl Config {
             sweep_interval: args.sweep_interval,
             cache_size: args.cache_size,
             admin_token: args.admin_token.filter(|t| !t.is_empty()),
+            ui: !args.no_ui,
         })
     }
 }

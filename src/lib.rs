@@ -27,6 +27,8 @@
 //! - [`server::Server`] is the one start-up (bind, then serve), shared by `main.rs`, the tests and,
 //!   behind the `testing` feature, `testing::TestServer`: fakemail in-process for other crates'
 //!   tests.
+//! - [`ui`] serves the web UI (a user's mail at `/`, the operator's view at `/admin`): files
+//!   embedded in the binary, scripts that are clients of the REST API like any other.
 //! - `GET /metrics` (`api/metrics.rs`) reads the counters the store, the service and retention
 //!   keep, never scanning, and counts HTTP requests by route template as they are answered.
 #![forbid(unsafe_code)]
@@ -49,5 +51,6 @@ pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod time;
+pub mod ui;
 
 pub use error::{Error, Result};

@@ -68,6 +68,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the runtime: {e}"))?;
     runtime.block_on(async {
         let temporary = config.data == DataDir::Temporary;
+        let ui = config.ui;
         let server = Server::bind(config, store).await.map_err(|e| {
             tracing::error!(error = %e, "cannot start");
             e.to_string()
@@ -115,6 +116,9 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         );
         println!("fakemail {} listening", env!("CARGO_PKG_VERSION"));
         println!("  HTTP API: http://{http}");
+        if ui {
+            println!("  web UI:   http://{http}/ (all mail: /admin)");
+        }
         println!("  SMTP:     {smtp}");
         println!("  data dir: {}", data_dir.display());
         println!("  logs:     {}", log_dir.display());

@@ -22,6 +22,7 @@ use crate::service::Service;
 use crate::smtp::tls::{Tls, TlsError};
 use crate::store::Store;
 use crate::time::Timestamp;
+use crate::ui::Ui;
 use crate::{api, smtp};
 
 /// How often expired sessions are swept.
@@ -309,12 +310,16 @@ pub async fn run(
         let _ = rx.wait_for(|s| *s).await;
     };
 
+    let ui = config
+        .ui
+        .then(|| Ui::new(listeners.smtp.local_addr().ok().map(|a| a.port())));
     let routes = api::routes(
         service.clone(),
         api::Limits {
             max_body: config.max_body_size,
             max_send_body: config.service.max_message_size + config.max_body_size,
         },
+        ui,
     );
     // The store is open and every listener bound. Marked before the HTTP task exists, so no
     // request can be answered before it.

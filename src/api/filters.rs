@@ -16,6 +16,7 @@ use super::rejection::{self, ApiError};
 use super::routes::{self, Route};
 use crate::error::Error;
 use crate::service::{Service, Session};
+use crate::ui::Ui;
 
 /// Limits the routes enforce.
 #[derive(Debug, Clone, Copy)]
@@ -27,17 +28,18 @@ pub struct Limits {
     pub max_send_body: u64,
 }
 
-/// All routes, with every rejection turned into the JSON error envelope, and every request
-/// logged and counted for `GET /metrics`.
+/// All routes, the web UI's too unless `ui` is `None` (`--no-ui`), with every rejection turned
+/// into the JSON error envelope, and every request logged and counted for `GET /metrics`.
 pub fn routes(
     svc: Service,
     limits: Limits,
+    ui: Option<Ui>,
 ) -> impl Filter<Extract = (impl warp::Reply,), Error = std::convert::Infallible>
 + Clone
 + Send
 + Sync
 + 'static {
-    let http = Arc::new(HttpCounts::default());
+    let http = Arc::new(HttpCounts::new(ui.is_some()));
     let api = service_routes(svc.clone())
         .or(register(svc.clone(), limits))
         .unify()
@@ -71,6 +73,8 @@ pub fn routes(
         .or(harness(svc.clone()))
         .unify()
         .or(metrics(svc, http.clone()))
+        .unify()
+        .or(crate::ui::routes(ui))
         .unify();
     api.recover(rejection::recover)
         .unify()
@@ -88,7 +92,9 @@ pub fn routes(
 
 /// Rejects with 405 and `Allow` when the method is not one of the route's; otherwise steps
 /// aside (not found), so the real route's own rejection wins.
-fn others(route: Route) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+pub(crate) fn others(
+    route: Route,
+) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
     warp::method().and_then(move |m: Method| async move {
         if route.methods().any(|a| a == m.as_str()) {
             return Err(warp::reject::not_found());

@@ -3,9 +3,9 @@
 //!
 //! A request is counted under its route's template (`/api/v1/messages/{id}`), never its path:
 //! paths hold ids, and a label per id would grow without bound. warp does not say which route
-//! answered, so [`route_of`] matches a path against the templates of the route table
-//! ([`ROUTES`]) the way warp's path filters do; a test checks that the router answers each
-//! template.
+//! answered, so [`route_of`] matches a path against the templates of the route tables (the
+//! API's [`ROUTES`] and the web UI's [`PAGES`]) the way warp's path filters do; a test checks
+//! that the router answers each template.
 
 use std::collections::BTreeMap;
 use std::sync::{LazyLock, Mutex};
@@ -13,7 +13,7 @@ use std::sync::{LazyLock, Mutex};
 use warp::http::{Method, StatusCode};
 
 use super::exposition::{Exposition, Kind};
-use super::routes::ROUTES;
+use super::routes::{PAGES, ROUTES, Route};
 use crate::error::Result;
 use crate::retention::Reason;
 use crate::service::Service;
@@ -22,23 +22,32 @@ use crate::service::chaos::Stage;
 /// The `route` label of a request whose path no route serves.
 pub const UNMATCHED: &str = "unmatched";
 
-/// The most segments a template of [`ROUTES`] has.
+/// The most segments a template of [`TABLE`] has.
 const MAX_SEGMENTS: usize = 7;
 
-/// [`ROUTES`] split into segments once: a literal, or `None` for a parameter.
+/// Every route counted, the API's and the web UI's, sorted by template: the order of the
+/// `route` labels.
+static TABLE: LazyLock<Vec<Route>> = LazyLock::new(|| {
+    let mut table: Vec<Route> = ROUTES.iter().chain(&PAGES).copied().collect();
+    table.sort_by_key(|r| r.template);
+    table
+});
+
+/// [`TABLE`] split into segments once: a literal, or `None` for a parameter (`/` has none).
 static SEGMENTS: LazyLock<Vec<Vec<Option<&'static str>>>> = LazyLock::new(|| {
-    ROUTES
+    TABLE
         .iter()
-        .map(|r| {
-            r.template[1..]
+        .map(|r| match &r.template[1..] {
+            "" => Vec::new(),
+            t => t
                 .split('/')
                 .map(|s| (!s.starts_with('{')).then_some(s))
-                .collect()
+                .collect(),
         })
         .collect()
 });
 
-/// The index in [`ROUTES`] of the route whose template matches `path`, if any.
+/// The index in [`TABLE`] of the route whose template matches `path`, if any.
 ///
 /// Segments are taken as warp's path filters take them: one leading `/` skipped, then each
 /// segment is the text up to the next `/`, which is skipped too, until nothing is left (so one
@@ -75,7 +84,8 @@ const METHODS: [&str; 9] = [
 ];
 const OTHER_METHOD: &str = "other";
 
-/// HTTP requests answered, by route, method and status.
+/// HTTP requests answered, by route, method and status. Without the web UI (`--no-ui`), its
+/// paths count as unmatched, as they are then.
 ///
 /// Per request: [`route_of`], then one lock held for a lookup in a map of the (route, method,
 /// status) triples seen so far, a few dozen in practice. Measured at 80 ns a call in all (2
@@ -84,14 +94,26 @@ const OTHER_METHOD: &str = "other";
 /// map holds only those seen, already in label order.
 #[derive(Debug, Default)]
 pub struct HttpCounts {
-    /// Key: route index (`ROUTES.len()` for unmatched) << 24 | method index << 16 | status.
+    /// Whether the web UI's routes are served.
+    pages: bool,
+    /// Key: route index (`TABLE.len()` for unmatched) << 24 | method index << 16 | status.
     counts: Mutex<BTreeMap<u32, u64>>,
 }
 
 impl HttpCounts {
+    /// Counts for a router that serves the web UI's pages, or not.
+    pub fn new(pages: bool) -> HttpCounts {
+        HttpCounts {
+            pages,
+            counts: Mutex::default(),
+        }
+    }
+
     /// Counts one answered request.
     pub fn count(&self, method: &Method, path: &str, status: StatusCode) {
-        let route = route_of(path).unwrap_or(ROUTES.len()) as u32;
+        let route = route_of(path)
+            .filter(|&i| self.pages || !PAGES.contains(&TABLE[i]))
+            .unwrap_or(TABLE.len()) as u32;
         let method = METHODS
             .iter()
             .position(|m| *m == method.as_str())
@@ -116,7 +138,7 @@ impl HttpCounts {
         counts
             .into_iter()
             .map(|(key, n)| {
-                let route = ROUTES.get((key >> 24) as usize).map(|r| r.template);
+                let route = TABLE.get((key >> 24) as usize).map(|r| r.template);
                 let route = route.unwrap_or(UNMATCHED);
                 let method = METHODS
                     .get((key >> 16 & 0xff) as usize)
@@ -274,7 +296,7 @@ mod tests {
     #[test]
     fn no_template_is_longer_than_the_matcher_reads() {
         assert!(
-            ROUTES
+            TABLE
                 .iter()
                 .all(|r| r.template.split('/').count() <= MAX_SEGMENTS + 1)
         );
@@ -297,8 +319,9 @@ mod tests {
             max_body: 1 << 20,
             max_send_body: 1 << 20,
         };
-        let routes = super::super::routes(svc, limits);
-        for (i, route) in ROUTES.iter().enumerate() {
+        let ui = Some(crate::ui::Ui::new(None));
+        let routes = super::super::routes(svc, limits, ui);
+        for (i, route) in TABLE.iter().enumerate() {
             // A method no route serves: a path that exists answers 405 with the methods it
             // serves (an unknown one, 404).
             let path = sample_path(route.template);
@@ -322,8 +345,12 @@ mod tests {
     fn paths_match_templates_as_warp_does() {
         assert!(SEGMENTS.iter().all(|t| t.len() <= MAX_SEGMENTS));
         assert!(SEGMENTS.iter().any(|t| t.len() == MAX_SEGMENTS));
-        let at = |path: &str| route_of(path).map_or(UNMATCHED, |i| ROUTES[i].template);
+        let at = |path: &str| route_of(path).map_or(UNMATCHED, |i| TABLE[i].template);
         assert_eq!(at("/healthz"), "/healthz");
+        assert_eq!(at("/"), "/");
+        assert_eq!(at("/admin"), "/admin");
+        assert_eq!(at("/admin/"), "/admin");
+        assert_eq!(at("/ui/app.js"), "/ui/{file}");
         assert_eq!(at("/api/v1/messages"), "/api/v1/messages");
         assert_eq!(at("/api/v1/messages/42"), "/api/v1/messages/{id}");
         assert_eq!(at("/api/v1/messages/42/"), "/api/v1/messages/{id}");
@@ -341,8 +368,10 @@ mod tests {
             "/api/v1/admin/chaos/rules/{id}"
         );
         for unmatched in [
-            "/",
-            "",
+            "//",
+            "/ui",
+            "/ui/",
+            "/ui/a/b",
             "/api/v1/messages//raw",
             "/api/v1/messages/1//",
             "/api//v1/messages",
@@ -356,6 +385,21 @@ mod tests {
             "*",
         ] {
             assert_eq!(at(unmatched), UNMATCHED, "{unmatched:?}");
+        }
+    }
+
+    #[test]
+    fn the_pages_count_as_routes_only_when_served() {
+        for pages in [true, false] {
+            let c = HttpCounts::new(pages);
+            c.count(&Method::GET, "/", StatusCode::OK);
+            c.count(&Method::GET, "/ui/app.js", StatusCode::NOT_MODIFIED);
+            let want = if pages {
+                vec![("/", "GET", 200, 1), ("/ui/{file}", "GET", 304, 1)]
+            } else {
+                vec![(UNMATCHED, "GET", 200, 1), (UNMATCHED, "GET", 304, 1)]
+            };
+            assert_eq!(c.snapshot(), want);
         }
     }
 

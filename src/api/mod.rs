@@ -9,6 +9,7 @@ mod handlers;
 mod metrics;
 pub mod openapi;
 pub mod rejection;
-mod routes;
+pub(crate) mod routes;
 
+pub(crate) use filters::others;
 pub use filters::{Limits, routes};

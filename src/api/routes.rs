@@ -3,8 +3,12 @@
 //! `Allow` is [`Route::allow`], the handlers' OpenAPI operations are at [`Route::template`], and
 //! the metrics count each request under its route's template.
 //!
-//! `filters.rs` still spells each path out in its `warp::path!`; the router's own tests check
-//! that it serves every template here, with these methods and no others.
+//! The web UI's pages and files ([`PAGES`]) have routes too, for the 405s and the metrics, but
+//! no operations in the API's document.
+//!
+//! `filters.rs` (and `ui/mod.rs`) still spell each path out in their `warp::path!`; the
+//! router's own tests check that it serves every template here, with these methods and no
+//! others.
 
 /// A route of the REST API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,7 +62,17 @@ pub const ADMIN_CHAOS: Route = Route::new("/api/v1/admin/chaos", "GET, PUT, DELE
 pub const ADMIN_CHAOS_RULES: Route = Route::new("/api/v1/admin/chaos/rules", "POST");
 pub const ADMIN_CHAOS_RULE: Route = Route::new("/api/v1/admin/chaos/rules/{id}", "DELETE");
 
-/// Every route, sorted by template: the order of the metrics' `route` labels.
+/// The web UI's page of a user's mail (`src/ui`).
+pub const UI_PAGE: Route = Route::new("/", "GET, HEAD");
+/// The web UI's page of the operator's view.
+pub const UI_ADMIN: Route = Route::new("/admin", "GET, HEAD");
+/// The web UI's scripts, style sheet and icon.
+pub const UI_FILE: Route = Route::new("/ui/{file}", "GET, HEAD");
+
+/// The web UI's routes, sorted by template; none with `--no-ui`.
+pub const PAGES: [Route; 3] = [UI_PAGE, UI_ADMIN, UI_FILE];
+
+/// Every route of the API, sorted by template: the order of the metrics' `route` labels.
 pub const ROUTES: [Route; 29] = [
     ADMIN_CHAOS,
     ADMIN_CHAOS_RULES,
@@ -96,11 +110,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_table_is_sorted_and_each_route_is_in_it_once() {
-        let templates: Vec<&str> = ROUTES.iter().map(|r| r.template).collect();
-        assert!(templates.is_sorted(), "{templates:?}");
-        assert!(templates.windows(2).all(|w| w[0] != w[1]), "{templates:?}");
-        for route in ROUTES {
+    fn the_tables_are_sorted_and_each_route_is_in_them_once() {
+        for table in [&ROUTES[..], &PAGES[..]] {
+            let templates: Vec<&str> = table.iter().map(|r| r.template).collect();
+            assert!(templates.is_sorted(), "{templates:?}");
+            assert!(templates.windows(2).all(|w| w[0] != w[1]), "{templates:?}");
+        }
+        let api: Vec<&str> = ROUTES.iter().map(|r| r.template).collect();
+        assert!(PAGES.iter().all(|p| !api.contains(&p.template)));
+        for route in ROUTES.iter().chain(&PAGES) {
             assert!(route.template.starts_with('/'), "{route:?}");
             let methods: Vec<&str> = route.methods().collect();
             assert!(!methods.is_empty() && methods.iter().all(|m| !m.is_empty()));
