@@ -24,11 +24,11 @@ pub enum Error {
     /// Too many failed logins for one address within the window.
     #[error("too many failed login attempts for this account; try again later")]
     TooManyAttempts { retry_after: Duration },
-    /// A protected endpoint was called without a bearer token.
-    #[error("this endpoint needs an `Authorization: Bearer <token>` header")]
+    /// A protected endpoint was called without a session token (bearer or cookie).
+    #[error("this endpoint needs an `Authorization: Bearer <token>` header or a session cookie")]
     MissingToken,
-    /// The bearer token is unknown, expired, or was revoked.
-    #[error("the bearer token is invalid, expired or revoked; log in again")]
+    /// The session token (bearer or cookie) is unknown, expired, or was revoked.
+    #[error("the session token is invalid, expired or revoked; log in again")]
     InvalidToken,
     /// A mailbox of that name already exists (system names included).
     #[error("a mailbox with this name already exists")]
@@ -39,8 +39,11 @@ pub enum Error {
     /// A message is larger than `--max-message-size`.
     #[error("the message is {size} bytes, more than the limit of {limit} bytes")]
     MessageTooLarge { size: u64, limit: u64 },
-    /// The admin token is missing or wrong.
-    #[error("this endpoint needs the admin token as `Authorization: Bearer <token>`")]
+    /// The admin token (or an operator session) is missing or wrong.
+    #[error(
+        "this endpoint needs the admin token as `Authorization: Bearer <token>`, or an operator \
+         session cookie"
+    )]
     AdminOnly,
     /// A wait for a message ended without one.
     #[error("no matching message arrived within {}", humantime::format_duration(*.waited))]
@@ -55,6 +58,9 @@ pub enum Error {
     /// answers with the rule's reply.
     #[error("{0}")]
     InjectedFault(crate::service::chaos::InjectedReply),
+    /// A message's HTML body was asked for, and the message has none.
+    #[error("the message has no HTML body; its text is in the message's `text`")]
+    NoHtml,
     /// The named thing does not exist (or is not visible to the caller).
     #[error("{0} not found")]
     NotFound(&'static str),

@@ -69,7 +69,10 @@ async fn attachments_are_listed_and_served_with_their_type_and_name() {
     assert_eq!(list.len(), 3, "{m}");
     assert_eq!(
         list[0],
-        json!({"index": 0, "filename": "invoice-2026.pdf", "content_type": "application/pdf", "size": 272})
+        json!({
+            "index": 0, "filename": "invoice-2026.pdf", "content_type": "application/pdf",
+            "size": 272, "content_id": null, "inline": false
+        })
     );
     assert_eq!(list[1]["filename"], "résumé.txt");
     assert_eq!(list[2]["content_type"], "message/rfc822");

@@ -200,7 +200,8 @@ async fn to_cc_and_bcc_recipients_each_get_an_independent_copy() {
     let mut full_keys = summary_keys();
     full_keys
         .extend(["message_id", "reply_to", "text", "html", "headers", "bcc"].map(str::to_owned));
-    full_keys.extend(["date", "attachments", "links", "codes"].map(str::to_owned));
+    full_keys
+        .extend(["date", "attachments", "links", "codes", "remote_content"].map(str::to_owned));
     assert_eq!(keys(&sent), full_keys, "{sent}");
     assert!(
         sent["headers"]

@@ -103,18 +103,24 @@ fn attachments_base64_rfc2231_names_latin1_text_and_a_nested_message() {
                 filename: Some("invoice-2026.pdf".into()),
                 content_type: "application/pdf".into(),
                 size: pdf.len() as u64,
+                content_id: None,
+                inline: false,
             },
             AttachmentInfo {
                 index: 1,
                 filename: Some("résumé.txt".into()),
                 content_type: "text/plain".into(),
                 size: resume.len() as u64,
+                content_id: None,
+                inline: false,
             },
             AttachmentInfo {
                 index: 2,
                 filename: None,
                 content_type: "message/rfc822".into(),
                 size: c.attachments[2].size,
+                content_id: None,
+                inline: false,
             },
         ]
     );

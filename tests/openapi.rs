@@ -399,10 +399,12 @@ async fn operations_that_need_a_token_refuse_a_request_without_one() {
                 .iter()
                 .flat_map(|req| req.as_object().unwrap().keys().map(String::as_str))
                 .collect();
+            // A bearer token, or (but for opening an operator session) its cookie.
             let expect = match schemes.as_slice() {
                 [] => None,
-                ["session"] => Some("missing_token"),
-                ["admin"] => Some("admin_token_required"),
+                ["session", "session_cookie"] => Some("missing_token"),
+                ["admin", "admin_cookie"] => Some("admin_token_required"),
+                ["admin"] if template == "/api/v1/admin/session" => Some("admin_token_required"),
                 other => panic!("{method} {template}: security {other:?}"),
             };
             let r = send(srv.request(&method.to_uppercase(), &path, None, None)).await;
@@ -500,8 +502,24 @@ impl<'a> Api<'a> {
         token: Option<&str>,
         body: Option<Value>,
     ) -> Reply {
+        self.call_with(method, path, token, body, &[]).await
+    }
+
+    /// Like [`Api::call`], with extra request headers.
+    async fn call_with(
+        &mut self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
         let op = self.operation(method, path);
-        let r = send(self.srv.request(method, path, token, body.clone())).await;
+        let mut req = self.srv.request(method, path, token, body.clone());
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        let r = send(req).await;
         let what = format!("{method} {path}: {}", r.status);
         if let (Some(body), true) = (&body, (200..300).contains(&r.status)) {
             let media = "requestBody/content/application~1json";
@@ -623,6 +641,30 @@ async fn real_answers_match_the_document() {
     }
     let wrong = json!({"email": "bob@example.test", "password": "not the password"});
     api.expect(401, "POST", login, None, Some(wrong)).await;
+
+    // A browser's session: the token in a cookie, and requests marked as the UI's own.
+    let (session, ui) = ("/api/v1/auth/session", [("x-requested-with", "fakemail")]);
+    let body = json!({"email": "alice@example.test", "password": PASSWORD});
+    let r = api.call("POST", session, None, Some(body.clone())).await;
+    assert_eq!(r.status, 403, "{}", r.text);
+    let r = api.call_with("POST", session, None, Some(body), &ui).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let cookie = r
+        .header("set-cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let with_cookie = [("cookie", cookie.as_str()), ui[0]];
+    let r = api
+        .call_with("GET", "/api/v1/me", None, None, &with_cookie)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = api
+        .call_with("DELETE", session, None, None, &with_cookie)
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text);
     let (alice, bob, carol) = (Some(&*alice), Some(&*tokens[0]), Some(&*tokens[1]));
     api.expect(200, "GET", "/api/v1/me", alice, None).await;
     api.expect(401, "GET", "/api/v1/me", None, None).await;
@@ -678,6 +720,20 @@ async fn real_answers_match_the_document() {
         .await;
     api.expect(200, "GET", &format!("{one}/raw"), bob, None)
         .await;
+    api.expect(404, "GET", &format!("{one}/html"), bob, None)
+        .await;
+    let sent_html = format!("/api/v1/messages/{}/html", sent["id"].as_str().unwrap());
+    api.expect(200, "GET", &sent_html, alice, None).await;
+    api.expect(200, "GET", &format!("{sent_html}?remote=true"), alice, None)
+        .await;
+    api.expect(
+        422,
+        "GET",
+        &format!("{sent_html}?remote=maybe"),
+        alice,
+        None,
+    )
+    .await;
     api.expect(200, "GET", &format!("{one}/attachments/0"), bob, None)
         .await;
     let body = json!({"read": true, "starred": true, "mailbox": "receipts"});
@@ -715,12 +771,34 @@ async fn real_answers_match_the_document() {
     api.expect(200, "GET", &one, admin, None).await;
     api.expect(200, "GET", &format!("{one}/raw"), admin, None)
         .await;
+    api.expect(404, "GET", &format!("{one}/html"), admin, None)
+        .await;
     api.expect(200, "GET", &format!("{one}/attachments/0"), admin, None)
         .await;
     api.expect(404, "GET", &format!("{one}/attachments/9"), admin, None)
         .await;
     api.expect(200, "GET", "/api/v1/admin/stats", admin, None)
         .await;
+    let admin_session = "/api/v1/admin/session";
+    api.expect(403, "POST", admin_session, admin, None).await;
+    let r = api.call_with("POST", admin_session, admin, None, &ui).await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    let cookie = r
+        .header("set-cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let with_cookie = [("cookie", cookie.as_str()), ui[0]];
+    let r = api
+        .call_with("GET", "/api/v1/admin/stats", None, None, &with_cookie)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = api
+        .call_with("DELETE", admin_session, None, None, &with_cookie)
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text);
     api.expect(401, "GET", "/api/v1/admin/stats", bob, None)
         .await;
     let wait = "/api/v1/admin/wait";

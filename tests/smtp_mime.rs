@@ -348,9 +348,12 @@ async fn lettre_attachments_are_served_as_the_bytes_attached() {
     assert_eq!(
         m["attachments"],
         json!([
-            {"index": 0, "filename": "every-byte.bin", "content_type": "application/octet-stream", "size": 256},
-            {"index": 1, "filename": "notes.txt", "content_type": "text/plain", "size": notes.len()},
-            {"index": 2, "filename": "résumé 2026.pdf", "content_type": "application/pdf", "size": pdf.len()},
+            {"index": 0, "filename": "every-byte.bin", "content_type": "application/octet-stream",
+             "size": 256, "content_id": null, "inline": false},
+            {"index": 1, "filename": "notes.txt", "content_type": "text/plain",
+             "size": notes.len(), "content_id": null, "inline": false},
+            {"index": 2, "filename": "résumé 2026.pdf", "content_type": "application/pdf",
+             "size": pdf.len(), "content_id": null, "inline": false},
         ])
     );
     assert_eq!(

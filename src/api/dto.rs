@@ -366,6 +366,10 @@ pub struct BodyDto {
     /// The decoded HTML body, as `text`, or null when the message has no HTML part.
     #[schema(required = true)]
     pub html: Option<String>,
+    /// The HTML body refers to `http`/`https` resources a viewer would load: images (`src`,
+    /// `srcset`, `background`), CSS `url()` and `@import`, stylesheet links. `.../html` blocks
+    /// them unless asked with `remote=true`.
+    pub remote_content: bool,
     /// Every top-level header in order, as `[name, value]` pairs with folded lines unfolded.
     #[schema(schema_with = header_pairs)]
     pub headers: Vec<(String, String)>,
@@ -400,6 +404,7 @@ impl From<Content> for BodyDto {
             date: c.date.map(|d| d.to_rfc3339()),
             text: c.text,
             html: c.html,
+            remote_content: c.remote_content,
             headers: c.headers,
             attachments: c.attachments.iter().map(AttachmentDto::from).collect(),
             links: c.links,
@@ -420,6 +425,13 @@ pub struct AttachmentDto {
     pub content_type: String,
     /// Bytes of the decoded content.
     pub size: u64,
+    /// The part's `Content-ID` without angle brackets, or null: the HTML body shows the part
+    /// with a `cid:` URL of it (which `.../html` makes a `data:` URI).
+    #[schema(required = true)]
+    pub content_id: Option<String>,
+    /// The part asks to be shown within the body rather than offered as a download:
+    /// `Content-Disposition: inline`, or no disposition and a `Content-ID`.
+    pub inline: bool,
 }
 
 impl From<&AttachmentInfo> for AttachmentDto {
@@ -429,6 +441,8 @@ impl From<&AttachmentInfo> for AttachmentDto {
             filename: a.filename.clone(),
             content_type: a.content_type.clone(),
             size: a.size,
+            content_id: a.content_id.clone(),
+            inline: a.inline,
         }
     }
 }

@@ -5,11 +5,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use warp::filters::BoxedFilter;
-use warp::http::{HeaderMap, Method, StatusCode, header};
+use warp::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use warp::reply::Response;
 use warp::{Filter, Rejection};
 
 use super::body::json;
+use super::browser;
 use super::handlers;
 use super::metrics::HttpCounts;
 use super::rejection::{self, ApiError};
@@ -70,6 +71,8 @@ pub fn routes(
         .boxed()
         .or(chaos_routes(svc.clone(), limits))
         .unify()
+        .or(browser_routes(svc.clone(), limits))
+        .unify()
         .or(harness(svc.clone()))
         .unify()
         .or(metrics(svc, http.clone()))
@@ -116,26 +119,53 @@ fn with_svc(
     warp::any().map(move || svc.clone())
 }
 
-/// The caller's session from `Authorization: Bearer <token>`.
+/// The token of `Authorization: Bearer <token>`.
+///
+/// # Errors
+/// [`Error::MissingToken`] for another scheme; [`Error::InvalidToken`] for a header that is not
+/// visible ASCII (no token of ours: warp's typed header filter would answer a 400
+/// `invalid_header` here, but a bad credential is a 401 like any other).
+fn bearer(h: &HeaderValue) -> Result<&str, Error> {
+    let h = h.to_str().map_err(|_| Error::InvalidToken)?;
+    let (scheme, token) = h.trim().split_once(' ').ok_or(Error::MissingToken)?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(Error::MissingToken);
+    }
+    Ok(token.trim())
+}
+
+/// The caller's session: from `Authorization: Bearer <token>`, or, when the request has no
+/// `Authorization` header, from the `fakemail_session` cookie under the CSRF rules of
+/// [`browser`].
 fn session(svc: Service) -> impl Filter<Extract = (Session,), Error = Rejection> + Clone {
-    warp::header::headers_cloned().and_then(move |headers: HeaderMap| {
-        let svc = svc.clone();
-        async move {
-            let h = headers
-                .get(header::AUTHORIZATION)
-                .ok_or(Error::MissingToken)?;
-            // Not visible ASCII: no token of ours. warp's typed header filter would answer a
-            // 400 `invalid_header` here, but a bad credential is a 401 like any other.
-            let h = h.to_str().map_err(|_| Error::InvalidToken)?;
-            let (scheme, token) = h.trim().split_once(' ').ok_or(Error::MissingToken)?;
-            if !scheme.eq_ignore_ascii_case("bearer") {
-                return Err(Rejection::from(Error::MissingToken));
+    warp::method().and(warp::header::headers_cloned()).and_then(
+        move |method: Method, headers: HeaderMap| {
+            let svc = svc.clone();
+            async move {
+                let token = match headers.get(header::AUTHORIZATION) {
+                    Some(h) => bearer(h)?,
+                    None => {
+                        let token = browser::cookie(&headers, browser::USER_COOKIE)
+                            .ok_or(Error::MissingToken)?;
+                        browser::check_csrf(&method, &headers)?;
+                        token
+                    }
+                };
+                svc.authenticate(token).await.map_err(Rejection::from)
             }
-            svc.authenticate(token.trim())
-                .await
-                .map_err(Rejection::from)
-        }
-    })
+        },
+    )
+}
+
+/// Refuses a request that breaks the CSRF rules of [`browser`] whatever authenticates it: for
+/// the requests that open a browser session.
+fn csrf() -> impl Filter<Extract = (), Error = Rejection> + Clone {
+    warp::method()
+        .and(warp::header::headers_cloned())
+        .and_then(|method: Method, headers: HeaderMap| async move {
+            browser::check_csrf(&method, &headers).map_err(Rejection::from)
+        })
+        .untuple_one()
 }
 
 /// Health, readiness and the API document, boxed: one type for the group keeps the route
@@ -301,26 +331,58 @@ fn change_password(
     )
 }
 
-/// Requires the admin token.
+/// The admin token of `Authorization: Bearer <token>`, if the header has one. A header that is
+/// not visible ASCII holds no token of ours: the same 401 as a wrong token, as on the user
+/// endpoints (warp's typed header filter would answer a 400 here).
+fn admin_bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|h| bearer(h).ok())
+}
+
+/// Requires the admin token, or, when the request has no `Authorization` header, an operator
+/// session's `fakemail_admin` cookie under the CSRF rules of [`browser`].
 fn admin(svc: Service) -> impl Filter<Extract = (), Error = Rejection> + Clone {
+    warp::method()
+        .and(warp::header::headers_cloned())
+        .and_then(move |method: Method, headers: HeaderMap| {
+            let svc = svc.clone();
+            async move {
+                let cookie = browser::cookie(&headers, browser::ADMIN_COOKIE);
+                match cookie {
+                    Some(id) if !headers.contains_key(header::AUTHORIZATION) => {
+                        browser::check_csrf(&method, &headers)?;
+                        svc.check_admin_session(id).map_err(Rejection::from)
+                    }
+                    _ => svc
+                        .check_admin(admin_bearer(&headers))
+                        .map_err(Rejection::from),
+                }
+            }
+        })
+        .untuple_one()
+}
+
+/// Requires the admin token itself (no session cookie): for opening an operator session,
+/// which a session must not be able to renew on its own.
+fn admin_token(svc: Service) -> impl Filter<Extract = (), Error = Rejection> + Clone {
     warp::header::headers_cloned()
         .and_then(move |headers: HeaderMap| {
             let svc = svc.clone();
             async move {
-                // A header that is not visible ASCII holds no token of ours: the same 401 as a
-                // wrong token, as on the user endpoints (warp's typed header filter would
-                // answer a 400 here).
-                let token = headers
-                    .get(header::AUTHORIZATION)
-                    .and_then(|h| h.to_str().ok())
-                    .and_then(|h| {
-                        let (scheme, token) = h.trim().split_once(' ')?;
-                        scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-                    });
-                svc.check_admin(token).map_err(Rejection::from)
+                svc.check_admin(admin_bearer(&headers))
+                    .map_err(Rejection::from)
             }
         })
         .untuple_one()
+}
+
+/// The operator session id of the `fakemail_admin` cookie, if the request has one.
+fn admin_cookie()
+-> impl Filter<Extract = (Option<String>,), Error = std::convert::Infallible> + Clone {
+    warp::header::headers_cloned().map(|headers: HeaderMap| {
+        browser::cookie(&headers, browser::ADMIN_COOKIE).map(str::to_owned)
+    })
 }
 
 fn query() -> impl Filter<Extract = (HashMap<String, String>,), Error = Rejection> + Clone {
@@ -749,4 +811,89 @@ fn user_events(svc: Service) -> impl Filter<Extract = (Response,), Error = Rejec
             .or(others(routes::EVENTS))
             .unify(),
     )
+}
+
+/// The browser's sessions and the HTML of messages, boxed: one type for the group keeps the
+/// route tree small.
+fn browser_routes(svc: Service, l: Limits) -> BoxedFilter<(Response,)> {
+    user_session(svc.clone(), l)
+        .or(admin_session(svc.clone()))
+        .unify()
+        .or(message_html(svc.clone()))
+        .unify()
+        .or(admin_message_html(svc))
+        .unify()
+        .boxed()
+}
+
+/// POST and DELETE /api/v1/auth/session
+fn user_session(
+    svc: Service,
+    l: Limits,
+) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    warp::path!("api" / "v1" / "auth" / "session").and(
+        warp::post()
+            .and(csrf())
+            .and(with_svc(svc.clone()))
+            .and(json(l.max_body))
+            .and_then(handlers::open_session)
+            .or(warp::delete()
+                .and(with_svc(svc.clone()))
+                .and(session(svc))
+                .and_then(handlers::close_session))
+            .unify()
+            .or(others(routes::SESSION))
+            .unify(),
+    )
+}
+
+/// POST and DELETE /api/v1/admin/session
+fn admin_session(svc: Service) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    warp::path!("api" / "v1" / "admin" / "session").and(
+        warp::post()
+            .and(admin_token(svc.clone()))
+            .and(csrf())
+            .and(with_svc(svc.clone()))
+            .and_then(handlers::open_admin_session)
+            .or(warp::delete()
+                .and(admin(svc.clone()))
+                .and(with_svc(svc))
+                .and(admin_cookie())
+                .and_then(handlers::close_admin_session))
+            .unify()
+            .or(others(routes::ADMIN_SESSION))
+            .unify(),
+    )
+}
+
+/// GET /api/v1/messages/{id}/html?remote=
+fn message_html(svc: Service) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    let path = || warp::path!("api" / "v1" / "messages" / String / "html");
+    path()
+        .and(with_svc(svc.clone()))
+        .and(warp::get())
+        .and(session(svc))
+        .and(query())
+        .and_then(handlers::message_html)
+        .or(path()
+            .and(others(routes::MESSAGE_HTML))
+            .map(|_: String, r| r))
+        .unify()
+}
+
+/// GET /api/v1/admin/messages/{id}/html?remote=
+fn admin_message_html(
+    svc: Service,
+) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    let path = || warp::path!("api" / "v1" / "admin" / "messages" / String / "html");
+    path()
+        .and(warp::get())
+        .and(admin(svc.clone()))
+        .and(with_svc(svc))
+        .and(query())
+        .and_then(handlers::admin_message_html)
+        .or(path()
+            .and(others(routes::ADMIN_MESSAGE_HTML))
+            .map(|_: String, r| r))
+        .unify()
 }

@@ -9,6 +9,7 @@ use warp::{Rejection, Reply};
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use super::browser;
 use super::dto::*;
 use super::exposition;
 use super::metrics::HttpCounts;
@@ -184,6 +185,78 @@ pub async fn login(svc: Service, req: LoginRequest) -> Result<Response, Rejectio
 pub async fn logout(svc: Service, session: Session) -> Result<Response, Rejection> {
     svc.logout(&session).await?;
     Ok(no_content())
+}
+
+/// Log in from a browser
+///
+/// `POST /api/v1/auth/login` for the web UI: the same checks and the same limit on failed
+/// attempts, but the new session's token goes into a cookie, `fakemail_session` (`HttpOnly`,
+/// `SameSite=Strict`, `Path=/api/`), never into the answer. Every user endpoint then takes the
+/// cookie when a request has no `Authorization` header, under the CSRF rules of the
+/// `session_cookie` security scheme; this request must carry `X-Requested-With: fakemail` too.
+#[utoipa::path(
+    post, path = routes::SESSION.template, tag = "accounts",
+    operation_id = "openSession",
+    params(RequestedWith),
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "The account; the session is in the cookie.",
+            body = UserDto, headers(("Set-Cookie" = String, description = "`fakemail_session=<token>; \
+            Path=/api/; Max-Age=<seconds>; HttpOnly; SameSite=Strict`: the session token, for \
+            `--session-ttl`."))),
+        (status = 400, response = BadRequest),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 401, description = "`invalid_credentials`: wrong email or password (the same for \
+            both).", body = Envelope),
+        (status = 403, response = Csrf),
+        (status = 422, response = InvalidBody),
+        (status = 429, response = TooManyAttempts),
+        (status = "default", response = ErrorResponse),
+    )
+)]
+pub async fn open_session(svc: Service, req: LoginRequest) -> Result<Response, Rejection> {
+    let outcome = svc.login(&req.email, &req.password).await?;
+    let ttl = svc.settings().session_ttl.as_secs();
+    let cookie = browser::set_cookie(
+        browser::USER_COOKIE,
+        &outcome.token,
+        browser::USER_COOKIE_PATH,
+        ttl,
+    );
+    Ok(with_cookie(
+        json(&UserDto::from(&outcome.user)).into_response(),
+        cookie,
+    ))
+}
+
+/// Log out from a browser
+///
+/// Ends the session that authenticates the request (a cookie's, or a bearer token's) and
+/// deletes the cookie.
+#[utoipa::path(
+    delete, path = routes::SESSION.template, tag = "accounts",
+    operation_id = "closeSession", security(("session" = [])),
+    responses(
+        (status = 204, description = "The session has ended.", headers(("Set-Cookie" = String,
+            description = "`fakemail_session=; Path=/api/; Max-Age=0; HttpOnly; \
+            SameSite=Strict`: deletes the cookie."))),
+        (status = 401, response = Unauthorized),
+        (status = "default", response = ErrorResponse),
+    )
+)]
+pub async fn close_session(svc: Service, session: Session) -> Result<Response, Rejection> {
+    svc.logout(&session).await?;
+    let clear = browser::clear_cookie(browser::USER_COOKIE, browser::USER_COOKIE_PATH);
+    Ok(with_cookie(no_content(), clear))
+}
+
+/// Adds a `Set-Cookie` header, and keeps the answer out of every cache.
+fn with_cookie(mut res: Response, cookie: HeaderValue) -> Response {
+    let h = res.headers_mut();
+    h.insert(header::SET_COOKIE, cookie);
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
 }
 
 /// The caller's account
@@ -370,6 +443,78 @@ pub async fn raw_message(
     let id = message_id(&id)?;
     let raw = svc.raw(&session.user, id).await?;
     Ok(warp::reply::with_header(raw, "content-type", "message/rfc822").into_response())
+}
+
+/// A message's HTML, for a sandboxed frame
+///
+/// The HTML body, its `cid:` references to the message's own parts (inline images) replaced by
+/// `data:` URIs, at most `--max-message-size` bytes of them (references past that stay
+/// `cid:`). Served with a Content-Security-Policy that sandboxes it (no script runs, no form
+/// is sent, it has no origin of its own) and lets it load no remote image, style or font
+/// unless `remote=true`. Show it only in `<iframe sandbox>`.
+#[utoipa::path(
+    get, path = routes::MESSAGE_HTML.template, tag = "mail",
+    operation_id = "getMessageHtml", security(("session" = [])),
+    params(CopyId, Remote),
+    responses(
+        (status = 200, response = Html),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NoHtml),
+        (status = 422, response = InvalidQuery),
+        (status = "default", response = ErrorResponse),
+    )
+)]
+pub async fn message_html(
+    id: String,
+    svc: Service,
+    session: Session,
+    q: HashMap<String, String>,
+) -> Result<Response, Rejection> {
+    let id = message_id(&id)?;
+    let remote = query_bool(&q, "remote")?.unwrap_or(false);
+    let html = svc.message_html(&session.user, id).await?;
+    Ok(html_reply(html, remote))
+}
+
+/// The `Content-Security-Policy` of a message's HTML: sandboxed, nothing but inline styles and
+/// `data:` images and fonts, and with `remote`, images, styles and fonts over `http:` and
+/// `https:` (never scripts, frames or anything else).
+fn html_policy(remote: bool) -> &'static str {
+    if remote {
+        "sandbox; default-src 'none'; img-src data: http: https:; \
+         style-src 'unsafe-inline' http: https:; font-src data: http: https:; \
+         frame-ancestors 'self'; base-uri 'none'; form-action 'none'"
+    } else {
+        "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline'; font-src data:; \
+         frame-ancestors 'self'; base-uri 'none'; form-action 'none'"
+    }
+}
+
+/// A message's HTML with the headers that confine it.
+fn html_reply(html: String, remote: bool) -> Response {
+    let mut res = Response::new(html.into());
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(html_policy(remote)),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-cache"),
+    );
+    res
 }
 
 /// An attachment's content
@@ -866,6 +1011,91 @@ pub async fn admin_raw(id: String, svc: Service) -> Result<Response, Rejection> 
     let id = message_id(&id)?;
     let raw = svc.admin_raw(id).await?;
     Ok(warp::reply::with_header(raw, "content-type", "message/rfc822").into_response())
+}
+
+/// A message's HTML, for a sandboxed frame
+///
+/// As `GET /api/v1/messages/{id}/html`, for any message.
+#[utoipa::path(
+    get, path = routes::ADMIN_MESSAGE_HTML.template, tag = "operator",
+    operation_id = "adminGetMessageHtml", security(("admin" = [])),
+    params(MessageId, Remote),
+    responses(
+        (status = 200, response = Html),
+        (status = 401, response = AdminUnauthorized),
+        (status = 404, response = NoHtml),
+        (status = 422, response = InvalidQuery),
+        (status = "default", response = ErrorResponse),
+    )
+)]
+pub async fn admin_message_html(
+    id: String,
+    svc: Service,
+    q: HashMap<String, String>,
+) -> Result<Response, Rejection> {
+    let id = message_id(&id)?;
+    let remote = query_bool(&q, "remote")?.unwrap_or(false);
+    let html = svc.admin_message_html(id).await?;
+    Ok(html_reply(html, remote))
+}
+
+/// Open an operator session for a browser
+///
+/// Exchanges the admin token for a cookie, `fakemail_admin` (`HttpOnly`, `SameSite=Strict`,
+/// `Path=/api/v1/admin`), holding a random session id, not the token, so that a browser need
+/// not keep the token. Every admin endpoint then takes the cookie when a request has no
+/// `Authorization` header, under the CSRF rules of the `admin_cookie` security scheme. Needs
+/// the token itself (a session cannot renew itself) and `X-Requested-With: fakemail`. Sessions
+/// live in the server's memory: they end at a restart, after 12 hours (or `--session-ttl`,
+/// when shorter), or when more than 1,000 are open, the oldest first.
+#[utoipa::path(
+    post, path = routes::ADMIN_SESSION.template, tag = "operator",
+    operation_id = "adminOpenSession", security(("admin" = [])),
+    params(RequestedWith),
+    responses(
+        (status = 204, description = "The session is open; its id is in the cookie.",
+            headers(("Set-Cookie" = String, description = "`fakemail_admin=<id>; \
+            Path=/api/v1/admin; Max-Age=<seconds>; HttpOnly; SameSite=Strict`."))),
+        (status = 401, response = AdminUnauthorized),
+        (status = 403, response = Csrf),
+        (status = "default", response = ErrorResponse),
+    )
+)]
+pub async fn open_admin_session(svc: Service) -> Result<Response, Rejection> {
+    let grant = svc.open_admin_session();
+    let cookie = browser::set_cookie(
+        browser::ADMIN_COOKIE,
+        &grant.id,
+        browser::ADMIN_COOKIE_PATH,
+        grant.ttl.as_secs(),
+    );
+    Ok(with_cookie(no_content(), cookie))
+}
+
+/// End an operator session
+///
+/// Forgets the session of the request's `fakemail_admin` cookie, if it has one, and deletes the
+/// cookie.
+#[utoipa::path(
+    delete, path = routes::ADMIN_SESSION.template, tag = "operator",
+    operation_id = "adminCloseSession", security(("admin" = [])),
+    responses(
+        (status = 204, description = "The session has ended.", headers(("Set-Cookie" = String,
+            description = "`fakemail_admin=; Path=/api/v1/admin; Max-Age=0; HttpOnly; \
+            SameSite=Strict`: deletes the cookie."))),
+        (status = 401, response = AdminUnauthorized),
+        (status = "default", response = ErrorResponse),
+    )
+)]
+pub async fn close_admin_session(
+    svc: Service,
+    cookie: Option<String>,
+) -> Result<Response, Rejection> {
+    if let Some(id) = cookie {
+        svc.close_admin_session(&id);
+    }
+    let clear = browser::clear_cookie(browser::ADMIN_COOKIE, browser::ADMIN_COOKIE_PATH);
+    Ok(with_cookie(no_content(), clear))
 }
 
 /// An attachment's content

@@ -2,6 +2,7 @@
 //! the metrics in the Prometheus text format. It calls the service and never touches the store.
 
 mod body;
+mod browser;
 pub mod dto;
 mod exposition;
 mod filters;

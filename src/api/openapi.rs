@@ -14,7 +14,9 @@ use serde_json::{Value, json};
 use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
 use utoipa::openapi::response::{Response, ResponseBuilder};
 use utoipa::openapi::schema::{AdditionalProperties, ArrayItems, ObjectBuilder, Schema, Type};
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{
+    ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+};
 use utoipa::openapi::{Content, Header, Ref, RefOr, Required};
 use utoipa::{IntoParams, Modify, OpenApi, PartialSchema, ToResponse, ToSchema};
 
@@ -64,6 +66,8 @@ pub fn document() -> &'static str {
         handlers::register,
         handlers::login,
         handlers::logout,
+        handlers::open_session,
+        handlers::close_session,
         handlers::me,
         handlers::update_me,
         handlers::delete_me,
@@ -73,6 +77,7 @@ pub fn document() -> &'static str {
         handlers::patch_message,
         handlers::delete_message,
         handlers::raw_message,
+        handlers::message_html,
         handlers::message_attachment,
         handlers::list_mailboxes,
         handlers::create_mailbox,
@@ -87,6 +92,9 @@ pub fn document() -> &'static str {
         handlers::admin_message,
         handlers::admin_delete,
         handlers::admin_raw,
+        handlers::admin_message_html,
+        handlers::open_admin_session,
+        handlers::close_admin_session,
         handlers::admin_attachment,
         handlers::admin_stats,
         handlers::admin_wait,
@@ -103,7 +111,9 @@ pub fn document() -> &'static str {
         Unauthorized,
         AdminUnauthorized,
         ChaosDisabled,
+        Csrf,
         NotFound,
+        NoHtml,
         PayloadTooLarge,
         UnsupportedMediaType,
         InvalidBody,
@@ -114,6 +124,7 @@ pub fn document() -> &'static str {
         NotReady,
         ShuttingDown,
         Raw,
+        Html,
         Attachment,
         Events,
     )),
@@ -121,12 +132,37 @@ pub fn document() -> &'static str {
 )]
 struct ApiDoc;
 
-/// The two bearer tokens: a user's session and the admin token. An operation that needs neither
-/// says so with an empty `security`.
+/// The credentials: a user's session and the admin token as bearer tokens, and the cookies a
+/// browser holds instead (a user's session token; an operator session's id). Every operation
+/// that takes a bearer token takes its cookie as well, but for those in [`TOKEN_ONLY`]. An
+/// operation that needs no credential says so with an empty `security`.
 struct SecuritySchemes;
+
+/// Operations that take the bearer token only, not its cookie: opening an operator session
+/// needs the admin token itself.
+const TOKEN_ONLY: [&str; 1] = ["adminOpenSession"];
+
+/// What a cookie-authenticated request must do besides, in the description of both cookie
+/// schemes.
+const CSRF_RULES: &str = "The cookie counts only when the request has no `Authorization` \
+    header. A request it authenticates that is not a `GET` or `HEAD` must carry \
+    `X-Requested-With: fakemail`, and one whose `Sec-Fetch-Site` header is present must come \
+    from `same-origin` (or `none`), else it is refused with 403 `csrf`: strict cookies reach \
+    this server from pages of other ports of the same host too.";
 
 impl Modify for SecuritySchemes {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let none: [&str; 0] = [];
+        let alternatives = [
+            (
+                SecurityRequirement::new("session", none),
+                SecurityRequirement::new("session_cookie", none),
+            ),
+            (
+                SecurityRequirement::new("admin", none),
+                SecurityRequirement::new("admin_cookie", none),
+            ),
+        ];
         for item in openapi.paths.paths.values_mut() {
             for op in [
                 &mut item.get,
@@ -138,7 +174,16 @@ impl Modify for SecuritySchemes {
             .chain([&mut item.patch, &mut item.head])
             .flatten()
             {
-                op.security.get_or_insert_with(Vec::new);
+                let token_only = op
+                    .operation_id
+                    .as_deref()
+                    .is_some_and(|id| TOKEN_ONLY.contains(&id));
+                let security = op.security.get_or_insert_with(Vec::new);
+                for (bearer, cookie) in &alternatives {
+                    if !token_only && security.contains(bearer) && !security.contains(cookie) {
+                        security.push(cookie.clone());
+                    }
+                }
             }
         }
         let bearer = |description: &str| {
@@ -148,6 +193,12 @@ impl Modify for SecuritySchemes {
                     .description(Some(description))
                     .build(),
             )
+        };
+        let cookie = |name: &str, description: &str| {
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                name,
+                &format!("{description} {CSRF_RULES}"),
+            )))
         };
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
@@ -159,11 +210,29 @@ impl Modify for SecuritySchemes {
             ),
         );
         components.add_security_scheme(
+            "session_cookie",
+            cookie(
+                "fakemail_session",
+                "A session token in the cookie `POST /api/v1/auth/session` sets, for the web \
+                 UI; it ends as a bearer session token does.",
+            ),
+        );
+        components.add_security_scheme(
             "admin",
             bearer(
                 "The admin token: `--admin-token` (`FAKEMAIL_ADMIN_TOKEN`), else the random one \
                  the server keeps in the data dir's `admin-token` file; `server.json` in the data \
                  dir names it too.",
+            ),
+        );
+        components.add_security_scheme(
+            "admin_cookie",
+            cookie(
+                "fakemail_admin",
+                "An operator session's id in the cookie `POST /api/v1/admin/session` sets, for \
+                 the web UI (not the admin token). It ends with `DELETE /api/v1/admin/session`, \
+                 after 12 hours (or `--session-ttl`, when shorter), or when the server \
+                 restarts.",
             ),
         );
     }
@@ -239,6 +308,41 @@ pub struct RuleId {
     /// The rule's `id`.
     #[param(minimum = 1)]
     id: u64,
+}
+
+/// The header that marks a request as the web UI's own: `X-Requested-With: fakemail`. A page
+/// of another origin cannot send it without the server's consent (a CORS preflight, which
+/// fakemail never grants).
+pub struct RequestedWith;
+
+impl IntoParams for RequestedWith {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        let header = ParameterBuilder::new()
+            .name("X-Requested-With")
+            .parameter_in(ParameterIn::Header)
+            .required(Required::True)
+            .description(Some(
+                "`fakemail`: marks the request as the web UI's own; without it, 403 `csrf`.",
+            ))
+            .schema(Some(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .enum_values(Some(["fakemail"])),
+            ));
+        vec![header.build()]
+    }
+}
+
+/// Whether a message's HTML may load remote content.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct Remote {
+    /// `true`: the Content-Security-Policy lets the HTML load images, styles and fonts over
+    /// `http:` and `https:` (which tells their senders the message was opened); never scripts.
+    /// `1` and `0` mean `true` and `false`.
+    #[param(default = false)]
+    remote: Option<bool>,
 }
 
 /// Paging through a listing.
@@ -415,8 +519,9 @@ macro_rules! error_responses {
 
 error_responses! {
     /// Any other error, such as 405 `method_not_allowed` (with an `Allow` header listing the
-    /// path's methods) or 500 `internal_error` (the details are in the server log, never in
-    /// the answer).
+    /// path's methods), 403 `csrf` (a session cookie used without the rules of its security
+    /// scheme) or 500 `internal_error` (the details are in the server log, never in the
+    /// answer).
     ErrorResponse;
     /// `malformed_json`: the body is not valid JSON (or not UTF-8); `body_read_error`: the body
     /// could not be read.
@@ -428,6 +533,12 @@ error_responses! {
     AdminUnauthorized;
     /// `chaos_disabled`: the server was started without `--chaos`.
     ChaosDisabled;
+    /// `csrf`: the request lacks `X-Requested-With: fakemail`, or its `Sec-Fetch-Site` says it
+    /// comes from another origin.
+    Csrf;
+    /// `no_html`: the message has no HTML body; `not_found`: no such message among the
+    /// caller's own (for the operator, among all).
+    NoHtml;
     /// `not_found`: no such message, attachment, mailbox or rule among the caller's own (for
     /// the operator, among all).
     NotFound;
@@ -469,6 +580,47 @@ impl<'r> ToResponse<'r> for Raw {
                 Content::new(Some(ObjectBuilder::new().schema_type(Type::String))),
             );
         ("Raw", response.build().into())
+    }
+}
+
+/// A message's HTML.
+pub struct Html;
+
+impl<'r> ToResponse<'r> for Html {
+    fn response() -> (&'r str, RefOr<Response>) {
+        let constant = |value: &str| {
+            Header::new(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .enum_values(Some([value])),
+            )
+        };
+        let policy_schema = ObjectBuilder::new().schema_type(Type::String).pattern(Some(
+            "^sandbox; default-src 'none'; img-src data:( http: https:)?; \
+             style-src 'unsafe-inline'( http: https:)?; font-src data:( http: https:)?; \
+             frame-ancestors 'self'; base-uri 'none'; form-action 'none'$",
+        ));
+        let mut policy = Header::new(policy_schema);
+        policy.description = Some(
+            "`sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline'; \
+             font-src data:; frame-ancestors 'self'; base-uri 'none'; form-action 'none'`, and \
+             with `remote=true`, `http: https:` added to `img-src`, `style-src` and `font-src`."
+                .into(),
+        );
+        let response = ResponseBuilder::new()
+            .description(
+                "The HTML body in UTF-8, `cid:` references made `data:` URIs. The \
+                 Content-Security-Policy sandboxes it: show it only in `<iframe sandbox>`.",
+            )
+            .header("Content-Security-Policy", policy)
+            .header("X-Content-Type-Options", constant("nosniff"))
+            .header("Referrer-Policy", constant("no-referrer"))
+            .header("Cache-Control", constant("private, no-cache"))
+            .content(
+                "text/html",
+                Content::new(Some(ObjectBuilder::new().schema_type(Type::String))),
+            );
+        ("Html", response.build().into())
     }
 }
 

@@ -89,12 +89,13 @@ pub const CODES: &[(&str, &str, &str)] = &[
     (
         "401",
         "missing_token",
-        "no `Authorization: Bearer <token>` header on a Bearer endpoint",
+        "no `Authorization: Bearer <token>` header (nor `fakemail_session` cookie) on a user \
+         endpoint",
     ),
     (
         "401",
         "invalid_token",
-        "the token is unknown, expired, logged out or revoked",
+        "the token (bearer or cookie) is unknown, expired, logged out or revoked",
     ),
     (
         "401",
@@ -105,12 +106,26 @@ pub const CODES: &[(&str, &str, &str)] = &[
         "401",
         "admin_token_required",
         "an admin endpoint (`/api/v1/admin/...`) without the admin token, or with a wrong one \
-         (a user's token too; also an `Authorization` header that is not valid header text)",
+         (a user's token too; also an `Authorization` header that is not valid header text), \
+         or with a `fakemail_admin` cookie that is no open operator session",
     ),
     (
         "403",
         "chaos_disabled",
         "a chaos endpoint on a server started without `--chaos`",
+    ),
+    (
+        "403",
+        "csrf",
+        "a request authenticated by a session cookie that is not a GET or HEAD and lacks \
+         `X-Requested-With: fakemail`, or whose `Sec-Fetch-Site` is neither `same-origin` nor \
+         `none`; also a `POST` of a session (`/api/v1/auth/session`, `/api/v1/admin/session`) \
+         without that header",
+    ),
+    (
+        "404",
+        "no_html",
+        "the HTML of a message that has no HTML body",
     ),
     (
         "404",
@@ -394,6 +409,7 @@ impl From<&Error> for ApiError {
                 e.to_string(),
             ),
             Error::NotFound(_) => ApiError::new(S::NOT_FOUND, "not_found", e.to_string()),
+            Error::NoHtml => ApiError::new(S::NOT_FOUND, "no_html", e.to_string()),
             Error::WaitTimeout { .. } => {
                 ApiError::new(S::REQUEST_TIMEOUT, "timeout", e.to_string())
             }

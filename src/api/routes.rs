@@ -37,10 +37,12 @@ pub const OPENAPI: Route = Route::new("/api/v1/openapi.json", "GET");
 pub const REGISTER: Route = Route::new("/api/v1/auth/register", "POST");
 pub const LOGIN: Route = Route::new("/api/v1/auth/login", "POST");
 pub const LOGOUT: Route = Route::new("/api/v1/auth/logout", "POST");
+pub const SESSION: Route = Route::new("/api/v1/auth/session", "POST, DELETE");
 pub const ME: Route = Route::new("/api/v1/me", "GET, PATCH, DELETE");
 pub const PASSWORD: Route = Route::new("/api/v1/me/password", "POST");
 pub const MESSAGES: Route = Route::new("/api/v1/messages", "POST");
 pub const MESSAGE: Route = Route::new("/api/v1/messages/{id}", "GET, PATCH, DELETE");
+pub const MESSAGE_HTML: Route = Route::new("/api/v1/messages/{id}/html", "GET");
 pub const MESSAGE_RAW: Route = Route::new("/api/v1/messages/{id}/raw", "GET");
 pub const MESSAGE_ATTACHMENT: Route =
     Route::new("/api/v1/messages/{id}/attachments/{index}", "GET");
@@ -50,8 +52,10 @@ pub const MAILBOX_MESSAGES: Route = Route::new("/api/v1/mailboxes/{name}/message
 pub const MAILBOX_WAIT: Route = Route::new("/api/v1/mailboxes/{name}/wait", "GET");
 pub const EVENTS: Route = Route::new("/api/v1/events", "GET");
 pub const ADMIN_PURGE: Route = Route::new("/api/v1/admin/purge", "POST");
+pub const ADMIN_SESSION: Route = Route::new("/api/v1/admin/session", "POST, DELETE");
 pub const ADMIN_MESSAGES: Route = Route::new("/api/v1/admin/messages", "GET, DELETE");
 pub const ADMIN_MESSAGE: Route = Route::new("/api/v1/admin/messages/{id}", "GET, DELETE");
+pub const ADMIN_MESSAGE_HTML: Route = Route::new("/api/v1/admin/messages/{id}/html", "GET");
 pub const ADMIN_MESSAGE_RAW: Route = Route::new("/api/v1/admin/messages/{id}/raw", "GET");
 pub const ADMIN_MESSAGE_ATTACHMENT: Route =
     Route::new("/api/v1/admin/messages/{id}/attachments/{index}", "GET");
@@ -73,7 +77,7 @@ pub const UI_FILE: Route = Route::new("/ui/{file}", "GET, HEAD");
 pub const PAGES: [Route; 3] = [UI_PAGE, UI_ADMIN, UI_FILE];
 
 /// Every route of the API, sorted by template: the order of the metrics' `route` labels.
-pub const ROUTES: [Route; 29] = [
+pub const ROUTES: [Route; 33] = [
     ADMIN_CHAOS,
     ADMIN_CHAOS_RULES,
     ADMIN_CHAOS_RULE,
@@ -81,13 +85,16 @@ pub const ROUTES: [Route; 29] = [
     ADMIN_MESSAGES,
     ADMIN_MESSAGE,
     ADMIN_MESSAGE_ATTACHMENT,
+    ADMIN_MESSAGE_HTML,
     ADMIN_MESSAGE_RAW,
     ADMIN_PURGE,
+    ADMIN_SESSION,
     ADMIN_STATS,
     ADMIN_WAIT,
     LOGIN,
     LOGOUT,
     REGISTER,
+    SESSION,
     EVENTS,
     MAILBOXES,
     MAILBOX,
@@ -98,6 +105,7 @@ pub const ROUTES: [Route; 29] = [
     MESSAGES,
     MESSAGE,
     MESSAGE_ATTACHMENT,
+    MESSAGE_HTML,
     MESSAGE_RAW,
     OPENAPI,
     HEALTHZ,

@@ -593,6 +593,24 @@ impl Service {
             .await
     }
 
+    /// The HTML body of a user's copy of a message, its `cid:` references to the message's
+    /// parts made `data:` URIs (at most `--max-message-size` bytes of them).
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] for a message that is not the user's; [`Error::NoHtml`] when it has
+    /// no HTML body.
+    pub async fn message_html(&self, user: &User, id: u64) -> Result<String> {
+        let raw = self.raw(user, id).await?;
+        self.html_of(raw).await
+    }
+
+    /// The HTML body of a message's source, as [`Service::message_html`] gives it.
+    pub(super) async fn html_of(&self, raw: Vec<u8>) -> Result<String> {
+        let budget = usize::try_from(self.inner.settings.max_message_size).unwrap_or(usize::MAX);
+        self.offload(move |_| mime::html_inlined(&raw, budget).ok_or(Error::NoHtml))
+            .await
+    }
+
     /// Changes flags or moves a user's copy.
     ///
     /// # Errors

@@ -8,7 +8,7 @@
 
 use mail_parser::{Address, MessageParser, MessagePart, MimeHeaders, PartType};
 
-use super::extract;
+use super::{extract, html};
 use crate::store::mail::Mailbox;
 use crate::time::Timestamp;
 
@@ -37,6 +37,9 @@ pub struct Content {
     pub text: Option<String>,
     /// Line breaks as in `text`.
     pub html: Option<String>,
+    /// The HTML body refers to `http`/`https` resources a viewer would load (images, CSS,
+    /// fonts): see [`html::references_remote`].
+    pub remote_content: bool,
     /// Every top-level header in order: name as written, value unfolded.
     pub headers: Vec<(String, String)>,
     pub attachments: Vec<AttachmentInfo>,
@@ -57,6 +60,12 @@ pub struct AttachmentInfo {
     pub content_type: String,
     /// Bytes of the decoded content, as [`attachment`] returns it.
     pub size: u64,
+    /// The `Content-ID` without angle brackets: the HTML body shows the part with a `cid:`
+    /// URL of it.
+    pub content_id: Option<String>,
+    /// The part asks to be shown within the body rather than offered as a download:
+    /// `Content-Disposition: inline`, or no disposition and a `Content-ID`.
+    pub inline: bool,
 }
 
 /// An attachment with its decoded content.
@@ -172,10 +181,56 @@ pub fn content(raw: &[u8]) -> Content {
             .enumerate()
             .map(|(index, part)| attachment_info(index, part))
             .collect(),
+        remote_content: html.as_deref().is_some_and(html::references_remote),
         text,
         html,
         headers,
     }
+}
+
+/// The message's HTML body, with every `cid:` reference to a part of the message replaced by a
+/// `data:` URI of that part's content, at most `budget` bytes of them in all (see
+/// [`html::inline_cids`]); `None` when the message has no HTML body.
+pub fn html_inlined(raw: &[u8], budget: usize) -> Option<String> {
+    let m = MessageParser::default().parse(raw)?;
+    let body = m
+        .html_part(0)
+        .filter(|p| p.is_text_html())
+        .and_then(|p| p.text_contents())?;
+    let parts: Vec<(String, &MessagePart<'_>)> = m
+        .parts
+        .iter()
+        .filter(|p| !p.is_multipart())
+        .filter_map(|p| Some((content_id(p)?, p)))
+        .collect();
+    let resolve = |id: &str| {
+        let (_, part) = parts
+            .iter()
+            .find(|(cid, _)| cid == id)
+            .or_else(|| parts.iter().find(|(cid, _)| cid.eq_ignore_ascii_case(id)))?;
+        Some(data_uri(part))
+    };
+    Some(html::inline_cids(body, budget, resolve))
+}
+
+/// A part's content as a `data:` URI, with its content type (text as UTF-8, which it is once
+/// decoded).
+fn data_uri(part: &MessagePart<'_>) -> String {
+    use base64::Engine as _;
+    let charset = match part.body {
+        PartType::Text(_) | PartType::Html(_) => ";charset=utf-8",
+        _ => "",
+    };
+    let data = base64::engine::general_purpose::STANDARD.encode(part.contents());
+    format!("data:{}{charset};base64,{data}", content_type(part))
+}
+
+/// A part's `Content-ID`, trimmed and without angle brackets; `None` when absent or empty.
+fn content_id(part: &MessagePart<'_>) -> Option<String> {
+    let id = part.content_id()?.trim();
+    let id = id.strip_prefix('<').unwrap_or(id);
+    let id = id.strip_suffix('>').unwrap_or(id).trim();
+    (!id.is_empty()).then(|| id.to_owned())
 }
 
 /// Removes every top-level `Bcc` header (with its folded lines), as a submission server does
@@ -238,6 +293,11 @@ fn attachment_info(index: usize, part: &MessagePart<'_>) -> AttachmentInfo {
             .map(str::to_owned),
         content_type: content_type(part),
         size: part.contents().len() as u64,
+        content_id: content_id(part),
+        inline: match part.content_disposition() {
+            Some(disposition) => disposition.is_inline(),
+            None => content_id(part).is_some(),
+        },
     }
 }
 

@@ -8,6 +8,7 @@
 //! `.await`s. Methods that only read memory (the chaos rules, the counters) stay plain.
 
 pub mod address;
+mod admin_session;
 mod auth;
 pub mod chaos;
 pub mod compose;
@@ -15,6 +16,7 @@ mod durable;
 pub mod events;
 pub mod extract;
 pub mod filter;
+pub mod html;
 pub mod limiter;
 pub mod mail;
 pub mod message;
@@ -37,6 +39,7 @@ use limiter::LoginLimiter;
 
 /// What a removal freed (messages and bytes), as purges and retention report it.
 pub use crate::store::mail::Removed;
+pub use admin_session::{AdminGrant, MAX_ADMIN_SESSION_TTL, MAX_ADMIN_SESSIONS};
 pub use auth::{LoginOutcome, NewUser, Session, User};
 pub use message::{Address, Entry, Message};
 
@@ -82,6 +85,8 @@ struct Inner {
     hashing: Semaphore,
     /// SHA-256 of the admin token, set once at start-up.
     admin_digest: std::sync::OnceLock<[u8; 32]>,
+    /// The operator's browser sessions, in memory only.
+    admin_sessions: admin_session::AdminSessions,
     /// Where deliveries and deletions are announced to waits and event streams.
     events: events::Hub,
     /// Uptime, the SMTP counters and what retention removed.
@@ -99,6 +104,7 @@ impl Service {
     pub fn new(store: Store, settings: Settings) -> Self {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let chaos = chaos::Chaos::new(settings.chaos, settings.chaos_rules.clone());
+        let admin_ttl = settings.session_ttl.min(MAX_ADMIN_SESSION_TTL);
         Service {
             inner: Arc::new(Inner {
                 chaos,
@@ -108,6 +114,7 @@ impl Service {
                 dummy_hash: OnceCell::new(),
                 hashing: Semaphore::new(cores),
                 admin_digest: std::sync::OnceLock::new(),
+                admin_sessions: admin_session::AdminSessions::new(admin_ttl, MAX_ADMIN_SESSIONS),
                 events: events::Hub::default(),
                 stats: stats::Stats::default(),
                 ready: std::sync::atomic::AtomicBool::new(false),
@@ -240,10 +247,11 @@ impl Service {
         Ok(removed)
     }
 
-    /// Periodic housekeeping: removes expired sessions and forgets stale login failures.
-    /// Returns the number of sessions removed.
+    /// Periodic housekeeping: removes expired sessions (the operator's too) and forgets stale
+    /// login failures. Returns the number of user sessions removed.
     pub async fn sweep_sessions(&self, now: crate::time::Timestamp) -> Result<usize> {
         self.inner.limiter.prune(std::time::Instant::now());
+        self.inner.admin_sessions.prune(std::time::Instant::now());
         self.offload(move |svc| Ok(svc.inner.store.purge_expired_sessions(now)?))
             .await
     }

@@ -167,6 +167,15 @@ impl Service {
             .await
     }
 
+    /// The HTML body of a message, as [`Service::message_html`] gives a user's.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`]; [`Error::NoHtml`] when the message has no HTML body.
+    pub async fn admin_message_html(&self, id: u64) -> Result<String> {
+        let raw = self.admin_raw(id).await?;
+        self.html_of(raw).await
+    }
+
     /// Deletes a message with every copy of it, in every mailbox.
     ///
     /// # Errors

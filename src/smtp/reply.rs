@@ -125,6 +125,7 @@ pub fn for_error(e: &Error) -> Reply {
         | Error::NotReady
         | Error::ChaosDisabled
         | Error::WaitTimeout { .. }
+        | Error::NoHtml
         | Error::NotFound(_) => {
             error!(error = %e, "SMTP: unexpected error");
             Reply::new(451, "4.3.0", "local error in processing; try again later")
