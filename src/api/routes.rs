@@ -76,7 +76,7 @@ pub const UI_FILE: Route = Route::new("/ui/{file}", "GET, HEAD");
 /// The web UI's routes, sorted by template; none with `--no-ui`.
 pub const PAGES: [Route; 3] = [UI_PAGE, UI_ADMIN, UI_FILE];
 
-/// Every route of the API, sorted by template: the order of the metrics' `route` labels.
+/// Every route of the API, sorted by template.
 pub const ROUTES: [Route; 33] = [
     ADMIN_CHAOS,
     ADMIN_CHAOS_RULES,
