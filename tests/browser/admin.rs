@@ -14,7 +14,6 @@ async fn open_admin(b: &harness::Browser) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "the web UI is not merged yet"]
 async fn operator_view_lists_mail_without_an_account() {
     let srv = TestServer::start_chaos(false).await;
     mail::send(
@@ -86,7 +85,6 @@ async fn operator_view_lists_mail_without_an_account() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "the web UI is not merged yet"]
 async fn chaos_rule_from_the_ui_answers_smtp() {
     let srv = TestServer::start_chaos(true).await;
     let Some([b]) = harness::open::<1>(&srv.base).await else {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use serde_json::Value;
 
 use crate::common::{CHAOS_ADMIN, TestServer};
-use crate::harness::{self, Browser, scenario};
+use crate::harness::{self, Browser, WAIT, scenario, until};
 use crate::mail::{self, Mail};
 use crate::{axe, ui};
 
@@ -95,15 +95,14 @@ async fn seed(srv: &TestServer) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "the web UI is not merged yet"]
-async fn screenshots_dark_mode_and_phone_layout() {
+async fn screenshots_and_dark_mode() {
     let srv = TestServer::start_chaos(false).await;
     ui::account(&srv, ALICE).await;
     seed(&srv).await;
     let Some([b]) = harness::open::<1>(&srv.base).await else {
         return;
     };
-    scenario("appearance", async {
+    scenario("screenshots", async {
         ui::sign_in(&b, ALICE).await;
         ui::until_row(&b, "Welcome to Example Shop").await;
         assert_eq!(ui::rows(&b).await.len(), 4);
@@ -113,6 +112,11 @@ async fn screenshots_dark_mode_and_phone_layout() {
 
         ui::open_message(&b, "Your order #1042 has shipped").await;
         ui::frame_text(&b, "your parcel is on its way").await;
+        // Opening it read it: wait for the count to say so, so the picture is settled.
+        until("the unread count to drop to 3", WAIT, async || {
+            (ui::unread_count(&b, "inbox").await == "3").then_some(())
+        })
+        .await;
         save(&b, "message.png").await;
 
         b.color_scheme("dark").await;
@@ -126,27 +130,70 @@ async fn screenshots_dark_mode_and_phone_layout() {
         save(&b, "dark.png").await;
         b.color_scheme("light").await;
 
-        // A phone: nothing wider than the screen, the list and a message usable.
-        b.viewport(375, 740, true).await;
-        b.goto("/").await;
-        b.ready().await;
-        ui::until_row(&b, "Welcome to Example Shop").await;
-        phone_fits(&b, "the inbox").await;
-        axe::check(&b, "the inbox at 375 px").await;
-        ui::open_message(&b, "Welcome to Example Shop").await;
-        b.until_visible("#viewer").await;
-        b.until_visible("#msg-subject").await;
-        phone_fits(&b, "a message").await;
-        axe::check(&b, "a message at 375 px").await;
-        b.viewport(1280, 800, false).await;
-
         b.open(&format!("/admin#token={CHAOS_ADMIN}")).await;
         ui::until_row(&b, "Nightly report: 212 passed, 0 failed").await;
+        assert_eq!(
+            ui::rows(&b).await.len(),
+            5,
+            "the operator sees every message"
+        );
+        ui::open_message(&b, "Nightly report: 212 passed, 0 failed").await;
+        b.until_text("#text-body", "All green.").await;
         b.blur().await;
         save(&b, "admin.png").await;
         b.assert_clean_console("the screenshots").await;
     })
     .await;
+}
+
+/// On a 375 px phone nothing is wider than the screen and the list and a message pass axe; at
+/// either width the rows of the list start at the same x.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "the UI: list rows are centred in their grid button, and the brand link has no name at 375 px"]
+async fn phone_layout_and_aligned_rows() {
+    let srv = TestServer::start().await;
+    ui::account(&srv, ALICE).await;
+    seed(&srv).await;
+    let Some([b]) = harness::open::<1>(&srv.base).await else {
+        return;
+    };
+    scenario("phone layout", async {
+        ui::sign_in(&b, ALICE).await;
+        ui::until_row(&b, "Welcome to Example Shop").await;
+        rows_aligned(&b, "the inbox at 1280 px").await;
+
+        b.viewport(375, 740, true).await;
+        b.client.refresh().await.expect("reload");
+        b.ready().await;
+        ui::until_row(&b, "Welcome to Example Shop").await;
+        phone_fits(&b, "the inbox").await;
+        rows_aligned(&b, "the inbox at 375 px").await;
+        axe::check(&b, "the inbox at 375 px").await;
+        ui::open_message(&b, "Welcome to Example Shop").await;
+        b.until_visible("#msg-subject").await;
+        phone_fits(&b, "a message").await;
+        axe::check(&b, "a message at 375 px").await;
+        b.assert_clean_console("the phone layout").await;
+    })
+    .await;
+}
+
+/// Fails unless every listed row's sender and subject start at the same x (the marks and the
+/// lengths of the texts must not move them).
+async fn rows_aligned(b: &Browser, screen: &str) {
+    let v = b
+        .js(
+            "return [...document.querySelectorAll('#message-list li[data-id]')].map(li =>
+                 [li.querySelector('.from'), li.querySelector('.subject')]
+                     .map(e => Math.round(e.getBoundingClientRect().left)))",
+        )
+        .await;
+    let lefts: Vec<[i64; 2]> = serde_json::from_value(v).expect("offsets");
+    assert!(lefts.len() > 1, "{screen}: too few rows to compare");
+    assert!(
+        lefts.iter().all(|l| *l == lefts[0]),
+        "{screen}: rows start at different x (sender, subject per row): {lefts:?}"
+    );
 }
 
 /// Fails if the page scrolls sideways at the current (phone) width.

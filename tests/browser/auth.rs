@@ -7,7 +7,6 @@ use crate::harness::{self, scenario};
 use crate::{axe, ui};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "the web UI is not merged yet"]
 async fn sign_up_sign_out_and_sign_in() {
     let srv = TestServer::start().await;
     let Some([b]) = harness::open::<1>(&srv.base).await else {

@@ -8,7 +8,6 @@ const ALICE: &str = "alice@example.test";
 const BOB: &str = "bob@example.test";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "the web UI is not merged yet"]
 async fn compose_and_send_reaches_the_recipients_open_inbox() {
     let srv = TestServer::start().await;
     ui::account(&srv, ALICE).await;

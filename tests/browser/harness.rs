@@ -292,6 +292,12 @@ impl Browser {
             _slot: slot,
         };
         b.viewport(1280, 800, false).await;
+        // The same clock face on every machine (the screenshots show times).
+        b.cdp(
+            "Emulation.setTimezoneOverride",
+            json!({ "timezoneId": "UTC" }),
+        )
+        .await;
         b
     }
 

@@ -12,7 +12,6 @@ const ALICE: &str = "alice@example.test";
 
 /// A signed-in user's open inbox shows mail sent over SMTP at once, unread, without a reload.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "the web UI is not merged yet"]
 async fn smtp_mail_appears_in_the_open_inbox() {
     let srv = TestServer::start().await;
     ui::account(&srv, ALICE).await;
@@ -70,7 +69,6 @@ async fn smtp_mail_appears_in_the_open_inbox() {
 /// Opening a message shows its headers, its HTML in the sandboxed frame and its text; the read
 /// toggle changes the server's state.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "the web UI is not merged yet"]
 async fn a_message_shows_its_html_and_text() {
     let srv = TestServer::start().await;
     ui::account(&srv, ALICE).await;
@@ -162,7 +160,6 @@ async fn a_message_shows_its_html_and_text() {
 
 /// An attachment downloads byte for byte.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "the web UI is not merged yet"]
 async fn an_attachment_downloads_unchanged() {
     let srv = TestServer::start().await;
     ui::account(&srv, ALICE).await;
@@ -205,7 +202,6 @@ async fn an_attachment_downloads_unchanged() {
 
 /// Moving to another mailbox, deleting to the trash, emptying the trash.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "the web UI is not merged yet"]
 async fn move_delete_and_empty_the_trash() {
     let srv = TestServer::start().await;
     ui::account(&srv, ALICE).await;
@@ -268,7 +264,6 @@ async fn move_delete_and_empty_the_trash() {
 
 /// j and k move through the list, Enter opens, ? shows the keys.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "the web UI is not merged yet"]
 async fn keyboard_moves_opens_and_helps() {
     let srv = TestServer::start().await;
     ui::account(&srv, ALICE).await;
