@@ -31,11 +31,11 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the server (REST API and SMTP) until SIGINT or SIGTERM.
+    /// Run the server (REST API, web UI and SMTP) until SIGINT or SIGTERM.
     ///
-    /// It prints the addresses of the HTTP API and the SMTP listener, the data directory, the
-    /// log directory and where the admin token is, then logs to standard error and to rotating
-    /// files. It writes `server.json` and, unless --admin-token is given, `admin-token` into the
+    /// It prints the addresses of the HTTP API, the web UI and the SMTP listener, the data
+    /// directory, the log directory and where the admin token is, then logs to standard error
+    /// and to rotating files. It writes `server.json` and, unless --admin-token is given, `admin-token` into the
     /// data directory. Unless --retention is off and there is no --max-messages, it deletes
     /// expired messages and those beyond the cap at start-up and then every --sweep-interval.
     ///

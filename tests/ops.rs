@@ -33,7 +33,7 @@ async fn readyz_answers_503_until_the_server_marks_itself_ready() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let serving = tokio::spawn(
-        warp::serve(api::routes(svc.clone(), limits()))
+        warp::serve(api::routes(svc.clone(), limits(), None))
             .incoming(listener)
             .run(),
     );

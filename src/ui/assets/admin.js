@@ -10,26 +10,39 @@ import { size, count, duration, who } from './format.js';
 import { topbar, liveBadge, smtpHint, smtpAddress, notifyButton, notify } from './shell.js';
 
 export async function start(root) {
-  // `/admin#token=...`: take the token, drop it from the address bar and history at once.
-  const fragment = new URLSearchParams(location.hash.replace(/^#/, ''));
-  const token = fragment.get('token');
-  if (token !== null) {
-    history.replaceState(null, '', location.pathname + location.search);
-    try {
-      await exchange(token);
-    } catch (e) {
-      sayError(e, 'The token from the address was not accepted');
-      return loginScreen(root);
-    }
-    return new AdminApp(root);
-  }
+  // A token pasted into the address bar of an open page arrives as a new fragment.
+  window.addEventListener('hashchange', () => {
+    if (!(app && !app.gone)) fromFragment(root);
+  });
+  if (await fromFragment(root)) return;
   try {
     await get('/api/v1/admin/stats');
-    new AdminApp(root);
+    app = new AdminApp(root);
   } catch (e) {
     if (!(e instanceof ApiError) || e.status !== 401) sayError(e);
     loginScreen(root);
   }
+}
+
+/** The view once signed in. */
+let app = null;
+
+/**
+ * `/admin#token=...`: takes the token and drops it from the address bar and the history at
+ * once, then trades it for a session. Whether the fragment held a token.
+ */
+async function fromFragment(root) {
+  const token = new URLSearchParams(location.hash.replace(/^#/, '')).get('token');
+  if (token === null) return false;
+  history.replaceState(null, '', location.pathname + location.search);
+  try {
+    await exchange(token);
+    app = new AdminApp(root);
+  } catch (e) {
+    loginScreen(root);
+    sayError(e, 'The token in the address was not accepted');
+  }
+  return true;
 }
 
 /** Trades the admin token for the operator's cookie session. */
@@ -54,7 +67,7 @@ function loginScreen(root) {
     input.value = '';
     try {
       await exchange(token);
-      new AdminApp(root);
+      app = new AdminApp(root);
     } catch (err) {
       sayError(err, 'Not accepted');
       input.focus();

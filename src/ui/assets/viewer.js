@@ -31,13 +31,13 @@ export class Viewer {
     this.remote = false;
 
     const a = o.actions;
-    this.readBtn = button('Mark unread', 'open', { id: 'action-read', onclick: () => a.read() });
-    this.starBtn = button('Star', 'star', { id: 'action-star', 'aria-pressed': 'false', onclick: () => a.star() });
-    this.archiveBtn = button('Archive', 'archive', { id: 'action-archive', onclick: () => a.archive() });
+    this.readBtn = button('Mark unread', 'open', { id: 'action-read', title: 'Mark unread (u)', onclick: () => a.read() });
+    this.starBtn = button('Star', 'star', { id: 'action-star', title: 'Star (s)', 'aria-pressed': 'false', onclick: () => a.star() });
+    this.archiveBtn = button('Archive', 'archive', { id: 'action-archive', title: 'Archive (e)', onclick: () => a.archive() });
     this.moveSelect = h('select', { id: 'move-to', 'aria-label': 'Move to mailbox' });
-    this.moveBtn = button('Move', 'move', { id: 'action-move', onclick: () => this.moveSelect.value && a.move(this.moveSelect.value) });
-    this.deleteBtn = button('Delete', 'trash', { id: 'action-delete', class: 'danger-quiet', onclick: () => a.remove() });
-    this.foreverBtn = button('Delete forever', 'trash', { id: 'action-delete-forever', class: 'danger-quiet', onclick: () => a.removeForever() });
+    this.moveBtn = button('Move', 'move', { id: 'action-move', title: 'Move to the chosen mailbox', onclick: () => this.moveSelect.value && a.move(this.moveSelect.value) });
+    this.deleteBtn = button('Delete', 'trash', { id: 'action-delete', title: o.admin ? 'Delete, with every copy (#)' : 'Move to Trash (#)', class: 'danger-quiet', onclick: () => a.remove() });
+    this.foreverBtn = button('Delete forever', 'trash', { id: 'action-delete-forever', title: 'Delete forever (#)', class: 'danger-quiet', onclick: () => a.removeForever() });
     const back = button('Back to the list', 'back', { class: 'ghost back', onclick: () => a.back() }, true);
 
     const tools = o.admin
@@ -185,6 +185,7 @@ export class Viewer {
   flags(m) {
     if (this.o.admin) return;
     this.readBtn.querySelector('.label').textContent = m.read ? 'Mark unread' : 'Mark read';
+    this.readBtn.title = m.read ? 'Mark unread (u)' : 'Mark read (u)';
     this.starBtn.setAttribute('aria-pressed', m.starred ? 'true' : 'false');
     this.starBtn.classList.toggle('on', Boolean(m.starred));
     this.starBtn.querySelector('.label').textContent = m.starred ? 'Starred' : 'Star';
