@@ -272,3 +272,57 @@ fn any_bytes_parse_without_panicking() {
         }
     }
 }
+
+#[test]
+fn inline_images_and_remote_content() {
+    let raw = fixture("inline_image.eml");
+    let c = mime::content(&raw);
+    assert!(c.remote_content, "the HTML loads a tracking pixel");
+    let logo = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==";
+    assert_eq!(
+        c.attachments,
+        [
+            AttachmentInfo {
+                index: 0,
+                filename: None,
+                content_type: "image/png".into(),
+                size: 70,
+                content_id: Some("logo@shop.example.test".into()),
+                inline: true,
+            },
+            AttachmentInfo {
+                index: 1,
+                filename: Some("prices.csv".into()),
+                content_type: "text/csv".into(),
+                size: c.attachments[1].size,
+                content_id: None,
+                inline: false,
+            },
+        ]
+    );
+    let html = mime::html_inlined(&raw, 1 << 20).unwrap();
+    assert!(
+        html.contains(&format!(
+            r#"<img src="data:image/png;base64,{logo}" alt="Spring Shop">"#
+        )),
+        "{html}"
+    );
+    assert!(!html.contains("cid:"), "{html}");
+    assert!(
+        html.contains("https://tracker.example.test/open.gif"),
+        "{html}"
+    );
+    // Over the budget, the reference stays as it was.
+    let html = mime::html_inlined(&raw, 10).unwrap();
+    assert!(
+        html.contains(r#"src="cid:logo@shop.example.test""#),
+        "{html}"
+    );
+
+    // Links alone are no remote content; a message without HTML has none to give.
+    assert!(!mime::content(&fixture("alternative.eml")).remote_content);
+    assert_eq!(
+        mime::html_inlined(&fixture("attachments.eml"), 1 << 20),
+        None
+    );
+}

@@ -201,9 +201,9 @@ pub async fn logout(svc: Service, session: Session) -> Result<Response, Rejectio
     request_body = LoginRequest,
     responses(
         (status = 200, description = "The account; the session is in the cookie.",
-            body = UserDto, headers(("Set-Cookie" = String, description = "`fakemail_session=<token>; \
-            Path=/api/; Max-Age=<seconds>; HttpOnly; SameSite=Strict`: the session token, for \
-            `--session-ttl`."))),
+            body = UserDto, headers(("Set-Cookie" = String, description = "\
+            `fakemail_session=<token>; Path=/api/; Max-Age=<seconds>; HttpOnly; \
+            SameSite=Strict`: the session token, for `--session-ttl`."))),
         (status = 400, response = BadRequest),
         (status = 413, response = PayloadTooLarge),
         (status = 415, response = UnsupportedMediaType),

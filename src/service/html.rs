@@ -333,10 +333,16 @@ mod tests {
             "a b" => Some("data:image/gif;base64,BB".to_owned()),
             _ => None,
         };
-        let html = r#"<img src="cid:logo@x"><img src=CID:%3Clogo@x%3E><div style="background:url(cid:a%20b)">acid:logo@x cid:unknown"#;
+        let html = concat!(
+            r#"<img src="cid:logo@x"><img src=CID:%3Clogo@x%3E>"#,
+            r#"<div style="background:url(cid:a%20b)">acid:logo@x cid:unknown"#
+        );
         assert_eq!(
             inline_cids(html, 1000, resolve),
-            r#"<img src="data:image/png;base64,AAAA"><img src=data:image/png;base64,AAAA><div style="background:url(data:image/gif;base64,BB)">acid:logo@x cid:unknown"#
+            concat!(
+                r#"<img src="data:image/png;base64,AAAA"><img src=data:image/png;base64,AAAA>"#,
+                r#"<div style="background:url(data:image/gif;base64,BB)">acid:logo@x cid:unknown"#
+            )
         );
         // Two uses fit in 52 bytes, not three: the third stays a reference.
         let three = r#"<img src="cid:logo@x"><img src="cid:logo@x"><img src="cid:logo@x">"#;
