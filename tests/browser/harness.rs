@@ -431,23 +431,57 @@ impl Browser {
         .await;
     }
 
-    /// Clicks the element matching `css`, once it is visible.
+    /// Clicks the element matching `css`, once it is visible. The UI re-renders parts of the
+    /// page as events arrive, so an element found a moment ago may be gone by the click: then
+    /// it finds the new one and clicks again (within [`WAIT`]).
     pub async fn click(&self, css: &str) {
-        let e = self.until_visible(css).await;
-        e.click()
-            .await
-            .unwrap_or_else(|err| panic!("click {css}: {err}"));
+        self.retry(&format!("click {css}"), css, async |e: Element| {
+            e.click().await
+        })
+        .await;
     }
 
-    /// Replaces the value of the input matching `css` by typing `text`.
+    /// Replaces the value of the input matching `css` by typing `text` (retrying as
+    /// [`Browser::click`] does).
     pub async fn fill(&self, css: &str, text: &str) {
-        let e = self.until_visible(css).await;
-        e.clear()
-            .await
-            .unwrap_or_else(|err| panic!("clear {css}: {err}"));
-        e.send_keys(text)
-            .await
-            .unwrap_or_else(|err| panic!("type into {css}: {err}"));
+        self.retry(&format!("type into {css}"), css, async |e: Element| {
+            e.clear().await?;
+            e.send_keys(text).await
+        })
+        .await;
+    }
+
+    /// Chooses the option with `value` in the select matching `css` (retrying as
+    /// [`Browser::click`] does).
+    pub async fn select(&self, css: &str, value: &str) {
+        self.retry(
+            &format!("choose {value} in {css}"),
+            css,
+            async |e: Element| e.select_by_value(value).await,
+        )
+        .await;
+    }
+
+    /// Runs `act` on the visible element matching `css` until it succeeds, at most [`WAIT`];
+    /// fails the test with the last error after that.
+    async fn retry(
+        &self,
+        what: &str,
+        css: &str,
+        act: impl AsyncFn(Element) -> Result<(), fantoccini::error::CmdError>,
+    ) {
+        let started = Instant::now();
+        loop {
+            let e = self.until_visible(css).await;
+            match act(e).await {
+                Ok(()) => return,
+                Err(err) if started.elapsed() < WAIT => {
+                    eprintln!("{what}: {err}; again");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(err) => panic!("{what}: {err}"),
+            }
+        }
     }
 
     /// The text (`textContent`, whitespace-trimmed) of the element matching `css`, waiting for
@@ -462,6 +496,20 @@ impl Browser {
         .as_str()
         .unwrap_or_default()
         .to_owned()
+    }
+
+    /// An attribute of the element matching `css` (waiting for it to exist), read in one
+    /// script so a re-render in between cannot leave a stale reference.
+    pub async fn attr(&self, css: &str, name: &str) -> Option<String> {
+        self.find(css).await;
+        self.js_with(
+            "const e = document.querySelector(arguments[0]); \
+             return e ? e.getAttribute(arguments[1]) : null",
+            vec![json!(css), json!(name)],
+        )
+        .await
+        .as_str()
+        .map(str::to_owned)
     }
 
     /// Waits until the text of the element matching `css` contains `needle`.

@@ -94,14 +94,15 @@ async fn a_message_shows_its_html_and_text() {
         assert!(b.text("#msg-to").await.contains(ALICE));
         assert!(!b.text("#msg-date").await.is_empty(), "no date shown");
 
-        let frame = b.find("iframe#html-frame").await;
-        let sandbox = frame.attr("sandbox").await.unwrap();
-        let sandbox = sandbox.expect("the mail frame has no sandbox attribute");
+        let sandbox = b
+            .attr("iframe#html-frame", "sandbox")
+            .await
+            .expect("the mail frame has no sandbox attribute");
         assert!(
             !sandbox.contains("allow-scripts") && !sandbox.contains("allow-same-origin"),
             "the mail frame's sandbox lets scripts run or shares the origin: {sandbox:?}"
         );
-        let src = frame.attr("src").await.unwrap().unwrap_or_default();
+        let src = b.attr("iframe#html-frame", "src").await.unwrap_or_default();
         assert!(
             src.contains(&format!("/api/v1/messages/{}/html", row.id)),
             "frame src {src:?}"
@@ -189,9 +190,9 @@ async fn an_attachment_downloads_unchanged() {
             "the row has no attachment mark"
         );
         ui::open_message(&b, "Your invoice").await;
-        let link = b.find("#attachments a[download]").await;
-        assert!(link.text().await.unwrap().contains("invoice-7.bin"));
-        link.click().await.expect("click the attachment");
+        b.until_text("#attachments a[download]", "invoice-7.bin")
+            .await;
+        b.click("#attachments a[download]").await;
         let path = b.download("invoice-7.bin", Duration::from_secs(10)).await;
         let got = std::fs::read(&path).unwrap();
         assert!(got == bytes, "the download differs: {} bytes", got.len());
@@ -221,11 +222,7 @@ async fn move_delete_and_empty_the_trash() {
         );
 
         ui::open_message(&b, "Archive me").await;
-        let select = b.until_visible("#move-to").await;
-        select
-            .select_by_value("archive")
-            .await
-            .expect("choose archive");
+        b.select("#move-to", "archive").await;
         b.click("#action-move").await;
         ui::until_no_row(&b, "Archive me").await;
 

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use fantoccini::Locator;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -128,15 +129,20 @@ pub async fn open_message(b: &Browser, subject: &str) -> Row {
 /// `needle`; returns that text. Reads it from inside the frame, as a user sees it, then
 /// returns to the page.
 pub async fn frame_text(b: &Browser, needle: &str) -> String {
-    let frame = b.until_visible("iframe#html-frame").await;
     let (text, _) = until(
         &format!("the HTML frame to show {needle:?}"),
         WAIT,
         async || {
-            frame.clone().enter_frame().await.ok()?;
+            // Found afresh each time: the viewer may have replaced the frame meanwhile.
+            let frame = b
+                .client
+                .find(Locator::Css("iframe#html-frame"))
+                .await
+                .ok()?;
+            frame.enter_frame().await.ok()?;
             let text = b
                 .client
-                .find(fantoccini::Locator::Css("body"))
+                .find(Locator::Css("body"))
                 .await
                 .ok()?
                 .text()
