@@ -158,13 +158,3 @@ pub async fn frame_text(b: &Browser, needle: &str) -> String {
     .await;
     text
 }
-
-/// Accepts a `window.confirm` if the last click raised one (within a short while).
-pub async fn accept_confirm(b: &Browser) {
-    for _ in 0..10 {
-        if b.client.accept_alert().await.is_ok() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
