@@ -78,7 +78,7 @@ function loginScreen(root) {
   fill(root, h('div', { class: 'auth' },
     h('header', { class: 'auth-brand' }, h('img', { src: '/ui/icon.svg', alt: '', width: 40, height: 40 }), h('span', null, 'fakemail')),
     h('main', { id: 'main', class: 'card' }, form),
-    h('p', { class: 'auth-foot' }, h('a', { href: '/' }, 'A user’s mail'))));
+    h('footer', { class: 'auth-foot' }, h('a', { href: '/' }, 'A user’s mail'))));
   input.focus();
   ready();
 }
@@ -175,7 +175,7 @@ class AdminApp {
 
     this.total = h('span', { class: 'muted total' });
     const listPane = h('section', { class: 'list-pane', 'aria-labelledby': 'list-title' },
-      h('div', { class: 'list-head' }, h('h2', { id: 'list-title' }, 'All mail'), this.total,
+      h('div', { class: 'list-head' }, h('h1', { id: 'list-title' }, 'All mail'), this.total,
         button('Delete all', 'trash', { id: 'delete-all', class: 'small danger-quiet', onclick: () => this.deleteAll() })),
       this.list.el);
 

@@ -188,7 +188,7 @@ export function keysDialog(rows) {
     ])));
 }
 
-/** Turns a value of a comma, semicolon or space separated address field into a list. */
+/** Turns a value of a comma, semicolon or line separated address field into a list. */
 export function addressList(value) {
-  return value.split(/[\s,;]+/).map((s) => s.trim()).filter(Boolean);
+  return value.split(/[,;\n]+/).map((s) => s.trim()).filter(Boolean);
 }

@@ -94,7 +94,7 @@ function authScreen(root, signup = false) {
   fill(root, h('div', { class: 'auth' },
     h('header', { class: 'auth-brand' }, h('img', { src: '/ui/icon.svg', alt: '', width: 40, height: 40 }), h('span', null, 'fakemail')),
     h('main', { id: 'main', class: 'card' }, signin, signupForm),
-    h('p', { class: 'auth-foot' }, 'A fake mail server: nothing sent here leaves it. ',
+    h('footer', { class: 'auth-foot' }, 'A fake mail server: nothing sent here leaves it. ',
       h('a', { href: '/admin' }, 'Operator view'))));
   toggle(signup);
   ready();
@@ -184,7 +184,7 @@ class MailApp {
       if (e.target.closest('a[data-mailbox]')) document.body.classList.remove('nav-open');
     });
 
-    this.title = h('h2', { id: 'list-title' }, 'Inbox');
+    this.title = h('h1', { id: 'list-title' }, 'Inbox');
     this.emptyTrash = button('Empty trash', 'trash', { id: 'empty-trash', class: 'small danger-quiet', hidden: true, onclick: () => this.emptyTrashNow() });
     const listPane = h('section', { class: 'list-pane', 'aria-labelledby': 'list-title' },
       h('div', { class: 'list-head' }, this.title, this.emptyTrash),
@@ -540,6 +540,8 @@ class MailApp {
     });
     const pwForm = h('form', { class: 'stack' },
       h('h3', null, 'Password'),
+      // For password managers: which account the new password belongs to.
+      h('input', { type: 'email', autocomplete: 'username', value: this.me.email, readonly: true, hidden: true, 'aria-hidden': 'true', tabindex: '-1' }),
       field('Current password', current),
       field('New password', next, 'At least 8 characters. Your other sessions are signed out.'),
       h('div', { class: 'dialog-actions' }, h('button', { type: 'submit', id: 'password-save', class: 'primary' }, 'Change password')));
