@@ -149,7 +149,6 @@ async fn screenshots_and_dark_mode() {
 /// On a 375 px phone nothing is wider than the screen and the list and a message pass axe; at
 /// either width the rows of the list start at the same x.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "the UI: list rows are centred in their grid button, and the brand link has no name at 375 px"]
 async fn phone_layout_and_aligned_rows() {
     let srv = TestServer::start().await;
     ui::account(&srv, ALICE).await;
