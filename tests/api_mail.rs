@@ -638,6 +638,82 @@ async fn unread_and_starred_filter_a_listing() {
 }
 
 #[tokio::test]
+async fn q_searches_a_mailbox_and_pages_like_a_listing() {
+    let srv = TestServer::start().await;
+    let alice = named_user(&srv, ALICE, "Alice Liddell").await;
+    let bob = srv.user(BOB).await;
+    send_mail(
+        &srv,
+        &alice,
+        json!({"to": [BOB], "subject": "Lunch", "text": "Shall we try the NEW place?"}),
+    )
+    .await;
+    send_mail(
+        &srv,
+        &alice,
+        json!({"to": [BOB], "subject": "Invoice 7", "text": "Amount due: 10 EUR"}),
+    )
+    .await;
+    send_mail(
+        &srv,
+        &alice,
+        json!({"to": [BOB], "subject": "Party", "html": "<p>Bring a <b>lantern</b></p>"}),
+    )
+    .await;
+    // Far into the text, past the snippet: only the body tells.
+    let long = format!("{} needle", "hay ".repeat(100));
+    send_mail(
+        &srv,
+        &alice,
+        json!({"to": [BOB], "subject": "Long", "text": long}),
+    )
+    .await;
+    let found = |query: &'static str| {
+        let (srv, bob) = (&srv, &bob);
+        async move {
+            let v = page(srv, bob, "inbox", query).await;
+            subjects(v["messages"].as_array().unwrap())
+        }
+    };
+    assert_eq!(found("q=new%20place").await, ["Lunch"]);
+    assert_eq!(found("q=INVOICE").await, ["Invoice 7"]);
+    assert_eq!(found("q=lantern").await, ["Party"], "the HTML as text");
+    assert_eq!(found("q=needle").await, ["Long"], "beyond the snippet");
+    assert_eq!(
+        found("q=liddell").await,
+        ["Long", "Party", "Invoice 7", "Lunch"]
+    );
+    assert_eq!(found("q=nothing%20like%20it").await, Vec::<String>::new());
+    assert_eq!(found("q=%20").await.len(), 4, "blank is no filter");
+    assert_eq!(found("q=").await.len(), 4);
+    // With the flags.
+    let lunch = list(&srv, &bob, "inbox").await;
+    let lunch = lunch.iter().find(|m| m["subject"] == "Lunch").unwrap();
+    let id = lunch["id"].as_str().unwrap();
+    assert_eq!(patch(&srv, &bob, id, json!({"starred": true})).await.0, 200);
+    assert_eq!(found("q=liddell&starred=true").await, ["Lunch"]);
+    assert_eq!(found("q=lunch&unread=false").await, Vec::<String>::new());
+    // Pages keep the search.
+    let mut seen = Vec::new();
+    let mut query = "q=alice&limit=1".to_owned();
+    loop {
+        let v = page(&srv, &bob, "inbox", &query).await;
+        seen.extend(subjects(v["messages"].as_array().unwrap()));
+        match v["next_cursor"].as_str() {
+            Some(c) => query = format!("q=alice&limit=1&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["Long", "Party", "Invoice 7", "Lunch"]);
+    // Alice's own copies are hers: her `sent`, never bob's inbox.
+    let v = page(&srv, &alice, "sent", "q=lantern").await;
+    assert_eq!(subjects(v["messages"].as_array().unwrap()), ["Party"]);
+    let v = page(&srv, &alice, "inbox", "q=lantern").await;
+    assert_eq!(v["messages"], json!([]));
+    srv.stop().await;
+}
+
+#[tokio::test]
 async fn limits_and_cursors_out_of_range_are_refused() {
     let srv = TestServer::start().await;
     let alice = srv.user(ALICE).await;

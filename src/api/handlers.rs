@@ -749,11 +749,13 @@ pub async fn delete_mailbox(
 /// A page of a mailbox
 ///
 /// Newest first, by when each copy arrived (moving a copy keeps its place). Keep the same
-/// filters while paging.
+/// filters while paging. With `q`, a listing examines at most 5,000 copies per request, so a
+/// rare match may answer a page with fewer than `limit` messages, even none, and a
+/// `next_cursor` to go on from.
 #[utoipa::path(
     get, path = routes::MAILBOX_MESSAGES.template, tag = "mailboxes",
     operation_id = "listMessages", security(("session" = [])),
-    params(MailboxName, Paging, Flags),
+    params(MailboxName, Paging, Flags, Search),
     responses(
         (status = 200, description = "A page.", body = PageDto),
         (status = 401, response = Unauthorized),
@@ -785,6 +787,7 @@ pub async fn list_messages(
         cursor: q.get("cursor").cloned(),
         unread: query_bool(&q, "unread")?,
         starred: query_bool(&q, "starred")?,
+        q: q.get("q").cloned(),
     };
     let page = svc.list(&session.user, &name, &query).await?;
     Ok(json(&PageDto::from(page)).into_response())

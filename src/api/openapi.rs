@@ -397,7 +397,7 @@ pub struct Filters {
     subject: Option<String>,
 }
 
-/// The free-text filter of the operator listing.
+/// The free-text filter of the listings (a mailbox's, the operator's).
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]
 #[allow(dead_code)]

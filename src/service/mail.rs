@@ -6,7 +6,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use tracing::{debug, info};
 
+use super::filter::{MessageFilter, Viewer};
 use super::message::{Entry, Message};
+use super::operator::SCAN_BUDGET;
 use super::{Service, address, chaos, compose, mime, token};
 use crate::error::{Error, Result};
 use crate::service::User;
@@ -128,7 +130,12 @@ pub struct ListQuery {
     pub cursor: Option<String>,
     pub unread: Option<bool>,
     pub starred: Option<bool>,
+    /// Free text, as the operator listing's `q`: empty or blank is none.
+    pub q: Option<String>,
 }
+
+/// A copy in a listing, with its message, as the store reads them.
+type Row = (EntryRecord, MessageRecord);
 
 /// One page of a listing.
 #[derive(Debug, Clone)]
@@ -816,7 +823,8 @@ impl Service {
         Ok(n)
     }
 
-    /// One page of a mailbox, newest first. Costs O(page).
+    /// One page of a mailbox, newest first. Costs O(page); with a `q`, what the search
+    /// examines (at most [`SCAN_BUDGET`] copies).
     ///
     /// # Errors
     /// `invalid_limit`, `invalid_cursor` ([`Error::Invalid`]); [`Error::NotFound`] for an
@@ -860,16 +868,20 @@ impl Service {
             read: q.unread.map(|u| !u),
             starred: q.starred,
         };
-        let (rows, more) = self
-            .inner
-            .store
-            .list_mailbox(owner, id, filter, before, limit)?;
-        let custom = self.custom_names(owner)?;
-        let next_cursor = if more {
-            rows.last().map(|(e, _)| keys::encode_cursor(e.id))
+        let search = MessageFilter::new(None, None, None, q.q.as_deref());
+        let (rows, next_cursor) = if search.has_text_query() {
+            self.search_mailbox(owner, id, filter, &search, before, limit)?
         } else {
-            None
+            let (rows, more) = self
+                .inner
+                .store
+                .list_mailbox(owner, id, filter, before, limit)?;
+            let next = more
+                .then(|| rows.last().map(|(e, _)| keys::encode_cursor(e.id)))
+                .flatten();
+            (rows, next)
         };
+        let custom = self.custom_names(owner)?;
         let messages = rows
             .into_iter()
             .map(|(entry, message)| MessageView::of(&entry, message, &custom))
@@ -878,6 +890,48 @@ impl Service {
             messages,
             next_cursor,
         })
+    }
+
+    /// A page of one mailbox's copies that match `search` (and the flags of `filter`), newest
+    /// first, with the cursor to go on from. Reads records, plus the source of those the
+    /// record alone does not settle; examines at most [`SCAN_BUDGET`] copies, as the operator
+    /// listing does, so a rare match may take several pages, some of them empty.
+    fn search_mailbox(
+        &self,
+        owner: u64,
+        mailbox: u64,
+        filter: ListFilter,
+        search: &MessageFilter,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<(Vec<Row>, Option<String>)> {
+        let store = &self.inner.store;
+        let mut rows: Vec<Row> = Vec::with_capacity(limit.min(64));
+        for (examined, row) in store
+            .mailbox_newest_first(owner, mailbox, before)
+            .enumerate()
+        {
+            let (entry, message) = row?;
+            let id = entry.id;
+            let flags = filter.read.is_none_or(|r| r == entry.read)
+                && filter.starred.is_none_or(|s| s == entry.starred);
+            if flags
+                && search.matches(&message, Viewer::Owner(&entry), || {
+                    store.raw(message.id).ok().flatten()
+                })
+            {
+                if rows.len() == limit {
+                    let next = rows.last().map(|(e, _)| keys::encode_cursor(e.id));
+                    return Ok((rows, next));
+                }
+                rows.push((entry, message));
+            }
+            if examined + 1 == SCAN_BUDGET {
+                // Go on after the last copy examined, matched or not.
+                return Ok((rows, Some(keys::encode_cursor(id))));
+            }
+        }
+        Ok((rows, None))
     }
 
     /// Removes all mail of an address (every copy it owns, bodies whose last copy that was,

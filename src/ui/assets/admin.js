@@ -69,7 +69,8 @@ function loginScreen(root) {
       await exchange(token);
       app = new AdminApp(root);
     } catch (err) {
-      sayError(err, 'Not accepted');
+      if (err.status === 401) say('That is not this server’s admin token.', 'error');
+      else sayError(err, 'Not accepted');
       input.focus();
     } finally {
       b.disabled = false;
@@ -374,7 +375,8 @@ class AdminApp {
     if (!older) return;
     try {
       const r = await post('/api/v1/admin/purge', { older_than: older });
-      say(`Purged ${count(r.deleted)} message${r.deleted === 1 ? '' : 's'} older than ${older} (${size(r.bytes)})`);
+      const what = `${count(r.deleted)} message${r.deleted === 1 ? '' : 's'} (${size(r.bytes)})`;
+      say(/^0+(\.0*)?\s*[a-z]*$/i.test(older) ? `Purged every message: ${what}` : `Purged ${what} older than ${older}`);
       if (r.deleted) { this.viewer.clear(); this.list.reload(); }
       this.loadStats();
     } catch (e) {

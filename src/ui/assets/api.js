@@ -38,7 +38,6 @@ export const get = (path) => request('GET', path);
 export const getText = (path) => request('GET', path, { as: 'text' });
 export const post = (path, body, headers) => request('POST', path, { body, headers });
 export const patch = (path, body) => request('PATCH', path, { body });
-export const put = (path, body) => request('PUT', path, { body });
 export const del = (path, body) => request('DELETE', path, { body });
 
 /** A path with a query of the non-empty values of `params`. */

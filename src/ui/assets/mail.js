@@ -1,7 +1,7 @@
 // The user's view at `/`: sign up and sign in, mailboxes, the list, the viewer, compose,
 // profile, live updates and notifications.
 
-import { h, icon, button, fill, field, say, sayError, ready, dialog, keysDialog, addressList, copyButton } from './dom.js';
+import { h, icon, button, fill, field, say, sayError, ready, dialog, keysDialog, addressList } from './dom.js';
 import { get, post, patch, del, withQuery, seg, follow, ApiError } from './api.js';
 import { MessageList } from './list.js';
 import { Viewer } from './viewer.js';
