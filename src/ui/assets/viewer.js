@@ -90,7 +90,9 @@ export class Viewer {
       tablist.append(t);
     }
     this.frame = h('iframe', {
-      id: 'html-frame', sandbox: '', referrerpolicy: 'no-referrer', title: 'Message (HTML)',
+      // Popups only, for the mail's links (the server gives it `<base target="_blank">`); never
+      // scripts, same origin, forms or top navigation.
+      id: 'html-frame', sandbox: 'allow-popups allow-popups-to-escape-sandbox', referrerpolicy: 'no-referrer', title: 'Message (HTML)',
     });
     this.noHtml = h('p', { class: 'note', hidden: true }, 'This message has no HTML body.');
     this.textBody = h('pre', { id: 'text-body', class: 'body-text' });
