@@ -79,6 +79,18 @@ async fn operator_view_lists_mail_without_an_account() {
         .await;
         let (_, took) = ui::until_row(&b, "Arrived later").await;
         eprintln!("SMTP to the operator's list: {took:?}");
+
+        // Deleting everything says how much and asks first.
+        b.click("#delete-all").await;
+        ui::until_confirm(&b, "Delete all 3 messages?").await;
+        axe::check(&b, "the dialog that asks before deleting all").await;
+        ui::confirm(&b).await;
+        until("the list to empty", WAIT, async || {
+            ui::rows(&b).await.is_empty().then_some(())
+        })
+        .await;
+        let (_, all) = srv.admin("GET", "/api/v1/admin/messages", None).await;
+        assert_eq!(all["messages"], json!([]), "{all}");
         b.assert_clean_console("the operator view").await;
     })
     .await;
