@@ -53,6 +53,14 @@ async fn operator_view_lists_mail_without_an_account() {
         );
         // Fault injection is off on this server, and the page says so.
         b.until_visible("#chaos-disabled").await;
+        // Its `--chaos` stays on one line, whole.
+        let flags = b
+            .js(
+                "return [...document.querySelectorAll('#chaos-disabled code')]
+                     .map(c => [c.textContent, c.getClientRects().length])",
+            )
+            .await;
+        assert_eq!(flags, json!([["--chaos", 1], ["--chaos", 1]]), "{flags}");
         axe::check(&b, "the operator view").await;
 
         b.fill("#filter-to", "nobody@example.test").await;
