@@ -122,8 +122,8 @@ export class Viewer {
     this.emptyBox = h('div', { class: 'viewer-empty' },
       icon('mail', 'big'),
       h('p', { class: 'lead' }, 'No message selected'),
-      h('p', null, 'Pick one from the list, or press ', h('kbd', null, 'j'), ' and ', h('kbd', null, 'Enter'), '. ',
-        h('kbd', null, '?'), ' shows every key.'));
+      h('p', null, 'Pick one from the list, or press ', h('kbd', null, 'j'), ' and ', h('kbd', null, 'Enter'), '.'),
+      h('p', null, h('kbd', null, '?'), ' shows every key.'));
     this.el = h('article', { id: 'viewer', class: 'viewer', 'aria-label': 'Message' }, this.emptyBox, this.body);
   }
 
