@@ -16,12 +16,12 @@ const ADMIN_SESSION: &str = "/api/v1/admin/session";
 const UI: (&str, &str) = ("x-requested-with", "fakemail");
 
 /// The Content-Security-Policy of a message's HTML, without and with remote content.
-const HTML_POLICY: &str = "sandbox; default-src 'none'; img-src data:; \
-    style-src 'unsafe-inline'; font-src data:; frame-ancestors 'self'; base-uri 'none'; \
-    form-action 'none'";
-const REMOTE_HTML_POLICY: &str = "sandbox; default-src 'none'; img-src data: http: https:; \
-    style-src 'unsafe-inline' http: https:; font-src data: http: https:; \
+const HTML_POLICY: &str = "sandbox allow-popups allow-popups-to-escape-sandbox; \
+    default-src 'none'; img-src data:; style-src 'unsafe-inline'; font-src data:; \
     frame-ancestors 'self'; base-uri 'none'; form-action 'none'";
+const REMOTE_HTML_POLICY: &str = "sandbox allow-popups allow-popups-to-escape-sandbox; \
+    default-src 'none'; img-src data: http: https:; style-src 'unsafe-inline' http: https:; \
+    font-src data: http: https:; frame-ancestors 'self'; base-uri 'none'; form-action 'none'";
 
 /// The 1x1 PNG of `tests/fixtures/inline_image.eml`, as its source has it.
 const LOGO: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==";
@@ -535,6 +535,8 @@ async fn a_message_shows_its_inline_images_and_remote_content() {
     let inlined = format!(r#"<img src="data:image/png;base64,{LOGO}" alt="Spring Shop">"#);
     assert!(r.text.contains(&inlined), "{}", r.text);
     assert!(!r.text.contains("cid:"), "{}", r.text);
+    // Its links open in a new tab.
+    assert!(r.text.contains(r#"<base target="_blank">"#), "{}", r.text);
     assert!(
         r.text.contains("https://tracker.example.test/open.gif"),
         "{}",

@@ -451,7 +451,8 @@ pub async fn raw_message(
 /// `data:` URIs, at most `--max-message-size` bytes of them (references past that stay
 /// `cid:`). Served with a Content-Security-Policy that sandboxes it (no script runs, no form
 /// is sent, it has no origin of its own) and lets it load no remote image, style or font
-/// unless `remote=true`. Show it only in `<iframe sandbox>`.
+/// unless `remote=true`. A `<base target="_blank">` comes first, so that its links open in a
+/// new tab. Show it only in `<iframe sandbox="allow-popups allow-popups-to-escape-sandbox">`.
 #[utoipa::path(
     get, path = routes::MESSAGE_HTML.template, tag = "mail",
     operation_id = "getMessageHtml", security(("session" = [])),
@@ -476,17 +477,20 @@ pub async fn message_html(
     Ok(html_reply(html, remote))
 }
 
-/// The `Content-Security-Policy` of a message's HTML: sandboxed, nothing but inline styles and
-/// `data:` images and fonts, and with `remote`, images, styles and fonts over `http:` and
-/// `https:` (never scripts, frames or anything else).
+/// The `Content-Security-Policy` of a message's HTML: sandboxed (no script, form or origin of
+/// its own; popups allowed, and unsandboxed, so that its links open in a new tab), nothing but
+/// inline styles and `data:` images and fonts, and with `remote`, images, styles and fonts over
+/// `http:` and `https:` (never scripts, frames or anything else).
 fn html_policy(remote: bool) -> &'static str {
     if remote {
-        "sandbox; default-src 'none'; img-src data: http: https:; \
-         style-src 'unsafe-inline' http: https:; font-src data: http: https:; \
-         frame-ancestors 'self'; base-uri 'none'; form-action 'none'"
+        "sandbox allow-popups allow-popups-to-escape-sandbox; default-src 'none'; \
+         img-src data: http: https:; style-src 'unsafe-inline' http: https:; \
+         font-src data: http: https:; frame-ancestors 'self'; base-uri 'none'; \
+         form-action 'none'"
     } else {
-        "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline'; font-src data:; \
-         frame-ancestors 'self'; base-uri 'none'; form-action 'none'"
+        "sandbox allow-popups allow-popups-to-escape-sandbox; default-src 'none'; \
+         img-src data:; style-src 'unsafe-inline'; font-src data:; frame-ancestors 'self'; \
+         base-uri 'none'; form-action 'none'"
     }
 }
 

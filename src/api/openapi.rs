@@ -596,21 +596,25 @@ impl<'r> ToResponse<'r> for Html {
             )
         };
         let policy_schema = ObjectBuilder::new().schema_type(Type::String).pattern(Some(
-            "^sandbox; default-src 'none'; img-src data:( http: https:)?; \
-             style-src 'unsafe-inline'( http: https:)?; font-src data:( http: https:)?; \
-             frame-ancestors 'self'; base-uri 'none'; form-action 'none'$",
+            "^sandbox allow-popups allow-popups-to-escape-sandbox; default-src 'none'; \
+             img-src data:( http: https:)?; style-src 'unsafe-inline'( http: https:)?; \
+             font-src data:( http: https:)?; frame-ancestors 'self'; base-uri 'none'; \
+             form-action 'none'$",
         ));
         let mut policy = Header::new(policy_schema);
         policy.description = Some(
-            "`sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline'; \
-             font-src data:; frame-ancestors 'self'; base-uri 'none'; form-action 'none'`, and \
-             with `remote=true`, `http: https:` added to `img-src`, `style-src` and `font-src`."
+            "`sandbox allow-popups allow-popups-to-escape-sandbox; default-src 'none'; \
+             img-src data:; style-src 'unsafe-inline'; font-src data:; frame-ancestors 'self'; \
+             base-uri 'none'; form-action 'none'`, and with `remote=true`, `http: https:` \
+             added to `img-src`, `style-src` and `font-src`."
                 .into(),
         );
         let response = ResponseBuilder::new()
             .description(
-                "The HTML body in UTF-8, `cid:` references made `data:` URIs. The \
-                 Content-Security-Policy sandboxes it: show it only in `<iframe sandbox>`.",
+                "The HTML body in UTF-8, `cid:` references made `data:` URIs, with a \
+                 `<base target=\"_blank\">` so that its links open in a new tab. The \
+                 Content-Security-Policy sandboxes it: show it only in `<iframe sandbox>` \
+                 (`allow-popups allow-popups-to-escape-sandbox` for the links, nothing more).",
             )
             .header("Content-Security-Policy", policy)
             .header("X-Content-Type-Options", constant("nosniff"))

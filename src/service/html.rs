@@ -235,6 +235,45 @@ fn decode_references(value: &str) -> String {
     out
 }
 
+/// What [`links_open_in_new_tab`] puts at the start of a document.
+const BASE_TARGET: &str = "<base target=\"_blank\">";
+
+/// `html` with a `<base target="_blank">` before anything but its doctype, so that its links
+/// open in a new browsing context (a frame sandboxed with `allow-popups` lets them) rather than
+/// in the frame, where nothing would show. The first `<base>` with a target is the one that
+/// counts, so a base of the mail's own comes second. Leading whitespace, comments and the
+/// doctype stay first: a `<base>` before the doctype would switch the page to quirks mode.
+/// A target-only base sets no base URL, so a `base-uri 'none'` policy does not refuse it;
+/// `target="_blank"` implies `noopener`, and the answer's `Referrer-Policy` sends no referrer.
+pub fn links_open_in_new_tab(html: &str) -> String {
+    let mut at = 0;
+    loop {
+        let rest = &html[at..];
+        let trimmed = rest.trim_start_matches(|c: char| c.is_ascii_whitespace() || c == '\u{feff}');
+        at += rest.len() - trimmed.len();
+        let close = if let Some(comment) = trimmed.strip_prefix("<!--") {
+            comment.find("-->").map(|i| 4 + i + 3)
+        } else if trimmed.starts_with("<?")
+            || trimmed
+                .get(..9)
+                .is_some_and(|d| d.eq_ignore_ascii_case("<!doctype"))
+        {
+            trimmed.find('>').map(|i| i + 1)
+        } else {
+            None
+        };
+        match close {
+            Some(len) => at += len,
+            None => break,
+        }
+    }
+    let mut out = String::with_capacity(html.len() + BASE_TARGET.len());
+    out.push_str(&html[..at]);
+    out.push_str(BASE_TARGET);
+    out.push_str(&html[at..]);
+    out
+}
+
 /// Replaces each `cid:` reference in `html` with what `resolve` makes of its content id (the
 /// reference percent-decoded, without angle brackets): a `data:` URI, or `None` to leave it.
 /// At most `budget` bytes of URIs go in, counted at every use (one large image referred to
@@ -356,5 +395,33 @@ mod tests {
         });
         assert_eq!(calls, 1, "each id is resolved once");
         assert_eq!(inline_cids("no references", 0, resolve), "no references");
+    }
+
+    #[test]
+    fn the_base_target_comes_first_after_the_doctype() {
+        let cases = [
+            ("<p>hi</p>", "<base target=\"_blank\"><p>hi</p>"),
+            ("", "<base target=\"_blank\">"),
+            (
+                "<!DOCTYPE html>\n<html><head><base target=_self></head>",
+                "<!DOCTYPE html>\n<base target=\"_blank\"><html><head><base target=_self></head>",
+            ),
+            (
+                " <!-- a -> b --><!doctype html><p>",
+                " <!-- a -> b --><!doctype html><base target=\"_blank\"><p>",
+            ),
+            (
+                "<?xml version=\"1.0\"?><!DOCTYPE html PUBLIC \"x\"><html>",
+                "<?xml version=\"1.0\"?><!DOCTYPE html PUBLIC \"x\"><base target=\"_blank\"><html>",
+            ),
+            (
+                "<!-- never closed",
+                "<base target=\"_blank\"><!-- never closed",
+            ),
+            ("<!doctype html", "<base target=\"_blank\"><!doctype html"),
+        ];
+        for (html, want) in cases {
+            assert_eq!(links_open_in_new_tab(html), want, "{html:?}");
+        }
     }
 }

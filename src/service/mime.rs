@@ -190,7 +190,8 @@ pub fn content(raw: &[u8]) -> Content {
 
 /// The message's HTML body, with every `cid:` reference to a part of the message replaced by a
 /// `data:` URI of that part's content, at most `budget` bytes of them in all (see
-/// [`html::inline_cids`]); `None` when the message has no HTML body.
+/// [`html::inline_cids`]), and a `<base target="_blank">` so that its links open in a new tab
+/// (see [`html::links_open_in_new_tab`]); `None` when the message has no HTML body.
 pub fn html_inlined(raw: &[u8], budget: usize) -> Option<String> {
     let m = MessageParser::default().parse(raw)?;
     let body = m
@@ -210,7 +211,8 @@ pub fn html_inlined(raw: &[u8], budget: usize) -> Option<String> {
             .or_else(|| parts.iter().find(|(cid, _)| cid.eq_ignore_ascii_case(id)))?;
         Some(data_uri(part))
     };
-    Some(html::inline_cids(body, budget, resolve))
+    let inlined = html::inline_cids(body, budget, resolve);
+    Some(html::links_open_in_new_tab(&inlined))
 }
 
 /// A part's content as a `data:` URI, with its content type (text as UTF-8, which it is once

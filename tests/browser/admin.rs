@@ -53,6 +53,14 @@ async fn operator_view_lists_mail_without_an_account() {
         );
         // Fault injection is off on this server, and the page says so.
         b.until_visible("#chaos-disabled").await;
+        // Its `--chaos` stays on one line, whole.
+        let flags = b
+            .js(
+                "return [...document.querySelectorAll('#chaos-disabled code')]
+                     .map(c => [c.textContent, c.getClientRects().length])",
+            )
+            .await;
+        assert_eq!(flags, json!([["--chaos", 1], ["--chaos", 1]]), "{flags}");
         axe::check(&b, "the operator view").await;
 
         b.fill("#filter-to", "nobody@example.test").await;
@@ -79,6 +87,18 @@ async fn operator_view_lists_mail_without_an_account() {
         .await;
         let (_, took) = ui::until_row(&b, "Arrived later").await;
         eprintln!("SMTP to the operator's list: {took:?}");
+
+        // Deleting everything says how much and asks first.
+        b.click("#delete-all").await;
+        ui::until_confirm(&b, "Delete all 3 messages?").await;
+        axe::check(&b, "the dialog that asks before deleting all").await;
+        ui::confirm(&b).await;
+        until("the list to empty", WAIT, async || {
+            ui::rows(&b).await.is_empty().then_some(())
+        })
+        .await;
+        let (_, all) = srv.admin("GET", "/api/v1/admin/messages", None).await;
+        assert_eq!(all["messages"], json!([]), "{all}");
         b.assert_clean_console("the operator view").await;
     })
     .await;

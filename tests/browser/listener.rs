@@ -1,6 +1,6 @@
 //! A local HTTP listener a test owns, recording every connection and request line: what a
 //! mail's remote image, script or handler would reach if it ran. It answers each request with a
-//! 1x1 PNG, or with the page it was given for `/`.
+//! 1x1 PNG, or with the page it was given for `/` (with or without a query).
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -25,6 +25,8 @@ pub struct Seen {
     pub connections: usize,
     /// Request lines (`GET /path HTTP/1.1`), in order.
     pub requests: Vec<String>,
+    /// Request lines and the `Referer` they carried, for those that carried one.
+    pub referers: Vec<(String, String)>,
 }
 
 /// The listener; stops when dropped.
@@ -66,8 +68,17 @@ impl Listener {
                         if line.is_empty() {
                             return;
                         }
-                        let root = line.starts_with("GET / ");
-                        seen.lock().unwrap().requests.push(line);
+                        let root = line.starts_with("GET / ") || line.starts_with("GET /?");
+                        let referers = head.lines().filter_map(|l| {
+                            let (name, value) = l.split_once(':')?;
+                            name.eq_ignore_ascii_case("referer")
+                                .then(|| (line.clone(), value.trim().to_owned()))
+                        });
+                        {
+                            let mut seen = seen.lock().unwrap();
+                            seen.referers.extend(referers);
+                            seen.requests.push(line);
+                        }
                         let (ctype, csp, body) = match (&*page, root) {
                             (Some((html, csp)), true) => {
                                 ("text/html; charset=utf-8", csp.clone(), html.as_bytes())

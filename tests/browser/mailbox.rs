@@ -234,7 +234,17 @@ async fn move_delete_and_empty_the_trash() {
         ui::show_mailbox(&b, "archive", &["Archive me"]).await;
         ui::show_mailbox(&b, "trash", &["Delete me"]).await;
         axe::check(&b, "the trash").await;
+        // Emptying it asks first; Escape leaves the mail in place.
         b.click("#empty-trash").await;
+        ui::until_confirm(&b, "Delete the 1 message in the Trash forever?").await;
+        axe::check(&b, "the dialog that asks before emptying the trash").await;
+        ui::cancel(&b).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(ui::subjects(&b).await, ["Delete me"]);
+        assert_eq!(mailbox(&srv, &token, "trash").await.len(), 1);
+        b.click("#empty-trash").await;
+        ui::until_confirm(&b, "Delete the 1 message in the Trash forever?").await;
+        ui::confirm(&b).await;
         until("the trash to empty", WAIT, async || {
             ui::rows(&b).await.is_empty().then_some(())
         })

@@ -158,3 +158,41 @@ pub async fn frame_text(b: &Browser, needle: &str) -> String {
     .await;
     text
 }
+
+/// Waits for the `#confirm` dialog that an irreversible action opens, checks that it asks
+/// `question` with the focus on Cancel (the safe choice), and returns its text.
+pub async fn until_confirm(b: &Browser, question: &str) -> String {
+    b.until_visible("dialog#confirm").await;
+    let text = b.text("#confirm-text").await;
+    assert!(
+        text.contains(question) && text.contains("This cannot be undone."),
+        "the dialog asks {text:?}"
+    );
+    assert_eq!(
+        b.js("return document.activeElement && document.activeElement.id")
+            .await,
+        "confirm-cancel",
+        "the focus is not on Cancel"
+    );
+    text
+}
+
+/// Confirms the open `#confirm` dialog as a keyboard user would: Tab to its confirm button
+/// and Enter.
+pub async fn confirm(b: &Browser) {
+    b.press('\u{E004}').await; // Tab
+    assert_eq!(
+        b.js("return document.activeElement && document.activeElement.id")
+            .await,
+        "confirm-ok",
+        "Tab from Cancel does not reach the confirm button"
+    );
+    b.press('\u{E007}').await; // Enter
+    b.until_hidden("dialog#confirm").await;
+}
+
+/// Cancels the open `#confirm` dialog with Escape.
+pub async fn cancel(b: &Browser) {
+    b.press('\u{E00C}').await; // Escape
+    b.until_hidden("dialog#confirm").await;
+}

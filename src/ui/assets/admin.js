@@ -1,12 +1,12 @@
 // The operator's view at `/admin`: every captured message, filters, stats, fault injection and
 // purging. The admin token is exchanged once for a cookie session and never kept.
 
-import { h, icon, button, fill, field, say, sayError, ready, keysDialog } from './dom.js';
+import { h, icon, button, fill, field, say, sayError, ready, keysDialog, confirmAction } from './dom.js';
 import { get, post, del, withQuery, seg, follow, ApiError } from './api.js';
 import { MessageList } from './list.js';
 import { Viewer } from './viewer.js';
 import { bindKeys, HELP } from './keys.js';
-import { size, count, duration, who } from './format.js';
+import { size, count, duration, who, messages } from './format.js';
 import { topbar, liveBadge, setLive, smtpHint, smtpAddress, notifyButton, notify } from './shell.js';
 
 export async function start(root) {
@@ -271,6 +271,8 @@ class AdminApp {
 
   async deleteAll() {
     try {
+      const s = await get('/api/v1/admin/stats');
+      if (!await confirmAction('Delete all', `Delete all ${messages(s.messages)}?`, 'Delete all')) return;
       await del('/api/v1/admin/messages');
       this.viewer.clear();
       await this.list.reload();
@@ -376,10 +378,18 @@ class AdminApp {
   async purge(input) {
     const older = input.value.trim();
     if (!older) return;
+    const everything = /^0+(\.0*)?\s*[a-z]*$/i.test(older);
     try {
+      // A dry run first, to say what would go (and to check the duration); nothing to
+      // delete needs no question.
+      const dry = await post('/api/v1/admin/purge', { older_than: older, dry_run: true });
+      const question = everything
+        ? `Delete all ${messages(dry.deleted)} (${size(dry.bytes)})?`
+        : `Delete ${messages(dry.deleted)} (${size(dry.bytes)}) older than ${older}?`;
+      if (dry.deleted && !await confirmAction('Purge', question, 'Purge')) return;
       const r = await post('/api/v1/admin/purge', { older_than: older });
-      const what = `${count(r.deleted)} message${r.deleted === 1 ? '' : 's'} (${size(r.bytes)})`;
-      say(/^0+(\.0*)?\s*[a-z]*$/i.test(older) ? `Purged every message: ${what}` : `Purged ${what} older than ${older}`);
+      const what = `${messages(r.deleted)} (${size(r.bytes)})`;
+      say(everything ? `Purged every message: ${what}` : `Purged ${what} older than ${older}`);
       if (r.deleted) { this.viewer.clear(); this.list.reload(); }
       this.loadStats();
     } catch (e) {

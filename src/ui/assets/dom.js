@@ -179,6 +179,41 @@ export function dialog(id, title, ...body) {
   return d;
 }
 
+/**
+ * Asks before something that cannot be undone: a modal `#confirm` dialog titled `title` that
+ * says `question` (and that it cannot be undone), with the focus on `#confirm-cancel`, the safe
+ * choice; Escape cancels too. Resolves to `true` only when `#confirm-ok` (labelled `action`) is
+ * pressed. The focus goes back where it was.
+ */
+export function confirmAction(title, question, action) {
+  document.getElementById('confirm')?.remove();
+  return new Promise((resolve) => {
+    let ok = false;
+    const d = h('dialog', {
+      id: 'confirm', class: 'dialog confirm', role: 'alertdialog',
+      'aria-labelledby': 'confirm-title', 'aria-describedby': 'confirm-text',
+    });
+    const cancel = h('button', { type: 'button', id: 'confirm-cancel', onclick: () => d.close() }, 'Cancel');
+    const yes = h('button', {
+      type: 'button', id: 'confirm-ok', class: 'danger', onclick: () => { ok = true; d.close(); },
+    }, action);
+    d.append(
+      h('div', { class: 'dialog-head' }, h('h2', { id: 'confirm-title' }, title)),
+      h('div', { class: 'stack' },
+        h('p', { id: 'confirm-text' }, question, ' This cannot be undone.'),
+        h('div', { class: 'dialog-actions' }, cancel, yes)));
+    const back = document.activeElement;
+    d.addEventListener('close', () => {
+      d.remove();
+      if (back instanceof HTMLElement && back.isConnected) back.focus();
+      resolve(ok);
+    });
+    document.body.append(d);
+    d.showModal();
+    cancel.focus();
+  });
+}
+
 /** The keyboard help (`#keys`), shared by both views. */
 export function keysDialog(rows) {
   return dialog('keys', 'Keyboard shortcuts',

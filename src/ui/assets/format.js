@@ -65,6 +65,11 @@ export function count(n) {
   return new Intl.NumberFormat().format(n);
 }
 
+/** "1 message", "1,234 messages". */
+export function messages(n) {
+  return `${count(n)} message${n === 1 ? '' : 's'}`;
+}
+
 /** "Inbox" for the system mailboxes, the name as spelled for the user's own. */
 export function mailboxLabel(name) {
   const system = { inbox: 'Inbox', sent: 'Sent', archive: 'Archive', trash: 'Trash' };

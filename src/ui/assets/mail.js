@@ -1,12 +1,12 @@
 // The user's view at `/`: sign up and sign in, mailboxes, the list, the viewer, compose,
 // profile, live updates and notifications.
 
-import { h, icon, button, fill, field, say, sayError, ready, dialog, keysDialog, addressList } from './dom.js';
+import { h, icon, button, fill, field, say, sayError, ready, dialog, keysDialog, addressList, confirmAction } from './dom.js';
 import { get, post, patch, del, withQuery, seg, follow, ApiError } from './api.js';
 import { MessageList } from './list.js';
 import { Viewer } from './viewer.js';
 import { bindKeys, HELP } from './keys.js';
-import { mailboxLabel, who } from './format.js';
+import { mailboxLabel, who, messages } from './format.js';
 import { topbar, liveBadge, setLive, smtpHint, notifyButton, notify } from './shell.js';
 
 const SYSTEM = ['inbox', 'sent', 'archive', 'trash'];
@@ -401,6 +401,8 @@ class MailApp {
     const m = this.target();
     if (!m) return;
     const permanent = forever || m.mailbox === 'trash';
+    if (permanent && !await confirmAction('Delete forever',
+      `Delete “${m.subject || '(no subject)'}” forever?`, 'Delete forever')) return;
     try {
       await del(withQuery(`/api/v1/messages/${seg(m.id)}`, { permanent: permanent ? 'true' : '' }));
       const next = this.list.remove(m.id);
@@ -418,6 +420,10 @@ class MailApp {
   }
 
   async emptyTrashNow() {
+    const trash = this.mailboxes.find((b) => b.name === 'trash');
+    const n = trash ? trash.total : 0;
+    const question = n ? `Delete the ${messages(n)} in the Trash forever?` : 'Empty the Trash?';
+    if (!await confirmAction('Empty the Trash', question, 'Empty the Trash')) return;
     try {
       await del('/api/v1/mailboxes/trash/messages');
       this.viewer.clear();
@@ -450,6 +456,7 @@ class MailApp {
   async deleteMailbox() {
     const name = this.mailbox;
     if (SYSTEM.includes(name)) return;
+    if (!await confirmAction('Delete mailbox', `Delete the mailbox “${name}”?`, 'Delete mailbox')) return;
     try {
       await del(`/api/v1/mailboxes/${seg(name)}`);
       say(`Mailbox “${name}” deleted`);
@@ -581,6 +588,9 @@ class MailApp {
       current.focus();
       return;
     }
+    const n = this.mailboxes.reduce((sum, b) => sum + b.total, 0);
+    if (!await confirmAction('Delete account',
+      `Delete the account ${this.me.email}, its mailboxes and its ${messages(n)}?`, 'Delete account')) return;
     try {
       await del('/api/v1/me', { password: current.value });
       this.profile.close();

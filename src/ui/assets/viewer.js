@@ -90,7 +90,9 @@ export class Viewer {
       tablist.append(t);
     }
     this.frame = h('iframe', {
-      id: 'html-frame', sandbox: '', referrerpolicy: 'no-referrer', title: 'Message (HTML)',
+      // Popups only, for the mail's links (the server gives it `<base target="_blank">`); never
+      // scripts, same origin, forms or top navigation.
+      id: 'html-frame', sandbox: 'allow-popups allow-popups-to-escape-sandbox', referrerpolicy: 'no-referrer', title: 'Message (HTML)',
     });
     this.noHtml = h('p', { class: 'note', hidden: true }, 'This message has no HTML body.');
     this.textBody = h('pre', { id: 'text-body', class: 'body-text' });
@@ -120,8 +122,8 @@ export class Viewer {
     this.emptyBox = h('div', { class: 'viewer-empty' },
       icon('mail', 'big'),
       h('p', { class: 'lead' }, 'No message selected'),
-      h('p', null, 'Pick one from the list, or press ', h('kbd', null, 'j'), ' and ', h('kbd', null, 'Enter'), '. ',
-        h('kbd', null, '?'), ' shows every key.'));
+      h('p', null, 'Pick one from the list, or press ', h('kbd', null, 'j'), ' and ', h('kbd', null, 'Enter'), '.'),
+      h('p', null, h('kbd', null, '?'), ' shows every key.'));
     this.el = h('article', { id: 'viewer', class: 'viewer', 'aria-label': 'Message' }, this.emptyBox, this.body);
   }
 
