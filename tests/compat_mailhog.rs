@@ -428,7 +428,10 @@ async fn the_event_stream_announces_new_mail_in_mailhogs_shape() {
     };
     send_smtp(&srv, "alice@example.test", &["bob@example.test"], MULTIPART).await;
     let (event, data) = stream.next().await;
-    assert_eq!(event, "data");
+    assert_eq!(
+        event, None,
+        "MailHog's events are unnamed: a browser's `message`"
+    );
     assert_eq!(
         data["Content"]["Headers"]["Subject"],
         json!(["Report attached"])
@@ -443,14 +446,15 @@ async fn the_event_stream_announces_new_mail_in_mailhogs_shape() {
     srv.stop().await;
 }
 
-/// Reads named events off a Server-Sent Events response.
+/// Reads the data of events off a Server-Sent Events response.
 struct SseReader {
     res: reqwest::Response,
     buf: String,
 }
 
 impl SseReader {
-    async fn next(&mut self) -> (String, Value) {
+    /// The next event with data: its name (`None`: unnamed, a browser's `message`) and JSON.
+    async fn next(&mut self) -> (Option<String>, Value) {
         loop {
             if let Some(end) = self.buf.find("\n\n") {
                 let block: String = self.buf.drain(..end + 2).collect();
@@ -464,7 +468,7 @@ impl SseReader {
                         data.push('\n');
                     }
                 }
-                if let Some(event) = event {
+                if !data.is_empty() {
                     return (event, serde_json::from_str(&data).expect("JSON data"));
                 }
                 continue;

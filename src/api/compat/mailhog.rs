@@ -491,8 +491,8 @@ impl MailHog {
         ))
     }
 
-    /// MailHog's event stream: each new message, in MailHog's shape, as an event named
-    /// `data`.
+    /// MailHog's event stream: each new message, in MailHog's shape, as the data of an
+    /// unnamed event.
     async fn events(&self, svc: &Service) -> Result<Response, Error> {
         use futures_util::StreamExt;
         let stream = svc.event_stream(Audience::Operator, None).await?;
@@ -509,8 +509,9 @@ impl MailHog {
                     let Ok(raw) = svc.admin_raw(m.id).await else {
                         continue;
                     };
+                    // MailHog writes plain `data:` lines with no event name: browsers see
+                    // a `message` event.
                     let event = sse::Event::default()
-                        .event("data")
                         .json_data(message_json(&m, &raw))
                         .unwrap_or_else(|_| sse::Event::default().comment("unencodable"));
                     return Some((Ok::<_, std::convert::Infallible>(event), s));
