@@ -272,6 +272,28 @@ mod tests {
         assert!(segments("/").is_empty());
     }
 
+    #[tokio::test]
+    async fn the_mount_takes_only_its_prefixes_and_the_mailpit_place_is_reserved() {
+        let dir = tempfile::tempdir().unwrap();
+        let svc = crate::service::test_support::service(dir.path());
+        let compat = Compat::new(svc, CompatAuth::None, 1 << 20);
+        let mounted = compat.mounted();
+        for path in ["/api/v2/messages", "/mailhogs/api/v2/messages", "/"] {
+            let r = warp::test::request().path(path).filter(&mounted).await;
+            assert!(r.is_err_and(|e| e.is_not_found()), "{path}");
+        }
+        let res = warp::test::request()
+            .path("/mailpit//api/v1/info")
+            .reply(&mounted)
+            .await;
+        assert_eq!(res.status(), StatusCode::NOT_IMPLEMENTED);
+        let res = warp::test::request()
+            .path("//api/v2/messages")
+            .reply(&compat.root(Api::MailHog))
+            .await;
+        assert_eq!(res.status(), StatusCode::OK, "{:?}", res.body());
+    }
+
     #[test]
     fn the_credential_is_the_basic_password_or_the_bearer_token() {
         let with = |v: &str| {
