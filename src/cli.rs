@@ -9,7 +9,7 @@ use crate::service::chaos::RuleSpec;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 // Values the rest of the library uses too live with their users; the command line names them.
-pub use crate::config::SmtpAuth;
+pub use crate::config::{CompatAuth, SmtpAuth};
 pub use crate::time::{parse_age, parse_duration};
 
 /// A fake mail server for testing software that sends email.
@@ -162,6 +162,9 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub data: DataArgs,
+
+    #[command(flatten)]
+    pub compat: CompatArgs,
 
     #[command(flatten)]
     pub log: LogArgs,
@@ -370,6 +373,38 @@ pub struct SmtpArgs {
         requires = "tls_cert"
     )]
     pub tls_key: Option<PathBuf>,
+}
+
+/// The MailHog- and Mailpit-compatible APIs.
+#[derive(Debug, Args)]
+pub struct CompatArgs {
+    /// Who may use the MailHog and Mailpit APIs.
+    ///
+    /// Both show all captured mail, like the operator view. `token` asks for the admin token,
+    /// as the password of HTTP Basic auth (any user name) or as a Bearer token; a wrong or
+    /// missing one is answered 401 with `WWW-Authenticate: Basic`. `none` opens them without
+    /// credentials, for a trusted machine; with a --bind that is not a loopback address, a
+    /// warning is logged at start-up.
+    #[arg(long, env = "FAKEMAIL_COMPAT_AUTH", value_enum, value_name = "MODE",
+          default_value_t = CompatAuth::Token)]
+    pub compat_auth: CompatAuth,
+
+    /// Serve the MailHog API at the root of a listener of its own on this port, on the --bind
+    /// address; 0 picks a free port (the bound address is printed and logged) [default: off].
+    ///
+    /// For clients that take only a host and a port. The MailHog API is always served under
+    /// `/mailhog/` on the HTTP port.
+    #[arg(long, env = "FAKEMAIL_MAILHOG_PORT", value_name = "PORT")]
+    pub mailhog_port: Option<u16>,
+
+    /// Serve the Mailpit API at the root of a listener of its own on this port, on the --bind
+    /// address; 0 picks a free port (the bound address is printed and logged) [default: off].
+    ///
+    /// For clients that take only a host and a port. The Mailpit API is always served under
+    /// `/mailpit/` on the HTTP port. Its endpoints are not served yet: every request is answered
+    /// 501.
+    #[arg(long, env = "FAKEMAIL_MAILPIT_PORT", value_name = "PORT")]
+    pub mailpit_port: Option<u16>,
 }
 
 /// Where the data lives.

@@ -38,6 +38,31 @@ pub struct Config {
     pub admin_token: Option<String>,
     /// Whether the web UI is served (`/`, `/admin`, `/ui/*`); off with `--no-ui`.
     pub ui: bool,
+    /// The compatibility APIs (MailHog, Mailpit): who may use them, and their own listeners.
+    pub compat: CompatConfig,
+}
+
+/// The MailHog- and Mailpit-compatible APIs.
+#[derive(Debug, Clone, Copy)]
+pub struct CompatConfig {
+    /// Whether they need the admin token (`--compat-auth`).
+    pub auth: CompatAuth,
+    /// A listener of its own serving the MailHog API at its root (`--mailhog-port`; port 0:
+    /// any free port).
+    pub mailhog_addr: Option<SocketAddr>,
+    /// A listener of its own serving the Mailpit API at its root (`--mailpit-port`).
+    pub mailpit_addr: Option<SocketAddr>,
+}
+
+/// Whether the compatibility APIs need the admin token (`--compat-auth`). Here, not in the
+/// command line's module, because the HTTP front-end reads it too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CompatAuth {
+    /// The admin token, as the password of HTTP Basic auth (any user name) or as a Bearer
+    /// token.
+    Token,
+    /// No credentials: for a trusted machine only.
+    None,
 }
 
 /// SMTP listener settings.
@@ -136,6 +161,11 @@ impl Default for Config {
             cache_size: 16 << 20,
             admin_token: None,
             ui: true,
+            compat: CompatConfig {
+                auth: CompatAuth::Token,
+                mailhog_addr: None,
+                mailpit_addr: None,
+            },
         }
     }
 }
@@ -190,6 +220,17 @@ impl Config {
             cache_size: args.cache_size,
             admin_token: args.admin_token.filter(|t| !t.is_empty()),
             ui: !args.no_ui,
+            compat: CompatConfig {
+                auth: args.compat.compat_auth,
+                mailhog_addr: args
+                    .compat
+                    .mailhog_port
+                    .map(|p| SocketAddr::new(args.bind, p)),
+                mailpit_addr: args
+                    .compat
+                    .mailpit_port
+                    .map(|p| SocketAddr::new(args.bind, p)),
+            },
         })
     }
 }

@@ -120,6 +120,16 @@ fn serve(args: ServeArgs) -> Result<(), String> {
             println!("  web UI:   http://{http}/ (all mail: /admin)");
         }
         println!("  SMTP:     {smtp}");
+        let compat = server.compat_addrs();
+        println!("  MailHog API: http://{http}/mailhog");
+        if let Some(addr) = compat.mailhog {
+            info!(mailhog = %addr, "the MailHog API has a port of its own");
+            println!("  MailHog API: http://{addr}");
+        }
+        if let Some(addr) = compat.mailpit {
+            info!(mailpit = %addr, "the Mailpit API has a port of its own");
+            println!("  Mailpit API: http://{addr}");
+        }
         println!("  data dir: {}", data_dir.display());
         println!("  logs:     {}", log_dir.display());
         match &token_file {

@@ -16,7 +16,7 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
-use crate::config::{Config, DRAIN_TIMEOUT};
+use crate::config::{CompatAuth, Config, DRAIN_TIMEOUT};
 use crate::error::Result;
 use crate::service::Service;
 use crate::smtp::tls::{Tls, TlsError};
@@ -37,6 +37,10 @@ pub struct Listeners {
     pub smtp: TcpListener,
     /// The certificate offered to STARTTLS.
     pub smtp_tls: Tls,
+    /// The MailHog API's own listener (`--mailhog-port`).
+    pub mailhog: Option<TcpListener>,
+    /// The Mailpit API's own listener (`--mailpit-port`).
+    pub mailpit: Option<TcpListener>,
 }
 
 /// The server cannot start: a port cannot be bound, or the TLS identity cannot be loaded.
@@ -59,6 +63,10 @@ pub enum StartError {
 
 /// What the SMTP listener is called in a [`BindError`].
 const SMTP: &str = "SMTP";
+/// What the MailHog API's own listener is called in a [`BindError`].
+const MAILHOG: &str = "the MailHog API";
+/// What the Mailpit API's own listener is called in a [`BindError`].
+const MAILPIT: &str = "the Mailpit API";
 
 /// A listener could not be bound.
 #[derive(Debug, thiserror::Error)]
@@ -87,6 +95,12 @@ impl Listeners {
                     (std::io::ErrorKind::AddrInUse, SMTP) => {
                         " (is another server using this port? choose another with --smtp-port, or 0 for any free port)"
                     }
+                    (std::io::ErrorKind::AddrInUse, MAILHOG) => {
+                        " (is another server using this port? choose another with --mailhog-port, or 0 for any free port)"
+                    }
+                    (std::io::ErrorKind::AddrInUse, MAILPIT) => {
+                        " (is another server using this port? choose another with --mailpit-port, or 0 for any free port)"
+                    }
                     (std::io::ErrorKind::AddrInUse, _) => {
                         " (is another server using this port? choose another with --port, or 0 for any free port)"
                     }
@@ -98,10 +112,22 @@ impl Listeners {
                 source,
             })
         };
+        let http = bind("the HTTP API", config.http_addr).await?;
+        let smtp = bind(SMTP, config.smtp.addr).await?;
+        let mailhog = match config.compat.mailhog_addr {
+            Some(addr) => Some(bind(MAILHOG, addr).await?),
+            None => None,
+        };
+        let mailpit = match config.compat.mailpit_addr {
+            Some(addr) => Some(bind(MAILPIT, addr).await?),
+            None => None,
+        };
         Ok(Listeners {
-            http: bind("the HTTP API", config.http_addr).await?,
-            smtp: bind(SMTP, config.smtp.addr).await?,
+            http,
+            smtp,
             smtp_tls,
+            mailhog,
+            mailpit,
         })
     }
 
@@ -114,6 +140,24 @@ impl Listeners {
     pub fn smtp_addr(&self) -> std::io::Result<SocketAddr> {
         self.smtp.local_addr()
     }
+
+    /// The addresses of the compatibility APIs' own listeners: MailHog's, Mailpit's.
+    pub fn compat_addrs(&self) -> std::io::Result<CompatAddrs> {
+        let addr = |l: &Option<TcpListener>| l.as_ref().map(TcpListener::local_addr).transpose();
+        Ok(CompatAddrs {
+            mailhog: addr(&self.mailhog)?,
+            mailpit: addr(&self.mailpit)?,
+        })
+    }
+}
+
+/// Where the compatibility APIs' own listeners are bound, for those that are on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CompatAddrs {
+    /// The MailHog API's (`--mailhog-port`).
+    pub mailhog: Option<SocketAddr>,
+    /// The Mailpit API's (`--mailpit-port`).
+    pub mailpit: Option<SocketAddr>,
 }
 
 /// A temporary data dir (`--temporary`, and test servers): removed when the returned guard
@@ -135,6 +179,7 @@ pub struct Server {
     listeners: Listeners,
     http: SocketAddr,
     smtp: SocketAddr,
+    compat: CompatAddrs,
     /// Dropped only once the server has stopped and flushed.
     temp: Option<tempfile::TempDir>,
 }
@@ -153,6 +198,12 @@ impl Server {
         };
         let http = address("HTTP", listeners.http_addr())?;
         let smtp = address(SMTP, listeners.smtp_addr())?;
+        let compat = listeners
+            .compat_addrs()
+            .map_err(|source| StartError::Address {
+                what: "compatibility API",
+                source,
+            })?;
         let service = Service::new(store, config.service.clone());
         if let Some(token) = &config.admin_token {
             service.set_admin_token(token);
@@ -163,6 +214,7 @@ impl Server {
             listeners,
             http,
             smtp,
+            compat,
             temp: None,
         })
     }
@@ -182,6 +234,11 @@ impl Server {
     /// The address the SMTP listener is bound to.
     pub fn smtp_addr(&self) -> SocketAddr {
         self.smtp
+    }
+
+    /// The addresses of the compatibility APIs' own listeners.
+    pub fn compat_addrs(&self) -> CompatAddrs {
+        self.compat
     }
 
     /// The service the front-ends will use.
@@ -214,7 +271,8 @@ impl Server {
     /// drop. Must be called within a tokio runtime.
     pub fn spawn(self) -> Running {
         let (stop, stopped) = oneshot::channel::<()>();
-        let (http, smtp, service) = (self.http, self.smtp, self.service.clone());
+        let (http, smtp, compat, service) =
+            (self.http, self.smtp, self.compat, self.service.clone());
         // A dropped sender also resolves the receiver: dropping the handle stops the server.
         let task = tokio::spawn(self.run(async {
             let _ = stopped.await;
@@ -222,6 +280,7 @@ impl Server {
         Running {
             http,
             smtp,
+            compat,
             service,
             stop: Some(stop),
             task: Some(task),
@@ -235,6 +294,7 @@ impl Server {
 pub struct Running {
     http: SocketAddr,
     smtp: SocketAddr,
+    compat: CompatAddrs,
     service: Service,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<()>>>,
@@ -249,6 +309,11 @@ impl Running {
     /// The address the SMTP listener is bound to.
     pub fn smtp_addr(&self) -> SocketAddr {
         self.smtp
+    }
+
+    /// The addresses of the compatibility APIs' own listeners.
+    pub fn compat_addrs(&self) -> CompatAddrs {
+        self.compat
     }
 
     /// The running server's service.
@@ -313,6 +378,8 @@ pub async fn run(
     let ui = config
         .ui
         .then(|| Ui::new(listeners.smtp.local_addr().ok().map(|a| a.port())));
+    let compat =
+        api::compat::Compat::new(service.clone(), config.compat.auth, config.max_body_size);
     let routes = api::routes(
         service.clone(),
         api::Limits {
@@ -320,7 +387,15 @@ pub async fn run(
             max_send_body: config.service.max_message_size + config.max_body_size,
         },
         ui,
+        compat.clone(),
     );
+    if config.compat.auth == CompatAuth::None && !config.http_addr.ip().is_loopback() {
+        warn!(
+            bind = %config.http_addr.ip(),
+            "--compat-auth none on an address that is not a loopback address: anyone who can \
+             reach this address can read and delete all mail through the MailHog and Mailpit APIs"
+        );
+    }
     // The store is open and every listener bound. Marked before the HTTP task exists, so no
     // request can be answered before it.
     service.set_ready(true);
@@ -330,6 +405,26 @@ pub async fn run(
             .graceful(stopped(stop_rx.clone()))
             .run(),
     );
+    // The compatibility APIs' own listeners: each serves its API at the root.
+    let own = [
+        (listeners.mailhog, api::compat::Api::MailHog),
+        (listeners.mailpit, api::compat::Api::Mailpit),
+    ];
+    let compat_servers: Vec<JoinHandle<()>> = own
+        .into_iter()
+        .filter_map(|(listener, which)| {
+            let listener = listener?;
+            if let Ok(addr) = listener.local_addr() {
+                info!(api = which.name(), %addr, "serving the {} API at the root", which.name());
+            }
+            Some(tokio::spawn(
+                warp::serve(compat.root(which))
+                    .incoming(listener)
+                    .graceful(stopped(stop_rx.clone()))
+                    .run(),
+            ))
+        })
+        .collect();
     let smtp = tokio::spawn(smtp::serve(
         listeners.smtp,
         service.clone(),
@@ -380,7 +475,13 @@ pub async fn run(
     let _ = stop_tx.send(true);
     // Waits and event streams would hold the drain for their whole length: end them now.
     service.events().close();
-    if tokio::time::timeout(DRAIN_TIMEOUT, http).await.is_err() {
+    let drain = async {
+        let _ = http.await;
+        for server in compat_servers {
+            let _ = server.await;
+        }
+    };
+    if tokio::time::timeout(DRAIN_TIMEOUT, drain).await.is_err() {
         warn!(timeout = ?DRAIN_TIMEOUT, "in-flight requests did not finish in time; closing them");
     }
     // Bounded by DRAIN_TIMEOUT itself, and drained at the same time as HTTP.

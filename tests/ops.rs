@@ -33,9 +33,14 @@ async fn readyz_answers_503_until_the_server_marks_itself_ready() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let serving = tokio::spawn(
-        warp::serve(api::routes(svc.clone(), limits(), None))
-            .incoming(listener)
-            .run(),
+        warp::serve(api::routes(
+            svc.clone(),
+            limits(),
+            None,
+            api::compat::Compat::new(svc.clone(), fakemail::config::CompatAuth::Token, 1 << 20),
+        ))
+        .incoming(listener)
+        .run(),
     );
     let client = reqwest::Client::new();
     let get = |path: &'static str| {

@@ -99,12 +99,35 @@ where
         )
         .into());
     }
+    let buf = read_limited(&headers, body, limit).await?;
+    Ok(decode::<T>(&buf)?)
+}
+
+/// A body of any type, at most `limit` bytes (a larger one is a 413 `payload_too_large`).
+pub fn bytes(limit: u64) -> impl Filter<Extract = (bytes::Bytes,), Error = Rejection> + Clone {
+    warp::header::headers_cloned()
+        .and(warp::body::stream())
+        .and_then(move |headers: HeaderMap, body| async move {
+            read_limited(&headers, body, limit)
+                .await
+                .map(BytesMut::freeze)
+                .map_err(Rejection::from)
+        })
+}
+
+/// Reads the body, refusing it as soon as it is known to be over `limit`: by its
+/// `Content-Length`, or while reading.
+async fn read_limited<S, B>(headers: &HeaderMap, body: S, limit: u64) -> Result<BytesMut, ApiError>
+where
+    S: Stream<Item = Result<B, warp::Error>>,
+    B: Buf,
+{
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit) {
-        return Err(too_large(limit).into());
+        return Err(too_large(limit));
     }
     let mut body = std::pin::pin!(body);
     let mut buf = BytesMut::with_capacity(declared.unwrap_or(0).min(limit) as usize);
@@ -117,11 +140,11 @@ where
             )
         })?;
         if (buf.len() + chunk.remaining()) as u64 > limit {
-            return Err(too_large(limit).into());
+            return Err(too_large(limit));
         }
         buf.put(chunk);
     }
-    Ok(decode::<T>(&buf)?)
+    Ok(buf)
 }
 
 #[cfg(test)]

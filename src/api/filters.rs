@@ -29,12 +29,14 @@ pub struct Limits {
     pub max_send_body: u64,
 }
 
-/// All routes, the web UI's too unless `ui` is `None` (`--no-ui`), with every rejection turned
+/// All routes, the web UI's too unless `ui` is `None` (`--no-ui`), and the compatibility APIs
+/// under their prefixes, with every rejection turned
 /// into the JSON error envelope, and every request logged and counted for `GET /metrics`.
 pub fn routes(
     svc: Service,
     limits: Limits,
     ui: Option<Ui>,
+    compat: super::compat::Compat,
 ) -> impl Filter<Extract = (impl warp::Reply,), Error = std::convert::Infallible>
 + Clone
 + Send
@@ -76,6 +78,9 @@ pub fn routes(
         .or(harness(svc.clone()))
         .unify()
         .or(metrics(svc, http.clone()))
+        .unify()
+        // The MailHog and Mailpit APIs under `/mailhog/` and `/mailpit/`.
+        .or(compat.mounted())
         .unify()
         .or(crate::ui::routes(ui))
         .unify();

@@ -320,7 +320,9 @@ mod tests {
             max_send_body: 1 << 20,
         };
         let ui = Some(crate::ui::Ui::new(None));
-        let routes = super::super::routes(svc, limits, ui);
+        let compat =
+            crate::api::compat::Compat::new(svc.clone(), crate::config::CompatAuth::Token, 1 << 20);
+        let routes = super::super::routes(svc, limits, ui, compat);
         for (i, route) in TABLE.iter().enumerate() {
             // A method no route serves: a path that exists answers 405 with the methods it
             // serves (an unknown one, 404).

@@ -3,6 +3,7 @@
 
 mod body;
 mod browser;
+pub mod compat;
 pub mod dto;
 mod exposition;
 mod filters;

@@ -132,6 +132,39 @@ impl Service {
         })
     }
 
+    /// A window of every message that matches `filter`, newest first, by offset: the `limit`
+    /// messages after the first `start`, with how many match in all. For APIs that page by
+    /// offset and show a total (MailHog's); it reads every record, so it is no faster for a
+    /// late page than for the first.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub async fn admin_window(
+        &self,
+        filter: &MessageFilter,
+        start: usize,
+        limit: usize,
+    ) -> Result<(Vec<Message>, usize)> {
+        let filter = filter.clone();
+        self.offload(move |svc| {
+            let store = &svc.inner.store;
+            let mut total = 0;
+            let mut messages = Vec::with_capacity(limit.min(64));
+            for m in store.messages_newest_first(None) {
+                let m = m?;
+                let id = m.id;
+                if filter.matches(&m, Viewer::Operator, || store.raw(id).ok().flatten()) {
+                    if total >= start && messages.len() < limit {
+                        messages.push(Message::from(m));
+                    }
+                    total += 1;
+                }
+            }
+            Ok((messages, total))
+        })
+        .await
+    }
+
     /// A message with its decoded content.
     ///
     /// # Errors

@@ -164,6 +164,8 @@ pub struct TestServer {
     pub addr: SocketAddr,
     /// The SMTP listener's address.
     pub smtp: SocketAddr,
+    /// The MailHog API's own listener (`--mailhog-port`), when the config asks for one.
+    pub mailhog: Option<SocketAddr>,
     pub base: String,
     pub client: reqwest::Client,
     pub data_dir: PathBuf,
@@ -199,6 +201,7 @@ impl TestServer {
         TestServer {
             addr,
             smtp: running.smtp_addr(),
+            mailhog: running.compat_addrs().mailhog,
             base: format!("http://{addr}"),
             client: reqwest::Client::new(),
             data_dir,

@@ -1,0 +1,173 @@
+//! Real MailHog client libraries against the real server: the PyPI `mailhog` package (host and
+//! port only, so through `--mailhog-port` with `--compat-auth none`) and the npm `mailhog`
+//! package (through `/mailhog/api` on the HTTP port, with Basic auth).
+//!
+//! They are looked for where `.ci/run` installs them, under the target dir's
+//! `compat-clients/`: `venv/` (a Python venv with `mailhog`) and `npm/node_modules/mailhog`.
+//! When one is missing, its test prints why and passes; `FAKEMAIL_REQUIRE_CLIENTS=1` makes that a
+//! failure.
+
+mod common;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::process::Command;
+
+use common::*;
+use fakemail::config::{CompatAuth, Config};
+
+/// The admin token of these tests.
+const TOKEN: &str = "clients-test-admin-token";
+
+/// Where `.ci/run` installs the clients: `<target dir>/compat-clients`.
+fn clients_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .expect("the target dir")
+        .join("compat-clients")
+}
+
+/// Skips (or, with `FAKEMAIL_REQUIRE_CLIENTS=1`, fails) for a missing client.
+fn missing(what: &str) {
+    let msg = format!(
+        "{what} is not installed under {}; .ci/run installs it",
+        clients_dir().display()
+    );
+    if std::env::var("FAKEMAIL_REQUIRE_CLIENTS").is_ok_and(|v| v == "1") {
+        panic!("{msg} (FAKEMAIL_REQUIRE_CLIENTS=1)");
+    }
+    eprintln!("skipped: {msg}");
+}
+
+fn config(auth: CompatAuth) -> Config {
+    let mut c = test_config();
+    c.admin_token = Some(TOKEN.into());
+    c.compat.auth = auth;
+    c.compat.mailhog_addr = Some(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)));
+    c
+}
+
+/// Sends two messages over SMTP: one to bob with an attachment, one to carol.
+async fn send_two(srv: &TestServer) {
+    let to_bob = "From: alice@example.test\r\nTo: bob@example.test\r\nSubject: For Bob\r\n\
+        MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n\
+        --b\r\nContent-Type: text/plain\r\n\r\nHello Bob.\r\n\
+        --b\r\nContent-Type: text/plain; name=\"notes.txt\"\r\n\
+        Content-Disposition: attachment; filename=\"notes.txt\"\r\n\r\nsome notes\r\n--b--\r\n";
+    let to_carol =
+        "From: alice@example.test\r\nTo: carol@example.test\r\nSubject: For Carol\r\n\r\nHi.\r\n";
+    for (to, body) in [
+        ("bob@example.test", to_bob),
+        ("carol@example.test", to_carol),
+    ] {
+        let mut c = SmtpClient::connect(srv.smtp).await;
+        c.expect("EHLO client.test", 250).await;
+        assert_eq!(c.mail("alice@example.test", &[to], body).await.code, 250);
+        c.expect("QUIT", 221).await;
+    }
+}
+
+/// Runs `cmd` off the runtime; asserts it succeeds and printed `ok`.
+async fn run_client(mut cmd: Command, what: &str) {
+    let out = tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .unwrap()
+        .unwrap_or_else(|e| panic!("run {what}: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout.trim_end().ends_with("ok"),
+        "{what} failed ({}):\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        out.status
+    );
+}
+
+const PYTHON: &str = r#"
+import sys
+from mailhog import Mailhog
+
+m = Mailhog(host="127.0.0.1", port=int(sys.argv[1]))
+msgs = m.messages()
+assert (msgs.total, msgs.count, msgs.start) == (2, 2, 0), msgs
+assert [x.get_subject() for x in msgs.items] == ["For Carol", "For Bob"], msgs.items
+bob = msgs.items[1]
+assert bob.get_sender() == "alice@example.test"
+assert bob.get_recipients() == ["bob@example.test"]
+assert len(bob.mime.parts) == 3, bob.mime
+page = m.messages(start=1, limit=1)
+assert (page.total, page.count, page.start) == (2, 1, 1), page
+found = m.search("bob@example.test", kind="to")
+assert found.total == 1 and found.items[0].get_subject() == "For Bob", found
+assert m.search("Hello Bob").total == 1
+m.delete(found.items[0])
+assert m.messages().total == 1
+m.delete_all()
+assert m.messages().total == 0
+print("ok")
+"#;
+
+#[tokio::test]
+async fn the_pypi_mailhog_client_works_through_the_mailhog_port() {
+    let python = clients_dir().join("venv/bin/python");
+    if !python.exists() {
+        return missing("the PyPI `mailhog` package (a venv)");
+    }
+    let srv = TestServer::start_with(config(CompatAuth::None), None).await;
+    send_two(&srv).await;
+    let mut cmd = Command::new(python);
+    cmd.arg("-c")
+        .arg(PYTHON)
+        .arg(srv.mailhog.unwrap().port().to_string());
+    run_client(cmd, "the Python client").await;
+    srv.stop().await;
+}
+
+const NODE: &str = r#"
+const assert = require('assert')
+const [port, token] = process.argv.slice(1)
+const mailhog = require('mailhog')({
+  host: '127.0.0.1', port: Number(port), basePath: '/mailhog/api', auth: 'anyone:' + token
+})
+;(async () => {
+  const all = await mailhog.messages()
+  assert.deepStrictEqual([all.total, all.count], [2, 2])
+  assert.deepStrictEqual(all.items.map(m => m.subject), ['For Carol', 'For Bob'])
+  const bob = await mailhog.latestTo('bob@example.test')
+  assert.strictEqual(bob.subject, 'For Bob')
+  assert.strictEqual(bob.from, 'alice@example.test')
+  assert.strictEqual(bob.text, 'Hello Bob.')
+  assert.deepStrictEqual(bob.attachments.map(a => a.name), ['notes.txt'])
+  const from = await mailhog.latestFrom('alice@example.test')
+  assert.strictEqual(from.subject, 'For Carol')
+  const containing = await mailhog.latestContaining('Hello Bob')
+  assert.strictEqual(containing.ID, bob.ID)
+  const released = await mailhog.releaseMessage(bob.ID, { host: 'smtp.example.test', port: '25', email: 'z@example.test' })
+  assert.strictEqual(released.error.code, 'not_supported')
+  await mailhog.deleteMessage(bob.ID)
+  assert.strictEqual((await mailhog.messages()).total, 1)
+  await mailhog.deleteAll()
+  assert.strictEqual((await mailhog.messages()).total, 0)
+  console.log('ok')
+})().catch(e => { console.error(e); process.exit(1) })
+"#;
+
+#[tokio::test]
+async fn the_npm_mailhog_client_works_under_the_mailhog_prefix_with_basic_auth() {
+    let modules = clients_dir().join("npm/node_modules");
+    if !modules.join("mailhog").exists() {
+        return missing("the npm `mailhog` package");
+    }
+    if Command::new("node").arg("--version").output().is_err() {
+        return missing("node");
+    }
+    let srv = TestServer::start_with(config(CompatAuth::Token), None).await;
+    send_two(&srv).await;
+    let mut cmd = Command::new("node");
+    cmd.env("NODE_PATH", &modules)
+        .arg("-e")
+        .arg(NODE)
+        .arg(srv.addr.port().to_string())
+        .arg(TOKEN);
+    run_client(cmd, "the Node client").await;
+    srv.stop().await;
+}
