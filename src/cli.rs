@@ -401,8 +401,7 @@ pub struct CompatArgs {
     /// address; 0 picks a free port (the bound address is printed and logged) [default: off].
     ///
     /// For clients that take only a host and a port. The Mailpit API is always served under
-    /// `/mailpit/` on the HTTP port. Its endpoints are not served yet: every request is answered
-    /// 501.
+    /// `/mailpit/` on the HTTP port.
     #[arg(long, env = "FAKEMAIL_MAILPIT_PORT", value_name = "PORT")]
     pub mailpit_port: Option<u16>,
 }

@@ -495,7 +495,7 @@ fn html_policy(remote: bool) -> &'static str {
 }
 
 /// A message's HTML with the headers that confine it.
-fn html_reply(html: String, remote: bool) -> Response {
+pub(crate) fn html_reply(html: String, remote: bool) -> Response {
     let mut res = Response::new(html.into());
     let h = res.headers_mut();
     h.insert(

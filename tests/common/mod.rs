@@ -166,6 +166,8 @@ pub struct TestServer {
     pub smtp: SocketAddr,
     /// The MailHog API's own listener (`--mailhog-port`), when the config asks for one.
     pub mailhog: Option<SocketAddr>,
+    /// The Mailpit API's own listener (`--mailpit-port`), when the config asks for one.
+    pub mailpit: Option<SocketAddr>,
     pub base: String,
     pub client: reqwest::Client,
     pub data_dir: PathBuf,
@@ -202,6 +204,7 @@ impl TestServer {
             addr,
             smtp: running.smtp_addr(),
             mailhog: running.compat_addrs().mailhog,
+            mailpit: running.compat_addrs().mailpit,
             base: format!("http://{addr}"),
             client: reqwest::Client::new(),
             data_dir,

@@ -1,20 +1,750 @@
-//! The Mailpit API: its place (`/mailpit/...`, `--mailpit-port`) is reserved; its endpoints
-//! are not served yet, and every request is answered with a clear 501.
+//! The Mailpit API (v1), with Mailpit's JSON shapes (`internal/storage` `Message`,
+//! `MessageSummary`, `MessagesSummary`): an adapter over the service's operator calls.
+//!
+//! Mapping notes:
+//! - `ID` is fakemail's message id; `latest` names the newest message.
+//! - Read state: the operator view has no read flag of its own (each copy in a user's mailbox
+//!   has one), so this API keeps one per message while the server runs: `GET /message/{ID}`
+//!   marks it read, `PUT /messages` sets it, and it starts unread after a restart.
+//! - A `PartID` is the attachment's index among the message's attachments (as in the native
+//!   API); `/part/{PartID}/thumb` serves the image itself, not a thumbnail.
+//! - `GET /search` maps `query` onto the operator listing's `q` (words anywhere in the
+//!   addresses, subject and text).
+//! - HTML check, link check, SpamAssassin check and release answer 501 `not_supported`:
+//!   fakemail has no such checks and never sends mail out.
+//! - OK answers without data are the plain text `ok`, as Mailpit writes them.
 
-use warp::http::StatusCode;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use serde::{Deserialize, Serialize};
+use warp::http::{HeaderValue, StatusCode, header};
 use warp::reply::Response;
 
-use super::{Request, error};
+use super::{Api, Request, domain_error, error, json, method_not_allowed, not_found};
+use crate::error::Error;
+use crate::service::Service;
+use crate::service::compose;
+use crate::service::filter::MessageFilter;
+use crate::service::mail::{Envelope, Submission};
+use crate::service::message::{Address, Message};
 
-/// Answers every request: the Mailpit API is not served yet.
-pub fn handle(req: Request) -> Response {
+/// Mailpit's default page size.
+const DEFAULT_LIMIT: usize = 50;
+/// The largest page this API returns.
+const MAX_LIMIT: usize = 5_000;
+
+/// The Mailpit API's state: which messages have been read through it.
+#[derive(Clone, Default)]
+pub struct Mailpit {
+    read: Arc<Mutex<HashSet<u64>>>,
+}
+
+/// Go's `mail.Address`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct MailAddress {
+    name: String,
+    address: String,
+}
+
+impl From<&Address> for MailAddress {
+    fn from(a: &Address) -> Self {
+        MailAddress {
+            name: a.name.clone().unwrap_or_default(),
+            address: a.address.clone(),
+        }
+    }
+}
+
+fn addresses(list: &[Address]) -> Vec<MailAddress> {
+    list.iter().map(MailAddress::from).collect()
+}
+
+/// `MessageSummary`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct MessageSummary {
+    #[serde(rename = "ID")]
+    id: String,
+    #[serde(rename = "MessageID")]
+    message_id: String,
+    read: bool,
+    from: MailAddress,
+    to: Vec<MailAddress>,
+    cc: Vec<MailAddress>,
+    bcc: Vec<MailAddress>,
+    reply_to: Vec<MailAddress>,
+    subject: String,
+    created: String,
+    username: String,
+    tags: Vec<String>,
+    size: u64,
+    attachments: usize,
+    snippet: String,
+}
+
+/// `MessagesSummary`.
+#[derive(Debug, Serialize)]
+struct MessagesSummary {
+    total: usize,
+    unread: usize,
+    count: usize,
+    messages_count: usize,
+    messages_unread: usize,
+    start: usize,
+    tags: Vec<String>,
+    messages: Vec<MessageSummary>,
+}
+
+/// `Attachment`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct AttachmentJson {
+    #[serde(rename = "PartID")]
+    part_id: String,
+    file_name: String,
+    content_type: String,
+    #[serde(rename = "ContentID")]
+    content_id: String,
+    size: u64,
+    checksums: Checksums,
+}
+
+/// Mailpit's attachment checksums; fakemail does not compute them, so they are empty.
+#[derive(Debug, Default, Serialize)]
+struct Checksums {
+    #[serde(rename = "MD5")]
+    md5: String,
+    #[serde(rename = "SHA1")]
+    sha1: String,
+    #[serde(rename = "SHA256")]
+    sha256: String,
+}
+
+/// `ListUnsubscribe`.
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct ListUnsubscribe {
+    header: String,
+    links: Vec<String>,
+    errors: String,
+    header_post: String,
+}
+
+/// `Message`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct MessageJson {
+    #[serde(rename = "ID")]
+    id: String,
+    #[serde(rename = "MessageID")]
+    message_id: String,
+    from: MailAddress,
+    to: Vec<MailAddress>,
+    cc: Vec<MailAddress>,
+    bcc: Vec<MailAddress>,
+    reply_to: Vec<MailAddress>,
+    return_path: String,
+    subject: String,
+    list_unsubscribe: ListUnsubscribe,
+    date: String,
+    tags: Vec<String>,
+    username: String,
+    text: String,
+    #[serde(rename = "HTML")]
+    html: String,
+    size: u64,
+    inline: Vec<AttachmentJson>,
+    attachments: Vec<AttachmentJson>,
+}
+
+/// `PUT /api/v1/messages`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct ReadStatus {
+    #[serde(rename = "IDs")]
+    ids: Vec<String>,
+    read: bool,
+}
+
+/// `DELETE /api/v1/messages`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Ids {
+    #[serde(rename = "IDs")]
+    ids: Vec<String>,
+}
+
+/// A name and address of `POST /api/v1/send`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct SendAddress {
+    name: String,
+    email: String,
+}
+
+/// An attachment of `POST /api/v1/send`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct SendAttachment {
+    filename: String,
+}
+
+/// `POST /api/v1/send`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct SendRequest {
+    from: SendAddress,
+    to: Vec<SendAddress>,
+    cc: Vec<SendAddress>,
+    bcc: Vec<String>,
+    reply_to: Vec<SendAddress>,
+    subject: String,
+    text: String,
+    #[serde(rename = "HTML")]
+    html: String,
+    attachments: Vec<SendAttachment>,
+    tags: Vec<String>,
+    headers: BTreeMap<String, String>,
+}
+
+/// Mailpit's `start` and `limit`.
+fn start_limit(req: &Request) -> (usize, usize) {
+    let number = |k: &str| {
+        req.query
+            .get(k)
+            .and_then(|v| v.trim().parse::<usize>().ok())
+    };
+    let start = number("start").unwrap_or(0);
+    let limit = number("limit")
+        .filter(|n| *n > 0)
+        .unwrap_or(DEFAULT_LIMIT)
+        .min(MAX_LIMIT);
+    (start, limit)
+}
+
+/// A plain-text `ok`, Mailpit's answer to a change.
+fn ok() -> Response {
+    let mut res = Response::new("ok".into());
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    res
+}
+
+/// A Mailpit 400 with words.
+fn bad_request(message: impl Into<String>) -> Response {
+    error(StatusCode::BAD_REQUEST, "bad_request", message)
+}
+
+/// 501 for what fakemail does not do.
+fn not_supported(what: &str) -> Response {
     error(
         StatusCode::NOT_IMPLEMENTED,
         "not_supported",
-        format!(
-            "the Mailpit API is not served yet ({} /{})",
-            req.method,
-            req.segments.join("/")
-        ),
+        format!("fakemail does not support {what}"),
     )
+}
+
+/// Parses the ids of a request body.
+fn parse_ids(ids: &[String]) -> Result<Vec<u64>, Error> {
+    ids.iter()
+        .map(|i| i.trim().parse().map_err(|_| Error::NotFound("message")))
+        .collect()
+}
+
+impl Mailpit {
+    /// Answers one request of the Mailpit API.
+    pub async fn handle(&self, svc: &Service, req: Request) -> Response {
+        match self.route(svc, &req).await {
+            Ok(res) => res,
+            Err(e) => domain_error(&e),
+        }
+    }
+
+    fn is_read(&self, id: u64) -> bool {
+        self.read
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&id)
+    }
+
+    fn set_read(&self, ids: impl IntoIterator<Item = u64>, read: bool) {
+        let mut set = self.read.lock().unwrap_or_else(|p| p.into_inner());
+        for id in ids {
+            if read {
+                set.insert(id);
+            } else {
+                set.remove(&id);
+            }
+        }
+    }
+
+    /// The message id of a path segment; `latest` is the newest message.
+    async fn resolve(&self, svc: &Service, raw: &str) -> Result<u64, Error> {
+        if raw == "latest" {
+            let (list, _) = svc.admin_window(&MessageFilter::default(), 0, 1).await?;
+            return list.first().map(|m| m.id).ok_or(Error::NotFound("message"));
+        }
+        raw.parse().map_err(|_| Error::NotFound("message"))
+    }
+
+    fn summary(&self, m: &Message) -> MessageSummary {
+        MessageSummary {
+            id: m.id.to_string(),
+            message_id: m.message_id.clone().unwrap_or_default(),
+            read: self.is_read(m.id),
+            from: MailAddress::from(&m.from),
+            to: addresses(&m.to),
+            cc: addresses(&m.cc),
+            bcc: Vec::new(),
+            reply_to: addresses(&m.reply_to),
+            subject: m.subject.clone(),
+            created: m.received_at.to_rfc3339(),
+            username: String::new(),
+            tags: Vec::new(),
+            size: m.size,
+            attachments: usize::from(m.has_attachments),
+            snippet: m.snippet.clone(),
+        }
+    }
+
+    /// A page of summaries, with the counts Mailpit gives.
+    async fn page(
+        &self,
+        svc: &Service,
+        filter: &MessageFilter,
+        start: usize,
+        limit: usize,
+    ) -> Result<Response, Error> {
+        let (page, matching) = svc.admin_window(filter, start, limit).await?;
+        let (all, total) = svc
+            .admin_window(&MessageFilter::default(), 0, usize::MAX)
+            .await?;
+        let unread = all.iter().filter(|m| !self.is_read(m.id)).count();
+        let (matched, _) = svc.admin_window(filter, 0, usize::MAX).await?;
+        let matching_unread = matched.iter().filter(|m| !self.is_read(m.id)).count();
+        let messages: Vec<MessageSummary> = page.iter().map(|m| self.summary(m)).collect();
+        Ok(json(
+            StatusCode::OK,
+            &MessagesSummary {
+                total,
+                unread,
+                count: messages.len(),
+                messages_count: matching,
+                messages_unread: matching_unread,
+                start,
+                tags: Vec::new(),
+                messages,
+            },
+        ))
+    }
+
+    async fn route(&self, svc: &Service, req: &Request) -> Result<Response, Error> {
+        let path = req.path();
+        let method = req.method.as_str();
+        match (method, path.as_slice()) {
+            ("GET", ["api", "v1", "messages"]) => {
+                let (start, limit) = start_limit(req);
+                self.page(svc, &MessageFilter::default(), start, limit)
+                    .await
+            }
+            ("PUT", ["api", "v1", "messages"]) => {
+                let body: ReadStatus = if req.body.is_empty() {
+                    ReadStatus::default()
+                } else {
+                    match serde_json::from_slice(&req.body) {
+                        Ok(b) => b,
+                        Err(e) => return Ok(bad_request(e.to_string())),
+                    }
+                };
+                let ids = if body.ids.is_empty() {
+                    let (all, _) = svc
+                        .admin_window(&MessageFilter::default(), 0, usize::MAX)
+                        .await?;
+                    all.iter().map(|m| m.id).collect()
+                } else {
+                    parse_ids(&body.ids)?
+                };
+                self.set_read(ids, body.read);
+                Ok(ok())
+            }
+            ("DELETE", ["api", "v1", "messages"]) => {
+                let body: Ids = if req.body.is_empty() {
+                    Ids::default()
+                } else {
+                    match serde_json::from_slice(&req.body) {
+                        Ok(b) => b,
+                        Err(e) => return Ok(bad_request(e.to_string())),
+                    }
+                };
+                if body.ids.is_empty() {
+                    svc.admin_delete_all().await?;
+                    self.read.lock().unwrap_or_else(|p| p.into_inner()).clear();
+                } else {
+                    for id in parse_ids(&body.ids)? {
+                        match svc.admin_delete(id).await {
+                            Ok(()) | Err(Error::NotFound(_)) => {}
+                            Err(e) => return Err(e),
+                        }
+                        self.set_read([id], false);
+                    }
+                }
+                Ok(ok())
+            }
+            (_, ["api", "v1", "messages"]) => Ok(method_not_allowed("GET, PUT, DELETE")),
+            ("GET", ["api", "v1", "search"]) => {
+                let query = req.query.get("query").map(String::as_str).unwrap_or("");
+                if query.trim().is_empty() {
+                    return Ok(bad_request("Error: no search query"));
+                }
+                let (start, limit) = start_limit(req);
+                let filter = MessageFilter::new(None, None, None, Some(query));
+                self.page(svc, &filter, start, limit).await
+            }
+            ("DELETE", ["api", "v1", "search"]) => {
+                let query = req.query.get("query").map(String::as_str).unwrap_or("");
+                if query.trim().is_empty() {
+                    return Ok(bad_request("Error: no search query"));
+                }
+                let filter = MessageFilter::new(None, None, None, Some(query));
+                let (matched, _) = svc.admin_window(&filter, 0, usize::MAX).await?;
+                for m in matched {
+                    match svc.admin_delete(m.id).await {
+                        Ok(()) | Err(Error::NotFound(_)) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                Ok(ok())
+            }
+            (_, ["api", "v1", "search"]) => Ok(method_not_allowed("GET, DELETE")),
+            ("GET", ["api", "v1", "message", id]) => {
+                let id = self.resolve(svc, id).await?;
+                let full = svc.admin_message(id).await?;
+                self.set_read([id], true);
+                Ok(json(StatusCode::OK, &message_json(&full)))
+            }
+            ("GET", ["api", "v1", "message", id, "headers"]) => {
+                let id = self.resolve(svc, id).await?;
+                let full = svc.admin_message(id).await?;
+                let mut headers: BTreeMap<String, Vec<String>> = BTreeMap::new();
+                for (name, value) in &full.content.headers {
+                    headers
+                        .entry(canonical(name))
+                        .or_default()
+                        .push(value.clone());
+                }
+                Ok(json(StatusCode::OK, &headers))
+            }
+            ("GET", ["api", "v1", "message", id, "raw"]) => {
+                let id = self.resolve(svc, id).await?;
+                let raw = svc.admin_raw(id).await?;
+                let mut res = Response::new(raw.into());
+                let h = res.headers_mut();
+                h.insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/plain; charset=utf-8"),
+                );
+                if req.query.get("dl").is_some_and(|v| v == "1")
+                    && let Ok(v) =
+                        HeaderValue::from_str(&format!("attachment; filename=\"{id}.eml\""))
+                {
+                    h.insert(header::CONTENT_DISPOSITION, v);
+                }
+                Ok(res)
+            }
+            ("GET", ["api", "v1", "message", id, "part", part])
+            | ("GET", ["api", "v1", "message", id, "part", part, "thumb"]) => {
+                let id = self.resolve(svc, id).await?;
+                let index = part.parse().map_err(|_| Error::NotFound("attachment"))?;
+                let a = svc.admin_attachment(id, index).await?;
+                let mut content_type = a.info.content_type.clone();
+                if a.utf8 && content_type.starts_with("text/") {
+                    content_type.push_str("; charset=utf-8");
+                }
+                let name = a
+                    .info
+                    .filename
+                    .clone()
+                    .unwrap_or_else(|| format!("part-{part}"));
+                let mut res = Response::new(a.data.into());
+                let h = res.headers_mut();
+                if let Ok(v) = HeaderValue::from_str(&content_type) {
+                    h.insert(header::CONTENT_TYPE, v);
+                }
+                let encoded = percent_encoding::utf8_percent_encode(
+                    &name,
+                    percent_encoding::NON_ALPHANUMERIC,
+                );
+                if let Ok(v) = HeaderValue::from_str(&format!("inline; filename=\"{encoded}\"")) {
+                    h.insert(header::CONTENT_DISPOSITION, v);
+                }
+                Ok(res)
+            }
+            (_, ["api", "v1", "message", _, "html-check"]) => Ok(not_supported("HTML checks")),
+            (_, ["api", "v1", "message", _, "link-check"]) => Ok(not_supported("link checks")),
+            (_, ["api", "v1", "message", _, "sa-check"]) => {
+                Ok(not_supported("SpamAssassin checks"))
+            }
+            (_, ["api", "v1", "message", _, "release"]) => Ok(not_supported(
+                "releasing a message: it never sends mail out to another SMTP server",
+            )),
+            ("POST", ["api", "v1", "send"]) => self.send(svc, req).await,
+            ("GET", ["api", "v1", "info"]) => self.info(svc).await,
+            ("GET", ["api", "v1", "webui"]) => Ok(json(
+                StatusCode::OK,
+                &serde_json::json!({
+                    "Label": "fakemail",
+                    "MessageRelay": {
+                        "Enabled": false,
+                        "SMTPServer": "",
+                        "ReturnPath": "",
+                        "AllowedRecipients": "",
+                        "BlockedRecipients": "",
+                        "OverrideFrom": "",
+                        "PreserveMessageIDs": false,
+                        "RecipientAllowlist": "",
+                    },
+                    "SpamAssassin": false,
+                    "ChaosEnabled": svc.chaos().enabled(),
+                    "DuplicatesIgnored": false,
+                    "HideDeleteAllButton": false,
+                }),
+            )),
+            ("GET", ["livez"]) => Ok(ok()),
+            ("GET", ["readyz"]) => Ok(match svc.check_ready() {
+                Ok(()) => ok(),
+                Err(e) => domain_error(&e),
+            }),
+            ("GET", ["view", file]) => {
+                if let Some(id) = file.strip_suffix(".html") {
+                    let id = self.resolve(svc, id).await?;
+                    let html = svc.admin_message_html(id).await?;
+                    Ok(crate::api::handlers::html_reply(html, false))
+                } else if let Some(id) = file.strip_suffix(".txt") {
+                    let id = self.resolve(svc, id).await?;
+                    let full = svc.admin_message(id).await?;
+                    let mut res = Response::new(full.content.text.unwrap_or_default().into());
+                    res.headers_mut().insert(
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static("text/plain; charset=utf-8"),
+                    );
+                    Ok(res)
+                } else {
+                    Ok(not_found(Api::Mailpit))
+                }
+            }
+            _ => Ok(not_found(Api::Mailpit)),
+        }
+    }
+
+    /// `GET /api/v1/info`.
+    async fn info(&self, svc: &Service) -> Result<Response, Error> {
+        let stats = svc.stats_snapshot().await?;
+        let (all, total) = svc
+            .admin_window(&MessageFilter::default(), 0, usize::MAX)
+            .await?;
+        let unread = all.iter().filter(|m| !self.is_read(m.id)).count();
+        Ok(json(
+            StatusCode::OK,
+            &serde_json::json!({
+                "Version": env!("CARGO_PKG_VERSION"),
+                "LatestVersion": "",
+                "Database": "",
+                "DatabaseSize": stats.bytes,
+                "Messages": total,
+                "Unread": unread,
+                "Tags": {},
+                "RuntimeStats": {
+                    "Uptime": stats.uptime.as_secs(),
+                    "Memory": 0,
+                    "MessagesDeleted": 0,
+                    "SMTPAccepted": 0,
+                    "SMTPAcceptedSize": 0,
+                    "SMTPRejected": 0,
+                    "SMTPIgnored": 0,
+                },
+            }),
+        ))
+    }
+
+    /// `POST /api/v1/send`: the message is composed and delivered as SMTP mail is.
+    async fn send(&self, svc: &Service, req: &Request) -> Result<Response, Error> {
+        let body: SendRequest = match serde_json::from_slice(&req.body) {
+            Ok(b) => b,
+            Err(e) => return Ok(bad_request(e.to_string())),
+        };
+        if !body.attachments.is_empty() {
+            let names: Vec<&str> = body
+                .attachments
+                .iter()
+                .map(|a| a.filename.as_str())
+                .collect();
+            return Ok(not_supported(&format!(
+                "attachments in POST /api/v1/send ({})",
+                names.join(", ")
+            )));
+        }
+        if body.from.email.trim().is_empty() {
+            return Ok(bad_request("From.Email is required"));
+        }
+        let mailbox = |a: &SendAddress| compose::mailbox(&a.name, a.email.trim());
+        let to: Vec<String> = body.to.iter().map(mailbox).collect();
+        let cc: Vec<String> = body.cc.iter().map(mailbox).collect();
+        let mut envelope_to: Vec<String> = body
+            .to
+            .iter()
+            .chain(&body.cc)
+            .map(|a| a.email.trim().to_owned())
+            .collect();
+        envelope_to.extend(body.bcc.iter().map(|b| b.trim().to_owned()));
+        envelope_to.retain(|a| !a.is_empty());
+        if envelope_to.is_empty() {
+            return Ok(bad_request("To, Cc or Bcc must name a recipient"));
+        }
+        let mut headers: Vec<(String, String)> = Vec::new();
+        for (name, value) in &body.headers {
+            let bad_name =
+                name.is_empty() || !name.bytes().all(|b| b.is_ascii_graphic() && b != b':');
+            if bad_name || value.contains(['\r', '\n']) {
+                return Ok(bad_request(format!("invalid header {name:?}")));
+            }
+            headers.push((name.clone(), value.clone()));
+        }
+        if !body.tags.is_empty() {
+            headers.push(("X-Tags".to_owned(), body.tags.join(", ")));
+        }
+        if body.subject.contains(['\r', '\n']) {
+            return Ok(bad_request("the subject holds a line break"));
+        }
+        let reply_to = body.reply_to.first().map(mailbox);
+        let from = body.from.email.trim();
+        let domain = from.rsplit_once('@').map_or("fakemail.invalid", |(_, d)| d);
+        let mut rnd = [0u8; 16];
+        rand::Rng::fill_bytes(&mut rand::rng(), &mut rnd);
+        let message_id = format!("{}@{domain}", crate::service::token::hex(&rnd));
+        let boundary = format!("=_fakemail_{}", crate::service::token::hex(&rnd[..8]));
+        let raw = compose::build(&compose::Outgoing {
+            from_name: &body.from.name,
+            from,
+            to: &to,
+            cc: &cc,
+            reply_to: reply_to.as_deref(),
+            subject: &body.subject,
+            text: Some(body.text.as_str()).filter(|t| !t.is_empty()),
+            html: Some(body.html.as_str()).filter(|t| !t.is_empty()),
+            headers: &headers,
+            message_id: &message_id,
+            date: None,
+            boundary: &boundary,
+        });
+        let delivered = svc
+            .submit(Submission {
+                raw,
+                envelope: Envelope {
+                    from: from.to_owned(),
+                    to: envelope_to,
+                },
+                sender: None,
+            })
+            .await?;
+        Ok(json(
+            StatusCode::OK,
+            &serde_json::json!({ "ID": delivered.message.id.to_string() }),
+        ))
+    }
+}
+
+/// A header name as Go's `textproto.CanonicalMIMEHeaderKey` writes it (`content-type` ->
+/// `Content-Type`), as Mailpit's headers map has them.
+fn canonical(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut upper = true;
+    for c in name.chars() {
+        if upper {
+            out.extend(c.to_uppercase());
+        } else {
+            out.extend(c.to_lowercase());
+        }
+        upper = c == '-';
+    }
+    out
+}
+
+/// A message in Mailpit's shape.
+fn message_json(full: &crate::service::operator::AdminMessage) -> MessageJson {
+    let m = &full.message;
+    let c = &full.content;
+    let header = |name: &str| {
+        c.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let (mut inline, mut attachments) = (Vec::new(), Vec::new());
+    for a in &c.attachments {
+        let json = AttachmentJson {
+            part_id: a.index.to_string(),
+            file_name: a.filename.clone().unwrap_or_default(),
+            content_type: a.content_type.clone(),
+            content_id: a.content_id.clone().unwrap_or_default(),
+            size: a.size,
+            checksums: Checksums::default(),
+        };
+        if a.inline {
+            inline.push(json);
+        } else {
+            attachments.push(json);
+        }
+    }
+    let return_path = header("Return-Path");
+    let tags: Vec<String> = header("X-Tags")
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .collect();
+    MessageJson {
+        id: m.id.to_string(),
+        message_id: m.message_id.clone().unwrap_or_default(),
+        from: MailAddress::from(&m.from),
+        to: addresses(&m.to),
+        cc: addresses(&m.cc),
+        bcc: Vec::new(),
+        reply_to: addresses(&m.reply_to),
+        return_path: return_path
+            .trim()
+            .trim_start_matches('<')
+            .trim_end_matches('>')
+            .to_owned(),
+        subject: m.subject.clone(),
+        list_unsubscribe: ListUnsubscribe {
+            header: header("List-Unsubscribe"),
+            header_post: header("List-Unsubscribe-Post"),
+            ..ListUnsubscribe::default()
+        },
+        date: c.date.unwrap_or(m.received_at).to_rfc3339(),
+        tags,
+        username: String::new(),
+        text: c.text.clone().unwrap_or_default(),
+        html: c.html.clone().unwrap_or_default(),
+        size: m.size,
+        inline,
+        attachments,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_names_are_canonical_as_go_writes_them() {
+        assert_eq!(canonical("content-type"), "Content-Type");
+        assert_eq!(canonical("MESSAGE-ID"), "Message-Id");
+        assert_eq!(canonical("x-tags"), "X-Tags");
+    }
 }

@@ -76,13 +76,15 @@ impl Request {
 }
 
 /// The compatibility APIs over one service. Cheap to clone: clones share the APIs' state
-/// (MailHog's Jim settings), so the HTTP port's mount and an API's own listener are one API.
+/// (MailHog's Jim settings, Mailpit's read flags), so the HTTP port's mount and an API's own
+/// listener are one API.
 #[derive(Clone)]
 pub struct Compat {
     svc: Service,
     auth: CompatAuth,
     max_body: u64,
     mailhog: mailhog::MailHog,
+    mailpit: mailpit::Mailpit,
 }
 
 impl Compat {
@@ -93,6 +95,7 @@ impl Compat {
             auth,
             max_body,
             mailhog: mailhog::MailHog::default(),
+            mailpit: mailpit::Mailpit::default(),
         }
     }
 
@@ -159,7 +162,7 @@ impl Compat {
         }
         match api {
             Api::MailHog => self.mailhog.handle(&self.svc, req).await,
-            Api::Mailpit => mailpit::handle(req),
+            Api::Mailpit => self.mailpit.handle(&self.svc, req).await,
         }
     }
 
@@ -273,7 +276,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_mount_takes_only_its_prefixes_and_the_mailpit_place_is_reserved() {
+    async fn the_mount_takes_only_its_prefixes() {
         let dir = tempfile::tempdir().unwrap();
         let svc = crate::service::test_support::service(dir.path());
         let compat = Compat::new(svc, CompatAuth::None, 1 << 20);
@@ -286,7 +289,7 @@ mod tests {
             .path("/mailpit//api/v1/info")
             .reply(&mounted)
             .await;
-        assert_eq!(res.status(), StatusCode::NOT_IMPLEMENTED);
+        assert_eq!(res.status(), StatusCode::OK);
         let res = warp::test::request()
             .path("//api/v2/messages")
             .reply(&compat.root(Api::MailHog))
