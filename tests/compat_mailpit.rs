@@ -416,3 +416,73 @@ async fn both_auth_modes_the_prefix_and_the_own_port() {
     assert_eq!(r.status, 200);
     srv.stop().await;
 }
+
+#[tokio::test]
+async fn chaos_triggers_become_fault_injection_rules() {
+    // Without --chaos: a clear error.
+    let srv = start().await;
+    let (s, e) = get(&srv, "/api/v1/chaos").await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (403, Some("chaos_disabled")),
+        "{e}"
+    );
+    srv.stop().await;
+
+    let mut c = config();
+    c.service.chaos = true;
+    let srv = TestServer::start_with(c, None).await;
+    let (s, t) = get(&srv, "/api/v1/chaos").await;
+    assert_eq!(s, 200, "{t}");
+    assert_eq!(
+        t,
+        json!({
+            "Sender": {"ErrorCode": 451, "Probability": 0},
+            "Recipient": {"ErrorCode": 451, "Probability": 0},
+            "Authentication": {"ErrorCode": 535, "Probability": 0},
+        })
+    );
+    let r = call(
+        &srv,
+        "PUT",
+        "/api/v1/chaos",
+        Some(json!({"Recipient": {"ErrorCode": 452, "Probability": 100}})),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        r.json["Recipient"],
+        json!({"ErrorCode": 452, "Probability": 100})
+    );
+    assert_eq!(
+        r.json["Sender"],
+        json!({"ErrorCode": 451, "Probability": 0})
+    );
+    let (_, t) = get(&srv, "/api/v1/chaos").await;
+    assert_eq!(t, r.json);
+    let (_, chaos) = srv
+        .call("GET", "/api/v1/admin/chaos", Some(TOKEN), None)
+        .await;
+    assert_eq!(chaos["rules"].as_array().unwrap().len(), 3, "{chaos}");
+    let mut c = SmtpClient::connect(srv.smtp).await;
+    c.expect("EHLO client.test", 250).await;
+    c.expect("MAIL FROM:<a@example.test>", 250).await;
+    let r = c.cmd("RCPT TO:<b@example.test>").await;
+    assert_eq!(r.code, 452, "{r:?}");
+    c.expect("QUIT", 221).await;
+    // A PUT replaces the rules; a bad code or chance is a 400.
+    let r = call(&srv, "PUT", "/api/v1/chaos", Some(json!({}))).await;
+    assert_eq!(r.status, 200);
+    let (_, chaos) = srv
+        .call("GET", "/api/v1/admin/chaos", Some(TOKEN), None)
+        .await;
+    assert_eq!(chaos["rules"].as_array().unwrap().len(), 3, "{chaos}");
+    for bad in [
+        json!({"Sender": {"ErrorCode": 200, "Probability": 1}}),
+        json!({"Sender": {"ErrorCode": 451, "Probability": 101}}),
+    ] {
+        let r = call(&srv, "PUT", "/api/v1/chaos", Some(bad)).await;
+        assert_eq!(r.status, 400, "{}", r.text);
+    }
+    srv.stop().await;
+}

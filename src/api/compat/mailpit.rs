@@ -12,6 +12,9 @@
 //!   addresses, subject and text).
 //! - HTML check, link check, SpamAssassin check and release answer 501 `not_supported`:
 //!   fakemail has no such checks and never sends mail out.
+//! - Chaos (`/api/v1/chaos`) is fakemail's fault injection (`--chaos`; without it, 403
+//!   `chaos_disabled`): the Sender, Recipient and Authentication triggers become rules that
+//!   reply with their error code to MAIL, RCPT and AUTH, which `GET /api/v1/admin/chaos` shows.
 //! - OK answers without data are the plain text `ok`, as Mailpit writes them.
 
 use std::collections::{BTreeMap, HashSet};
@@ -24,6 +27,7 @@ use warp::reply::Response;
 use super::{Api, Request, domain_error, error, json, method_not_allowed, not_found};
 use crate::error::Error;
 use crate::service::Service;
+use crate::service::chaos::{Action, RuleSpec, Stage, Trigger};
 use crate::service::compose;
 use crate::service::filter::MessageFilter;
 use crate::service::mail::{Envelope, Submission};
@@ -34,10 +38,95 @@ const DEFAULT_LIMIT: usize = 50;
 /// The largest page this API returns.
 const MAX_LIMIT: usize = 5_000;
 
-/// The Mailpit API's state: which messages have been read through it.
+/// The Mailpit API's state: which messages have been read through it, and its chaos
+/// triggers with the ids of the rules they became.
 #[derive(Clone, Default)]
 pub struct Mailpit {
     read: Arc<Mutex<HashSet<u64>>>,
+    chaos: Arc<Mutex<Option<ChaosState>>>,
+}
+
+/// The triggers as set, with the ids of the rules they became.
+type ChaosState = (Triggers, Vec<u64>);
+
+/// Mailpit's `ChaosTrigger`: an SMTP error code (400 to 599) and a chance in percent.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ChaosTrigger {
+    pub error_code: u16,
+    pub probability: u8,
+}
+
+/// Mailpit's `ChaosTriggers`.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct Triggers {
+    pub sender: ChaosTrigger,
+    pub recipient: ChaosTrigger,
+    pub authentication: ChaosTrigger,
+}
+
+impl Triggers {
+    /// Mailpit's defaults: 451 to senders and recipients, 535 to logins, never.
+    const DEFAULT: Triggers = Triggers {
+        sender: ChaosTrigger {
+            error_code: 451,
+            probability: 0,
+        },
+        recipient: ChaosTrigger {
+            error_code: 451,
+            probability: 0,
+        },
+        authentication: ChaosTrigger {
+            error_code: 535,
+            probability: 0,
+        },
+    };
+
+    /// Fills an absent error code with Mailpit's default, then checks the ranges.
+    fn validated(mut self) -> Result<Triggers, String> {
+        for (t, default) in [
+            (&mut self.sender, 451),
+            (&mut self.recipient, 451),
+            (&mut self.authentication, 535),
+        ] {
+            if t.error_code == 0 {
+                t.error_code = default;
+            }
+            if !(400..=599).contains(&t.error_code) {
+                return Err("error code must be between 400 and 599".into());
+            }
+            if t.probability > 100 {
+                return Err("probability must be between 0 and 100".into());
+            }
+        }
+        Ok(self)
+    }
+
+    /// The fault-injection rules that act as the triggers do: a reply with the error code to
+    /// MAIL (sender), RCPT (recipient) and AUTH (authentication), at their chance. Every rule
+    /// is made, at 0% too, so that the triggers stay set until they are changed.
+    pub fn rules(&self) -> Vec<RuleSpec> {
+        [
+            (Stage::Mail, self.sender, "sender rejected"),
+            (Stage::Rcpt, self.recipient, "recipient rejected"),
+            (Stage::Auth, self.authentication, "authentication rejected"),
+        ]
+        .into_iter()
+        .map(|(stage, t, text)| RuleSpec {
+            stage,
+            action: Action::Reply {
+                code: t.error_code,
+                enhanced: None,
+                text: Some(format!("Chaos: {text}")),
+            },
+            trigger: Trigger::Percent(f64::from(t.probability)),
+            from: None,
+            to: None,
+            seed: None,
+        })
+        .collect()
+    }
 }
 
 /// Go's `mail.Address`.
@@ -513,6 +602,8 @@ impl Mailpit {
                     "HideDeleteAllButton": false,
                 }),
             )),
+            ("GET" | "PUT", ["api", "v1", "chaos"]) => self.chaos(svc, req),
+            (_, ["api", "v1", "chaos"]) => Ok(method_not_allowed("GET, PUT")),
             ("GET", ["livez"]) => Ok(ok()),
             ("GET", ["readyz"]) => Ok(match svc.check_ready() {
                 Ok(()) => ok(),
@@ -538,6 +629,53 @@ impl Mailpit {
             }
             _ => Ok(not_found(Api::Mailpit)),
         }
+    }
+
+    /// `GET|PUT /api/v1/chaos`: the triggers, set as fault-injection rules (`--chaos`).
+    fn chaos(&self, svc: &Service, req: &Request) -> Result<Response, Error> {
+        let chaos = svc.chaos();
+        if !chaos.enabled() {
+            return Err(Error::ChaosDisabled);
+        }
+        let mut state = self.chaos.lock().unwrap_or_else(|p| p.into_inner());
+        // The triggers are off once their rules are gone, also when the admin API removed
+        // them.
+        let live: Vec<u64> = chaos.rules()?.iter().map(|r| r.id).collect();
+        if state
+            .as_ref()
+            .is_some_and(|(_, ids)| !ids.iter().any(|id| live.contains(id)))
+        {
+            *state = None;
+        }
+        if req.method == warp::http::Method::PUT {
+            let triggers = match serde_json::from_slice::<Triggers>(&req.body)
+                .map_err(|e| e.to_string())
+                .and_then(Triggers::validated)
+            {
+                Ok(t) => t,
+                Err(e) => return Ok(bad_request(e)),
+            };
+            if let Some((_, ids)) = state.take() {
+                for id in ids {
+                    let _ = chaos.remove(id);
+                }
+            }
+            let mut ids = Vec::new();
+            for spec in triggers.rules() {
+                match chaos.add(spec) {
+                    Ok(rule) => ids.push(rule.id),
+                    Err(e) => {
+                        for id in ids {
+                            let _ = chaos.remove(id);
+                        }
+                        return Err(e);
+                    }
+                }
+            }
+            *state = Some((triggers, ids));
+        }
+        let triggers = state.as_ref().map_or(Triggers::DEFAULT, |(t, _)| *t);
+        Ok(json(StatusCode::OK, &triggers))
     }
 
     /// `GET /api/v1/info`.
