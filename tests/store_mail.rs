@@ -105,7 +105,7 @@ fn store_message(
         entries: entries.iter().map(|e| e.id).collect(),
     };
     store
-        .insert_message(&record, &vec![b'x'; size], &entries)
+        .insert_message(&record, &vec![b'x'; size], &entries, &[])
         .unwrap();
     (record, entries)
 }

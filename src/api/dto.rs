@@ -292,6 +292,9 @@ pub struct SummaryDto {
     pub read: bool,
     pub starred: bool,
     pub has_attachments: bool,
+    /// The message's tags (shared by every copy): from its `X-Tags` header and set by the
+    /// operator.
+    pub tags: Vec<String>,
 }
 
 impl From<&MessageView> for SummaryDto {
@@ -310,6 +313,7 @@ impl From<&MessageView> for SummaryDto {
             read: v.entry.read,
             starred: v.entry.starred,
             has_attachments: m.has_attachments,
+            tags: m.tags.clone(),
         }
     }
 }
@@ -509,6 +513,8 @@ pub struct AdminSummaryDto {
     pub has_attachments: bool,
     /// The envelope recipients: every address that got a copy, Bcc ones included.
     pub recipients: Vec<String>,
+    /// The message's tags: from its `X-Tags` header and set by the operator.
+    pub tags: Vec<String>,
 }
 
 impl From<&Message> for AdminSummaryDto {
@@ -524,6 +530,7 @@ impl From<&Message> for AdminSummaryDto {
             size: m.size,
             has_attachments: m.has_attachments,
             recipients: m.envelope_to.clone(),
+            tags: m.tags.clone(),
         }
     }
 }
