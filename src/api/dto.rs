@@ -701,6 +701,35 @@ pub struct ChaosView {
     pub rules: Vec<RuleJson>,
 }
 
+/// The body of `PUT /api/v1/admin/messages/{id}/tags`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TagsRequest {
+    #[schema(schema_with = formats::tag_list)]
+    pub tags: Vec<String>,
+}
+
+/// A message's tags, as stored.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TagsDto {
+    pub tags: Vec<String>,
+}
+
+/// A tag in use.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TagDto {
+    /// As first stored (tags differing only in letter case are one tag).
+    pub name: String,
+    /// How many messages carry it.
+    pub messages: u64,
+}
+
+/// Every tag in use, in alphabetical order of their lower-cased names.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TagListDto {
+    pub tags: Vec<TagDto>,
+}
+
 /// The body of `PUT /api/v1/admin/chaos`: the new rule list.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -897,6 +926,32 @@ pub(super) mod formats {
              user regardless of letter case, system names included.",
         )
         .build()
+    }
+
+    /// A tag: any spaces around 1 to 100 characters with no comma and no control character,
+    /// the first and last not spaces.
+    pub fn tag() -> Object {
+        let inner = format!("[^,{CONTROL}]");
+        let edge = format!("[^,{CONTROL}{SPACE}]");
+        let between = crate::service::tags::MAX_TAG_CHARS - 2;
+        string(
+            format!("^[{SPACE}]*{edge}(?:{inner}{{0,{between}}}{edge})?[{SPACE}]*$"),
+            "Trimmed, then 1 to 100 characters with no comma and no control characters; tags \
+             differing only in letter case are one tag.",
+        )
+        .build()
+    }
+
+    /// A message's new tags: at most 50.
+    pub fn tag_list() -> utoipa::openapi::schema::Array {
+        ArrayBuilder::new()
+            .items(tag())
+            .max_items(Some(crate::service::tags::MAX_TAGS))
+            .description(Some(
+                "Replaces the message's tags; empty removes them all. A tag already in use \
+                 keeps its spelling.",
+            ))
+            .build()
     }
 
     /// The name of a mailbox of the user's own: not a system mailbox's, in any letter case,

@@ -1002,6 +1002,62 @@ pub async fn admin_delete(id: String, svc: Service) -> Result<Response, Rejectio
     Ok(no_content())
 }
 
+/// Set a message's tags
+///
+/// Replaces the tags of a message (shared by all its copies); an empty list removes them.
+/// Tags differing only in letter case are one tag: a tag already in use keeps its spelling.
+#[utoipa::path(
+    put, path = routes::ADMIN_MESSAGE_TAGS.template, tag = "operator",
+    operation_id = "adminSetMessageTags", security(("admin" = [])),
+    params(MessageId),
+    request_body = TagsRequest,
+    responses(
+        (status = 200, description = "The message's tags as stored.", body = TagsDto),
+        (status = 400, response = BadRequest),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 401, response = AdminUnauthorized),
+        (status = 404, response = NotFound),
+        (status = 422, description = "`invalid_body`, or `invalid_tag` (field `tags[N]` or
+            `tags`).", body = Envelope),
+        (status = "default", response = ErrorResponse),
+    )
+)]
+pub async fn admin_set_tags(
+    id: String,
+    svc: Service,
+    req: TagsRequest,
+) -> Result<Response, Rejection> {
+    let id = message_id(&id)?;
+    let tags = svc.set_tags(id, &req.tags).await?;
+    Ok(json(&TagsDto { tags }).into_response())
+}
+
+/// Every tag
+///
+/// The tags in use, with how many messages carry each.
+#[utoipa::path(
+    get, path = routes::ADMIN_TAGS.template, tag = "operator",
+    operation_id = "adminListTags", security(("admin" = [])),
+    responses(
+        (status = 200, description = "The tags.", body = TagListDto),
+        (status = 401, response = AdminUnauthorized),
+        (status = "default", response = ErrorResponse),
+    )
+)]
+pub async fn admin_tags(svc: Service) -> Result<Response, Rejection> {
+    let tags = svc
+        .tags()
+        .await?
+        .into_iter()
+        .map(|t| TagDto {
+            name: t.name,
+            messages: t.messages,
+        })
+        .collect();
+    Ok(json(&TagListDto { tags }).into_response())
+}
+
 /// A message's source
 #[utoipa::path(
     get, path = routes::ADMIN_MESSAGE_RAW.template, tag = "operator",

@@ -92,6 +92,8 @@ pub fn document() -> &'static str {
         handlers::admin_message,
         handlers::admin_delete,
         handlers::admin_raw,
+        handlers::admin_set_tags,
+        handlers::admin_tags,
         handlers::admin_message_html,
         handlers::open_admin_session,
         handlers::close_admin_session,

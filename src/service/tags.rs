@@ -53,6 +53,13 @@ pub fn from_header<'a>(values: impl Iterator<Item = &'a str>) -> Vec<String> {
 /// `invalid_tag` ([`Error::Invalid`]) for an empty or too long tag, one with a comma or a
 /// control character, or more than [`MAX_TAGS`].
 pub fn checked(tags: &[String]) -> Result<Vec<String>> {
+    if tags.len() > MAX_TAGS {
+        return Err(Error::invalid(
+            "invalid_tag",
+            "tags",
+            "a message may carry at most 50 tags",
+        ));
+    }
     let mut out = Vec::new();
     for (i, tag) in tags.iter().enumerate() {
         let tag = tag.trim();
@@ -60,13 +67,6 @@ pub fn checked(tags: &[String]) -> Result<Vec<String>> {
             return Err(Error::invalid("invalid_tag", format!("tags[{i}]"), why));
         }
         push_unique(&mut out, tag);
-    }
-    if out.len() > MAX_TAGS {
-        return Err(Error::invalid(
-            "invalid_tag",
-            "tags",
-            "a message may carry at most 50 tags",
-        ));
     }
     Ok(out)
 }
