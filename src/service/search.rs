@@ -127,11 +127,12 @@ fn parse_size(v: &str) -> Option<u64> {
     (bytes.is_finite() && bytes < u64::MAX as f64).then_some(bytes as u64)
 }
 
-/// A date (`2026-11-24`, midnight UTC) or an RFC 3339 time.
-fn parse_date(v: &str) -> Option<Timestamp> {
+/// A date (`2026-11-24`: its midnight at `offset` seconds east of UTC) or an RFC 3339 time.
+fn parse_date(v: &str, offset: i32) -> Option<Timestamp> {
     if v.len() == 10 {
         let t = humantime::parse_rfc3339(&format!("{v}T00:00:00Z")).ok()?;
-        return Some(Timestamp::from_system(t));
+        let midnight = i64::try_from(Timestamp::from_system(t).0).ok()? - i64::from(offset);
+        return u64::try_from(midnight).ok().map(Timestamp);
     }
     super::watch::parse_time(v)
 }
@@ -172,6 +173,16 @@ impl Search {
     /// empty value, a bad size or date, an unknown `is:` or `has:` value, an unbalanced quote,
     /// or a `-` or `!` with nothing to negate.
     pub fn parse(q: &str, field: &str) -> Result<Search, Error> {
+        Self::parse_at(q, field, 0)
+    }
+
+    /// [`Search::parse`], with the days of `before:` and `after:` dates beginning at midnight
+    /// `offset` seconds east of UTC instead of at midnight UTC (for an API that takes the
+    /// client's time zone, as Mailpit's `tz`).
+    ///
+    /// # Errors
+    /// As [`Search::parse`].
+    pub fn parse_at(q: &str, field: &str, offset: i32) -> Result<Search, Error> {
         let mut terms = Vec::new();
         let mut rest = q;
         loop {
@@ -214,7 +225,7 @@ impl Search {
             if key.is_none() && !quoted && value.is_empty() {
                 return Err(bad(term, "nothing to negate", field));
             }
-            let (test, flip) = Self::test(term, key, value, field)?;
+            let (test, flip) = Self::test(term, key, value, field, offset)?;
             let negated = negated != flip;
             terms.push(Term { negated, test });
         }
@@ -229,6 +240,7 @@ impl Search {
         key: Option<&str>,
         value: &str,
         field: &str,
+        offset: i32,
     ) -> Result<(Test, bool), Error> {
         let Some(key) = key else {
             if value.trim().is_empty() {
@@ -280,7 +292,7 @@ impl Search {
                 }
             }
             "before" | "after" => {
-                let t = parse_date(value).ok_or_else(|| {
+                let t = parse_date(value, offset).ok_or_else(|| {
                     bad(
                         term,
                         "not a date such as 2026-11-24 or an RFC 3339 time such as \
@@ -718,14 +730,31 @@ mod tests {
         for bad in ["", "K", "10X", "1.", ".5K", "1..5", "-1", "1e3"] {
             assert_eq!(parse_size(bad), None, "{bad}");
         }
-        assert_eq!(parse_date("2025-12-01"), Some(Timestamp(1_764_547_200)));
+        assert_eq!(parse_date("2025-12-01", 0), Some(Timestamp(1_764_547_200)));
         assert_eq!(
-            parse_date("2025-12-01T02:00:00+02:00"),
-            Some(Timestamp(1_764_547_200))
+            parse_date("2025-12-01", 3600),
+            Some(Timestamp(1_764_547_200 - 3600)),
+            "midnight an hour east of UTC"
+        );
+        assert_eq!(
+            parse_date("2025-12-01T02:00:00+02:00", 3600),
+            Some(Timestamp(1_764_547_200)),
+            "a time says its own offset"
         );
         for bad in ["2025-13-01", "2025-02-30", "yesterday", "2025-12-1"] {
-            assert_eq!(parse_date(bad), None, "{bad}");
+            assert_eq!(parse_date(bad, 0), None, "{bad}");
         }
+        // The message arrived at midnight UTC: 01:00 an hour east, 23:00 the day before
+        // an hour west.
+        let m = record();
+        let at = |q: &str, offset| {
+            Search::parse_at(q, "q", offset)
+                .unwrap()
+                .matches(&m, Viewer::Operator, &NoLookup)
+        };
+        assert!(at("after:2025-12-01 before:2025-12-02", 3600));
+        assert!(at("after:2025-11-30 before:2025-12-01", -3600));
+        assert!(!at("after:2025-12-01", -3600));
     }
 
     #[test]
