@@ -159,8 +159,7 @@ impl Service {
             let mut messages = Vec::with_capacity(limit.min(64));
             for m in store.messages_newest_first(None) {
                 let m = m?;
-                let id = m.id;
-                if filter.matches(&m, Viewer::Operator, || store.raw(id).ok().flatten()) {
+                if filter.matches(&m, Viewer::Operator, &StoreLookup(store)) {
                     if total >= start && messages.len() < limit {
                         messages.push(Message::from(m));
                     }
