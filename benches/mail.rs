@@ -331,7 +331,7 @@ fn fill_expired(store: &Store, n: usize, age: Duration) -> Duration {
                         entries: vec![entry.id],
                     };
                     store
-                        .insert_message(&record, raw, &[entry])
+                        .insert_message(&record, raw, &[entry], &[])
                         .expect("insert");
                 }
             });

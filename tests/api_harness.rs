@@ -653,7 +653,8 @@ async fn wait_parameters_and_tokens_are_checked() {
         ("timeout=soon", "invalid_timeout", "timeout"),
         ("after=yesterday", "invalid_after", "after"),
         ("after=2026-11-24", "invalid_after", "after"),
-        ("q=code", "invalid_query", "q"),
+        ("q=colour:red", "invalid_search", "q"),
+        ("q=larger:big", "invalid_search", "q"),
         ("limit=1", "invalid_query", "limit"),
     ] {
         for (path, token) in [

@@ -22,7 +22,7 @@ const CAROL: &str = "carol@example.test";
 const DAVE: &str = "dave@example.test";
 
 /// The keys of a summary, as the contract lists them.
-const SUMMARY_KEYS: [&str; 12] = [
+const SUMMARY_KEYS: [&str; 13] = [
     "cc",
     "from",
     "has_attachments",
@@ -34,6 +34,7 @@ const SUMMARY_KEYS: [&str; 12] = [
     "snippet",
     "starred",
     "subject",
+    "tags",
     "to",
 ];
 

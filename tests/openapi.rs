@@ -779,6 +779,30 @@ async fn real_answers_match_the_document() {
         .await;
     api.expect(200, "GET", "/api/v1/admin/stats", admin, None)
         .await;
+    let tags = json!({"tags": ["Urgent", "billing"]});
+    api.expect(200, "PUT", &format!("{one}/tags"), admin, Some(tags))
+        .await;
+    let bad = json!({"tags": ["a,b"]});
+    api.expect(422, "PUT", &format!("{one}/tags"), admin, Some(bad))
+        .await;
+    api.expect(200, "GET", "/api/v1/admin/tags", admin, None)
+        .await;
+    api.expect(
+        200,
+        "GET",
+        "/api/v1/admin/messages?q=tag:urgent",
+        admin,
+        None,
+    )
+    .await;
+    api.expect(
+        422,
+        "GET",
+        "/api/v1/admin/messages?q=colour:red",
+        admin,
+        None,
+    )
+    .await;
     let admin_session = "/api/v1/admin/session";
     api.expect(403, "POST", admin_session, admin, None).await;
     let r = api.call_with("POST", admin_session, admin, None, &ui).await;

@@ -105,7 +105,7 @@ fn store_message(
         entries: entries.iter().map(|e| e.id).collect(),
     };
     store
-        .insert_message(&record, &vec![b'x'; size], &entries)
+        .insert_message(&record, &vec![b'x'; size], &entries, &[])
         .unwrap();
     (record, entries)
 }
@@ -666,4 +666,70 @@ fn moves_and_mailbox_deletions_at_once_leave_every_copy_listed() {
     }
     assert_counters_match(&store, &[bob]);
     assert_eq!(moved + deleted, 300);
+}
+
+/// The tags and their counts, as `Store::tags` lists them.
+fn tag_counts(store: &Store) -> Vec<(String, u64)> {
+    store
+        .tags()
+        .unwrap()
+        .into_iter()
+        .map(|t| (t.name, t.messages))
+        .collect()
+}
+
+#[test]
+fn tags_keep_their_index_and_counts_and_go_with_their_message() {
+    let (_dir, store, bob, alice) = bob_and_alice();
+    let (m1, e1) = store_message(
+        &store,
+        T0,
+        10,
+        &[unread_in(bob, INBOX), unread_in(alice, INBOX)],
+    );
+    let (m2, _) = store_message(&store, T0, 10, &[unread_in(bob, INBOX)]);
+    let tags = |t: &[&str]| t.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+
+    assert_eq!(
+        store
+            .set_message_tags(m1.id, &tags(&["Urgent", "a"]))
+            .unwrap(),
+        Some(tags(&["Urgent", "a"]))
+    );
+    // The spelling in use wins, on another message and on the same one.
+    assert_eq!(
+        store.set_message_tags(m2.id, &tags(&["URGENT"])).unwrap(),
+        Some(tags(&["Urgent"]))
+    );
+    assert_eq!(
+        store
+            .set_message_tags(m1.id, &tags(&["urgent", "b"]))
+            .unwrap(),
+        Some(tags(&["Urgent", "b"]))
+    );
+    assert_eq!(tag_counts(&store), [("b".into(), 1), ("Urgent".into(), 2)]);
+    let mut tagged = store.tagged_messages("uRGENT").unwrap();
+    tagged.sort();
+    assert_eq!(tagged, [m1.id, m2.id]);
+    assert_eq!(
+        store.set_message_tags(9_999_999, &tags(&["x"])).unwrap(),
+        None
+    );
+
+    store
+        .retag_messages(&[m1.id, m2.id], |mut t| {
+            t.retain(|x| x != "Urgent");
+            t
+        })
+        .unwrap();
+    assert_eq!(tag_counts(&store), [("b".into(), 1)]);
+    assert!(store.message_tags(m2.id).unwrap().is_empty());
+
+    // The first copy's deletion keeps them; the last one's removes them.
+    store.delete_entry(e1[0].id).unwrap();
+    assert_eq!(store.message_tags(m1.id).unwrap(), ["b"]);
+    store.delete_entry(e1[1].id).unwrap();
+    assert!(store.message_tags(m1.id).unwrap().is_empty());
+    assert!(tag_counts(&store).is_empty());
+    assert!(store.tagged_messages("b").unwrap().is_empty());
 }

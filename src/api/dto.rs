@@ -292,6 +292,9 @@ pub struct SummaryDto {
     pub read: bool,
     pub starred: bool,
     pub has_attachments: bool,
+    /// The message's tags (shared by every copy): from its `X-Tags` header and set by the
+    /// operator.
+    pub tags: Vec<String>,
 }
 
 impl From<&MessageView> for SummaryDto {
@@ -310,6 +313,7 @@ impl From<&MessageView> for SummaryDto {
             read: v.entry.read,
             starred: v.entry.starred,
             has_attachments: m.has_attachments,
+            tags: m.tags.clone(),
         }
     }
 }
@@ -509,6 +513,8 @@ pub struct AdminSummaryDto {
     pub has_attachments: bool,
     /// The envelope recipients: every address that got a copy, Bcc ones included.
     pub recipients: Vec<String>,
+    /// The message's tags: from its `X-Tags` header and set by the operator.
+    pub tags: Vec<String>,
 }
 
 impl From<&Message> for AdminSummaryDto {
@@ -524,6 +530,7 @@ impl From<&Message> for AdminSummaryDto {
             size: m.size,
             has_attachments: m.has_attachments,
             recipients: m.envelope_to.clone(),
+            tags: m.tags.clone(),
         }
     }
 }
@@ -692,6 +699,35 @@ pub struct ChaosView {
     /// In the order they are tried; the first that fires wins.
     #[schema(value_type = Vec<ChaosRule>)]
     pub rules: Vec<RuleJson>,
+}
+
+/// The body of `PUT /api/v1/admin/messages/{id}/tags`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TagsRequest {
+    #[schema(schema_with = formats::tag_list)]
+    pub tags: Vec<String>,
+}
+
+/// A message's tags, as stored.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TagsDto {
+    pub tags: Vec<String>,
+}
+
+/// A tag in use.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TagDto {
+    /// As first stored (tags differing only in letter case are one tag).
+    pub name: String,
+    /// How many messages carry it.
+    pub messages: u64,
+}
+
+/// Every tag in use, in alphabetical order of their lower-cased names.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TagListDto {
+    pub tags: Vec<TagDto>,
 }
 
 /// The body of `PUT /api/v1/admin/chaos`: the new rule list.
@@ -890,6 +926,32 @@ pub(super) mod formats {
              user regardless of letter case, system names included.",
         )
         .build()
+    }
+
+    /// A tag: any spaces around 1 to 100 characters with no comma and no control character,
+    /// the first and last not spaces.
+    pub fn tag() -> Object {
+        let inner = format!("[^,{CONTROL}]");
+        let edge = format!("[^,{CONTROL}{SPACE}]");
+        let between = crate::service::tags::MAX_TAG_CHARS - 2;
+        string(
+            format!("^[{SPACE}]*{edge}(?:{inner}{{0,{between}}}{edge})?[{SPACE}]*$"),
+            "Trimmed, then 1 to 100 characters with no comma and no control characters; tags \
+             differing only in letter case are one tag.",
+        )
+        .build()
+    }
+
+    /// A message's new tags: at most 50.
+    pub fn tag_list() -> utoipa::openapi::schema::Array {
+        ArrayBuilder::new()
+            .items(tag())
+            .max_items(Some(crate::service::tags::MAX_TAGS))
+            .description(Some(
+                "Replaces the message's tags; empty removes them all. A tag already in use \
+                 keeps its spelling.",
+            ))
+            .build()
     }
 
     /// The name of a mailbox of the user's own: not a system mailbox's, in any letter case,

@@ -638,9 +638,44 @@ fn admin_chaos_rule(svc: Service) -> impl Filter<Extract = (Response,), Error = 
         .unify()
 }
 
-/// The fault-injection endpoints, boxed: one type for the group keeps the route tree small.
+/// PUT /api/v1/admin/messages/{id}/tags
+fn admin_message_tags(
+    svc: Service,
+    l: Limits,
+) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    let path = || warp::path!("api" / "v1" / "admin" / "messages" / String / "tags");
+    path()
+        .and(warp::put())
+        .and(admin(svc.clone()))
+        .and(with_svc(svc))
+        .and(json(l.max_body))
+        .and_then(handlers::admin_set_tags)
+        .or(path()
+            .and(others(routes::ADMIN_MESSAGE_TAGS))
+            .map(|_: String, r| r))
+        .unify()
+}
+
+/// GET /api/v1/admin/tags
+fn admin_tags(svc: Service) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    warp::path!("api" / "v1" / "admin" / "tags").and(
+        warp::get()
+            .and(admin(svc.clone()))
+            .and(with_svc(svc))
+            .and_then(handlers::admin_tags)
+            .or(others(routes::ADMIN_TAGS))
+            .unify(),
+    )
+}
+
+/// The fault-injection and tag endpoints, boxed: one type for the group keeps the route tree
+/// small.
 fn chaos_routes(svc: Service, l: Limits) -> BoxedFilter<(Response,)> {
-    admin_chaos(svc.clone(), l)
+    admin_message_tags(svc.clone(), l)
+        .or(admin_tags(svc.clone()))
+        .unify()
+        .or(admin_chaos(svc.clone(), l))
+        .unify()
         .or(admin_chaos_rules(svc.clone(), l))
         .unify()
         .or(admin_chaos_rule(svc))

@@ -23,6 +23,7 @@ use crate::service::filter::MessageFilter;
 use crate::service::mail::ListQuery;
 use crate::service::mime;
 use crate::service::operator::AdminQuery;
+use crate::service::search::Search as SearchQuery;
 use crate::service::stream::{EventStream, Notice, NoticeItem};
 use crate::service::watch::{self, Audience, Found, Waited};
 use crate::service::{NewUser, Service, Session};
@@ -764,8 +765,9 @@ pub async fn delete_mailbox(
         (status = 200, description = "A page.", body = PageDto),
         (status = 401, response = Unauthorized),
         (status = 404, response = NotFound),
-        (status = 422, description = "`invalid_limit`, `invalid_cursor` or `invalid_query`
-            (`unread` or `starred` not a boolean).", body = Envelope),
+        (status = 422, description = "`invalid_limit`, `invalid_cursor`, `invalid_query`
+            (`unread` or `starred` not a boolean) or `invalid_search` (`q` malformed).",
+            body = Envelope),
         (status = "default", response = ErrorResponse),
     )
 )]
@@ -902,10 +904,11 @@ fn query_limit(q: &HashMap<String, String>) -> Result<Option<usize>, Rejection> 
         .transpose()
 }
 
-/// The `to`, `from`, `subject` and `q` filters.
-fn message_filter(q: &HashMap<String, String>) -> MessageFilter {
+/// The `to`, `from` and `subject` filters, and the `q` search.
+fn message_filter(q: &HashMap<String, String>) -> Result<MessageFilter, Rejection> {
     let get = |k: &str| q.get(k).map(String::as_str);
-    MessageFilter::new(get("to"), get("from"), get("subject"), get("q"))
+    let search = SearchQuery::parse(get("q").unwrap_or_default(), "q")?;
+    Ok(MessageFilter::new(get("to"), get("from"), get("subject"), None).with_search(search))
 }
 
 /// Every message
@@ -930,15 +933,16 @@ fn message_filter(q: &HashMap<String, String>) -> MessageFilter {
                 parameters(("id" = "$response.body#/messages/0/id")))),
         )),
         (status = 401, response = AdminUnauthorized),
-        (status = 422, description = "`invalid_limit`, `invalid_cursor`, or `invalid_query` for a
-            parameter the endpoint does not take (field names it).", body = Envelope),
+        (status = 422, description = "`invalid_limit`, `invalid_cursor`, `invalid_search` (`q`
+            malformed), or `invalid_query` for a parameter the endpoint does not take (field
+            names it).", body = Envelope),
         (status = "default", response = ErrorResponse),
     )
 )]
 pub async fn admin_list(svc: Service, q: HashMap<String, String>) -> Result<Response, Rejection> {
     only_params(&q, &["to", "from", "subject", "q", "limit", "cursor"])?;
     let query = AdminQuery {
-        filter: message_filter(&q),
+        filter: message_filter(&q)?,
         limit: query_limit(&q)?,
         cursor: q.get("cursor").cloned(),
     };
@@ -1000,6 +1004,62 @@ pub async fn admin_delete(id: String, svc: Service) -> Result<Response, Rejectio
     let id = message_id(&id)?;
     svc.admin_delete(id).await?;
     Ok(no_content())
+}
+
+/// Set a message's tags
+///
+/// Replaces the tags of a message (shared by all its copies); an empty list removes them.
+/// Tags differing only in letter case are one tag: a tag already in use keeps its spelling.
+#[utoipa::path(
+    put, path = routes::ADMIN_MESSAGE_TAGS.template, tag = "operator",
+    operation_id = "adminSetMessageTags", security(("admin" = [])),
+    params(MessageId),
+    request_body = TagsRequest,
+    responses(
+        (status = 200, description = "The message's tags as stored.", body = TagsDto),
+        (status = 400, response = BadRequest),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 401, response = AdminUnauthorized),
+        (status = 404, response = NotFound),
+        (status = 422, description = "`invalid_body`, or `invalid_tag` (field `tags[N]` or
+            `tags`).", body = Envelope),
+        (status = "default", response = ErrorResponse),
+    )
+)]
+pub async fn admin_set_tags(
+    id: String,
+    svc: Service,
+    req: TagsRequest,
+) -> Result<Response, Rejection> {
+    let id = message_id(&id)?;
+    let tags = svc.set_tags(id, &req.tags).await?;
+    Ok(json(&TagsDto { tags }).into_response())
+}
+
+/// Every tag
+///
+/// The tags in use, with how many messages carry each.
+#[utoipa::path(
+    get, path = routes::ADMIN_TAGS.template, tag = "operator",
+    operation_id = "adminListTags", security(("admin" = [])),
+    responses(
+        (status = 200, description = "The tags.", body = TagListDto),
+        (status = 401, response = AdminUnauthorized),
+        (status = "default", response = ErrorResponse),
+    )
+)]
+pub async fn admin_tags(svc: Service) -> Result<Response, Rejection> {
+    let tags = svc
+        .tags()
+        .await?
+        .into_iter()
+        .map(|t| TagDto {
+            name: t.name,
+            messages: t.messages,
+        })
+        .collect();
+    Ok(json(&TagListDto { tags }).into_response())
 }
 
 /// A message's source
@@ -1145,13 +1205,13 @@ pub async fn admin_stats(svc: Service) -> Result<Response, Rejection> {
 // ----- wait-for-message -------------------------------------------------------------------------
 
 /// The parameters of the waits.
-const WAIT_PARAMS: [&str; 5] = ["to", "from", "subject", "after", "timeout"];
+const WAIT_PARAMS: [&str; 6] = ["to", "from", "subject", "q", "after", "timeout"];
 
 fn wait_query(q: &HashMap<String, String>) -> Result<watch::WaitQuery, Rejection> {
     only_params(q, &WAIT_PARAMS)?;
     let get = |k: &str| q.get(k).map(String::as_str);
     Ok(watch::wait_query(
-        message_filter(q),
+        message_filter(q)?,
         get("after"),
         get("timeout"),
     )?)
@@ -1180,7 +1240,7 @@ fn waited_reply(w: Waited) -> Response {
 #[utoipa::path(
     get, path = routes::ADMIN_WAIT.template, tag = "waiting",
     operation_id = "adminWait", security(("admin" = [])),
-    params(Filters, Wait),
+    params(Filters, Search, Wait),
     responses(
         (status = 200, description = "The message, with the cursor to pass as `after` to wait for
             the next one.", body = WaitedAdminMessageDto),
@@ -1204,7 +1264,7 @@ pub async fn admin_wait(svc: Service, q: HashMap<String, String>) -> Result<Resp
 #[utoipa::path(
     get, path = routes::MAILBOX_WAIT.template, tag = "waiting",
     operation_id = "waitInMailbox", security(("session" = [])),
-    params(MailboxName, Filters, Wait),
+    params(MailboxName, Filters, Search, Wait),
     responses(
         (status = 200, description = "The message, with the cursor to pass as `after` to wait for
             the next one.", body = WaitedMessageDto),

@@ -92,6 +92,8 @@ pub fn document() -> &'static str {
         handlers::admin_message,
         handlers::admin_delete,
         handlers::admin_raw,
+        handlers::admin_set_tags,
+        handlers::admin_tags,
         handlers::admin_message_html,
         handlers::open_admin_session,
         handlers::close_admin_session,
@@ -397,13 +399,18 @@ pub struct Filters {
     subject: Option<String>,
 }
 
-/// The free-text filter of the listings (a mailbox's, the operator's).
+/// The search of the listings and waits.
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]
 #[allow(dead_code)]
 pub struct Search {
-    /// A substring, in any letter case, of the subject, an address or display name, or the
-    /// text (the HTML as text when the message has no text part).
+    /// A query in the search grammar (docs/api.md, "Search"): terms separated by spaces, all
+    /// of which must match. Bare words and `"quoted phrases"` match the sender, recipients,
+    /// subject or text; `from:` `to:` `cc:` `bcc:` `reply-to:` `addressed:` `subject:`
+    /// `message-id:` `tag:` `is:read` `is:unread` `is:starred` `is:tagged` `has:attachment`
+    /// `larger:10K` `smaller:1M` `before:2026-11-24` `after:2026-11-24T17:10:37Z`; `-` or `!`
+    /// negates a term; values may be quoted (`subject:"two words"`). Any letter case, in any
+    /// script. A malformed query is a 422 `invalid_search` naming the term.
     q: Option<String>,
 }
 
@@ -552,8 +559,8 @@ error_responses! {
     /// `invalid_query`: a boolean parameter is not `true`, `false`, `1` or `0` (field names
     /// it).
     InvalidQuery;
-    /// `invalid_timeout`, `invalid_after`, or `invalid_query` for a parameter the endpoint
-    /// does not take (field names it).
+    /// `invalid_timeout`, `invalid_after`, `invalid_search` (`q` malformed), or
+    /// `invalid_query` for a parameter the endpoint does not take (field names it).
     InvalidWait;
     /// `timeout`: no matching message arrived within `timeout`.
     Timeout;

@@ -250,6 +250,18 @@ pub const CODES: &[(&str, &str, &str)] = &[
     ),
     (
         "422",
+        "invalid_search",
+        "`q` is not a query of the search grammar: an unknown `key:`, an empty value, a bad size \
+         or date, an unbalanced quote (field `q`; the message names the term)",
+    ),
+    (
+        "422",
+        "invalid_tag",
+        "a tag is empty, over 100 characters, holds a comma or a control character, or a \
+         message would carry over 50 (field names it)",
+    ),
+    (
+        "422",
         "invalid_duration",
         "the admin purge's `older_than` is not a duration in whole seconds such as `7d` (field \
          `older_than`)",

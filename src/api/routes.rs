@@ -59,6 +59,8 @@ pub const ADMIN_MESSAGE_HTML: Route = Route::new("/api/v1/admin/messages/{id}/ht
 pub const ADMIN_MESSAGE_RAW: Route = Route::new("/api/v1/admin/messages/{id}/raw", "GET");
 pub const ADMIN_MESSAGE_ATTACHMENT: Route =
     Route::new("/api/v1/admin/messages/{id}/attachments/{index}", "GET");
+pub const ADMIN_MESSAGE_TAGS: Route = Route::new("/api/v1/admin/messages/{id}/tags", "PUT");
+pub const ADMIN_TAGS: Route = Route::new("/api/v1/admin/tags", "GET");
 pub const ADMIN_STATS: Route = Route::new("/api/v1/admin/stats", "GET");
 pub const ADMIN_WAIT: Route = Route::new("/api/v1/admin/wait", "GET");
 pub const ADMIN_EVENTS: Route = Route::new("/api/v1/admin/events", "GET");
@@ -77,7 +79,7 @@ pub const UI_FILE: Route = Route::new("/ui/{file}", "GET, HEAD");
 pub const PAGES: [Route; 3] = [UI_PAGE, UI_ADMIN, UI_FILE];
 
 /// Every route of the API, sorted by template.
-pub const ROUTES: [Route; 33] = [
+pub const ROUTES: [Route; 35] = [
     ADMIN_CHAOS,
     ADMIN_CHAOS_RULES,
     ADMIN_CHAOS_RULE,
@@ -87,9 +89,11 @@ pub const ROUTES: [Route; 33] = [
     ADMIN_MESSAGE_ATTACHMENT,
     ADMIN_MESSAGE_HTML,
     ADMIN_MESSAGE_RAW,
+    ADMIN_MESSAGE_TAGS,
     ADMIN_PURGE,
     ADMIN_SESSION,
     ADMIN_STATS,
+    ADMIN_TAGS,
     ADMIN_WAIT,
     LOGIN,
     LOGOUT,

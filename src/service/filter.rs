@@ -3,6 +3,8 @@
 //! everywhere.
 
 use super::mime;
+use super::search::{Lookup, Search};
+use crate::store::Store;
 use crate::store::mail::{EntryRecord, Mailbox, MessageRecord};
 
 /// Who is looking: the operator sees the envelope (Bcc recipients included); a user sees only
@@ -22,8 +24,8 @@ pub struct MessageFilter {
     from: Option<String>,
     /// A substring of the subject, in any letter case.
     subject: Option<String>,
-    /// A substring of the subject, an address or name, or the text, in any letter case.
-    q: Option<String>,
+    /// A query in the search grammar.
+    search: Search,
 }
 
 /// Trims and lower-cases; an empty value is no filter.
@@ -40,30 +42,36 @@ fn any_address(list: &[Mailbox], want: &str) -> bool {
 }
 
 impl MessageFilter {
-    /// A filter from raw query values.
+    /// A filter from raw query values; `containing` is a phrase taken literally (the search
+    /// grammar's bare phrase, without the grammar).
     pub fn new(
         to: Option<&str>,
         from: Option<&str>,
         subject: Option<&str>,
-        q: Option<&str>,
+        containing: Option<&str>,
     ) -> Self {
         MessageFilter {
             to: norm(to),
             from: norm(from),
             subject: norm(subject),
-            q: norm(q),
+            search: containing.map(Search::phrase).unwrap_or_default(),
         }
     }
 
-    /// Whether matching needs the message body (`q` that the record alone does not satisfy).
-    pub fn has_text_query(&self) -> bool {
-        self.q.is_some()
+    /// The filter, and also `search`, instead of any `containing` phrase.
+    pub fn with_search(mut self, search: Search) -> Self {
+        self.search = search;
+        self
     }
 
-    /// Matches what the stored record holds: `to`, `from`, `subject`, and `q` over the subject,
-    /// the addresses and names and the snippet. `None` when only the body can tell (`q` not
-    /// found in the record): call [`MessageFilter::matches_text`] then.
-    pub(crate) fn matches_record(&self, m: &MessageRecord, viewer: Viewer<'_>) -> Option<bool> {
+    /// Whether the filter has a search (which may read the store to match).
+    pub fn has_search(&self) -> bool {
+        !self.search.is_empty()
+    }
+
+    /// The whole match: the parameters on the record first, then the search, which asks
+    /// `look` for what the record does not hold.
+    pub(crate) fn matches(&self, m: &MessageRecord, viewer: Viewer<'_>, look: &dyn Lookup) -> bool {
         let bcc: &[String] = match viewer {
             Viewer::Owner(e) => e.bcc.as_deref().unwrap_or_default(),
             Viewer::Operator => &m.envelope_to,
@@ -73,59 +81,54 @@ impl MessageFilter {
                 || any_address(&m.cc, to)
                 || bcc.iter().any(|a| same_address(a, to));
             if !hit {
-                return Some(false);
+                return false;
             }
         }
         if let Some(from) = &self.from
             && !same_address(&m.from.address, from)
             && !same_address(&m.envelope_from, from)
         {
-            return Some(false);
+            return false;
         }
         if let Some(s) = &self.subject
             && !m.subject.to_lowercase().contains(s.as_str())
         {
-            return Some(false);
+            return false;
         }
-        let Some(q) = &self.q else {
-            return Some(true);
-        };
-        let people = std::iter::once(&m.from)
-            .chain(&m.to)
-            .chain(&m.cc)
-            .chain(&m.reply_to)
-            .flat_map(|p| [p.name.as_deref().unwrap_or_default(), p.address.as_str()]);
-        let found = people
-            .chain(bcc.iter().map(String::as_str))
-            .chain([m.subject.as_str(), m.snippet.as_str()])
-            .any(|s| s.to_lowercase().contains(q.as_str()));
-        found.then_some(true)
+        self.search.matches(m, viewer, look)
+    }
+}
+
+/// What the search asks of the store: the text from the source, the tags, the flags of
+/// every copy. Blocking: use it on the blocking pool.
+pub(crate) struct StoreLookup<'a>(pub &'a Store);
+
+impl Lookup for StoreLookup<'_> {
+    fn text(&self, id: u64) -> Option<String> {
+        let raw = self.0.raw(id).ok().flatten()?;
+        mime::readable_text(&raw)
     }
 
-    /// Matches `q` over the text of the message source (the HTML as text when there is no
-    /// text part).
-    pub fn matches_text(&self, raw: &[u8]) -> bool {
-        let Some(q) = &self.q else { return true };
-        mime::readable_text(raw).is_some_and(|t| t.to_lowercase().contains(q.as_str()))
+    fn tags(&self, id: u64) -> Vec<String> {
+        self.0.message_tags(id).unwrap_or_default()
     }
 
-    /// The whole match: the record first, the source (read only if needed) second.
-    pub(crate) fn matches(
-        &self,
-        m: &MessageRecord,
-        viewer: Viewer<'_>,
-        raw: impl FnOnce() -> Option<Vec<u8>>,
-    ) -> bool {
-        match self.matches_record(m, viewer) {
-            Some(hit) => hit,
-            None => raw().is_some_and(|r| self.matches_text(&r)),
+    fn any_copy_flags(&self, m: &MessageRecord) -> (bool, bool) {
+        let (mut read, mut starred) = (false, false);
+        for id in &m.entries {
+            if let Ok(Some(e)) = self.0.entry(*id) {
+                read |= e.read;
+                starred |= e.starred;
+            }
         }
+        (read, starred)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::service::search::NoLookup;
     use crate::time::Timestamp;
 
     fn record() -> MessageRecord {
@@ -167,7 +170,7 @@ mod tests {
     fn empty_filter_matches_everything() {
         let f = MessageFilter::new(Some(""), Some("  "), None, Some(""));
         assert_eq!(f, MessageFilter::default());
-        assert!(f.matches(&record(), Viewer::Operator, || None));
+        assert!(f.matches(&record(), Viewer::Operator, &NoLookup));
     }
 
     #[test]
@@ -181,25 +184,28 @@ mod tests {
             ("ob@example.test", false),
         ] {
             let f = MessageFilter::new(Some(to), None, None, None);
-            assert_eq!(f.matches(&m, Viewer::Operator, || None), want, "{to}");
+            assert_eq!(f.matches(&m, Viewer::Operator, &NoLookup), want, "{to}");
         }
         let f = MessageFilter::new(None, Some("BOUNCE@shop.example.test"), None, None);
-        assert!(f.matches(&m, Viewer::Owner(&e), || None), "envelope sender");
+        assert!(
+            f.matches(&m, Viewer::Owner(&e), &NoLookup),
+            "envelope sender"
+        );
         let f = MessageFilter::new(None, Some("noreply@shop.example.test "), None, None);
-        assert!(f.matches(&m, Viewer::Owner(&e), || None), "header sender");
+        assert!(f.matches(&m, Viewer::Owner(&e), &NoLookup), "header sender");
     }
 
     #[test]
     fn only_the_operator_and_the_sender_see_bcc_recipients() {
         let m = record();
         let f = MessageFilter::new(Some("secret@example.test"), None, None, None);
-        assert!(f.matches(&m, Viewer::Operator, || None));
-        assert!(!f.matches(&m, Viewer::Owner(&entry(None)), || None));
+        assert!(f.matches(&m, Viewer::Operator, &NoLookup));
+        assert!(!f.matches(&m, Viewer::Owner(&entry(None)), &NoLookup));
         let sent = entry(Some(vec!["secret@example.test".into()]));
-        assert!(f.matches(&m, Viewer::Owner(&sent), || None));
+        assert!(f.matches(&m, Viewer::Owner(&sent), &NoLookup));
         let q = MessageFilter::new(None, None, None, Some("secret"));
-        assert!(!q.matches(&m, Viewer::Owner(&entry(None)), || None));
-        assert!(q.matches(&m, Viewer::Operator, || None));
+        assert!(!q.matches(&m, Viewer::Owner(&entry(None)), &NoLookup));
+        assert!(q.matches(&m, Viewer::Operator, &NoLookup));
     }
 
     #[test]
@@ -207,22 +213,32 @@ mod tests {
         let m = record();
         let e = entry(None);
         let f = MessageFilter::new(None, None, Some("order ÜNÏ"), None);
-        assert!(f.matches(&m, Viewer::Owner(&e), || None));
+        assert!(f.matches(&m, Viewer::Owner(&e), &NoLookup));
         let f = MessageFilter::new(None, None, Some("invoice"), None);
-        assert!(!f.matches(&m, Viewer::Owner(&e), || None));
+        assert!(!f.matches(&m, Viewer::Owner(&e), &NoLookup));
         for q in ["SHOP", "carol@", "for shopping", "order"] {
             let f = MessageFilter::new(None, None, None, Some(q));
-            assert_eq!(f.matches_record(&m, Viewer::Owner(&e)), Some(true), "{q}");
+            assert!(f.matches(&m, Viewer::Owner(&e), &NoLookup), "{q}");
+        }
+        struct Body(&'static str);
+        impl Lookup for Body {
+            fn text(&self, _: u64) -> Option<String> {
+                Some(self.0.into())
+            }
+            fn tags(&self, _: u64) -> Vec<String> {
+                vec![]
+            }
+            fn any_copy_flags(&self, _: &MessageRecord) -> (bool, bool) {
+                (false, false)
+            }
         }
         let f = MessageFilter::new(None, None, None, Some("tracking NUMBER"));
-        assert_eq!(
-            f.matches_record(&m, Viewer::Owner(&e)),
-            None,
+        assert!(
+            !f.matches(&m, Viewer::Owner(&e), &NoLookup),
             "needs the body"
         );
-        let body = b"Subject: x\r\n\r\nYour tracking number is 1Z999.\r\n".to_vec();
-        assert!(f.matches(&m, Viewer::Owner(&e), || Some(body)));
-        assert!(!f.matches(&m, Viewer::Owner(&e), || Some(b"\r\n\r\nnothing".to_vec())));
-        assert!(!f.matches(&m, Viewer::Owner(&e), || None), "no source");
+        let body = Body("Your tracking number is 1Z999.");
+        assert!(f.matches(&m, Viewer::Owner(&e), &body));
+        assert!(!f.matches(&m, Viewer::Owner(&e), &Body("nothing")));
     }
 }

@@ -6,9 +6,10 @@ use std::collections::{BTreeMap, HashMap};
 
 use tracing::{debug, info};
 
-use super::filter::{MessageFilter, Viewer};
+use super::filter::{StoreLookup, Viewer};
 use super::message::{Entry, Message};
 use super::operator::SCAN_BUDGET;
+use super::search::Search;
 use super::{Service, address, chaos, compose, mime, token};
 use crate::error::{Error, Result};
 use crate::service::User;
@@ -130,7 +131,7 @@ pub struct ListQuery {
     pub cursor: Option<String>,
     pub unread: Option<bool>,
     pub starred: Option<bool>,
-    /// Free text, as the operator listing's `q`: empty or blank is none.
+    /// A query in the search grammar ([`super::search`]): empty or blank is none.
     pub q: Option<String>,
 }
 
@@ -308,7 +309,8 @@ impl Service {
             has_attachments: summary.has_attachments,
             entries: entries.iter().map(|e| e.id).collect(),
         };
-        store.insert_message(&record, &d.raw, &entries)?;
+        let tags = summary.tags;
+        store.insert_message(&record, &d.raw, &entries, &tags)?;
         self.announce_received(&record, &entries);
         info!(
             message_id,
@@ -326,8 +328,15 @@ impl Service {
                 .removed(crate::retention::Reason::Cap, removed);
         }
         Ok(Delivered {
-            sender_copy: sender_copy.map(|e| MessageView::of(&e, &record, &HashMap::new())),
-            message: Message::from(record),
+            sender_copy: sender_copy.map(|e| {
+                let mut v = MessageView::of(&e, &record, &HashMap::new());
+                v.message.tags = tags.clone();
+                v
+            }),
+            message: Message {
+                tags,
+                ..Message::from(record)
+            },
             entries: recipient_entries,
         })
     }
@@ -566,7 +575,9 @@ impl Service {
             .store
             .message(entry.message)?
             .ok_or_else(not_found)?;
-        Ok(MessageView::of(&entry, message, custom))
+        let mut view = MessageView::of(&entry, message, custom);
+        view.message.tags = self.inner.store.message_tags(entry.message)?;
+        Ok(view)
     }
 
     /// A user's copy of a message with bodies and headers. Does not change `read`.
@@ -827,8 +838,8 @@ impl Service {
     /// examines (at most [`SCAN_BUDGET`] copies).
     ///
     /// # Errors
-    /// `invalid_limit`, `invalid_cursor` ([`Error::Invalid`]); [`Error::NotFound`] for an
-    /// unknown mailbox.
+    /// `invalid_limit`, `invalid_cursor`, `invalid_search` ([`Error::Invalid`]);
+    /// [`Error::NotFound`] for an unknown mailbox.
     pub async fn list(&self, user: &User, mailbox: &str, q: &ListQuery) -> Result<Page> {
         let (user, mailbox, q) = (user.clone(), mailbox.to_owned(), q.clone());
         self.offload(move |svc| svc.list_blocking(&user, &mailbox, &q))
@@ -868,8 +879,8 @@ impl Service {
             read: q.unread.map(|u| !u),
             starred: q.starred,
         };
-        let search = MessageFilter::new(None, None, None, q.q.as_deref());
-        let (rows, next_cursor) = if search.has_text_query() {
+        let search = Search::parse(q.q.as_deref().unwrap_or_default(), "q")?;
+        let (rows, next_cursor) = if !search.is_empty() {
             self.search_mailbox(owner, id, filter, &search, before, limit)?
         } else {
             let (rows, more) = self
@@ -884,8 +895,12 @@ impl Service {
         let custom = self.custom_names(owner)?;
         let messages = rows
             .into_iter()
-            .map(|(entry, message)| MessageView::of(&entry, message, &custom))
-            .collect();
+            .map(|(entry, message)| {
+                let mut view = MessageView::of(&entry, message, &custom);
+                view.message.tags = self.inner.store.message_tags(entry.message)?;
+                Ok(view)
+            })
+            .collect::<Result<_>>()?;
         Ok(Page {
             messages,
             next_cursor,
@@ -901,7 +916,7 @@ impl Service {
         owner: u64,
         mailbox: u64,
         filter: ListFilter,
-        search: &MessageFilter,
+        search: &Search,
         before: Option<u64>,
         limit: usize,
     ) -> Result<(Vec<Row>, Option<String>)> {
@@ -915,11 +930,7 @@ impl Service {
             let id = entry.id;
             let flags = filter.read.is_none_or(|r| r == entry.read)
                 && filter.starred.is_none_or(|s| s == entry.starred);
-            if flags
-                && search.matches(&message, Viewer::Owner(&entry), || {
-                    store.raw(message.id).ok().flatten()
-                })
-            {
+            if flags && search.matches(&message, Viewer::Owner(&entry), &StoreLookup(store)) {
                 if rows.len() == limit {
                     let next = rows.last().map(|(e, _)| keys::encode_cursor(e.id));
                     return Ok((rows, next));

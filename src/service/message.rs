@@ -35,6 +35,8 @@ pub struct Message {
     /// The `Message-ID` header, without angle brackets.
     pub message_id: Option<String>,
     pub has_attachments: bool,
+    /// The message's tags, shared by every copy of it.
+    pub tags: Vec<String>,
 }
 
 /// One owner's copy of a message: what its owner can change, and what only their copy shows.
@@ -87,6 +89,7 @@ impl From<MessageRecord> for Message {
             snippet: m.snippet,
             message_id: m.message_id,
             has_attachments: m.has_attachments,
+            tags: Vec::new(),
         }
     }
 }

@@ -26,6 +26,8 @@ pub struct Summary {
     pub snippet: String,
     pub message_id: Option<String>,
     pub has_attachments: bool,
+    /// The tags of the `X-Tags` headers, as [`super::tags::from_header`] reads them.
+    pub tags: Vec<String>,
 }
 
 /// The bodies and headers a full message shows, decoded on read.
@@ -123,6 +125,7 @@ pub fn summarize(raw: &[u8]) -> Summary {
             .unwrap_or_default(),
         message_id: m.message_id().map(str::to_owned),
         has_attachments: m.attachment_count() > 0,
+        tags: super::tags::from_header(m.header_values("X-Tags").filter_map(|v| v.as_text())),
     }
 }
 

@@ -23,8 +23,10 @@ pub mod message;
 pub mod mime;
 pub mod operator;
 pub mod password;
+pub mod search;
 pub mod stats;
 pub mod stream;
+pub mod tags;
 pub mod token;
 pub mod watch;
 

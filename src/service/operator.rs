@@ -4,13 +4,13 @@
 
 use tracing::info;
 
-use super::filter::{MessageFilter, Viewer};
+use super::filter::{MessageFilter, StoreLookup, Viewer};
 use super::mail::MAX_PAGE;
 use super::message::Message;
 use super::{Service, mime};
 use crate::error::{Error, Result};
 use crate::store::keys;
-use crate::store::mail::Removed;
+use crate::store::mail::{MessageRecord, Removed};
 
 /// Messages a listing examines at most per request. A filter that matches rarely would
 /// otherwise read the whole store in one request; past this the page ends early, with a
@@ -87,6 +87,15 @@ fn not_found() -> Error {
 }
 
 impl Service {
+    /// A message as the front-ends see it, with its tags. Blocking (a point read).
+    pub(super) fn tagged(&self, m: MessageRecord) -> Result<Message> {
+        let tags = self.inner.store.message_tags(m.id)?;
+        Ok(Message {
+            tags,
+            ..Message::from(m)
+        })
+    }
+
     /// One page of every message, newest first, filtered. Reads records only, plus the source
     /// of those a `q` must look into; examines at most [`SCAN_BUDGET`] messages.
     ///
@@ -106,9 +115,7 @@ impl Service {
         for (examined, m) in store.messages_newest_first(before).enumerate() {
             let m = m?;
             let id = m.id;
-            if q.filter
-                .matches(&m, Viewer::Operator, || store.raw(id).ok().flatten())
-            {
+            if q.filter.matches(&m, Viewer::Operator, &StoreLookup(store)) {
                 if messages.len() == limit {
                     let next = messages.last().map(|m| keys::encode_cursor(m.id));
                     return Ok(AdminPage {
@@ -116,7 +123,7 @@ impl Service {
                         next_cursor: next,
                     });
                 }
-                messages.push(Message::from(m));
+                messages.push(self.tagged(m)?);
             }
             if examined + 1 == budget {
                 // Go on after the last message examined, matched or not.
@@ -152,8 +159,7 @@ impl Service {
             let mut messages = Vec::with_capacity(limit.min(64));
             for m in store.messages_newest_first(None) {
                 let m = m?;
-                let id = m.id;
-                if filter.matches(&m, Viewer::Operator, || store.raw(id).ok().flatten()) {
+                if filter.matches(&m, Viewer::Operator, &StoreLookup(store)) {
                     if total >= start && messages.len() < limit {
                         messages.push(Message::from(m));
                     }
@@ -175,7 +181,7 @@ impl Service {
             let message = store.message(id)?.ok_or_else(not_found)?;
             let raw = store.raw(id)?.ok_or_else(not_found)?;
             Ok(AdminMessage {
-                message: Message::from(message),
+                message: svc.tagged(message)?,
                 content: mime::content(&raw),
             })
         })

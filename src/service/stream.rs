@@ -131,11 +131,19 @@ impl EventStream {
         let cursor = |position: u64| {
             (event.kind == EventKind::Received).then(|| keys::encode_cursor(position))
         };
+        // A point read; a deleted message's tags went with it.
+        let tags = match event.kind {
+            EventKind::Received => self.svc.inner.store.message_tags(m.id)?,
+            EventKind::Deleted => Vec::new(),
+        };
         match &self.audience {
             Audience::Operator => Ok(Some(if event.whole {
                 vec![Notice {
                     kind: event.kind,
-                    item: NoticeItem::Operator(Message::from(&**m)),
+                    item: NoticeItem::Operator(Message {
+                        tags,
+                        ..Message::from(&**m)
+                    }),
                     cursor: cursor(m.id),
                 }]
             } else {
@@ -153,10 +161,14 @@ impl EventStream {
                 let custom = self.svc.custom_names(*owner)?;
                 Ok(Some(
                     own.into_iter()
-                        .map(|e| Notice {
-                            kind: event.kind,
-                            item: NoticeItem::User(MessageView::of(e, &**m, &custom)),
-                            cursor: cursor(e.id),
+                        .map(|e| {
+                            let mut view = MessageView::of(e, &**m, &custom);
+                            view.message.tags = tags.clone();
+                            Notice {
+                                kind: event.kind,
+                                item: NoticeItem::User(view),
+                                cursor: cursor(e.id),
+                            }
                         })
                         .collect(),
                 ))

@@ -13,9 +13,10 @@ use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::events::{EventKind, MailEvent};
-use super::filter::{MessageFilter, Viewer};
+use super::filter::{MessageFilter, StoreLookup, Viewer};
 use super::mail::FullMessage;
 use super::operator::AdminMessage;
+use super::search::{Lookup, NoLookup};
 use super::{Service, Session};
 use crate::error::{Error, Result};
 use crate::store::keys;
@@ -159,7 +160,7 @@ fn parse_after(a: &str) -> Result<After> {
 
 /// An RFC 3339 time, `Z` or with an offset (`+02:00`; a `+` that became a space in a query
 /// string is read as `+`).
-fn parse_time(a: &str) -> Option<Timestamp> {
+pub(super) fn parse_time(a: &str) -> Option<Timestamp> {
     if let Ok(t) = humantime::parse_rfc3339(a) {
         return Some(Timestamp::from_system(t));
     }
@@ -265,7 +266,17 @@ impl Service {
                     Ok(Err(RecvError::Closed)) => return Err(Error::NotReady),
                 },
             };
-            let hit = match_event(&audience, &q.filter, after, &event);
+            // A search may read the store (text, tags, flags): off the runtime, then.
+            let hit = if q.filter.has_search() {
+                let (aud, filter) = (audience.clone(), q.filter.clone());
+                self.offload(move |svc| {
+                    let look = StoreLookup(&svc.inner.store);
+                    Ok(match_event(&aud, &filter, after, &event, &look))
+                })
+                .await?
+            } else {
+                match_event(&audience, &q.filter, after, &event, &NoLookup)
+            };
             if let Some(waited) = self.answer(&audience, hit).await? {
                 return Ok(waited);
             }
@@ -289,7 +300,8 @@ impl Service {
     }
 
     /// Calls `on_hit` with every match after `after`, newest first, while it returns true.
-    /// Reads records only (never bodies), and nothing older than `after`. Blocking.
+    /// Reads records (and, for a search, what its terms need), and nothing older than
+    /// `after`. Blocking.
     pub(super) fn walk_after(
         &self,
         audience: &Audience,
@@ -310,7 +322,7 @@ impl Service {
                     break;
                 }
                 if after.admits(&m, e.id)
-                    && filter.matches(&m, Viewer::Owner(&e), || None)
+                    && filter.matches(&m, Viewer::Owner(&e), &StoreLookup(store))
                     && !on_hit((m, Some(e)))
                 {
                     break;
@@ -329,7 +341,7 @@ impl Service {
             let entries = self.entries_of(audience, &m)?;
             for (position, entry) in audience.sees_all(&m, &entries) {
                 if after.admits(&m, position)
-                    && filter.matches(&m, viewer(entry), || None)
+                    && filter.matches(&m, viewer(entry), &StoreLookup(store))
                     && !on_hit((m.clone(), entry.cloned()))
                 {
                     return Ok(());
@@ -392,6 +404,7 @@ fn match_event(
     filter: &MessageFilter,
     after: After,
     event: &MailEvent,
+    look: &dyn Lookup,
 ) -> Option<Hit> {
     if event.kind != EventKind::Received {
         return None;
@@ -401,7 +414,7 @@ fn match_event(
         .sees_all(m, &event.entries)
         .into_iter()
         .find(|&(position, entry)| {
-            after.admits(m, position) && filter.matches(m, viewer(entry), || None)
+            after.admits(m, position) && filter.matches(m, viewer(entry), look)
         })
         .map(|(_, entry)| ((**m).clone(), entry.cloned()))
 }

@@ -95,6 +95,26 @@ pub fn received_end(cutoff: Timestamp) -> [u8; 8] {
     cutoff.0.saturating_add(1).to_be_bytes()
 }
 
+/// A tag's key: its name lower-cased, so that tags differing only in letter case are one.
+pub fn tag(name: &str) -> Vec<u8> {
+    name.to_lowercase().into_bytes()
+}
+
+/// `tag key ++ 0xFF ++ message`: the messages of one tag are one prefix range (UTF-8 never
+/// holds the byte 0xFF, so no tag's range takes in another's).
+pub fn tag_message(name: &str, message: u64) -> Vec<u8> {
+    let mut k = tag_prefix(name);
+    k.extend_from_slice(&message.to_be_bytes());
+    k
+}
+
+/// The prefix of every [`tag_message`] key of one tag.
+pub fn tag_prefix(name: &str) -> Vec<u8> {
+    let mut k = tag(name);
+    k.push(0xFF);
+    k
+}
+
 /// A mail listing cursor: the opaque form of the last entry id a page returned.
 pub fn encode_cursor(entry: u64) -> String {
     // XOR with a constant so clients do not mistake it for an id they can do arithmetic on.

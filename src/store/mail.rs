@@ -13,6 +13,11 @@
 //! - `mailbox_counts`: owner ++ mailbox -> [`Counts`]. A custom mailbox has its entry exactly
 //!   while it exists (made and removed with its name), so that a transaction moving a copy
 //!   into it can see, in the same transaction, that it still exists.
+//! - `message_tags`: message id -> its tags (`Vec<String>`, in the spelling of [`TagRecord`];
+//!   absent when it has none). A tree of its own, so that message records stay as they were.
+//! - `tags`: lower-cased tag -> [`TagRecord`] (its spelling and how many messages carry it)
+//! - `tag_index`: lower-cased tag ++ 0xFF ++ message id -> () (the messages of a tag, for
+//!   renaming and deleting it)
 //! - `meta`: store-wide counters (`messages`, `bytes`, and `users`, kept by the parent module)
 //!
 //! Every write runs in one transaction over the trees it touches, the counters in `meta` and
@@ -113,6 +118,14 @@ pub struct MailboxRecord {
     pub created_at: Timestamp,
 }
 
+/// A tag in use: how it is spelt (the first spelling stored wins; others in another letter
+/// case are the same tag) and how many messages carry it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TagRecord {
+    pub name: String,
+    pub messages: u64,
+}
+
 /// Message counts of one mailbox, kept up to date by every write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Counts {
@@ -181,6 +194,9 @@ pub(super) struct MailTrees {
     starred_index: Tree,
     mailbox_names: Tree,
     mailbox_counts: Tree,
+    message_tags: Tree,
+    tags: Tree,
+    tag_index: Tree,
     pub(super) meta: Tree,
 }
 
@@ -197,6 +213,9 @@ impl MailTrees {
             starred_index: db.open_tree("starred_index")?,
             mailbox_names: db.open_tree("mailbox_names")?,
             mailbox_counts: db.open_tree("mailbox_counts")?,
+            message_tags: db.open_tree("message_tags")?,
+            tags: db.open_tree("tags")?,
+            tag_index: db.open_tree("tag_index")?,
             meta: db.open_tree("meta")?,
         })
     }
@@ -214,6 +233,9 @@ struct Tx<'a> {
     unread_index: &'a TransactionalTree,
     starred_index: &'a TransactionalTree,
     mailbox_counts: &'a TransactionalTree,
+    message_tags: &'a TransactionalTree,
+    tags: &'a TransactionalTree,
+    tag_index: &'a TransactionalTree,
     meta: &'a TransactionalTree,
 }
 
@@ -343,7 +365,59 @@ impl Tx<'_> {
         }))
     }
 
+    /// The tags of a message.
+    fn message_tags(&self, id: u64) -> TxResult<Vec<String>> {
+        Ok(Self::get(self.message_tags, &keys::id(id))?.unwrap_or_default())
+    }
+
+    /// Sets the tags of a message (none: removes them), keeping the tag index and counts in
+    /// step; a tag already in use keeps its spelling. Returns the tags as stored.
+    fn set_tags(&self, id: u64, tags: &[String]) -> TxResult<Vec<String>> {
+        let old = self.message_tags(id)?;
+        let same = |a: &str, b: &str| keys::tag(a) == keys::tag(b);
+        for t in &old {
+            if !tags.iter().any(|n| same(n, t)) {
+                self.tag_index.remove(keys::tag_message(t, id))?;
+                let key = keys::tag(t);
+                if let Some(mut r) = Self::get::<TagRecord>(self.tags, &key)? {
+                    r.messages = r.messages.saturating_sub(1);
+                    if r.messages == 0 {
+                        self.tags.remove(key)?;
+                    } else {
+                        Self::put(self.tags, &key, &r)?;
+                    }
+                }
+            }
+        }
+        let mut stored = Vec::with_capacity(tags.len());
+        for t in tags {
+            let key = keys::tag(t);
+            let existing: Option<TagRecord> = Self::get(self.tags, &key)?;
+            match old.iter().find(|o| same(o, t)) {
+                // Kept: the spelling in use stays.
+                Some(o) => stored.push(existing.map_or_else(|| o.clone(), |r| r.name)),
+                None => {
+                    let mut r = existing.unwrap_or(TagRecord {
+                        name: t.clone(),
+                        messages: 0,
+                    });
+                    r.messages += 1;
+                    Self::put(self.tags, &key, &r)?;
+                    self.tag_index.insert(keys::tag_message(t, id), &[])?;
+                    stored.push(r.name);
+                }
+            }
+        }
+        if stored.is_empty() {
+            self.message_tags.remove(&keys::id(id))?;
+        } else {
+            Self::put(self.message_tags, &keys::id(id), &stored)?;
+        }
+        Ok(stored)
+    }
+
     fn remove_message_record(&self, m: &MessageRecord) -> TxResult<Removed> {
+        self.set_tags(m.id, &[])?;
         self.messages.remove(&keys::id(m.id))?;
         self.raw.remove(&keys::id(m.id))?;
         self.received
@@ -368,10 +442,13 @@ impl Store {
             &t.unread_index,
             &t.starred_index,
             &t.mailbox_counts,
+            &t.message_tags,
+            &t.tags,
+            &t.tag_index,
             &t.meta,
         )
             .transaction(
-                |(messages, raw, received, entries, mi, ui, si, counts, meta)| {
+                |(messages, raw, received, entries, mi, ui, si, counts, mt, tags, ti, meta)| {
                     f(&Tx {
                         messages,
                         raw,
@@ -381,6 +458,9 @@ impl Store {
                         unread_index: ui,
                         starred_index: si,
                         mailbox_counts: counts,
+                        message_tags: mt,
+                        tags,
+                        tag_index: ti,
                         meta,
                     })
                 },
@@ -441,13 +521,15 @@ impl Store {
 
     // ----- messages ----------------------------------------------------------------------------
 
-    /// Stores a message, its source and its entries atomically. `message.entries` must list
-    /// the ids of `entries`.
+    /// Stores a message, its source, its entries and its tags atomically. `message.entries`
+    /// must list the ids of `entries`; `tags` must differ from each other in more than letter
+    /// case.
     pub fn insert_message(
         &self,
         message: &MessageRecord,
         raw: &[u8],
         entries: &[EntryRecord],
+        tags: &[String],
     ) -> Result<(), StoreError> {
         let value = codec::encode(message)?;
         self.mail_tx(|tx| {
@@ -459,7 +541,73 @@ impl Store {
             for e in entries {
                 tx.link(e)?;
             }
+            if !tags.is_empty() {
+                tx.set_tags(message.id, tags)?;
+            }
             tx.bump(1, message.size as i64)
+        })
+    }
+
+    // ----- tags --------------------------------------------------------------------------------
+
+    /// The tags of a message (none for an unknown one).
+    pub fn message_tags(&self, id: u64) -> Result<Vec<String>, StoreError> {
+        self.mail
+            .message_tags
+            .get(keys::id(id))?
+            .map(|v| codec::decode(&v))
+            .transpose()
+            .map(Option::unwrap_or_default)
+    }
+
+    /// Sets the tags of a message, replacing its others; `tags` must differ from each other
+    /// in more than letter case. Returns the tags as stored (a tag in use keeps its spelling),
+    /// or `None` when the message is gone.
+    pub fn set_message_tags(
+        &self,
+        id: u64,
+        tags: &[String],
+    ) -> Result<Option<Vec<String>>, StoreError> {
+        self.mail_tx(|tx| match tx.message(id)? {
+            Some(_) => tx.set_tags(id, tags).map(Some),
+            None => Ok(None),
+        })
+    }
+
+    /// Every tag in use, in the order of their lower-cased names.
+    pub fn tags(&self) -> Result<Vec<TagRecord>, StoreError> {
+        self.mail
+            .tags
+            .iter()
+            .map(|item| codec::decode(&item?.1))
+            .collect()
+    }
+
+    /// The ids of the messages carrying a tag (in any letter case), oldest first.
+    pub fn tagged_messages(&self, tag: &str) -> Result<Vec<u64>, StoreError> {
+        let prefix = keys::tag_prefix(tag);
+        self.mail
+            .tag_index
+            .scan_prefix(&prefix)
+            .map(|item| Ok(keys::id_at(&item?.0, prefix.len()).unwrap_or_default()))
+            .collect()
+    }
+
+    /// Changes the tags of several messages in one transaction: `change` gets each message's
+    /// tags and returns the new ones. Messages gone meanwhile are skipped.
+    pub fn retag_messages(
+        &self,
+        ids: &[u64],
+        change: impl Fn(Vec<String>) -> Vec<String>,
+    ) -> Result<(), StoreError> {
+        self.mail_tx(|tx| {
+            for &id in ids {
+                if tx.message(id)?.is_some() {
+                    let tags = change(tx.message_tags(id)?);
+                    tx.set_tags(id, &tags)?;
+                }
+            }
+            Ok(())
         })
     }
 
@@ -895,7 +1043,7 @@ mod tests {
             std::thread::spawn(move || {
                 for &id in &ids {
                     let (m, e) = message(id, id + 1_000_000, owner);
-                    store.insert_message(&m, b"0123456789", &[e]).unwrap();
+                    store.insert_message(&m, b"0123456789", &[e], &[]).unwrap();
                 }
                 for id in ids {
                     store.delete_messages(&[id]).unwrap();
@@ -941,7 +1089,7 @@ mod tests {
             owner,
         );
         store
-            .insert_message(&m, b"0123456789", std::slice::from_ref(&e))
+            .insert_message(&m, b"0123456789", std::slice::from_ref(&e), &[])
             .unwrap();
         drop(store);
 

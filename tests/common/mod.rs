@@ -540,7 +540,7 @@ pub fn stored_message(
         entries: entries.iter().map(|e| e.id).collect(),
     };
     store
-        .insert_message(&record, &vec![b'x'; size], &entries)
+        .insert_message(&record, &vec![b'x'; size], &entries, &[])
         .unwrap();
     id
 }
