@@ -104,7 +104,7 @@ async fn messages_have_mailpits_shape_field_by_field() {
     assert_eq!(page["messages_count"], 1);
     assert_eq!(page["messages_unread"], 1);
     assert_eq!(page["start"], 0);
-    assert_eq!(page["tags"], json!([]));
+    assert_eq!(page["tags"], json!(["urgent", "work"]));
     let m = &page["messages"][0];
     let id = m["ID"].as_str().expect("ID is a string").to_owned();
     assert_eq!(m["MessageID"], "report@example.test");
@@ -129,6 +129,7 @@ async fn messages_have_mailpits_shape_field_by_field() {
     assert_eq!(m["Subject"], "Report attached");
     rfc3339(&m["Created"]);
     assert_eq!(m["Attachments"], 1);
+    assert_eq!(m["Tags"], json!(["work", "urgent"]));
     assert!(m["Size"].as_u64().unwrap() > MULTIPART.len() as u64 / 2);
     assert!(m["Snippet"].as_str().unwrap().contains("Hello Bob"), "{m}");
 
@@ -256,13 +257,23 @@ async fn latest_read_flags_paging_search_and_delete() {
     let r = call(&srv, "PUT", "/api/v1/messages", Some(json!({"IDs": "x"}))).await;
     assert_eq!(r.status, 400);
 
-    // Search: query onto the words of the messages.
-    let (s, found) = get(&srv, "/api/v1/search?query=two").await;
+    // Search: the search grammar, dates in the zone of `tz`.
+    let (s, found) = get(&srv, "/api/v1/search?query=subject:two%20-subject:one").await;
     assert_eq!(s, 200, "{found}");
     assert_eq!(found["messages_count"], 1);
     assert_eq!(found["total"], 3);
     assert_eq!(found["messages"][0]["Subject"], "two");
     let (s, _) = get(&srv, "/api/v1/search").await;
+    assert_eq!(s, 400);
+    let (s, e) = get(&srv, "/api/v1/search?query=nosuchkey:x").await;
+    assert_eq!(s, 422, "{e}");
+    let (s, found) = get(&srv, "/api/v1/search?query=after:2000-01-01&tz=%2B02:00").await;
+    assert_eq!(
+        (s, found["messages_count"].as_u64()),
+        (200, Some(3)),
+        "{found}"
+    );
+    let (s, _) = get(&srv, "/api/v1/search?query=two&tz=Mars/Olympus").await;
     assert_eq!(s, 400);
     let r = call(&srv, "DELETE", "/api/v1/search?query=two", None).await;
     assert_eq!(r.status, 200);
@@ -484,5 +495,78 @@ async fn chaos_triggers_become_fault_injection_rules() {
         let r = call(&srv, "PUT", "/api/v1/chaos", Some(bad)).await;
         assert_eq!(r.status, 400, "{}", r.text);
     }
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn tags_are_set_listed_renamed_deleted_and_searched() {
+    let srv = start().await;
+    for s in ["one", "two"] {
+        send_smtp(
+            &srv,
+            "carol@example.test",
+            &["x@example.test"],
+            &simple(s, "x@example.test"),
+        )
+        .await;
+    }
+    let (_, page) = get(&srv, "/api/v1/messages").await;
+    let ids: Vec<String> = page["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["ID"].as_str().unwrap().to_owned())
+        .collect();
+    let (s, tags) = get(&srv, "/api/v1/tags").await;
+    assert_eq!((s, tags), (200, json!([])));
+    let r = call(
+        &srv,
+        "PUT",
+        "/api/v1/tags",
+        Some(json!({"IDs": ids, "Tags": ["Alpha", "beta"]})),
+    )
+    .await;
+    assert_eq!((r.status, r.text.as_str()), (200, "ok"));
+    let (_, tags) = get(&srv, "/api/v1/tags").await;
+    assert_eq!(tags, json!(["Alpha", "beta"]));
+    let (_, m) = get(&srv, &format!("/api/v1/message/{}", ids[0])).await;
+    assert_eq!(m["Tags"], json!(["Alpha", "beta"]));
+    let (_, found) = get(&srv, "/api/v1/search?query=tag:alpha").await;
+    assert_eq!(found["messages_count"], 2);
+
+    let r = call(
+        &srv,
+        "PUT",
+        "/api/v1/tags/Alpha",
+        Some(json!({"Name": "Gamma"})),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let (_, tags) = get(&srv, "/api/v1/tags").await;
+    assert_eq!(tags, json!(["beta", "Gamma"]));
+    let r = call(&srv, "DELETE", "/api/v1/tags/beta", None).await;
+    assert_eq!(r.status, 200);
+    let (_, page) = get(&srv, "/api/v1/messages").await;
+    assert_eq!(page["tags"], json!(["Gamma"]));
+    assert_eq!(page["messages"][0]["Tags"], json!(["Gamma"]));
+    // An empty list removes a message's tags; a bad tag is refused.
+    let r = call(
+        &srv,
+        "PUT",
+        "/api/v1/tags",
+        Some(json!({"IDs": [ids[0]], "Tags": []})),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let (_, m) = get(&srv, &format!("/api/v1/message/{}", ids[0])).await;
+    assert_eq!(m["Tags"], json!([]));
+    let r = call(
+        &srv,
+        "PUT",
+        "/api/v1/tags",
+        Some(json!({"IDs": [ids[0]], "Tags": ["a,b"]})),
+    )
+    .await;
+    assert_eq!(r.status, 422, "{}", r.text);
     srv.stop().await;
 }

@@ -161,7 +161,7 @@ impl Service {
                 let m = m?;
                 if filter.matches(&m, Viewer::Operator, &StoreLookup(store)) {
                     if total >= start && messages.len() < limit {
-                        messages.push(Message::from(m));
+                        messages.push(svc.tagged(m)?);
                     }
                     total += 1;
                 }

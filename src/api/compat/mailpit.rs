@@ -8,8 +8,10 @@
 //!   marks it read, `PUT /messages` sets it, and it starts unread after a restart.
 //! - A `PartID` is the attachment's index among the message's attachments (as in the native
 //!   API); `/part/{PartID}/thumb` serves the image itself, not a thumbnail.
-//! - `GET /search` maps `query` onto the operator listing's `q` (words anywhere in the
-//!   addresses, subject and text).
+//! - `/search` takes `query` in the service's search grammar (Mailpit's); `tz` must be a UTC
+//!   offset (`+02:00`) or `UTC`, not a zone name. `is:read` there means a user has read a copy,
+//!   not the read flag of this API.
+//! - Tags are the service's: from `X-Tags` at delivery, set, renamed and deleted here.
 //! - HTML check, link check, SpamAssassin check and release answer 501 `not_supported`:
 //!   fakemail has no such checks and never sends mail out.
 //! - Chaos (`/api/v1/chaos`) is fakemail's fault injection (`--chaos`; without it, 403
@@ -32,6 +34,7 @@ use crate::service::compose;
 use crate::service::filter::MessageFilter;
 use crate::service::mail::{Envelope, Submission};
 use crate::service::message::{Address, Message};
+use crate::service::search::Search;
 
 /// Mailpit's default page size.
 const DEFAULT_LIMIT: usize = 50;
@@ -265,6 +268,22 @@ struct Ids {
     ids: Vec<String>,
 }
 
+/// `PUT /api/v1/tags`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct SetTags {
+    #[serde(rename = "IDs")]
+    ids: Vec<String>,
+    tags: Vec<String>,
+}
+
+/// `PUT /api/v1/tags/{Tag}`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct RenameTag {
+    name: String,
+}
+
 /// A name and address of `POST /api/v1/send`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
@@ -337,6 +356,53 @@ fn not_supported(what: &str) -> Response {
     )
 }
 
+/// The filter of `/api/v1/search`: `query` in the search grammar, its dates in the zone of
+/// `tz` (a UTC offset such as `+02:00`, or `UTC`).
+fn search_filter(req: &Request) -> Result<MessageFilter, Box<Response>> {
+    let query = req.query.get("query").map(String::as_str).unwrap_or("");
+    if query.trim().is_empty() {
+        return Err(Box::new(bad_request("Error: no search query")));
+    }
+    let offset = match req
+        .query
+        .get("tz")
+        .map(|t| t.trim())
+        .filter(|t| !t.is_empty())
+    {
+        None => 0,
+        Some(tz) => utc_offset(tz).ok_or_else(|| {
+            Box::new(bad_request(format!(
+                "unknown tz {tz:?}: fakemail takes a UTC offset such as +02:00, or UTC"
+            )))
+        })?,
+    };
+    let search =
+        Search::parse_at(query, "query", offset).map_err(|e| Box::new(domain_error(&e)))?;
+    Ok(MessageFilter::default().with_search(search))
+}
+
+/// Seconds east of UTC of `UTC`, `Z`, `+HH:MM`, `-HHMM` or `+HH`.
+fn utc_offset(tz: &str) -> Option<i32> {
+    if tz.eq_ignore_ascii_case("utc") || tz.eq_ignore_ascii_case("z") || tz == "Etc/UTC" {
+        return Some(0);
+    }
+    let (sign, rest) = match tz.as_bytes().first()? {
+        b'+' => (1, &tz[1..]),
+        b'-' => (-1, &tz[1..]),
+        _ => return None,
+    };
+    let digits: String = rest.chars().filter(|c| *c != ':').collect();
+    if !digits.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let (h, m) = match digits.len() {
+        1 | 2 => (digits.parse::<i32>().ok()?, 0),
+        4 => (digits[..2].parse().ok()?, digits[2..].parse().ok()?),
+        _ => return None,
+    };
+    (h <= 14 && m < 60).then_some(sign * (h * 3600 + m * 60))
+}
+
 /// Parses the ids of a request body.
 fn parse_ids(ids: &[String]) -> Result<Vec<u64>, Error> {
     ids.iter()
@@ -393,7 +459,7 @@ impl Mailpit {
             subject: m.subject.clone(),
             created: m.received_at.to_rfc3339(),
             username: String::new(),
-            tags: Vec::new(),
+            tags: m.tags.clone(),
             size: m.size,
             attachments: usize::from(m.has_attachments),
             snippet: m.snippet.clone(),
@@ -425,7 +491,7 @@ impl Mailpit {
                 messages_count: matching,
                 messages_unread: matching_unread,
                 start,
-                tags: Vec::new(),
+                tags: svc.tags().await?.into_iter().map(|t| t.name).collect(),
                 messages,
             },
         ))
@@ -485,20 +551,18 @@ impl Mailpit {
             }
             (_, ["api", "v1", "messages"]) => Ok(method_not_allowed("GET, PUT, DELETE")),
             ("GET", ["api", "v1", "search"]) => {
-                let query = req.query.get("query").map(String::as_str).unwrap_or("");
-                if query.trim().is_empty() {
-                    return Ok(bad_request("Error: no search query"));
-                }
+                let filter = match search_filter(req) {
+                    Ok(f) => f,
+                    Err(res) => return Ok(*res),
+                };
                 let (start, limit) = start_limit(req);
-                let filter = MessageFilter::new(None, None, None, Some(query));
                 self.page(svc, &filter, start, limit).await
             }
             ("DELETE", ["api", "v1", "search"]) => {
-                let query = req.query.get("query").map(String::as_str).unwrap_or("");
-                if query.trim().is_empty() {
-                    return Ok(bad_request("Error: no search query"));
-                }
-                let filter = MessageFilter::new(None, None, None, Some(query));
+                let filter = match search_filter(req) {
+                    Ok(f) => f,
+                    Err(res) => return Ok(*res),
+                };
                 let (matched, _) = svc.admin_window(&filter, 0, usize::MAX).await?;
                 for m in matched {
                     match svc.admin_delete(m.id).await {
@@ -509,6 +573,34 @@ impl Mailpit {
                 Ok(ok())
             }
             (_, ["api", "v1", "search"]) => Ok(method_not_allowed("GET, DELETE")),
+            ("GET", ["api", "v1", "tags"]) => {
+                let tags: Vec<String> = svc.tags().await?.into_iter().map(|t| t.name).collect();
+                Ok(json(StatusCode::OK, &tags))
+            }
+            ("PUT", ["api", "v1", "tags"]) => {
+                let body: SetTags = match serde_json::from_slice(&req.body) {
+                    Ok(b) => b,
+                    Err(e) => return Ok(bad_request(e.to_string())),
+                };
+                for id in parse_ids(&body.ids)? {
+                    svc.set_tags(id, &body.tags).await?;
+                }
+                Ok(ok())
+            }
+            (_, ["api", "v1", "tags"]) => Ok(method_not_allowed("GET, PUT")),
+            ("PUT", ["api", "v1", "tags", tag]) => {
+                let body: RenameTag = match serde_json::from_slice(&req.body) {
+                    Ok(b) => b,
+                    Err(e) => return Ok(bad_request(e.to_string())),
+                };
+                svc.rename_tag(tag, &body.name).await?;
+                Ok(ok())
+            }
+            ("DELETE", ["api", "v1", "tags", tag]) => {
+                svc.delete_tag(tag).await?;
+                Ok(ok())
+            }
+            (_, ["api", "v1", "tags", _]) => Ok(method_not_allowed("PUT, DELETE")),
             ("GET", ["api", "v1", "message", id]) => {
                 let id = self.resolve(svc, id).await?;
                 let full = svc.admin_message(id).await?;
@@ -839,12 +931,6 @@ fn message_json(full: &crate::service::operator::AdminMessage) -> MessageJson {
         }
     }
     let return_path = header("Return-Path");
-    let tags: Vec<String> = header("X-Tags")
-        .split(',')
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .map(str::to_owned)
-        .collect();
     MessageJson {
         id: m.id.to_string(),
         message_id: m.message_id.clone().unwrap_or_default(),
@@ -865,7 +951,7 @@ fn message_json(full: &crate::service::operator::AdminMessage) -> MessageJson {
             ..ListUnsubscribe::default()
         },
         date: c.date.unwrap_or(m.received_at).to_rfc3339(),
-        tags,
+        tags: m.tags.clone(),
         username: String::new(),
         text: c.text.clone().unwrap_or_default(),
         html: c.html.clone().unwrap_or_default(),
@@ -878,6 +964,16 @@ fn message_json(full: &crate::service::operator::AdminMessage) -> MessageJson {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tz_is_a_utc_offset() {
+        assert_eq!(utc_offset("UTC"), Some(0));
+        assert_eq!(utc_offset("+02:00"), Some(7200));
+        assert_eq!(utc_offset("-0530"), Some(-19800));
+        assert_eq!(utc_offset("+1"), Some(3600));
+        assert_eq!(utc_offset("Europe/Berlin"), None);
+        assert_eq!(utc_offset("+99:00"), None);
+    }
 
     #[test]
     fn header_names_are_canonical_as_go_writes_them() {
