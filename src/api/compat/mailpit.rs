@@ -232,6 +232,9 @@ struct MessageJson {
     id: String,
     #[serde(rename = "MessageID")]
     message_id: String,
+    /// Always `true` (reading the message marks it read): Mailpit sent it until 1.9, and
+    /// clients written then (PyPI `mailpit-api-client`) require it.
+    read: bool,
     from: MailAddress,
     to: Vec<MailAddress>,
     cc: Vec<MailAddress>,
@@ -934,6 +937,7 @@ fn message_json(full: &crate::service::operator::AdminMessage) -> MessageJson {
     MessageJson {
         id: m.id.to_string(),
         message_id: m.message_id.clone().unwrap_or_default(),
+        read: true,
         from: MailAddress::from(&m.from),
         to: addresses(&m.to),
         cc: addresses(&m.cc),
