@@ -1,6 +1,7 @@
 //! Real MailHog client libraries against the real server: the PyPI `mailhog` package (host and
 //! port only, so through `--mailhog-port` with `--compat-auth none`) and the npm `mailhog`
-//! package (through `/mailhog/api` on the HTTP port, with Basic auth).
+//! package (through `/mailhog/api` on the HTTP port, with Basic auth); and the npm `mailpit-api`
+//! package against the Mailpit API (through `/mailpit` on the HTTP port, with Basic auth).
 //!
 //! They are looked for where `.ci/run` installs them, under the target dir's
 //! `compat-clients/`: `venv/` (a Python venv with `mailhog`) and `npm/node_modules/mailhog`.
@@ -169,5 +170,76 @@ async fn the_npm_mailhog_client_works_under_the_mailhog_prefix_with_basic_auth()
         .arg(srv.addr.port().to_string())
         .arg(TOKEN);
     run_client(cmd, "the Node client").await;
+    srv.stop().await;
+}
+
+/// The npm `mailpit-api` client's calls, each answer checked.
+const NODE_MAILPIT: &str = r#"
+const assert = require('assert')
+const { MailpitClient } = require('mailpit-api')
+const [port, token] = process.argv.slice(1)
+const mailpit = new MailpitClient('http://127.0.0.1:' + port + '/mailpit', {
+  auth: { username: 'anyone', password: token }
+})
+;(async () => {
+  const info = await mailpit.getInfo()
+  assert.strictEqual(info.Messages, 2)
+  const list = await mailpit.listMessages()
+  assert.strictEqual(list.total, 2)
+  assert.strictEqual(list.messages[0].Subject, 'For Carol')
+  const found = await mailpit.searchMessages({ query: 'subject:"For Bob"' })
+  assert.strictEqual(found.messages_count, 1)
+  const bob = await mailpit.getMessageSummary(found.messages[0].ID)
+  assert.strictEqual(bob.Text, 'Hello Bob.')
+  assert.strictEqual(bob.Attachments[0].FileName, 'notes.txt')
+  const part = await mailpit.getMessageAttachment(bob.ID, bob.Attachments[0].PartID)
+  assert.ok(part)
+  const headers = await mailpit.getMessageHeaders(bob.ID)
+  assert.deepStrictEqual(headers.Subject, ['For Bob'])
+  const source = await mailpit.getMessageSource(bob.ID)
+  assert.ok(source.includes('Subject: For Bob'))
+  const latest = await mailpit.getMessageSummary()
+  assert.strictEqual(latest.Subject, 'For Carol')
+  const sent = await mailpit.sendMessage({
+    From: { Email: 'sender@example.test' }, To: [{ Email: 'dave@example.test' }],
+    Subject: 'Welcome', Text: 'Hi Dave', Tags: ['signup']
+  })
+  assert.ok(sent.ID)
+  const welcome = await mailpit.waitForMessage({ query: 'subject:Welcome' })
+  assert.deepStrictEqual(welcome.Tags, ['signup'])
+  await mailpit.setTags({ IDs: [welcome.ID], Tags: ['a', 'b'] })
+  assert.deepStrictEqual(await mailpit.getTags(), ['a', 'b'])
+  await mailpit.renameTag('a', 'c')
+  await mailpit.deleteTag('b')
+  assert.deepStrictEqual(await mailpit.getTags(), ['c'])
+  await mailpit.setReadStatus({ IDs: [welcome.ID], Read: false })
+  assert.strictEqual((await mailpit.renderMessageText(welcome.ID)).trim(), 'Hi Dave')
+  await mailpit.deleteMessagesBySearch({ query: 'subject:Welcome' })
+  await mailpit.deleteMessages({ IDs: [bob.ID] })
+  assert.strictEqual((await mailpit.listMessages()).total, 1)
+  await mailpit.deleteMessages()
+  assert.strictEqual((await mailpit.listMessages()).total, 0)
+  console.log('ok')
+})().catch(e => { console.error(e); process.exit(1) })
+"#;
+
+#[tokio::test]
+async fn the_npm_mailpit_api_client_works_under_the_mailpit_prefix_with_basic_auth() {
+    let modules = clients_dir().join("npm/node_modules");
+    if !modules.join("mailpit-api").exists() {
+        return missing("the npm `mailpit-api` package");
+    }
+    if Command::new("node").arg("--version").output().is_err() {
+        return missing("node");
+    }
+    let srv = TestServer::start_with(config(CompatAuth::Token), None).await;
+    send_two(&srv).await;
+    let mut cmd = Command::new("node");
+    cmd.env("NODE_PATH", &modules)
+        .arg("-e")
+        .arg(NODE_MAILPIT)
+        .arg(srv.addr.port().to_string())
+        .arg(TOKEN);
+    run_client(cmd, "the Node Mailpit client").await;
     srv.stop().await;
 }

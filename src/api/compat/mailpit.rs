@@ -17,6 +17,7 @@
 //! - Chaos (`/api/v1/chaos`) is fakemail's fault injection (`--chaos`; without it, 403
 //!   `chaos_disabled`): the Sender, Recipient and Authentication triggers become rules that
 //!   reply with their error code to MAIL, RCPT and AUTH, which `GET /api/v1/admin/chaos` shows.
+//! - The websocket `/api/events` answers 501 `not_supported`.
 //! - OK answers without data are the plain text `ok`, as Mailpit writes them.
 
 use std::collections::{BTreeMap, HashSet};
@@ -671,6 +672,10 @@ impl Mailpit {
             }
             (_, ["api", "v1", "message", _, "release"]) => Ok(not_supported(
                 "releasing a message: it never sends mail out to another SMTP server",
+            )),
+            (_, ["api", "events"]) => Ok(not_supported(
+                "Mailpit's websocket /api/events yet; GET /api/v1/admin/events (Server-Sent \
+                 Events) announces new and deleted messages",
             )),
             ("POST", ["api", "v1", "send"]) => self.send(svc, req).await,
             ("GET", ["api", "v1", "info"]) => self.info(svc).await,
