@@ -475,14 +475,20 @@ impl Mailpit {
         start: usize,
         limit: usize,
     ) -> Result<Response, Error> {
-        let (page, matching) = svc.admin_window(filter, start, limit).await?;
-        let (all, total) = svc
-            .admin_window(&MessageFilter::default(), 0, usize::MAX)
-            .await?;
-        let unread = all.iter().filter(|m| !self.is_read(m.id)).count();
-        let (matched, _) = svc.admin_window(filter, 0, usize::MAX).await?;
+        // One scan for the matching messages (the read flags count over all of them), and
+        // one more for all messages when the filter leaves some out.
+        let (matched, matching) = svc.admin_window(filter, 0, usize::MAX).await?;
         let matching_unread = matched.iter().filter(|m| !self.is_read(m.id)).count();
-        let messages: Vec<MessageSummary> = page.iter().map(|m| self.summary(m)).collect();
+        let (total, unread) = if filter == &MessageFilter::default() {
+            (matching, matching_unread)
+        } else {
+            let (all, total) = svc
+                .admin_window(&MessageFilter::default(), 0, usize::MAX)
+                .await?;
+            (total, all.iter().filter(|m| !self.is_read(m.id)).count())
+        };
+        let page: Vec<&Message> = matched.iter().skip(start).take(limit).collect();
+        let messages: Vec<MessageSummary> = page.into_iter().map(|m| self.summary(m)).collect();
         Ok(json(
             StatusCode::OK,
             &MessagesSummary {
