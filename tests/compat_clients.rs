@@ -283,6 +283,17 @@ const mailpit = new MailpitClient(base, { auth: { username: 'anyone', password: 
   assert.deepStrictEqual((await mailpit.getMessageSummary(id)).Tags.sort(), ['billing', 'later'])
   await mailpit.deleteTag('billing')
   assert.deepStrictEqual(await mailpit.getTags(), ['later'])
+  const sent = await mailpit.sendMessage({
+    From: { Email: 'sender@example.test' }, To: [{ Email: 'dave@example.test' }],
+    Subject: 'Welcome', Text: 'Hi Dave', Tags: ['signup']
+  })
+  assert.ok(sent.ID)
+  const welcome = await mailpit.waitForMessage({ query: 'subject:Welcome' }, { timeout: 2000 })
+  assert.strictEqual(welcome.ID, sent.ID)
+  assert.deepStrictEqual(welcome.Tags, ['signup'])
+  assert.strictEqual((await mailpit.renderMessageText(welcome.ID)).trim(), 'Hi Dave')
+  await mailpit.deleteMessagesBySearch({ query: 'subject:Welcome' })
+  assert.strictEqual((await mailpit.listMessages()).total, 2)
   const waited = await mailpit.waitForMessage({ query: 'subject:"For Carol"' }, { timeout: 2000 })
   assert.strictEqual(waited.Subject, 'For Carol')
   await assert.rejects(mailpit.htmlCheck(id), /Mailpit API Error: \d{3}/)

@@ -212,7 +212,7 @@ async fn messages_have_mailhogs_shape_field_by_field() {
 }
 
 #[tokio::test]
-async fn listing_pages_newest_first_and_search_maps_onto_the_operator_filters() {
+async fn listing_pages_newest_first_and_search_matches_parts_of_addresses() {
     let srv = start().await;
     for (i, to) in ["x@example.test", "y@example.test", "x@example.test"]
         .iter()
@@ -258,6 +258,13 @@ async fn listing_pages_newest_first_and_search_maps_onto_the_operator_filters() 
     assert_eq!(to["total"], 2);
     let (_, from) = get(&srv, "/api/v2/search?kind=from&query=CAROL@example.test").await;
     assert_eq!(from["total"], 3);
+    // As MailHog: any part of an address, in any letter case.
+    let (_, part) = get(&srv, "/api/v2/search?kind=to&query=X@EXAMPLE").await;
+    assert_eq!(subjects(&part), ["m2", "m0"]);
+    let (_, part) = get(&srv, "/api/v2/search?kind=from&query=carol@").await;
+    assert_eq!(part["total"], 3);
+    let (_, none) = get(&srv, "/api/v2/search?kind=from&query=x@example").await;
+    assert_eq!(none["total"], 0);
     let (_, containing) = get(&srv, "/api/v2/search?kind=containing&query=body%20of%20m1").await;
     assert_eq!(subjects(&containing), ["m1"]);
     let (_, limited) = get(

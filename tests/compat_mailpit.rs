@@ -369,6 +369,7 @@ async fn send_info_webui_health_and_what_fakemail_lacks() {
         ("GET", format!("/api/v1/message/{id}/link-check")),
         ("GET", format!("/api/v1/message/{id}/sa-check")),
         ("POST", format!("/api/v1/message/{id}/release")),
+        ("GET", "/api/events".to_owned()),
     ] {
         let r = call(&srv, method, &path, None).await;
         assert_eq!(r.status, 501, "{path}");

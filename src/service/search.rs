@@ -166,6 +166,30 @@ impl Search {
         }
     }
 
+    /// A query of one `from:` term whose value is taken literally (no grammar): MailHog's
+    /// `kind=from` search.
+    pub fn from_literal(text: &str) -> Search {
+        Search::one(text, Test::From)
+    }
+
+    /// A query of one `to:` term whose value is taken literally: MailHog's `kind=to` search.
+    pub fn to_literal(text: &str) -> Search {
+        Search::one(text, Test::To)
+    }
+
+    fn one(text: &str, test: fn(String) -> Test) -> Search {
+        let text = fold(text.trim());
+        if text.is_empty() {
+            return Search::default();
+        }
+        Search {
+            terms: vec![Term {
+                negated: false,
+                test: test(text),
+            }],
+        }
+    }
+
     /// Parses a query; `field` names the parameter it came in, for the error.
     ///
     /// # Errors

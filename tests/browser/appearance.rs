@@ -1,7 +1,15 @@
-//! How the UI looks: the screenshots in docs/screenshots/ (rewritten on every run, so they show
-//! the current UI), dark mode, and the layout on a 375 px wide phone.
+//! How the UI looks: the screenshots in docs/screenshots/, dark mode, and the layout on a 375 px
+//! wide phone.
+//!
+//! Every run takes the screenshots. They go to docs/screenshots/ when the UI's files have
+//! changed since they were last written there (the digest of `src/ui/assets/` differs from
+//! `docs/screenshots/ui-assets.sha256`) or `FAKEMAIL_SCREENSHOTS=1` asks for it, so they
+//! follow the UI without a run that changes nothing leaving the tree modified (the times
+//! they show differ on every run); otherwise to the target dir's `screenshots/`.
 
 use std::path::PathBuf;
+
+use sha2::{Digest, Sha256};
 
 use serde_json::Value;
 
@@ -12,16 +20,50 @@ use crate::{axe, ui};
 
 const ALICE: &str = "alice@example.test";
 
-/// Where the screenshots go.
-fn shot(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("docs/screenshots")
-        .join(name)
+/// The committed screenshots.
+fn docs_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots")
 }
 
-/// Saves a 1280x800 screenshot named `name`, after checking its size.
-async fn save(b: &Browser, name: &str) {
-    let path = shot(name);
+/// The file that holds the digest of the UI's files the committed screenshots show.
+const STAMP: &str = "ui-assets.sha256";
+
+/// The SHA-256 of the UI's files, names and contents, in name order, as hex.
+fn assets_digest() -> String {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src/ui/assets");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.expect("a directory entry").path())
+        .collect();
+    files.sort();
+    let mut h = Sha256::new();
+    for f in files {
+        h.update(f.file_name().expect("a file name").as_encoded_bytes());
+        h.update([0]);
+        h.update(std::fs::read(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display())));
+        h.update([0]);
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Where this run's screenshots go, and the digest to stamp them with when that is docs/.
+fn shots_dir() -> (PathBuf, Option<String>) {
+    let digest = assets_digest();
+    let stamped = std::fs::read_to_string(docs_dir().join(STAMP)).unwrap_or_default();
+    let forced = std::env::var("FAKEMAIL_SCREENSHOTS").is_ok_and(|v| v == "1");
+    if forced || stamped.trim() != digest {
+        (docs_dir(), Some(digest))
+    } else {
+        (
+            PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots"),
+            None,
+        )
+    }
+}
+
+/// Saves a 1280x800 screenshot named `name` in `dir`, after checking its size.
+async fn save(b: &Browser, dir: &std::path::Path, name: &str) {
+    let path = dir.join(name);
     b.screenshot(&path).await;
     let png = std::fs::read(&path).unwrap();
     assert_eq!(harness::png_size(&png), (1280, 800), "{name}");
@@ -102,13 +144,14 @@ async fn screenshots_and_dark_mode() {
     let Some([b]) = harness::open::<1>(&srv.base).await else {
         return;
     };
+    let (dir, stamp) = shots_dir();
     scenario("screenshots", async {
         ui::sign_in(&b, ALICE).await;
         ui::until_row(&b, "Welcome to Example Shop").await;
         assert_eq!(ui::rows(&b).await.len(), 4);
         b.blur().await;
         let light = background_luminance(&b).await;
-        save(&b, "inbox.png").await;
+        save(&b, &dir, "inbox.png").await;
 
         ui::open_message(&b, "Your order #1042 has shipped").await;
         ui::frame_text(&b, "your parcel is on its way").await;
@@ -117,7 +160,7 @@ async fn screenshots_and_dark_mode() {
             (ui::unread_count(&b, "inbox").await == "3").then_some(())
         })
         .await;
-        save(&b, "message.png").await;
+        save(&b, &dir, "message.png").await;
 
         b.color_scheme("dark").await;
         let dark = background_luminance(&b).await;
@@ -127,7 +170,7 @@ async fn screenshots_and_dark_mode() {
             "prefers-color-scheme: dark does not darken the page (light {light:.3}, dark {dark:.3})"
         );
         axe::check(&b, "a message in dark mode").await;
-        save(&b, "dark.png").await;
+        save(&b, &dir, "dark.png").await;
         b.color_scheme("light").await;
 
         b.open(&format!("/admin#token={CHAOS_ADMIN}")).await;
@@ -140,8 +183,12 @@ async fn screenshots_and_dark_mode() {
         ui::open_message(&b, "Nightly report: 212 passed, 0 failed").await;
         b.until_text("#text-body", "All green.").await;
         b.blur().await;
-        save(&b, "admin.png").await;
+        save(&b, &dir, "admin.png").await;
         b.assert_clean_console("the screenshots").await;
+        if let Some(digest) = &stamp {
+            std::fs::write(dir.join(STAMP), format!("{digest}\n")).expect("the stamp");
+            eprintln!("screenshots of the current UI written to {}", dir.display());
+        }
     })
     .await;
 }

@@ -8,8 +8,9 @@
 //!   MailHog builds them, so that part indices are MailHog's. MailHog's added `Received`,
 //!   `Return-Path` and `Message-ID` headers are not added; `Raw.Helo` is empty (fakemail does
 //!   not keep the HELO name).
-//! - `GET /api/v2/search`: `from` and `to` match the whole address (any letter case), not a
-//!   part of it as MailHog does; `containing` matches the subject, addresses, names and text.
+//! - `GET /api/v2/search`: `from` and `to` match any part of an address or name, in any letter
+//!   case (all of Unicode, where MailHog folds none); `containing` matches the subject,
+//!   addresses, names and text.
 //! - Jim (`/api/v2/jim`) is fakemail's fault injection (`--chaos`): his chances become rules,
 //!   which `GET /api/v1/admin/chaos` shows too.
 //! - Release answers 501: fakemail never sends mail out.
@@ -30,6 +31,7 @@ use crate::service::chaos::{Action, RuleSpec, Stage, Trigger};
 use crate::service::events::EventKind;
 use crate::service::filter::MessageFilter;
 use crate::service::message::Message;
+use crate::service::search::Search;
 use crate::service::stream::NoticeItem;
 use crate::service::watch::Audience;
 
@@ -372,8 +374,14 @@ impl MailHog {
                 let query = req.query.get("query").map(String::as_str).unwrap_or("");
                 let filter = match req.query.get("kind").map(String::as_str) {
                     _ if query.is_empty() => None,
-                    Some("from") => Some(MessageFilter::new(None, Some(query), None, None)),
-                    Some("to") => Some(MessageFilter::new(Some(query), None, None, None)),
+                    // Any part of an address, as MailHog matches: the search's `from:`
+                    // and `to:`, not the whole-address filters.
+                    Some("from") => {
+                        Some(MessageFilter::default().with_search(Search::from_literal(query)))
+                    }
+                    Some("to") => {
+                        Some(MessageFilter::default().with_search(Search::to_literal(query)))
+                    }
                     Some("containing") => Some(MessageFilter::new(None, None, None, Some(query))),
                     _ => None,
                 };

@@ -17,6 +17,7 @@
 //! - Chaos (`/api/v1/chaos`) is fakemail's fault injection (`--chaos`; without it, 403
 //!   `chaos_disabled`): the Sender, Recipient and Authentication triggers become rules that
 //!   reply with their error code to MAIL, RCPT and AUTH, which `GET /api/v1/admin/chaos` shows.
+//! - The websocket `/api/events` answers 501 `not_supported`.
 //! - OK answers without data are the plain text `ok`, as Mailpit writes them.
 
 use std::collections::{BTreeMap, HashSet};
@@ -477,14 +478,20 @@ impl Mailpit {
         start: usize,
         limit: usize,
     ) -> Result<Response, Error> {
-        let (page, matching) = svc.admin_window(filter, start, limit).await?;
-        let (all, total) = svc
-            .admin_window(&MessageFilter::default(), 0, usize::MAX)
-            .await?;
-        let unread = all.iter().filter(|m| !self.is_read(m.id)).count();
-        let (matched, _) = svc.admin_window(filter, 0, usize::MAX).await?;
+        // One scan for the matching messages (the read flags count over all of them), and
+        // one more for all messages when the filter leaves some out.
+        let (matched, matching) = svc.admin_window(filter, 0, usize::MAX).await?;
         let matching_unread = matched.iter().filter(|m| !self.is_read(m.id)).count();
-        let messages: Vec<MessageSummary> = page.iter().map(|m| self.summary(m)).collect();
+        let (total, unread) = if filter == &MessageFilter::default() {
+            (matching, matching_unread)
+        } else {
+            let (all, total) = svc
+                .admin_window(&MessageFilter::default(), 0, usize::MAX)
+                .await?;
+            (total, all.iter().filter(|m| !self.is_read(m.id)).count())
+        };
+        let page: Vec<&Message> = matched.iter().skip(start).take(limit).collect();
+        let messages: Vec<MessageSummary> = page.into_iter().map(|m| self.summary(m)).collect();
         Ok(json(
             StatusCode::OK,
             &MessagesSummary {
@@ -674,6 +681,10 @@ impl Mailpit {
             }
             (_, ["api", "v1", "message", _, "release"]) => Ok(not_supported(
                 "releasing a message: it never sends mail out to another SMTP server",
+            )),
+            (_, ["api", "events"]) => Ok(not_supported(
+                "Mailpit's websocket /api/events yet; GET /api/v1/admin/events (Server-Sent \
+                 Events) announces new and deleted messages",
             )),
             ("POST", ["api", "v1", "send"]) => self.send(svc, req).await,
             ("GET", ["api", "v1", "info"]) => self.info(svc).await,
