@@ -254,6 +254,24 @@ async fn latest_read_flags_paging_search_and_delete() {
     assert_eq!(r.status, 200);
     let (_, page) = get(&srv, "/api/v1/messages").await;
     assert_eq!(page["unread"], 3);
+    let r = call(
+        &srv,
+        "PUT",
+        "/api/v1/messages?search=subject:one",
+        Some(json!({"Read": true})),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let (_, page) = get(&srv, "/api/v1/messages").await;
+    assert_eq!(page["unread"], 2, "only the searched message is read");
+    let r = call(
+        &srv,
+        "PUT",
+        "/api/v1/messages",
+        Some(json!({"Read": false})),
+    )
+    .await;
+    assert_eq!(r.status, 200);
     let r = call(&srv, "PUT", "/api/v1/messages", Some(json!({"IDs": "x"}))).await;
     assert_eq!(r.status, 400);
 

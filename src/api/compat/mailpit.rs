@@ -362,8 +362,8 @@ fn not_supported(what: &str) -> Response {
 
 /// The filter of `/api/v1/search`: `query` in the search grammar, its dates in the zone of
 /// `tz` (a UTC offset such as `+02:00`, or `UTC`).
-fn search_filter(req: &Request) -> Result<MessageFilter, Box<Response>> {
-    let query = req.query.get("query").map(String::as_str).unwrap_or("");
+fn search_filter(req: &Request, key: &str) -> Result<MessageFilter, Box<Response>> {
+    let query = req.query.get(key).map(String::as_str).unwrap_or("");
     if query.trim().is_empty() {
         return Err(Box::new(bad_request("Error: no search query")));
     }
@@ -380,8 +380,7 @@ fn search_filter(req: &Request) -> Result<MessageFilter, Box<Response>> {
             )))
         })?,
     };
-    let search =
-        Search::parse_at(query, "query", offset).map_err(|e| Box::new(domain_error(&e)))?;
+    let search = Search::parse_at(query, key, offset).map_err(|e| Box::new(domain_error(&e)))?;
     Ok(MessageFilter::default().with_search(search))
 }
 
@@ -525,10 +524,26 @@ impl Mailpit {
                         Err(e) => return Ok(bad_request(e.to_string())),
                     }
                 };
+                let searched = req
+                    .query
+                    .get("search")
+                    .is_some_and(|q| !q.trim().is_empty());
+                if searched && !body.ids.is_empty() {
+                    return Ok(bad_request(
+                        "You may specify either IDs or a search query, not both",
+                    ));
+                }
                 let ids = if body.ids.is_empty() {
-                    let (all, _) = svc
-                        .admin_window(&MessageFilter::default(), 0, usize::MAX)
-                        .await?;
+                    // Mailpit's `search`: the messages it matches; else every message.
+                    let filter = if searched {
+                        match search_filter(req, "search") {
+                            Ok(f) => f,
+                            Err(res) => return Ok(*res),
+                        }
+                    } else {
+                        MessageFilter::default()
+                    };
+                    let (all, _) = svc.admin_window(&filter, 0, usize::MAX).await?;
                     all.iter().map(|m| m.id).collect()
                 } else {
                     parse_ids(&body.ids)?
@@ -561,7 +576,7 @@ impl Mailpit {
             }
             (_, ["api", "v1", "messages"]) => Ok(method_not_allowed("GET, PUT, DELETE")),
             ("GET", ["api", "v1", "search"]) => {
-                let filter = match search_filter(req) {
+                let filter = match search_filter(req, "query") {
                     Ok(f) => f,
                     Err(res) => return Ok(*res),
                 };
@@ -569,7 +584,7 @@ impl Mailpit {
                 self.page(svc, &filter, start, limit).await
             }
             ("DELETE", ["api", "v1", "search"]) => {
-                let filter = match search_filter(req) {
+                let filter = match search_filter(req, "query") {
                     Ok(f) => f,
                     Err(res) => return Ok(*res),
                 };
