@@ -46,15 +46,6 @@ Content-Transfer-Encoding: base64\r\n\
 AAECAwQ=\r\n\
 --b1--\r\n";
 
-/// Sends `body` over SMTP from `from` to `to`.
-async fn send_smtp(srv: &TestServer, from: &str, to: &[&str], body: &str) {
-    let mut c = SmtpClient::connect(srv.smtp).await;
-    c.expect("EHLO client.test", 250).await;
-    let r = c.mail(from, to, body).await;
-    assert_eq!(r.code, 250, "{r:?}");
-    c.expect("QUIT", 221).await;
-}
-
 /// A simple message with a subject.
 fn simple(subject: &str, to: &str) -> String {
     format!(

@@ -57,14 +57,6 @@ Content-Transfer-Encoding: base64\r\n\
 AAECAwQ=\r\n\
 --b1--\r\n";
 
-async fn send_smtp(srv: &TestServer, from: &str, to: &[&str], body: &str) {
-    let mut c = SmtpClient::connect(srv.smtp).await;
-    c.expect("EHLO client.test", 250).await;
-    let r = c.mail(from, to, body).await;
-    assert_eq!(r.code, 250, "{r:?}");
-    c.expect("QUIT", 221).await;
-}
-
 fn simple(subject: &str, to: &str) -> String {
     format!(
         "From: carol@example.test\r\nTo: {to}\r\nSubject: {subject}\r\n\r\nBody of {subject}.\r\n"

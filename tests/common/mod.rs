@@ -553,6 +553,16 @@ pub fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
+/// Sends `body` over SMTP from `from` to `to`, in a session of its own; every reply must be a
+/// success.
+pub async fn send_smtp(srv: &TestServer, from: &str, to: &[&str], body: &str) {
+    let mut c = SmtpClient::connect(srv.smtp).await;
+    c.expect("EHLO client.test", 250).await;
+    let r = c.mail(from, to, body).await;
+    assert_eq!(r.code, 250, "{r:?}");
+    c.expect("QUIT", 221).await;
+}
+
 /// Delivers `raw` to `to` as SMTP would (no sender copy), through the one delivery path;
 /// returns the message's id. For MIME the REST API cannot make.
 pub async fn deliver(srv: &TestServer, raw: Vec<u8>, to: &[&str]) -> u64 {
