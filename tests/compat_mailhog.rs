@@ -67,11 +67,7 @@ async fn get(srv: &TestServer, path: &str) -> (u16, Value) {
 }
 
 async fn call(srv: &TestServer, method: &str, path: &str, body: Option<Value>) -> Reply {
-    let mut req = basic(srv, method, srv.url(&format!("/mailhog{path}")));
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    send(req).await
+    compat_call(srv, TOKEN, method, &format!("/mailhog{path}"), body).await
 }
 
 #[tokio::test]

@@ -113,7 +113,7 @@ impl Lookup for StoreLookup<'_> {
         self.0.message_tags(id).unwrap_or_default()
     }
 
-    fn any_copy_flags(&self, m: &MessageRecord) -> (bool, bool) {
+    fn operator_flags(&self, m: &MessageRecord) -> (bool, bool) {
         let (mut read, mut starred) = (false, false);
         for id in &m.entries {
             if let Ok(Some(e)) = self.0.entry(*id) {
@@ -122,6 +122,34 @@ impl Lookup for StoreLookup<'_> {
             }
         }
         (read, starred)
+    }
+}
+
+/// Which read flag the operator's `is:read` means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OperatorRead {
+    /// Any user has read a copy (the native operator view, which keeps no flag of its own).
+    #[default]
+    AnyCopy,
+    /// The operator's own read flag (Mailpit's `Read`), kept apart from the users' flags.
+    Own,
+}
+
+/// [`StoreLookup`] with the operator's own read flag in place of the copies' flags.
+pub(crate) struct OwnReadLookup<'a>(pub &'a Store);
+
+impl Lookup for OwnReadLookup<'_> {
+    fn text(&self, id: u64) -> Option<String> {
+        StoreLookup(self.0).text(id)
+    }
+
+    fn tags(&self, id: u64) -> Vec<String> {
+        StoreLookup(self.0).tags(id)
+    }
+
+    fn operator_flags(&self, m: &MessageRecord) -> (bool, bool) {
+        let (_, starred) = StoreLookup(self.0).operator_flags(m);
+        (self.0.operator_read(m.id).unwrap_or(false), starred)
     }
 }
 
@@ -228,7 +256,7 @@ mod tests {
             fn tags(&self, _: u64) -> Vec<String> {
                 vec![]
             }
-            fn any_copy_flags(&self, _: &MessageRecord) -> (bool, bool) {
+            fn operator_flags(&self, _: &MessageRecord) -> (bool, bool) {
                 (false, false)
             }
         }

@@ -4,7 +4,7 @@
 
 use tracing::info;
 
-use super::filter::{MessageFilter, StoreLookup, Viewer};
+use super::filter::{MessageFilter, OperatorRead, OwnReadLookup, StoreLookup, Viewer};
 use super::mail::MAX_PAGE;
 use super::message::Message;
 use super::{Service, mime};
@@ -20,6 +20,19 @@ pub const SCAN_BUDGET: usize = 5_000;
 const DELETE_TXN: usize = 16;
 /// Messages read per round when deleting everything.
 const DELETE_BATCH: usize = 512;
+/// Read flags changed per store transaction.
+const READ_TXN: usize = 64;
+
+/// A window of the operator's messages by offset, with the totals it is part of.
+#[derive(Debug, Clone)]
+pub struct Window {
+    pub messages: Vec<Message>,
+    /// Messages matching in all.
+    pub total: usize,
+    /// Of those, the ones the operator has not read (their own flag); 0 for
+    /// [`OperatorRead::AnyCopy`] when a filter is given.
+    pub unread: usize,
+}
 
 /// Query of the operator listing; raw values, validated by [`Service::admin_list`].
 #[derive(Debug, Clone, Default)]
@@ -140,33 +153,168 @@ impl Service {
     }
 
     /// A window of every message that matches `filter`, newest first, by offset: the `limit`
-    /// messages after the first `start`, with how many match in all. For APIs that page by
-    /// offset and show a total (MailHog's); it reads every record, so it is no faster for a
-    /// late page than for the first.
+    /// messages after the first `start`, with how many match in all and how many of those
+    /// the operator has not read (their own flag). For APIs that page by offset and show
+    /// totals (MailHog's, Mailpit's). Without a filter the totals are the store's counters and
+    /// the scan stops at the window's end; with one, every record is read, so a late page
+    /// costs no more than the first.
     ///
     /// # Errors
     /// Store failures.
     pub async fn admin_window(
         &self,
         filter: &MessageFilter,
+        read: OperatorRead,
         start: usize,
         limit: usize,
-    ) -> Result<(Vec<Message>, usize)> {
+    ) -> Result<Window> {
         let filter = filter.clone();
         self.offload(move |svc| {
             let store = &svc.inner.store;
+            let unfiltered = filter == MessageFilter::default();
             let mut total = 0;
+            let mut unread = 0;
             let mut messages = Vec::with_capacity(limit.min(64));
             for m in store.messages_newest_first(None) {
                 let m = m?;
-                if filter.matches(&m, Viewer::Operator, &StoreLookup(store)) {
-                    if total >= start && messages.len() < limit {
-                        messages.push(svc.tagged(m)?);
-                    }
-                    total += 1;
+                let matched = unfiltered
+                    || match read {
+                        OperatorRead::AnyCopy => {
+                            filter.matches(&m, Viewer::Operator, &StoreLookup(store))
+                        }
+                        OperatorRead::Own => {
+                            filter.matches(&m, Viewer::Operator, &OwnReadLookup(store))
+                        }
+                    };
+                if !matched {
+                    continue;
+                }
+                if total >= start && messages.len() < limit {
+                    messages.push(svc.tagged(m)?);
+                } else if !unfiltered && read == OperatorRead::Own && !store.operator_read(m.id)? {
+                    unread += 1;
+                }
+                total += 1;
+                if unfiltered && messages.len() == limit {
+                    break;
                 }
             }
-            Ok((messages, total))
+            if unfiltered {
+                let stored = store.message_count()?;
+                let read_count = store.operator_read_count()?;
+                return Ok(Window {
+                    messages,
+                    total: usize::try_from(stored).unwrap_or(usize::MAX),
+                    unread: usize::try_from(stored.saturating_sub(read_count))
+                        .unwrap_or(usize::MAX),
+                });
+            }
+            for m in &messages {
+                if read == OperatorRead::Own && !store.operator_read(m.id)? {
+                    unread += 1;
+                }
+            }
+            Ok(Window {
+                messages,
+                total,
+                unread,
+            })
+        })
+        .await
+    }
+
+    /// The ids of every message that matches `filter` (`is:read` meaning `read`), newest
+    /// first: what a bulk change by search applies to. Reads every record.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub async fn admin_matching_ids(
+        &self,
+        filter: &MessageFilter,
+        read: OperatorRead,
+    ) -> Result<Vec<u64>> {
+        let filter = filter.clone();
+        self.offload(move |svc| {
+            let store = &svc.inner.store;
+            let mut ids = Vec::new();
+            for m in store.messages_newest_first(None) {
+                let m = m?;
+                let matched = match read {
+                    OperatorRead::AnyCopy => {
+                        filter.matches(&m, Viewer::Operator, &StoreLookup(store))
+                    }
+                    OperatorRead::Own => {
+                        filter.matches(&m, Viewer::Operator, &OwnReadLookup(store))
+                    }
+                };
+                if matched {
+                    ids.push(m.id);
+                }
+            }
+            Ok(ids)
+        })
+        .await
+    }
+
+    /// Whether the operator has read a message (their own flag, apart from the users').
+    ///
+    /// # Errors
+    /// Store failures.
+    pub fn operator_read(&self, id: u64) -> Result<bool> {
+        Ok(self.inner.store.operator_read(id)?)
+    }
+
+    /// Sets or clears the operator's read flag of messages; unknown ids are skipped. Returns
+    /// the ids whose flag changed.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub async fn set_operator_read(&self, ids: Vec<u64>, read: bool) -> Result<Vec<u64>> {
+        self.offload(move |svc| {
+            let mut changed = Vec::new();
+            for chunk in ids.chunks(READ_TXN) {
+                changed.extend(svc.inner.store.set_operator_read(chunk, read)?);
+            }
+            Ok(changed)
+        })
+        .await
+    }
+
+    /// Sets or clears the operator's read flag of every message. Returns how many changed.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub async fn set_all_operator_read(&self, read: bool) -> Result<usize> {
+        self.offload(move |svc| {
+            let store = &svc.inner.store;
+            let mut changed = 0;
+            if read {
+                let bound = store.generate_id()?;
+                let mut before = Some(bound);
+                loop {
+                    let batch = store
+                        .messages_newest_first(before)
+                        .take(DELETE_BATCH)
+                        .map(|m| m.map(|m| m.id))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    let Some(&last) = batch.last() else { break };
+                    for chunk in batch.chunks(READ_TXN) {
+                        changed += store.set_operator_read(chunk, true)?.len();
+                    }
+                    before = Some(last);
+                }
+            } else {
+                loop {
+                    let batch = store.operator_read_ids(DELETE_BATCH)?;
+                    if batch.is_empty() {
+                        break;
+                    }
+                    for chunk in batch.chunks(READ_TXN) {
+                        changed += store.set_operator_read(chunk, false)?.len();
+                    }
+                }
+            }
+            Ok(changed)
         })
         .await
     }

@@ -69,9 +69,10 @@ pub(crate) trait Lookup {
     fn text(&self, id: u64) -> Option<String>;
     /// The tags of a message.
     fn tags(&self, id: u64) -> Vec<String>;
-    /// Whether any copy of the message is read, and whether any is starred (the operator's
-    /// `is:read` and `is:starred`).
-    fn any_copy_flags(&self, m: &MessageRecord) -> (bool, bool);
+    /// The operator's `is:read` and `is:starred`: whether any copy of the message is read (or,
+    /// where the operator keeps a read flag of their own, whether that is set), and whether
+    /// any copy is starred.
+    fn operator_flags(&self, m: &MessageRecord) -> (bool, bool);
 }
 
 /// A lookup that knows nothing: no text, no tags, no flags.
@@ -84,7 +85,7 @@ impl Lookup for NoLookup {
     fn tags(&self, _: u64) -> Vec<String> {
         Vec::new()
     }
-    fn any_copy_flags(&self, _: &MessageRecord) -> (bool, bool) {
+    fn operator_flags(&self, _: &MessageRecord) -> (bool, bool) {
         (false, false)
     }
 }
@@ -418,7 +419,7 @@ impl Context<'_> {
     fn flags(&self) -> (bool, bool) {
         *self.flags.get_or_init(|| match self.viewer {
             Viewer::Owner(e) => (e.read, e.starred),
-            Viewer::Operator => self.look.any_copy_flags(self.m),
+            Viewer::Operator => self.look.operator_flags(self.m),
         })
     }
 
@@ -553,7 +554,7 @@ mod tests {
         fn tags(&self, _: u64) -> Vec<String> {
             self.tags.clone()
         }
-        fn any_copy_flags(&self, _: &MessageRecord) -> (bool, bool) {
+        fn operator_flags(&self, _: &MessageRecord) -> (bool, bool) {
             self.flags
         }
     }
@@ -722,7 +723,7 @@ mod tests {
             fn tags(&self, _: u64) -> Vec<String> {
                 vec![]
             }
-            fn any_copy_flags(&self, _: &MessageRecord) -> (bool, bool) {
+            fn operator_flags(&self, _: &MessageRecord) -> (bool, bool) {
                 (false, false)
             }
         }

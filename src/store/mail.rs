@@ -18,7 +18,10 @@
 //! - `tags`: lower-cased tag -> [`TagRecord`] (its spelling and how many messages carry it)
 //! - `tag_index`: lower-cased tag ++ 0xFF ++ message id -> () (the messages of a tag, for
 //!   renaming and deleting it)
-//! - `meta`: store-wide counters (`messages`, `bytes`, and `users`, kept by the parent module)
+//! - `operator_read`: message id -> () for the messages the operator has read (Mailpit's read
+//!   flag: the operator's own, apart from the flags of each user's copy)
+//! - `meta`: store-wide counters (`messages`, `bytes`, `operator_read`, and `users`, kept by the
+//!   parent module)
 //!
 //! Every write runs in one transaction over the trees it touches, the counters in `meta` and
 //! `mailbox_counts` included: they never disagree with the records they count, even after a
@@ -55,6 +58,7 @@ fn is_custom(mailbox: u64) -> bool {
 /// The keys of the store-wide counters in `meta`.
 const MESSAGES_KEY: &[u8] = b"messages";
 const BYTES_KEY: &[u8] = b"bytes";
+const OPERATOR_READ_KEY: &[u8] = b"operator_read";
 /// Set in `meta` once every custom mailbox of a store made before mailboxes had their
 /// `mailbox_counts` entry from the start has one.
 const MAILBOX_COUNTS_KEY: &[u8] = b"mailbox_counts";
@@ -197,6 +201,7 @@ pub(super) struct MailTrees {
     message_tags: Tree,
     tags: Tree,
     tag_index: Tree,
+    operator_read: Tree,
     pub(super) meta: Tree,
 }
 
@@ -216,6 +221,7 @@ impl MailTrees {
             message_tags: db.open_tree("message_tags")?,
             tags: db.open_tree("tags")?,
             tag_index: db.open_tree("tag_index")?,
+            operator_read: db.open_tree("operator_read")?,
             meta: db.open_tree("meta")?,
         })
     }
@@ -236,6 +242,7 @@ struct Tx<'a> {
     message_tags: &'a TransactionalTree,
     tags: &'a TransactionalTree,
     tag_index: &'a TransactionalTree,
+    operator_read: &'a TransactionalTree,
     meta: &'a TransactionalTree,
 }
 
@@ -265,7 +272,12 @@ impl Tx<'_> {
 
     /// Changes the store-wide message and byte counters.
     fn bump(&self, messages: i64, bytes: i64) -> TxResult<()> {
-        for (key, delta) in [(MESSAGES_KEY, messages), (BYTES_KEY, bytes)] {
+        self.bump_keys(&[(MESSAGES_KEY, messages), (BYTES_KEY, bytes)])
+    }
+
+    /// Changes store-wide counters in `meta`.
+    fn bump_keys(&self, deltas: &[(&[u8], i64)]) -> TxResult<()> {
+        for &(key, delta) in deltas {
             if delta != 0 {
                 let n = self
                     .meta
@@ -416,8 +428,23 @@ impl Tx<'_> {
         Ok(stored)
     }
 
+    /// Sets or clears the operator's read flag of a message; whether it changed.
+    fn set_operator_read(&self, id: u64, read: bool) -> TxResult<bool> {
+        let key = keys::id(id);
+        let changed = if read {
+            self.operator_read.insert(&key, &[])?.is_none()
+        } else {
+            self.operator_read.remove(&key)?.is_some()
+        };
+        if changed {
+            self.bump_keys(&[(OPERATOR_READ_KEY, if read { 1 } else { -1 })])?;
+        }
+        Ok(changed)
+    }
+
     fn remove_message_record(&self, m: &MessageRecord) -> TxResult<Removed> {
         self.set_tags(m.id, &[])?;
+        self.set_operator_read(m.id, false)?;
         self.messages.remove(&keys::id(m.id))?;
         self.raw.remove(&keys::id(m.id))?;
         self.received
@@ -445,10 +472,11 @@ impl Store {
             &t.message_tags,
             &t.tags,
             &t.tag_index,
+            &t.operator_read,
             &t.meta,
         )
             .transaction(
-                |(messages, raw, received, entries, mi, ui, si, counts, mt, tags, ti, meta)| {
+                |(messages, raw, received, entries, mi, ui, si, counts, mt, tags, ti, or, meta)| {
                     f(&Tx {
                         messages,
                         raw,
@@ -461,6 +489,7 @@ impl Store {
                         message_tags: mt,
                         tags,
                         tag_index: ti,
+                        operator_read: or,
                         meta,
                     })
                 },
@@ -609,6 +638,43 @@ impl Store {
             }
             Ok(())
         })
+    }
+
+    // ----- the operator's read flags ------------------------------------------------------------
+
+    /// Whether the operator has read a message.
+    pub fn operator_read(&self, id: u64) -> Result<bool, StoreError> {
+        Ok(self.mail.operator_read.contains_key(keys::id(id))?)
+    }
+
+    /// How many stored messages the operator has read: a point read of a counter.
+    pub fn operator_read_count(&self) -> Result<u64, StoreError> {
+        self.stat(OPERATOR_READ_KEY)
+    }
+
+    /// Sets or clears the operator's read flag of several messages in one transaction;
+    /// returns the ids whose flag changed (messages gone are not marked read).
+    pub fn set_operator_read(&self, ids: &[u64], read: bool) -> Result<Vec<u64>, StoreError> {
+        self.mail_tx(|tx| {
+            let mut changed = Vec::new();
+            for &id in ids {
+                if (!read || tx.message(id)?.is_some()) && tx.set_operator_read(id, read)? {
+                    changed.push(id);
+                }
+            }
+            Ok(changed)
+        })
+    }
+
+    /// Up to `n` ids of messages the operator has read, oldest first.
+    pub fn operator_read_ids(&self, n: usize) -> Result<Vec<u64>, StoreError> {
+        self.mail
+            .operator_read
+            .iter()
+            .keys()
+            .take(n)
+            .map(|k| Ok(keys::id_at(&k?, 0).unwrap_or_default()))
+            .collect()
     }
 
     /// A message record.

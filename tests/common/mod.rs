@@ -114,6 +114,25 @@ pub fn check_invariants(status: u16, content_type: Option<&str>, text: &str) {
     }
 }
 
+/// A request to a compatibility API under its prefix on the HTTP port (`/mailpit`,
+/// `/mailhog`), with `token` as the Basic auth password and `body` as JSON.
+pub async fn compat_call(
+    srv: &TestServer,
+    token: &str,
+    method: &str,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> Reply {
+    let mut req = srv
+        .client
+        .request(method.parse().unwrap(), srv.url(path))
+        .basic_auth("anyone", Some(token));
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    send(req).await
+}
+
 /// Sends a request and checks [`check_invariants`] on the answer.
 pub async fn send(req: reqwest::RequestBuilder) -> Reply {
     let res = tokio::time::timeout(TIMEOUT, req.send())

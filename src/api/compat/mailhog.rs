@@ -29,7 +29,7 @@ use crate::error::Error;
 use crate::service::Service;
 use crate::service::chaos::{Action, RuleSpec, Stage, Trigger};
 use crate::service::events::EventKind;
-use crate::service::filter::MessageFilter;
+use crate::service::filter::{MessageFilter, OperatorRead};
 use crate::service::message::Message;
 use crate::service::search::Search;
 use crate::service::stream::NoticeItem;
@@ -467,9 +467,12 @@ impl MailHog {
         start: usize,
         limit: usize,
     ) -> Result<(Vec<MessageJson>, usize), Error> {
-        let (messages, total) = svc.admin_window(filter, start, limit).await?;
-        let mut items = Vec::with_capacity(messages.len());
-        for m in &messages {
+        let window = svc
+            .admin_window(filter, OperatorRead::AnyCopy, start, limit)
+            .await?;
+        let total = window.total;
+        let mut items = Vec::with_capacity(window.messages.len());
+        for m in &window.messages {
             match svc.admin_raw(m.id).await {
                 Ok(raw) => items.push(message_json(m, &raw)),
                 Err(Error::NotFound(_)) => {}

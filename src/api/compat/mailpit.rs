@@ -3,25 +3,34 @@
 //!
 //! Mapping notes:
 //! - `ID` is fakemail's message id; `latest` names the newest message.
-//! - Read state: the operator view has no read flag of its own (each copy in a user's mailbox
-//!   has one), so this API keeps one per message while the server runs: `GET /message/{ID}`
-//!   marks it read, `PUT /messages` sets it, and it starts unread after a restart.
+//! - Read state is the operator's own read flag, kept by the service with the message (each
+//!   copy in a user's mailbox has its own flag besides): `GET /message/{ID}` marks it read,
+//!   `PUT /messages` sets it, and it lasts across restarts.
 //! - A `PartID` is the attachment's index among the message's attachments (as in the native
 //!   API); `/part/{PartID}/thumb` serves the image itself, not a thumbnail.
 //! - `/search` takes `query` in the service's search grammar (Mailpit's); `tz` must be a UTC
-//!   offset (`+02:00`) or `UTC`, not a zone name. `is:read` there means a user has read a copy,
-//!   not the read flag of this API.
+//!   offset (`+02:00`) or `UTC`, not a zone name. `is:read` there is this API's read flag.
 //! - Tags are the service's: from `X-Tags` at delivery, set, renamed and deleted here.
 //! - HTML check, link check, SpamAssassin check and release answer 501 `not_supported`:
 //!   fakemail has no such checks and never sends mail out.
 //! - Chaos (`/api/v1/chaos`) is fakemail's fault injection (`--chaos`; without it, 403
 //!   `chaos_disabled`): the Sender, Recipient and Authentication triggers become rules that
 //!   reply with their error code to MAIL, RCPT and AUTH, which `GET /api/v1/admin/chaos` shows.
-//! - The websocket `/api/events` answers 501 `not_supported`.
+//! - The websocket `/api/events` sends Mailpit's `{"Type","Data"}` events: `new` (a
+//!   `MessageSummary`) and `delete` (`{ID}`) for every message stored and deleted, whatever the
+//!   front-end; `truncate` when this API deletes every message; `update` (`{ID, Read}` or
+//!   `{ID, Tags}`) when this API changes a read flag or tags; and `stats` (`{Total, Unread,
+//!   Version}`) at most four times a second after any of them. A plain `GET` (no upgrade) is
+//!   `400`.
 //! - OK answers without data are the plain text `ok`, as Mailpit writes them.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::broadcast;
+use warp::ws::{Message as WsMessage, WebSocket};
 
 use serde::{Deserialize, Serialize};
 use warp::http::{HeaderValue, StatusCode, header};
@@ -32,26 +41,96 @@ use crate::error::Error;
 use crate::service::Service;
 use crate::service::chaos::{Action, RuleSpec, Stage, Trigger};
 use crate::service::compose;
-use crate::service::filter::MessageFilter;
+use crate::service::events::EventKind;
+use crate::service::filter::{MessageFilter, OperatorRead};
 use crate::service::mail::{Envelope, Submission};
 use crate::service::message::{Address, Message};
 use crate::service::search::Search;
+use crate::service::stream::NoticeItem;
+use crate::service::watch::Audience;
 
 /// Mailpit's default page size.
 const DEFAULT_LIMIT: usize = 50;
 /// The largest page this API returns.
 const MAX_LIMIT: usize = 5_000;
 
-/// The Mailpit API's state: which messages have been read through it, and its chaos
-/// triggers with the ids of the rules they became.
-#[derive(Clone, Default)]
+/// The Mailpit API's state: its chaos triggers with the ids of the rules they became, and the
+/// events it announces itself on its websocket (changes made through it that the service's
+/// events hub does not carry). Read flags are the service's: the operator's own, persistent.
+#[derive(Clone)]
 pub struct Mailpit {
-    read: Arc<Mutex<HashSet<u64>>>,
     chaos: Arc<Mutex<Option<ChaosState>>>,
+    updates: broadcast::Sender<Arc<str>>,
+}
+
+impl Default for Mailpit {
+    fn default() -> Self {
+        Mailpit {
+            chaos: Arc::default(),
+            updates: broadcast::Sender::new(UPDATES_CAPACITY),
+        }
+    }
+}
+
+/// Websocket events of this API's own changes buffered per socket before the slowest lags.
+const UPDATES_CAPACITY: usize = 256;
+/// Quiet time after a change before the websocket sends `stats` (Mailpit's rate: 4 a second).
+const STATS_DELAY: Duration = Duration::from_millis(250);
+/// How often the websocket pings an idle client, so that proxies keep it open.
+const PING_INTERVAL: Duration = Duration::from_secs(30);
+
+/// One websocket event, as Mailpit encodes it.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Event<T> {
+    #[serde(rename = "Type")]
+    kind: &'static str,
+    data: T,
+}
+
+/// Encodes a websocket event.
+fn event(kind: &'static str, data: impl Serialize) -> Arc<str> {
+    serde_json::to_string(&Event { kind, data })
+        .unwrap_or_default()
+        .into()
 }
 
 /// The triggers as set, with the ids of the rules they became.
 type ChaosState = (Triggers, Vec<u64>);
+
+/// `{ID, Read}` of an `update` event.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct ReadUpdate {
+    #[serde(rename = "ID")]
+    id: String,
+    read: bool,
+}
+
+/// `{ID, Tags}` of an `update` event.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct TagsUpdate {
+    #[serde(rename = "ID")]
+    id: String,
+    tags: Vec<String>,
+}
+
+/// `{ID}` of a `delete` event.
+#[derive(Serialize)]
+struct IdOnly {
+    #[serde(rename = "ID")]
+    id: String,
+}
+
+/// The data of a `stats` event.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Stats {
+    total: usize,
+    unread: usize,
+    version: &'static str,
+}
 
 /// Mailpit's `ChaosTrigger`: an SMTP error code (400 to 599) and a chance in percent.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
@@ -422,38 +501,118 @@ impl Mailpit {
         }
     }
 
-    fn is_read(&self, id: u64) -> bool {
-        self.read
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains(&id)
+    /// Announces an event of this API's own on its websockets (none listening is fine); an
+    /// empty one asks only for fresh `stats`.
+    fn announce(&self, e: Arc<str>) {
+        let _ = self.updates.send(e);
     }
 
-    fn set_read(&self, ids: impl IntoIterator<Item = u64>, read: bool) {
-        let mut set = self.read.lock().unwrap_or_else(|p| p.into_inner());
-        for id in ids {
-            if read {
-                set.insert(id);
-            } else {
-                set.remove(&id);
-            }
+    /// Sets read flags and announces those that changed.
+    async fn set_read(&self, svc: &Service, ids: Vec<u64>, read: bool) -> Result<(), Error> {
+        for id in svc.set_operator_read(ids, read).await? {
+            self.announce(event(
+                "update",
+                ReadUpdate {
+                    id: id.to_string(),
+                    read,
+                },
+            ));
         }
+        Ok(())
+    }
+
+    /// Serves one websocket of `/api/events` until the client leaves or the server stops.
+    pub async fn events(&self, svc: Service, socket: WebSocket) {
+        let (mut out, mut incoming) = socket.split();
+        let Ok(mut stream) = svc.event_stream(Audience::Operator, None).await else {
+            return;
+        };
+        let mut own = self.updates.subscribe();
+        let mut stats_due: Option<tokio::time::Instant> = None;
+        let mut ping = tokio::time::interval(PING_INTERVAL);
+        ping.reset();
+        loop {
+            let stats_timer = async {
+                match stats_due {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let text = tokio::select! {
+                notice = stream.next() => {
+                    let Some(notice) = notice else { break };
+                    let NoticeItem::Operator(m) = notice.item else { continue };
+                    match notice.kind {
+                        EventKind::Received => {
+                            let read = svc.operator_read(m.id).unwrap_or(false);
+                            event("new", self.summary(&m, read))
+                        }
+                        EventKind::Deleted => event("delete", IdOnly { id: m.id.to_string() }),
+                    }
+                }
+                update = own.recv() => match update {
+                    Ok(text) if text.is_empty() => {
+                        stats_due.get_or_insert_with(|| tokio::time::Instant::now() + STATS_DELAY);
+                        continue;
+                    }
+                    Ok(text) => text,
+                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(broadcast::error::RecvError::Closed) => break,
+                },
+                () = stats_timer => {
+                    stats_due = None;
+                    let Ok(all) = svc
+                        .admin_window(&MessageFilter::default(), OperatorRead::Own, 0, 0)
+                        .await
+                    else {
+                        continue;
+                    };
+                    let stats = Stats { total: all.total, unread: all.unread, version: env!("CARGO_PKG_VERSION") };
+                    let text = event("stats", stats);
+                    if out.send(WsMessage::text(&*text)).await.is_err() {
+                        break;
+                    }
+                    continue;
+                }
+                _ = ping.tick() => {
+                    if out.send(WsMessage::ping(Vec::new())).await.is_err() {
+                        break;
+                    }
+                    continue;
+                }
+                msg = incoming.next() => match msg {
+                    Some(Ok(m)) if !m.is_close() => continue,
+                    _ => break,
+                },
+            };
+            if out.send(WsMessage::text(&*text)).await.is_err() {
+                break;
+            }
+            stats_due.get_or_insert_with(|| tokio::time::Instant::now() + STATS_DELAY);
+        }
+        let _ = out.send(WsMessage::close()).await;
     }
 
     /// The message id of a path segment; `latest` is the newest message.
     async fn resolve(&self, svc: &Service, raw: &str) -> Result<u64, Error> {
         if raw == "latest" {
-            let (list, _) = svc.admin_window(&MessageFilter::default(), 0, 1).await?;
-            return list.first().map(|m| m.id).ok_or(Error::NotFound("message"));
+            let window = svc
+                .admin_window(&MessageFilter::default(), OperatorRead::Own, 0, 1)
+                .await?;
+            return window
+                .messages
+                .first()
+                .map(|m| m.id)
+                .ok_or(Error::NotFound("message"));
         }
         raw.parse().map_err(|_| Error::NotFound("message"))
     }
 
-    fn summary(&self, m: &Message) -> MessageSummary {
+    fn summary(&self, m: &Message, read: bool) -> MessageSummary {
         MessageSummary {
             id: m.id.to_string(),
             message_id: m.message_id.clone().unwrap_or_default(),
-            read: self.is_read(m.id),
+            read,
             from: MailAddress::from(&m.from),
             to: addresses(&m.to),
             cc: addresses(&m.cc),
@@ -477,20 +636,22 @@ impl Mailpit {
         start: usize,
         limit: usize,
     ) -> Result<Response, Error> {
-        // One scan for the matching messages (the read flags count over all of them), and
-        // one more for all messages when the filter leaves some out.
-        let (matched, matching) = svc.admin_window(filter, 0, usize::MAX).await?;
-        let matching_unread = matched.iter().filter(|m| !self.is_read(m.id)).count();
+        let window = svc
+            .admin_window(filter, OperatorRead::Own, start, limit)
+            .await?;
         let (total, unread) = if filter == &MessageFilter::default() {
-            (matching, matching_unread)
+            (window.total, window.unread)
         } else {
-            let (all, total) = svc
-                .admin_window(&MessageFilter::default(), 0, usize::MAX)
+            let all = svc
+                .admin_window(&MessageFilter::default(), OperatorRead::Own, 0, 0)
                 .await?;
-            (total, all.iter().filter(|m| !self.is_read(m.id)).count())
+            (all.total, all.unread)
         };
-        let page: Vec<&Message> = matched.iter().skip(start).take(limit).collect();
-        let messages: Vec<MessageSummary> = page.into_iter().map(|m| self.summary(m)).collect();
+        let mut messages = Vec::with_capacity(window.messages.len());
+        for m in &window.messages {
+            messages.push(self.summary(m, svc.operator_read(m.id)?));
+        }
+        let (matching, matching_unread) = (window.total, window.unread);
         Ok(json(
             StatusCode::OK,
             &MessagesSummary {
@@ -543,12 +704,17 @@ impl Mailpit {
                     } else {
                         MessageFilter::default()
                     };
-                    let (all, _) = svc.admin_window(&filter, 0, usize::MAX).await?;
-                    all.iter().map(|m| m.id).collect()
+                    if !searched {
+                        svc.set_all_operator_read(body.read).await?;
+                        // No event of its own: the counts changed.
+                        self.announce(Arc::from(""));
+                        return Ok(ok());
+                    }
+                    svc.admin_matching_ids(&filter, OperatorRead::Own).await?
                 } else {
                     parse_ids(&body.ids)?
                 };
-                self.set_read(ids, body.read);
+                self.set_read(svc, ids, body.read).await?;
                 Ok(ok())
             }
             ("DELETE", ["api", "v1", "messages"]) => {
@@ -562,14 +728,13 @@ impl Mailpit {
                 };
                 if body.ids.is_empty() {
                     svc.admin_delete_all().await?;
-                    self.read.lock().unwrap_or_else(|p| p.into_inner()).clear();
+                    self.announce(event("truncate", ()));
                 } else {
                     for id in parse_ids(&body.ids)? {
                         match svc.admin_delete(id).await {
                             Ok(()) | Err(Error::NotFound(_)) => {}
                             Err(e) => return Err(e),
                         }
-                        self.set_read([id], false);
                     }
                 }
                 Ok(ok())
@@ -588,9 +753,8 @@ impl Mailpit {
                     Ok(f) => f,
                     Err(res) => return Ok(*res),
                 };
-                let (matched, _) = svc.admin_window(&filter, 0, usize::MAX).await?;
-                for m in matched {
-                    match svc.admin_delete(m.id).await {
+                for id in svc.admin_matching_ids(&filter, OperatorRead::Own).await? {
+                    match svc.admin_delete(id).await {
                         Ok(()) | Err(Error::NotFound(_)) => {}
                         Err(e) => return Err(e),
                     }
@@ -608,7 +772,14 @@ impl Mailpit {
                     Err(e) => return Ok(bad_request(e.to_string())),
                 };
                 for id in parse_ids(&body.ids)? {
-                    svc.set_tags(id, &body.tags).await?;
+                    let tags = svc.set_tags(id, &body.tags).await?;
+                    self.announce(event(
+                        "update",
+                        TagsUpdate {
+                            id: id.to_string(),
+                            tags,
+                        },
+                    ));
                 }
                 Ok(ok())
             }
@@ -629,7 +800,7 @@ impl Mailpit {
             ("GET", ["api", "v1", "message", id]) => {
                 let id = self.resolve(svc, id).await?;
                 let full = svc.admin_message(id).await?;
-                self.set_read([id], true);
+                self.set_read(svc, vec![id], true).await?;
                 Ok(json(StatusCode::OK, &message_json(&full)))
             }
             ("GET", ["api", "v1", "message", id, "headers"]) => {
@@ -697,9 +868,8 @@ impl Mailpit {
             (_, ["api", "v1", "message", _, "release"]) => Ok(not_supported(
                 "releasing a message: it never sends mail out to another SMTP server",
             )),
-            (_, ["api", "events"]) => Ok(not_supported(
-                "Mailpit's websocket /api/events yet; GET /api/v1/admin/events (Server-Sent \
-                 Events) announces new and deleted messages",
+            (_, ["api", "events"]) => Ok(bad_request(
+                "/api/events is a websocket: connect with `Upgrade: websocket`",
             )),
             ("POST", ["api", "v1", "send"]) => self.send(svc, req).await,
             ("GET", ["api", "v1", "info"]) => self.info(svc).await,
@@ -802,10 +972,10 @@ impl Mailpit {
     /// `GET /api/v1/info`.
     async fn info(&self, svc: &Service) -> Result<Response, Error> {
         let stats = svc.stats_snapshot().await?;
-        let (all, total) = svc
-            .admin_window(&MessageFilter::default(), 0, usize::MAX)
+        let all = svc
+            .admin_window(&MessageFilter::default(), OperatorRead::Own, 0, 0)
             .await?;
-        let unread = all.iter().filter(|m| !self.is_read(m.id)).count();
+        let (total, unread) = (all.total, all.unread);
         Ok(json(
             StatusCode::OK,
             &serde_json::json!({

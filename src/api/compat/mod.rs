@@ -115,6 +115,53 @@ impl Compat {
 
     /// `root`: the API served at the root; `None`: each API under its prefix.
     fn filter(&self, root: Option<Api>) -> BoxedFilter<(Response,)> {
+        self.mailpit_events(root)
+            .or(self.requests(root))
+            .unify()
+            .boxed()
+    }
+
+    /// Mailpit's websocket `/api/events` (`/mailpit/api/events` on the HTTP port): a request
+    /// that asks for the upgrade. Any other request goes on to [`Compat::requests`].
+    fn mailpit_events(&self, root: Option<Api>) -> BoxedFilter<(Response,)> {
+        let compat = self.clone();
+        warp::path::full()
+            .and_then(move |full: FullPath| async move {
+                let path = segments(full.as_str());
+                let at: &[&str] = match root {
+                    Some(Api::Mailpit) => &["api", "events"],
+                    None => &["mailpit", "api", "events"],
+                    Some(Api::MailHog) => &[],
+                };
+                if !at.is_empty() && path == at {
+                    Ok(())
+                } else {
+                    Err(warp::reject::not_found())
+                }
+            })
+            .untuple_one()
+            .and(warp::ws())
+            .and(warp::header::headers_cloned())
+            .map(move |ws: warp::ws::Ws, headers: HeaderMap| {
+                if !compat.authorized(&headers) {
+                    return unauthorized();
+                }
+                if !same_origin(&headers) {
+                    return error(
+                        StatusCode::FORBIDDEN,
+                        "forbidden",
+                        "a websocket may be opened only by a page of this server's own origin",
+                    );
+                }
+                let (svc, mailpit) = (compat.svc.clone(), compat.mailpit.clone());
+                ws.on_upgrade(move |socket| async move { mailpit.events(svc, socket).await })
+                    .into_response()
+            })
+            .boxed()
+    }
+
+    /// Every other request of the APIs, read whole and answered by [`Compat::dispatch`].
+    fn requests(&self, root: Option<Api>) -> BoxedFilter<(Response,)> {
         let compat = self.clone();
         let max_body = self.max_body;
         warp::path::full()
@@ -172,6 +219,23 @@ impl Compat {
         self.auth == CompatAuth::None
             || self.svc.check_admin(credential(headers).as_deref()).is_ok()
     }
+}
+
+/// Whether a websocket upgrade comes from a page of this server (or from no page at all: a
+/// client that is not a browser sends no `Origin`). Browsers let any page open a websocket
+/// to any host, with no CORS check, so without this a page on the web could read the events
+/// of a server run with `--compat-auth none` on the user's machine.
+fn same_origin(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return true;
+    };
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    let origin_host = origin
+        .to_str()
+        .ok()
+        .and_then(|o| o.split_once("://"))
+        .map(|(_, rest)| rest.trim_end_matches('/'));
+    matches!((origin_host, host), (Some(o), Some(h)) if o.eq_ignore_ascii_case(h))
 }
 
 /// The 401 of a missing or wrong credential, asking for Basic auth.
