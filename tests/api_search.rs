@@ -318,24 +318,79 @@ async fn tags_come_from_x_tags_over_smtp_and_the_operator_sets_them() {
         .await;
     assert_eq!(got.0, 401);
 
-    // Rename and delete through the service; the search follows.
+    // Rename and delete over HTTP; the search follows.
     let svc = &srv.service;
-    assert_eq!(svc.rename_tag("DELTA", "Epsilon").await.unwrap(), 1);
+    let (s, v) = srv
+        .call(
+            "PUT",
+            "/api/v1/admin/tags/DELTA",
+            Some(ADMIN),
+            Some(json!({"name": "Epsilon"})),
+        )
+        .await;
+    assert_eq!((s, v), (200, json!({"messages": 1})));
     assert_eq!(
         svc.tags_of(id.parse().unwrap()).await.unwrap(),
         ["beta", "Epsilon"]
     );
     assert_eq!(admin_subjects(&srv, "tag:epsilon").await, ["Tagged"]);
     assert!(admin_subjects(&srv, "tag:delta").await.is_empty());
-    assert_eq!(svc.rename_tag("epsilon", "BETA").await.unwrap(), 1);
+    let (s, v) = srv
+        .call(
+            "PUT",
+            "/api/v1/admin/tags/epsilon",
+            Some(ADMIN),
+            Some(json!({"name": "BETA"})),
+        )
+        .await;
+    assert_eq!((s, v), (200, json!({"messages": 1})));
     assert_eq!(
         svc.tags_of(id.parse().unwrap()).await.unwrap(),
         ["beta"],
         "merged"
     );
-    assert_eq!(svc.delete_tag("Beta").await.unwrap(), 1);
+    let got = srv
+        .call(
+            "PUT",
+            "/api/v1/admin/tags/beta",
+            Some(ADMIN),
+            Some(json!({"name": "a,b"})),
+        )
+        .await;
+    assert_field_error(&got, 422, "invalid_tag", "name");
+    let got = srv
+        .call("DELETE", "/api/v1/admin/tags/nosuch", Some(ADMIN), None)
+        .await;
+    assert_error(&got, 404, "not_found");
+    let got = srv
+        .call("DELETE", "/api/v1/admin/tags/beta", Some(&bob), None)
+        .await;
+    assert_eq!(got.0, 401);
+    let (s, v) = srv
+        .call("DELETE", "/api/v1/admin/tags/Beta", Some(ADMIN), None)
+        .await;
+    assert_eq!((s, v), (200, json!({"messages": 1})));
     assert!(svc.tags().await.unwrap().is_empty());
     assert!(admin_subjects(&srv, "is:tagged").await.is_empty());
+    // A tag with a space and non-ASCII letters, percent-encoded in the path.
+    let (s, _) = srv
+        .call(
+            "PUT",
+            &path,
+            Some(ADMIN),
+            Some(json!({"tags": ["Été 2026"]})),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let (s, v) = srv
+        .call(
+            "DELETE",
+            "/api/v1/admin/tags/%C3%89t%C3%A9%202026",
+            Some(ADMIN),
+            None,
+        )
+        .await;
+    assert_eq!((s, v), (200, json!({"messages": 1})));
     let (s, v) = srv
         .call("PUT", &path, Some(ADMIN), Some(json!({"tags": ["again"]})))
         .await;

@@ -358,6 +358,17 @@ async fn send_info_webui_health_and_what_fakemail_lacks() {
     assert_eq!(info["Unread"], 0);
     assert!(info["Version"].is_string());
     assert!(info["RuntimeStats"]["Uptime"].is_u64());
+    assert_eq!(info["RuntimeStats"]["SMTPAccepted"], 0, "sent over the API");
+    send_smtp(
+        &srv,
+        "carol@example.test",
+        &["x@example.test"],
+        &simple("over SMTP", "x@example.test"),
+    )
+    .await;
+    let (_, info) = get(&srv, "/api/v1/info").await;
+    assert_eq!(info["Messages"], 2);
+    assert_eq!(info["RuntimeStats"]["SMTPAccepted"], 1);
     let (s, ui) = get(&srv, "/api/v1/webui").await;
     assert_eq!(s, 200);
     assert_eq!(ui["MessageRelay"]["Enabled"], false);

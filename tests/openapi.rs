@@ -787,6 +787,20 @@ async fn real_answers_match_the_document() {
         .await;
     api.expect(200, "GET", "/api/v1/admin/tags", admin, None)
         .await;
+    let rename = json!({"name": "Billing"});
+    api.expect(
+        200,
+        "PUT",
+        "/api/v1/admin/tags/billing",
+        admin,
+        Some(rename),
+    )
+    .await;
+    let bad = json!({"name": ""});
+    api.expect(422, "PUT", "/api/v1/admin/tags/billing", admin, Some(bad))
+        .await;
+    api.expect(404, "DELETE", "/api/v1/admin/tags/nosuch", admin, None)
+        .await;
     api.expect(
         200,
         "GET",

@@ -724,6 +724,22 @@ pub struct TagDto {
     pub messages: u64,
 }
 
+/// The body of `PUT /api/v1/admin/tags/{tag}`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RenameTagRequest {
+    /// The new name; where a message already has it, the two become one.
+    #[schema(schema_with = formats::tag)]
+    pub name: String,
+}
+
+/// How many messages a tag change touched.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TagChangeDto {
+    /// The messages that carried the tag.
+    pub messages: u64,
+}
+
 /// Every tag in use, in alphabetical order of their lower-cased names.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TagListDto {

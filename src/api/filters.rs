@@ -668,11 +668,35 @@ fn admin_tags(svc: Service) -> impl Filter<Extract = (Response,), Error = Reject
     )
 }
 
+/// PUT|DELETE /api/v1/admin/tags/{tag}
+fn admin_tag(
+    svc: Service,
+    l: Limits,
+) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    let path = || warp::path!("api" / "v1" / "admin" / "tags" / String);
+    path()
+        .and(warp::put())
+        .and(admin(svc.clone()))
+        .and(with_svc(svc.clone()))
+        .and(json(l.max_body))
+        .and_then(handlers::admin_rename_tag)
+        .or(path()
+            .and(warp::delete())
+            .and(admin(svc.clone()))
+            .and(with_svc(svc))
+            .and_then(handlers::admin_delete_tag))
+        .unify()
+        .or(path().and(others(routes::ADMIN_TAG)).map(|_: String, r| r))
+        .unify()
+}
+
 /// The fault-injection and tag endpoints, boxed: one type for the group keeps the route tree
 /// small.
 fn chaos_routes(svc: Service, l: Limits) -> BoxedFilter<(Response,)> {
     admin_message_tags(svc.clone(), l)
         .or(admin_tags(svc.clone()))
+        .unify()
+        .or(admin_tag(svc.clone(), l))
         .unify()
         .or(admin_chaos(svc.clone(), l))
         .unify()

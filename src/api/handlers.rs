@@ -424,6 +424,74 @@ pub async fn get_message(
     Ok(json(&MessageDto::from(full)).into_response())
 }
 
+/// Rename a tag
+///
+/// Renames a tag on every message that carries it; a message that already has the new name
+/// keeps it once. The new name keeps the spelling given unless it is already in use.
+#[utoipa::path(
+    put, path = routes::ADMIN_TAG.template, tag = "operator",
+    operation_id = "adminRenameTag", security(("admin" = [])),
+    params(TagName),
+    request_body = RenameTagRequest,
+    responses(
+        (status = 200, description = "How many messages carried the tag.", body = TagChangeDto),
+        (status = 400, response = BadRequest),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 401, response = AdminUnauthorized),
+        (status = 404, description = "`not_found`: no message carries the tag.", body = Envelope),
+        (status = 422, description = "`invalid_body`, or `invalid_tag` (field `tag` or
+            `name`).", body = Envelope),
+        (status = "default", response = ErrorResponse),
+    )
+)]
+pub async fn admin_rename_tag(
+    tag: String,
+    svc: Service,
+    req: RenameTagRequest,
+) -> Result<Response, Rejection> {
+    let tag = tag_segment(&tag)?;
+    let n = svc.rename_tag(&tag, &req.name).await?;
+    tag_changed(n)
+}
+
+/// Delete a tag
+///
+/// Removes a tag from every message that carries it.
+#[utoipa::path(
+    delete, path = routes::ADMIN_TAG.template, tag = "operator",
+    operation_id = "adminDeleteTag", security(("admin" = [])),
+    params(TagName),
+    responses(
+        (status = 200, description = "How many messages carried the tag.", body = TagChangeDto),
+        (status = 401, response = AdminUnauthorized),
+        (status = 404, description = "`not_found`: no message carries the tag.", body = Envelope),
+        (status = 422, description = "`invalid_tag` (field `tag`).", body = Envelope),
+        (status = "default", response = ErrorResponse),
+    )
+)]
+pub async fn admin_delete_tag(tag: String, svc: Service) -> Result<Response, Rejection> {
+    let tag = tag_segment(&tag)?;
+    let n = svc.delete_tag(&tag).await?;
+    tag_changed(n)
+}
+
+/// A tag from the path, percent-decoded.
+fn tag_segment(raw: &str) -> Result<String, Rejection> {
+    percent_encoding::percent_decode_str(raw)
+        .decode_utf8()
+        .map(|s| s.into_owned())
+        .map_err(|_| Rejection::from(Error::NotFound("tag")))
+}
+
+/// The answer to a tag renamed or deleted on `n` messages: none is a tag not in use.
+fn tag_changed(n: usize) -> Result<Response, Rejection> {
+    if n == 0 {
+        return Err(Error::NotFound("tag").into());
+    }
+    Ok(json(&TagChangeDto { messages: n as u64 }).into_response())
+}
+
 /// A message's source
 #[utoipa::path(
     get, path = routes::MESSAGE_RAW.template, tag = "mail",

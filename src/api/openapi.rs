@@ -94,6 +94,8 @@ pub fn document() -> &'static str {
         handlers::admin_raw,
         handlers::admin_set_tags,
         handlers::admin_tags,
+        handlers::admin_rename_tag,
+        handlers::admin_delete_tag,
         handlers::admin_message_html,
         handlers::open_admin_session,
         handlers::close_admin_session,
@@ -263,6 +265,30 @@ pub struct MessageId {
     id: String,
 }
 
+/// The `{tag}` of the tag endpoints (implemented by hand, as [`CustomMailboxName`] is).
+pub struct TagName;
+
+impl IntoParams for TagName {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        vec![path_param(
+            "tag",
+            "A tag in use, percent-encoded where URLs need it; matched in any letter case.",
+            formats::tag(),
+        )]
+    }
+}
+
+/// A required path parameter whose schema is built by a function.
+fn path_param(name: &str, description: &str, schema: utoipa::openapi::Object) -> Parameter {
+    ParameterBuilder::new()
+        .name(name)
+        .parameter_in(ParameterIn::Path)
+        .required(Required::True)
+        .description(Some(description))
+        .schema(Some(schema))
+        .build()
+}
+
 /// The `{index}` of an attachment.
 #[derive(IntoParams)]
 #[into_params(parameter_in = Path)]
@@ -278,17 +304,13 @@ pub struct CustomMailboxName;
 
 impl IntoParams for CustomMailboxName {
     fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
-        let name = ParameterBuilder::new()
-            .name("name")
-            .parameter_in(ParameterIn::Path)
-            .required(Required::True)
-            .description(Some(
-                "A mailbox name, percent-encoded where URLs need it (`Receipts%202026`); \
-                 trimmed, and matched in any letter case. Not a system mailbox (`inbox`, `sent`, \
-                 `archive`, `trash`).",
-            ))
-            .schema(Some(formats::custom_mailbox()));
-        vec![name.build()]
+        vec![path_param(
+            "name",
+            "A mailbox name, percent-encoded where URLs need it (`Receipts%202026`); trimmed, \
+             and matched in any letter case. Not a system mailbox (`inbox`, `sent`, `archive`, \
+             `trash`).",
+            formats::custom_mailbox(),
+        )]
     }
 }
 

@@ -61,6 +61,7 @@ pub const ADMIN_MESSAGE_ATTACHMENT: Route =
     Route::new("/api/v1/admin/messages/{id}/attachments/{index}", "GET");
 pub const ADMIN_MESSAGE_TAGS: Route = Route::new("/api/v1/admin/messages/{id}/tags", "PUT");
 pub const ADMIN_TAGS: Route = Route::new("/api/v1/admin/tags", "GET");
+pub const ADMIN_TAG: Route = Route::new("/api/v1/admin/tags/{tag}", "PUT, DELETE");
 pub const ADMIN_STATS: Route = Route::new("/api/v1/admin/stats", "GET");
 pub const ADMIN_WAIT: Route = Route::new("/api/v1/admin/wait", "GET");
 pub const ADMIN_EVENTS: Route = Route::new("/api/v1/admin/events", "GET");
@@ -79,7 +80,7 @@ pub const UI_FILE: Route = Route::new("/ui/{file}", "GET, HEAD");
 pub const PAGES: [Route; 3] = [UI_PAGE, UI_ADMIN, UI_FILE];
 
 /// Every route of the API, sorted by template.
-pub const ROUTES: [Route; 35] = [
+pub const ROUTES: [Route; 36] = [
     ADMIN_CHAOS,
     ADMIN_CHAOS_RULES,
     ADMIN_CHAOS_RULE,
@@ -94,6 +95,7 @@ pub const ROUTES: [Route; 35] = [
     ADMIN_SESSION,
     ADMIN_STATS,
     ADMIN_TAGS,
+    ADMIN_TAG,
     ADMIN_WAIT,
     LOGIN,
     LOGOUT,
