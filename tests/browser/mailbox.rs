@@ -305,3 +305,51 @@ async fn keyboard_moves_opens_and_helps() {
     })
     .await;
 }
+
+/// The search box filters the mailbox as you type, says what a query still being typed lacks
+/// (no error), and shows everything again once cleared.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_search_box_filters_and_waits_for_a_whole_query() {
+    let srv = TestServer::start().await;
+    ui::account(&srv, ALICE).await;
+    for (subject, text) in [("Invoice 42", "Please pay."), ("Welcome", "Hello there.")] {
+        mail::send(srv.smtp, &Mail::text(ALICE, subject, text)).await;
+    }
+    let Some([b]) = harness::open::<1>(&srv.base).await else {
+        return;
+    };
+    scenario("search", async {
+        ui::sign_in(&b, ALICE).await;
+        ui::show_mailbox(&b, "inbox", &["Welcome", "Invoice 42"]).await;
+        b.fill("#search", "subject:invoice").await;
+        until("only the invoice", WAIT, async || {
+            (ui::subjects(&b).await == ["Invoice 42"]).then_some(())
+        })
+        .await;
+        // Half-typed: the hint, no error toast, the box marked invalid.
+        b.fill("#search", "from:").await;
+        b.until_text("#search-hint", "Search not complete").await;
+        assert!(ui::rows(&b).await.is_empty());
+        assert_eq!(b.attr("#search", "aria-invalid").await.as_deref(), Some("true"));
+        let status = b.text("#status").await;
+        assert!(
+            !status.contains("Could not"),
+            "a half-typed query shows an error: {status}"
+        );
+        axe::check(&b, "a search not complete").await;
+        b.fill("#search", "pay").await;
+        until("the text search", WAIT, async || {
+            (ui::subjects(&b).await == ["Invoice 42"]).then_some(())
+        })
+        .await;
+        assert_eq!(b.attr("#search", "aria-invalid").await, None);
+        b.js("const s = document.querySelector('#search'); s.value = ''; s.dispatchEvent(new Event('input'))")
+            .await;
+        until("everything again", WAIT, async || {
+            (ui::subjects(&b).await == ["Welcome", "Invoice 42"]).then_some(())
+        })
+        .await;
+        b.assert_clean_console("search").await;
+    })
+    .await;
+}

@@ -101,6 +101,7 @@ class AdminApp {
       fetch: (cursor) => get(withQuery('/api/v1/admin/messages', { ...this.filters, cursor, limit: 50 })),
       open: (id) => this.open(id),
       empty: () => this.emptyState(),
+      invalid: (bad) => (bad ? this.search.setAttribute('aria-invalid', 'true') : this.search.removeAttribute('aria-invalid')),
     });
     this.build();
     this.bindKeys();

@@ -17,6 +17,7 @@ export class MessageList {
    * @param {(cursor: string|null) => Promise<{messages: object[], next_cursor: string|null}>} o.fetch
    * @param {(id: string) => void} o.open
    * @param {() => Node} o.empty the empty state
+   * @param {(bad: boolean) => void} [o.invalid] told whether the search is malformed
    * @param {boolean} o.admin rows of the operator view (recipients, no read state)
    */
   constructor(o) {
@@ -59,10 +60,13 @@ export class MessageList {
       this.items.clear();
       this.ul.replaceChildren();
       this.cursor = null;
+      this.o.invalid?.(false);
       this.append(page);
       return true;
     } catch (e) {
-      if (gen === this.generation) sayError(e, 'Could not load messages');
+      if (gen !== this.generation) return false;
+      if (e.code === 'invalid_search') this.unfinished(e);
+      else sayError(e, 'Could not load messages');
       return false;
     } finally {
       if (gen === this.generation) {
@@ -105,6 +109,20 @@ export class MessageList {
     if (this.next && this.el.scrollHeight <= this.el.clientHeight + 200) {
       queueMicrotask(() => this.loadMore());
     }
+  }
+
+  /** A search the server could not read, most often one still being typed (`from:`, an open
+   * quote): no error, but what it lacks, in place of the list. */
+  unfinished(e) {
+    this.items.clear();
+    this.ul.replaceChildren();
+    this.next = null;
+    this.more.hidden = true;
+    this.o.invalid?.(true);
+    this.emptyBox.hidden = false;
+    fill(this.emptyBox, h('div', { class: 'empty', id: 'search-hint' }, icon('search', 'big'),
+      h('p', { class: 'lead' }, 'Search not complete'),
+      h('p', null, e.message)));
   }
 
   refreshEmpty() {

@@ -133,6 +133,7 @@ class MailApp {
       fetch: (cursor) => get(withQuery(`/api/v1/mailboxes/${seg(this.mailbox)}/messages`, { cursor, q: this.query, limit: 50 })),
       open: (id) => this.go(this.mailbox, id),
       empty: () => this.emptyState(),
+      invalid: (bad) => (bad ? this.search.setAttribute('aria-invalid', 'true') : this.search.removeAttribute('aria-invalid')),
     });
     this.build();
     this.listen();
