@@ -277,6 +277,16 @@ async fn latest_read_flags_paging_search_and_delete() {
         (200, Some(3)),
         "{found}"
     );
+    let (s, found) = get(
+        &srv,
+        "/api/v1/search?query=after:2000-01-01%20before:2999-01-01&tz=Europe/Berlin",
+    )
+    .await;
+    assert_eq!(
+        (s, found["messages_count"].as_u64()),
+        (200, Some(3)),
+        "{found}"
+    );
     let (s, _) = get(&srv, "/api/v1/search?query=two&tz=Mars/Olympus").await;
     assert_eq!(s, 400);
     let r = call(&srv, "DELETE", "/api/v1/search?query=two", None).await;

@@ -128,12 +128,69 @@ fn parse_size(v: &str) -> Option<u64> {
     (bytes.is_finite() && bytes < u64::MAX as f64).then_some(bytes as u64)
 }
 
-/// A date (`2026-11-24`: its midnight at `offset` seconds east of UTC) or an RFC 3339 time.
-fn parse_date(v: &str, offset: i32) -> Option<Timestamp> {
+/// The time zone whose midnights bare dates (`before:2026-11-24`) mean.
+#[derive(Debug, Clone)]
+pub struct Zone(jiff::tz::TimeZone);
+
+impl Zone {
+    /// UTC, the zone of a query that names none.
+    pub fn utc() -> Zone {
+        Zone(jiff::tz::TimeZone::UTC)
+    }
+
+    /// A fixed offset, `seconds` east of UTC (within ±25 hours).
+    pub fn offset(seconds: i32) -> Option<Zone> {
+        let offset = jiff::tz::Offset::from_seconds(seconds).ok()?;
+        Some(Zone(jiff::tz::TimeZone::fixed(offset)))
+    }
+
+    /// A zone as a client names it: `UTC`, `Z`, an offset (`+02:00`, `-0530`, `+1`) or an
+    /// IANA name (`Europe/Berlin`, from the zone rules built into the binary).
+    pub fn parse(name: &str) -> Option<Zone> {
+        let name = name.trim();
+        if name.eq_ignore_ascii_case("utc") || name.eq_ignore_ascii_case("z") {
+            return Some(Zone::utc());
+        }
+        if let Some(seconds) = offset_seconds(name) {
+            return Zone::offset(seconds);
+        }
+        jiff::tz::TimeZone::get(name).ok().map(Zone)
+    }
+
+    /// The first second of `date` (`2026-11-24`) here: midnight, or the first time the day
+    /// has where a clock change skips midnight.
+    fn day_start(&self, date: &str) -> Option<Timestamp> {
+        let date: jiff::civil::Date = date.parse().ok()?;
+        let start = date.to_zoned_datetime(self.0.clone()).ok()?;
+        u64::try_from(start.timestamp().as_second())
+            .ok()
+            .map(Timestamp)
+    }
+}
+
+/// Seconds east of UTC of `+HH:MM`, `-HHMM` or `+HH`.
+fn offset_seconds(tz: &str) -> Option<i32> {
+    let (sign, rest) = match tz.as_bytes().first()? {
+        b'+' => (1, &tz[1..]),
+        b'-' => (-1, &tz[1..]),
+        _ => return None,
+    };
+    let digits: String = rest.chars().filter(|c| *c != ':').collect();
+    if !digits.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let (h, m) = match digits.len() {
+        1 | 2 => (digits.parse::<i32>().ok()?, 0),
+        4 => (digits[..2].parse().ok()?, digits[2..].parse().ok()?),
+        _ => return None,
+    };
+    (h <= 14 && m < 60).then_some(sign * (h * 3600 + m * 60))
+}
+
+/// A date (`2026-11-24`: the start of that day in `zone`) or an RFC 3339 time.
+fn parse_date(v: &str, zone: &Zone) -> Option<Timestamp> {
     if v.len() == 10 {
-        let t = humantime::parse_rfc3339(&format!("{v}T00:00:00Z")).ok()?;
-        let midnight = i64::try_from(Timestamp::from_system(t).0).ok()? - i64::from(offset);
-        return u64::try_from(midnight).ok().map(Timestamp);
+        return zone.day_start(v);
     }
     super::watch::parse_time(v)
 }
@@ -198,16 +255,16 @@ impl Search {
     /// empty value, a bad size or date, an unknown `is:` or `has:` value, an unbalanced quote,
     /// or a `-` or `!` with nothing to negate.
     pub fn parse(q: &str, field: &str) -> Result<Search, Error> {
-        Self::parse_at(q, field, 0)
+        Self::parse_at(q, field, &Zone::utc())
     }
 
     /// [`Search::parse`], with the days of `before:` and `after:` dates beginning at midnight
-    /// `offset` seconds east of UTC instead of at midnight UTC (for an API that takes the
-    /// client's time zone, as Mailpit's `tz`).
+    /// in `zone` instead of at midnight UTC (for an API that takes the client's time zone, as
+    /// Mailpit's `tz`).
     ///
     /// # Errors
     /// As [`Search::parse`].
-    pub fn parse_at(q: &str, field: &str, offset: i32) -> Result<Search, Error> {
+    pub fn parse_at(q: &str, field: &str, zone: &Zone) -> Result<Search, Error> {
         let mut terms = Vec::new();
         let mut rest = q;
         loop {
@@ -250,7 +307,7 @@ impl Search {
             if key.is_none() && !quoted && value.is_empty() {
                 return Err(bad(term, "nothing to negate", field));
             }
-            let (test, flip) = Self::test(term, key, value, field, offset)?;
+            let (test, flip) = Self::test(term, key, value, field, zone)?;
             let negated = negated != flip;
             terms.push(Term { negated, test });
         }
@@ -265,7 +322,7 @@ impl Search {
         key: Option<&str>,
         value: &str,
         field: &str,
-        offset: i32,
+        zone: &Zone,
     ) -> Result<(Test, bool), Error> {
         let Some(key) = key else {
             if value.trim().is_empty() {
@@ -317,7 +374,7 @@ impl Search {
                 }
             }
             "before" | "after" => {
-                let t = parse_date(value, offset).ok_or_else(|| {
+                let t = parse_date(value, zone).ok_or_else(|| {
                     bad(
                         term,
                         "not a date such as 2026-11-24 or an RFC 3339 time such as \
@@ -755,31 +812,69 @@ mod tests {
         for bad in ["", "K", "10X", "1.", ".5K", "1..5", "-1", "1e3"] {
             assert_eq!(parse_size(bad), None, "{bad}");
         }
-        assert_eq!(parse_date("2025-12-01", 0), Some(Timestamp(1_764_547_200)));
+        let utc = Zone::utc();
+        let east = Zone::offset(3600).unwrap();
         assert_eq!(
-            parse_date("2025-12-01", 3600),
+            parse_date("2025-12-01", &utc),
+            Some(Timestamp(1_764_547_200))
+        );
+        assert_eq!(
+            parse_date("2025-12-01", &east),
             Some(Timestamp(1_764_547_200 - 3600)),
             "midnight an hour east of UTC"
         );
         assert_eq!(
-            parse_date("2025-12-01T02:00:00+02:00", 3600),
+            parse_date("2025-12-01T02:00:00+02:00", &east),
             Some(Timestamp(1_764_547_200)),
             "a time says its own offset"
         );
         for bad in ["2025-13-01", "2025-02-30", "yesterday", "2025-12-1"] {
-            assert_eq!(parse_date(bad, 0), None, "{bad}");
+            assert_eq!(parse_date(bad, &utc), None, "{bad}");
         }
         // The message arrived at midnight UTC: 01:00 an hour east, 23:00 the day before
         // an hour west.
         let m = record();
         let at = |q: &str, offset| {
-            Search::parse_at(q, "q", offset)
+            Search::parse_at(q, "q", &Zone::offset(offset).unwrap())
                 .unwrap()
                 .matches(&m, Viewer::Operator, &NoLookup)
         };
         assert!(at("after:2025-12-01 before:2025-12-02", 3600));
         assert!(at("after:2025-11-30 before:2025-12-01", -3600));
         assert!(!at("after:2025-12-01", -3600));
+    }
+
+    #[test]
+    fn zones_by_offset_and_by_name() {
+        let start = |zone: &str, date: &str| Zone::parse(zone).unwrap().day_start(date).unwrap();
+        assert_eq!(start("UTC", "2025-12-01"), Timestamp(1_764_547_200));
+        assert_eq!(
+            start("+02:00", "2025-12-01"),
+            Timestamp(1_764_547_200 - 7200)
+        );
+        assert_eq!(
+            start("-0530", "2025-12-01"),
+            Timestamp(1_764_547_200 + 19800)
+        );
+        assert_eq!(start("+1", "2025-12-01"), Timestamp(1_764_547_200 - 3600));
+        // Berlin is an hour east in winter and two in summer.
+        assert_eq!(
+            start("Europe/Berlin", "2025-12-01"),
+            Timestamp(1_764_547_200 - 3600)
+        );
+        assert_eq!(
+            start("Europe/Berlin", "2025-07-01"),
+            Timestamp(1_751_328_000 - 7200)
+        );
+        // Santiago's clocks skipped midnight on 2025-09-07: the day began at 01:00 -03:00,
+        // 04:00 UTC.
+        assert_eq!(
+            start("America/Santiago", "2025-09-07"),
+            Timestamp(1_757_203_200 + 4 * 3600)
+        );
+        for bad in ["Mars/Olympus", "+99:00", "+1:2:3", "", "Europe/"] {
+            assert!(Zone::parse(bad).is_none(), "{bad}");
+        }
     }
 
     #[test]

@@ -8,8 +8,8 @@
 //!   `PUT /messages` sets it, and it lasts across restarts.
 //! - A `PartID` is the attachment's index among the message's attachments (as in the native
 //!   API); `/part/{PartID}/thumb` serves the image itself, not a thumbnail.
-//! - `/search` takes `query` in the service's search grammar (Mailpit's); `tz` must be a UTC
-//!   offset (`+02:00`) or `UTC`, not a zone name. `is:read` there is this API's read flag.
+//! - `/search` takes `query` in the service's search grammar (Mailpit's) and `tz` as Mailpit
+//!   does (a zone name; also a UTC offset). `is:read` there is this API's read flag.
 //! - Tags are the service's: from `X-Tags` at delivery, set, renamed and deleted here.
 //! - HTML check, link check, SpamAssassin check and release answer 501 `not_supported`:
 //!   fakemail has no such checks and never sends mail out.
@@ -45,7 +45,7 @@ use crate::service::events::EventKind;
 use crate::service::filter::{MessageFilter, OperatorRead};
 use crate::service::mail::{Envelope, Submission};
 use crate::service::message::{Address, Message};
-use crate::service::search::Search;
+use crate::service::search::{Search, Zone};
 use crate::service::stream::NoticeItem;
 use crate::service::watch::Audience;
 
@@ -440,49 +440,28 @@ fn not_supported(what: &str) -> Response {
 }
 
 /// The filter of `/api/v1/search`: `query` in the search grammar, its dates in the zone of
-/// `tz` (a UTC offset such as `+02:00`, or `UTC`).
+/// `tz` (a zone name, a UTC offset such as `+02:00`, or `UTC`).
 fn search_filter(req: &Request, key: &str) -> Result<MessageFilter, Box<Response>> {
     let query = req.query.get(key).map(String::as_str).unwrap_or("");
     if query.trim().is_empty() {
         return Err(Box::new(bad_request("Error: no search query")));
     }
-    let offset = match req
+    let zone = match req
         .query
         .get("tz")
         .map(|t| t.trim())
         .filter(|t| !t.is_empty())
     {
-        None => 0,
-        Some(tz) => utc_offset(tz).ok_or_else(|| {
+        None => Zone::utc(),
+        Some(tz) => Zone::parse(tz).ok_or_else(|| {
             Box::new(bad_request(format!(
-                "unknown tz {tz:?}: fakemail takes a UTC offset such as +02:00, or UTC"
+                "unknown tz {tz:?}: a zone name such as Europe/Berlin, a UTC offset such as \
+                 +02:00, or UTC"
             )))
         })?,
     };
-    let search = Search::parse_at(query, key, offset).map_err(|e| Box::new(domain_error(&e)))?;
+    let search = Search::parse_at(query, key, &zone).map_err(|e| Box::new(domain_error(&e)))?;
     Ok(MessageFilter::default().with_search(search))
-}
-
-/// Seconds east of UTC of `UTC`, `Z`, `+HH:MM`, `-HHMM` or `+HH`.
-fn utc_offset(tz: &str) -> Option<i32> {
-    if tz.eq_ignore_ascii_case("utc") || tz.eq_ignore_ascii_case("z") || tz == "Etc/UTC" {
-        return Some(0);
-    }
-    let (sign, rest) = match tz.as_bytes().first()? {
-        b'+' => (1, &tz[1..]),
-        b'-' => (-1, &tz[1..]),
-        _ => return None,
-    };
-    let digits: String = rest.chars().filter(|c| *c != ':').collect();
-    if !digits.chars().all(|c| c.is_ascii_digit()) {
-        return None;
-    }
-    let (h, m) = match digits.len() {
-        1 | 2 => (digits.parse::<i32>().ok()?, 0),
-        4 => (digits[..2].parse().ok()?, digits[2..].parse().ok()?),
-        _ => return None,
-    };
-    (h <= 14 && m < 60).then_some(sign * (h * 3600 + m * 60))
 }
 
 /// Parses the ids of a request body.
@@ -1164,16 +1143,6 @@ fn message_json(full: &crate::service::operator::AdminMessage) -> MessageJson {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn tz_is_a_utc_offset() {
-        assert_eq!(utc_offset("UTC"), Some(0));
-        assert_eq!(utc_offset("+02:00"), Some(7200));
-        assert_eq!(utc_offset("-0530"), Some(-19800));
-        assert_eq!(utc_offset("+1"), Some(3600));
-        assert_eq!(utc_offset("Europe/Berlin"), None);
-        assert_eq!(utc_offset("+99:00"), None);
-    }
 
     #[test]
     fn header_names_are_canonical_as_go_writes_them() {
