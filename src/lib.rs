@@ -41,6 +41,7 @@ pub mod error;
 pub mod listener;
 pub mod logging;
 pub mod notify;
+pub mod pop3;
 pub mod purge;
 pub mod ready;
 pub mod retention;
