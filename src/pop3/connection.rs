@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
@@ -17,14 +17,11 @@ use tracing::{debug, info};
 use super::reply::{self, Reply};
 use super::session::{Action, MAILBOX, Session};
 use crate::error::Error;
+use crate::lines::{Line, LineConn, NoLine};
 use crate::listener;
 use crate::service::mail::{CopySize, MessagePatch};
 use crate::service::{Service, User};
 use crate::smtp::auth::Credentials;
-use crate::smtp::codec::{self, Line};
-
-/// Held-back output past this size is sent at once, even while commands are buffered.
-const FLUSH_AT: usize = 64 * 1024;
 
 /// What a connection needs besides its stream.
 #[derive(Clone)]
@@ -69,7 +66,7 @@ impl Drop for Lock {
     }
 }
 
-/// Why a read gave no line.
+/// Why the dialogue ended.
 enum Stop {
     /// The client closed the connection or it failed: nothing more to send.
     Gone,
@@ -77,75 +74,17 @@ enum Stop {
     Close(Reply),
 }
 
-/// A stream with its read buffer and the output not yet sent.
-struct Conn<S> {
-    io: BufReader<S>,
-    pending: Vec<u8>,
-    idle: Duration,
+/// What the connection says when it gets no line.
+fn stopped(why: NoLine) -> Stop {
+    match why {
+        NoLine::Gone => Stop::Gone,
+        NoLine::Idle => Stop::Close(Reply::idle()),
+        NoLine::Stopping => Stop::Close(Reply::shutting_down()),
+    }
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
-    fn new(stream: S, ctx: &Context) -> Self {
-        Conn {
-            io: BufReader::new(stream),
-            pending: Vec::new(),
-            idle: ctx.idle_timeout,
-        }
-    }
-
-    fn reply(&mut self, r: &Reply) {
-        self.pending.extend_from_slice(&r.to_wire());
-    }
-
-    /// Sends the held-back output.
-    async fn flush(&mut self) -> Result<(), Stop> {
-        if self.pending.is_empty() {
-            return Ok(());
-        }
-        let out = std::mem::take(&mut self.pending);
-        let write = async {
-            self.io.write_all(&out).await?;
-            self.io.flush().await
-        };
-        match tokio::time::timeout(self.idle, write).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(_)) | Err(_) => Err(Stop::Gone),
-        }
-    }
-
-    /// Sends whatever is held back and `last`, then closes.
-    async fn close(&mut self, last: &Reply) {
-        self.reply(last);
-        if self.flush().await.is_ok() {
-            let _ = tokio::time::timeout(self.idle, self.io.shutdown()).await;
-        }
-    }
-
-    /// The next line of at most `max` bytes. Sends held-back output first when the client
-    /// may be waiting for it; gives up after the idle timeout and when the server shuts down.
-    async fn line(&mut self, max: usize, stop: &mut watch::Receiver<bool>) -> Result<Line, Stop> {
-        let buffered = codec::has_line(self.io.buffer());
-        if !buffered || self.pending.len() >= FLUSH_AT {
-            self.flush().await?;
-        }
-        let read = tokio::time::timeout(self.idle, codec::read_line(&mut self.io, max));
-        let stopping = async {
-            if buffered {
-                // Pipelined commands already received are still answered.
-                std::future::pending::<()>().await;
-            }
-            let _ = stop.wait_for(|s| *s).await;
-        };
-        tokio::select! {
-            biased;
-            () = stopping => Err(Stop::Close(Reply::shutting_down())),
-            r = read => match r {
-                Ok(Ok(Line::Eof)) | Ok(Err(_)) => Err(Stop::Gone),
-                Ok(Ok(line)) => Ok(line),
-                Err(_) => Err(Stop::Close(Reply::idle())),
-            },
-        }
-    }
+fn reply<S: AsyncRead + AsyncWrite + Unpin>(conn: &mut LineConn<S>, r: &Reply) {
+    conn.queue(&r.to_wire());
 }
 
 /// Runs `session` over `stream` until QUIT, the client leaving, the idle timeout or shutdown,
@@ -158,8 +97,8 @@ pub async fn run(
 ) {
     // Lives as long as the connection: a session that ends any way lets the maildrop go.
     let mut lock = None;
-    let mut conn = Conn::new(stream, ctx);
-    conn.reply(&session.greeting());
+    let mut conn = LineConn::new(stream, ctx.idle_timeout);
+    reply(&mut conn, &session.greeting());
     if talk(&mut conn, &mut session, ctx, &mut stop, &mut lock).await != Next::StartTls {
         return;
     }
@@ -175,7 +114,7 @@ pub async fn run(
         Err(e) => return debug!(error = %e, "POP3: no TLS"),
     };
     session.tls_started();
-    let mut conn = Conn::new(tls, ctx);
+    let mut conn = LineConn::new(tls, ctx.idle_timeout);
     // The session refuses a second STLS, so this ends the connection.
     talk(&mut conn, &mut session, ctx, &mut stop, &mut lock).await;
 }
@@ -191,7 +130,7 @@ enum Next {
 
 /// Reads commands and answers them until the connection ends or STLS.
 async fn talk<S: AsyncRead + AsyncWrite + Unpin>(
-    conn: &mut Conn<S>,
+    conn: &mut LineConn<S>,
     session: &mut Session,
     ctx: &Context,
     stop: &mut watch::Receiver<bool>,
@@ -199,7 +138,7 @@ async fn talk<S: AsyncRead + AsyncWrite + Unpin>(
 ) -> Next {
     let stats = ctx.service.stats();
     let why = loop {
-        let action = match conn.line(session.line_limit(), stop).await {
+        let action = match conn.line(session.line_limit(), Some(&mut *stop)).await {
             Ok(Line::Complete(line)) => {
                 if let Some(verb) = session.verb(&line) {
                     stats.pop3().command(verb);
@@ -207,34 +146,33 @@ async fn talk<S: AsyncRead + AsyncWrite + Unpin>(
                 session.command(&line)
             }
             Ok(_) => session.line_too_long(),
-            Err(why) => break why,
+            Err(why) => break stopped(why),
         };
         match action {
-            Action::Reply(r) => conn.reply(&r),
+            Action::Reply(r) => reply(conn, &r),
             Action::Close(r) => break Stop::Close(r),
             Action::StartTls(r) => {
-                conn.reply(&r);
+                reply(conn, &r);
                 return Next::StartTls;
             }
             Action::Login(credentials) => {
                 let result = login(ctx, &credentials, lock).await;
-                conn.reply(&session.logged_in(result));
+                reply(conn, &session.logged_in(result));
             }
             Action::Send {
-                reply,
+                reply: first,
                 user,
                 id,
                 top,
             } => match ctx.service.raw(&user, id).await {
                 Ok(raw) => {
-                    conn.reply(&reply);
-                    conn.pending
-                        .extend_from_slice(&reply::message_body(&raw, top));
+                    reply(conn, &first);
+                    conn.queue(&reply::message_body(&raw, top));
                     if top.is_none() {
                         mark_read(&ctx.service, &user, id).await;
                     }
                 }
-                Err(e) => conn.reply(&reply::for_error(&e)),
+                Err(e) => reply(conn, &reply::for_error(&e)),
             },
             Action::Update { user, ids } => {
                 let result = delete(&ctx.service, &user, &ids).await;
@@ -245,7 +183,8 @@ async fn talk<S: AsyncRead + AsyncWrite + Unpin>(
     match why {
         Stop::Close(r) => {
             debug!(ok = r.is_ok(), "POP3 connection closed by the server");
-            conn.close(&r).await;
+            reply(conn, &r);
+            conn.close().await;
         }
         Stop::Gone => debug!("POP3 connection closed by the client"),
     }

@@ -4,8 +4,8 @@
 //! passwords with the same failed-login limit as the REST login.
 //!
 //! - [`session`]: the protocol state machine, without I/O.
-//! - [`connection`]: one connection's reads and writes, pipelining, STLS, the idle timeout, and
-//!   the service calls the session asks for.
+//! - [`connection`]: one connection over [`crate::lines`] (pipelining, the idle timeout), STLS,
+//!   and the service calls the session asks for.
 //! - [`reply`]: responses, message bodies on the wire, and the one mapping of domain errors to
 //!   `-ERR`.
 

@@ -5,7 +5,8 @@
 //! - [`session`]: the protocol state machine, without I/O.
 //! - [`auth`]: decoding AUTH PLAIN and LOGIN; the password check is the service's.
 //! - [`connection`]: one connection's reads and writes, pipelining, DATA, the idle timeout.
-//! - [`codec`]: line reading with a length limit; DATA bodies (dot-unstuffing, size limit).
+//! - [`codec`]: line limits; DATA bodies (dot-unstuffing, size limit). Lines are read, and
+//!   replies held back for pipelining, by [`crate::lines`].
 //! - [`reply`]: replies, and the one mapping of domain errors to reply codes.
 //! - [`tls`]: the certificate for STARTTLS, from files or self-signed.
 
