@@ -76,7 +76,7 @@ impl Maildrop {
     fn get(&self, arg: &str) -> Result<(usize, CopySize), Reply> {
         let n: usize = arg
             .parse()
-            .map_err(|_| Reply::err(format!("`{arg}` is not a message number")))?;
+            .map_err(|_| Reply::err(format!("`{}` is not a message number", shown(arg))))?;
         let i = n.checked_sub(1).filter(|&i| i < self.messages.len());
         match i {
             None => Err(Reply::err(format!("no message {n}"))),
@@ -290,7 +290,8 @@ impl Session {
         };
         if !mechanism.eq_ignore_ascii_case("PLAIN") {
             return Action::Reply(Reply::err(format!(
-                "the SASL mechanism {mechanism} is not supported; use PLAIN"
+                "the SASL mechanism {} is not supported; use PLAIN",
+                shown(mechanism)
             )));
         }
         match (words.next(), words.next()) {
@@ -357,7 +358,7 @@ impl Session {
                     };
                 }
                 (Err(r), _) => r,
-                (_, Err(_)) => Reply::err(format!("`{lines}` is not a number of lines")),
+                (_, Err(_)) => Reply::err(format!("`{}` is not a number of lines", shown(lines))),
             },
             ("DELE", [arg]) => match drop.get(arg) {
                 Ok((n, _)) => {
@@ -432,8 +433,16 @@ impl Session {
 
 /// The answer to an unknown command.
 fn unknown(verb: &str) -> Reply {
-    let shown: String = verb.chars().take(20).collect();
-    Reply::err(format!("unknown command {shown}"))
+    Reply::err(format!("unknown command {}", shown(verb)))
+}
+
+/// Client input as quoted in a response: printable ASCII only, at most 20 characters.
+fn shown(input: &str) -> String {
+    input
+        .chars()
+        .filter(char::is_ascii_graphic)
+        .take(20)
+        .collect()
 }
 
 /// Credentials from a PLAIN response, or the refusal (`*` cancels).
@@ -568,6 +577,10 @@ mod tests {
         assert_eq!(text(s.command(b"UIDL 3")), "+OK 3 12\r\n");
         assert!(text(s.command(b"LIST 1 2")).starts_with("-ERR wrong arguments"));
         assert!(text(s.command(b"FROB")).starts_with("-ERR unknown command"));
+        assert_eq!(
+            text(s.command("RETR 1\u{7}é2".as_bytes())),
+            "-ERR `12` is not a message number\r\n"
+        );
     }
 
     #[test]
@@ -613,6 +626,68 @@ mod tests {
         assert!(text(s.command(b"TOP 1")).starts_with("-ERR"));
         assert!(text(s.command(b"TOP 1 -1")).starts_with("-ERR"));
         assert!(text(s.command(b"RETR")).starts_with("-ERR"));
+    }
+
+    /// Lines made of command words, numbers and random bytes, in every state: the session
+    /// never panics, and every response is well-formed.
+    #[test]
+    fn random_lines_never_break_the_session() {
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let words: Vec<&[u8]> = COMMANDS
+            .iter()
+            .map(|c| c.as_bytes())
+            .chain([
+                b"".as_slice(),
+                b" ",
+                b"0",
+                b"1",
+                b"3",
+                b"4",
+                b"-1",
+                b"18446744073709551616",
+                b"PLAIN",
+                b"*",
+                b"=",
+                b"AGFsaWNlAHB3",
+                b"\xff\x00",
+                b"\t",
+            ])
+            .collect();
+        for round in 0..2_000 {
+            let mut s = if round % 2 == 0 {
+                session()
+            } else {
+                logged_in()
+            };
+            for _ in 0..8 {
+                let mut line = Vec::new();
+                for i in 0..(next() % 4) {
+                    if i > 0 {
+                        line.push(b' ');
+                    }
+                    line.extend_from_slice(words[(next() % words.len() as u64) as usize]);
+                }
+                let replies = match s.command(&line) {
+                    Action::Reply(r) | Action::Close(r) | Action::StartTls(r) => vec![r],
+                    Action::Send { reply, .. } => vec![reply],
+                    Action::Login(_) => vec![s.logged_in(Err(Reply::err("[AUTH] no")))],
+                    Action::Update { .. } => vec![s.updated(Ok(0))],
+                };
+                for r in replies {
+                    let wire = r.to_wire();
+                    assert!(wire.ends_with(b"\r\n"), "{line:?}: {r:?}");
+                    let first = wire.split(|&b| b == b'\n').next().unwrap();
+                    assert!(first.len() <= 512, "{line:?}: {r:?}");
+                }
+                let _ = s.verb(&line);
+            }
+        }
     }
 
     #[test]
