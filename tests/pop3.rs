@@ -665,3 +665,71 @@ async fn pop3_can_be_off() {
     let (s, _) = srv.call("GET", "/readyz", None, None).await;
     assert_eq!(s, 200);
 }
+
+#[tokio::test]
+async fn retr_sends_every_fixture_and_a_large_message_byte_for_byte() {
+    let srv = TestServer::start().await;
+    let token = srv.user("alice@example.test").await;
+    let to = ["alice@example.test"];
+    let names = [
+        "alternative.eml",
+        "attachments.eml",
+        "base64.eml",
+        "inline_image.eml",
+        "latin1.eml",
+        "malformed.eml",
+        "quoted_printable.eml",
+        "rfc2047.eml",
+    ];
+    for name in names {
+        deliver(&srv, fixture(name), &to).await;
+    }
+    // 2 MiB of long lines, lines of dots and 8-bit bytes.
+    let mut big = b"Subject: big\r\nContent-Type: text/plain; charset=latin1\r\n\r\n".to_vec();
+    while big.len() < 2 << 20 {
+        big.extend_from_slice(&[b'x'; 990]);
+        big.extend_from_slice(b"\r\n.\r\n..\r\n\xe9t\xe9\r\n");
+    }
+    deliver(&srv, big, &to).await;
+    let ids = inbox_ids(&srv, &token).await;
+    assert_eq!(ids.len(), names.len() + 1);
+
+    let mut p = Pop::connect(pop3(&srv)).await;
+    p.login("alice@example.test").await;
+    for (i, id) in ids.iter().enumerate() {
+        let source = raw(&srv, &token, id).await;
+        let first = p.ok(&format!("RETR {}", i + 1)).await;
+        assert_eq!(first, format!("+OK {} octets", source.len()));
+        assert_eq!(p.body().await, source, "message {}", i + 1);
+    }
+    p.ok("QUIT").await;
+}
+
+#[tokio::test]
+async fn a_stuck_client_stalls_nobody_else() {
+    let srv = TestServer::start().await;
+    alice_with_three(&srv).await;
+    let to = ["alice@example.test"];
+    let mut big = b"Subject: big\r\n\r\n".to_vec();
+    big.resize(4 << 20, b'x');
+    big.extend_from_slice(b"\r\n");
+    deliver(&srv, big, &to).await;
+    srv.user("bob@example.test").await;
+
+    // Alice asks for 4 MiB and never reads them; a third client stops mid-line.
+    let mut alice = Pop::connect(pop3(&srv)).await;
+    alice.login("alice@example.test").await;
+    alice.send("RETR 4\r\n").await;
+    let mut half = Pop::connect(pop3(&srv)).await;
+    half.send("USER bob@exa").await;
+
+    let bob = async {
+        let mut p = Pop::connect(pop3(&srv)).await;
+        p.login("bob@example.test").await;
+        p.ok("STAT").await;
+        p.ok("QUIT").await;
+    };
+    tokio::time::timeout(Duration::from_secs(5), bob)
+        .await
+        .expect("bob is served while the others stall");
+}
