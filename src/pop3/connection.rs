@@ -83,7 +83,8 @@ fn stopped(why: NoLine) -> Stop {
     }
 }
 
-fn reply<S: AsyncRead + AsyncWrite + Unpin>(conn: &mut LineConn<S>, r: &Reply) {
+/// Queues a response.
+fn respond<S: AsyncRead + AsyncWrite + Unpin>(conn: &mut LineConn<S>, r: &Reply) {
     conn.queue(&r.to_wire());
 }
 
@@ -98,7 +99,7 @@ pub async fn run(
     // Lives as long as the connection: a session that ends any way lets the maildrop go.
     let mut lock = None;
     let mut conn = LineConn::new(stream, ctx.idle_timeout);
-    reply(&mut conn, &session.greeting());
+    respond(&mut conn, &session.greeting());
     if talk(&mut conn, &mut session, ctx, &mut stop, &mut lock).await != Next::StartTls {
         return;
     }
@@ -149,15 +150,15 @@ async fn talk<S: AsyncRead + AsyncWrite + Unpin>(
             Err(why) => break stopped(why),
         };
         match action {
-            Action::Reply(r) => reply(conn, &r),
+            Action::Reply(r) => respond(conn, &r),
             Action::Close(r) => break Stop::Close(r),
             Action::StartTls(r) => {
-                reply(conn, &r);
+                respond(conn, &r);
                 return Next::StartTls;
             }
             Action::Login(credentials) => {
                 let result = login(ctx, &credentials, lock).await;
-                reply(conn, &session.logged_in(result));
+                respond(conn, &session.logged_in(result));
             }
             Action::Send {
                 reply: first,
@@ -166,13 +167,13 @@ async fn talk<S: AsyncRead + AsyncWrite + Unpin>(
                 top,
             } => match ctx.service.raw(&user, id).await {
                 Ok(raw) => {
-                    reply(conn, &first);
+                    respond(conn, &first);
                     conn.queue(&reply::message_body(&raw, top));
                     if top.is_none() {
                         mark_read(&ctx.service, &user, id).await;
                     }
                 }
-                Err(e) => reply(conn, &reply::for_error(&e)),
+                Err(e) => respond(conn, &reply::for_error(&e)),
             },
             Action::Update { user, ids } => {
                 let result = delete(&ctx.service, &user, &ids).await;
@@ -183,7 +184,7 @@ async fn talk<S: AsyncRead + AsyncWrite + Unpin>(
     match why {
         Stop::Close(r) => {
             debug!(ok = r.is_ok(), "POP3 connection closed by the server");
-            reply(conn, &r);
+            respond(conn, &r);
             conn.close().await;
         }
         Stop::Gone => debug!("POP3 connection closed by the client"),

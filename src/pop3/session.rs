@@ -10,7 +10,7 @@
 
 use std::sync::Arc;
 
-use super::reply::{Reply, Status};
+use super::reply::Reply;
 use crate::service::User;
 use crate::service::mail::CopySize;
 use crate::smtp::auth::{self, Credentials};
@@ -421,14 +421,6 @@ impl Session {
             Err(r) => Reply::err(format!("some deleted messages not removed: {}", r.text)),
         }
     }
-
-    /// Whether a user is logged in.
-    pub fn logged_in_user(&self) -> Option<&User> {
-        match &self.state {
-            State::Transaction(drop) => Some(&drop.user),
-            _ => None,
-        }
-    }
 }
 
 /// The answer to an unknown command.
@@ -456,17 +448,16 @@ fn plain(response: &str) -> Action {
     }
 }
 
-/// Whether `reply` is the challenge of an AUTH exchange (the client's next line is its
-/// response, not a command).
-pub fn is_challenge(reply: &Reply) -> bool {
-    reply.status == Status::Challenge
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pop3::reply::Status;
     use crate::time::Timestamp;
     use base64::Engine as _;
+
+    fn is_challenge(reply: &Reply) -> bool {
+        reply.status == Status::Challenge
+    }
 
     fn session() -> Session {
         Session::new(Arc::new(Settings { stls: true }))
