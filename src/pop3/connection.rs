@@ -181,6 +181,9 @@ async fn talk<S: AsyncRead + AsyncWrite + Unpin>(
             }
         }
     };
+    // The session is over: let the maildrop go before the last response, so that a client
+    // that logs in again as soon as it has read it is not refused.
+    *lock = None;
     match why {
         Stop::Close(r) => {
             debug!(ok = r.is_ok(), "POP3 connection closed by the server");
