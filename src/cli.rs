@@ -142,7 +142,7 @@ pub struct PurgeArgs {
 /// Options of `fakemail serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// IP address to listen on, for the HTTP API and SMTP.
+    /// IP address to listen on, for the HTTP API, SMTP and POP3.
     ///
     /// `0.0.0.0` or `::` listens on every interface.
     #[arg(
@@ -159,6 +159,9 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub smtp: SmtpArgs,
+
+    #[command(flatten)]
+    pub pop3: Pop3Args,
 
     #[command(flatten)]
     pub data: DataArgs,
@@ -375,6 +378,31 @@ pub struct SmtpArgs {
     pub tls_key: Option<PathBuf>,
 }
 
+/// The POP3 listener.
+#[derive(Debug, Args)]
+pub struct Pop3Args {
+    /// POP3 port, on the --bind address; 0 picks a free port (the bound address is printed and
+    /// logged); `off` serves no POP3.
+    ///
+    /// Account holders read their `inbox` with their address and password (USER/PASS or AUTH
+    /// PLAIN, without TLS too; STLS with the SMTP certificate). Failed logins count against
+    /// the same limit as the REST login.
+    #[arg(long, env = "FAKEMAIL_POP3_PORT", default_value = "1110", value_name = "PORT",
+          value_parser = parse_port_or_off)]
+    pub pop3_port: OptionalPort,
+
+    /// Most POP3 connections served at once; more are answered -ERR and closed.
+    #[arg(long, env = "FAKEMAIL_POP3_MAX_CONNECTIONS", default_value_t = 100, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub pop3_max_connections: u32,
+
+    /// How long a POP3 client may stay silent before it is answered -ERR and disconnected,
+    /// deleting nothing (RFC 1939 asks for at least 10 minutes).
+    #[arg(long, env = "FAKEMAIL_POP3_IDLE_TIMEOUT", default_value = "10m", value_name = "DURATION",
+          value_parser = parse_positive_duration)]
+    pub pop3_idle_timeout: Duration,
+}
+
 /// The MailHog- and Mailpit-compatible APIs.
 #[derive(Debug, Args)]
 pub struct CompatArgs {
@@ -481,6 +509,22 @@ pub fn parse_positive_duration(s: &str) -> Result<Duration, String> {
         return Err("must be greater than zero".into());
     }
     Ok(d)
+}
+
+/// The port of a listener that can be turned off: `None` for `off`. (A type of its own:
+/// clap would take an `Option` field for a flag that may be left out.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OptionalPort(pub Option<u16>);
+
+/// A port number, or `off`.
+pub fn parse_port_or_off(s: &str) -> Result<OptionalPort, String> {
+    let s = s.trim();
+    if s.eq_ignore_ascii_case("off") {
+        return Ok(OptionalPort(None));
+    }
+    s.parse::<u16>()
+        .map(|p| OptionalPort(Some(p)))
+        .map_err(|_| format!("`{s}` is neither a port number (0 to 65535) nor `off`"))
 }
 
 /// A byte size: a number with an optional unit, `B`, `KiB`/`KB`/`k`, `MiB`/`MB`/`m`, `GiB`/`GB`/`g`

@@ -20,6 +20,8 @@ pub struct Config {
     pub http_addr: SocketAddr,
     /// The SMTP listener.
     pub smtp: SmtpConfig,
+    /// The POP3 listener.
+    pub pop3: Pop3Config,
     /// Where the store lives.
     pub data: DataDir,
     /// Logging.
@@ -80,6 +82,17 @@ pub struct SmtpConfig {
     pub auth: SmtpAuth,
 }
 
+/// POP3 listener settings.
+#[derive(Debug, Clone)]
+pub struct Pop3Config {
+    /// Where it listens (port 0: any free port); `None`: no POP3.
+    pub addr: Option<SocketAddr>,
+    /// Connections served at once.
+    pub max_connections: usize,
+    /// Silence after which a client is disconnected.
+    pub idle_timeout: Duration,
+}
+
 /// Whether the SMTP listener offers AUTH, and whether it requires it (`--smtp-auth`). Here,
 /// not in the command line's module, because the SMTP front-end reads it too.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -137,6 +150,11 @@ impl Default for Config {
                 idle_timeout: Duration::from_secs(300),
                 tls: None,
                 auth: SmtpAuth::Optional,
+            },
+            pop3: Pop3Config {
+                addr: Some(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0)),
+                max_connections: 100,
+                idle_timeout: Duration::from_secs(600),
             },
             data: DataDir::Temporary,
             log: LogConfig {
@@ -199,6 +217,11 @@ impl Config {
                     _ => None,
                 },
                 auth: args.smtp.smtp_auth,
+            },
+            pop3: Pop3Config {
+                addr: args.pop3.pop3_port.0.map(|p| SocketAddr::new(args.bind, p)),
+                max_connections: args.pop3.pop3_max_connections as usize,
+                idle_timeout: args.pop3.pop3_idle_timeout,
             },
             data,
             log: LogConfig::from(args.log),

@@ -73,7 +73,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
             tracing::error!(error = %e, "cannot start");
             e.to_string()
         })?;
-        let (http, smtp) = (server.http_addr(), server.smtp_addr());
+        let (http, smtp, pop3) = (server.http_addr(), server.smtp_addr(), server.pop3_addr());
         // Before the address is printed: whoever reads it may signal at once.
         let shutdown =
             shutdown_signal().map_err(|e| format!("cannot install the signal handlers: {e}"))?;
@@ -94,6 +94,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         let info = runfile::ServerInfo {
             http: runfile::local_url(http),
             smtp: Some(runfile::local_addr(smtp).to_string()),
+            pop3: pop3.map(|a| runfile::local_addr(a).to_string()),
             pid: std::process::id(),
             admin_token: Some(admin_token),
         };
@@ -108,6 +109,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
             version = env!("CARGO_PKG_VERSION"),
             http = %http,
             smtp = %smtp,
+            pop3 = %pop3.map_or("off".to_owned(), |a| a.to_string()),
             tls = %server.smtp_tls().source,
             data_dir = %data_dir.display(),
             temporary,
@@ -120,6 +122,9 @@ fn serve(args: ServeArgs) -> Result<(), String> {
             println!("  web UI:   http://{http}/ (all mail: /admin)");
         }
         println!("  SMTP:     {smtp}");
+        if let Some(pop3) = pop3 {
+            println!("  POP3:     {pop3}");
+        }
         let compat = server.compat_addrs();
         println!("  MailHog API: http://{http}/mailhog");
         if let Some(addr) = compat.mailhog {

@@ -163,6 +163,7 @@ mod tests {
             pid: std::process::id(),
             admin_token: None,
             smtp: None,
+            pop3: None,
         };
         runfile::write_server_info(dir.path(), &live).unwrap();
         let found = target(&args(None, Some(dir.path()))).unwrap();
@@ -179,6 +180,7 @@ mod tests {
                 pid: u32::MAX - 1,
                 admin_token: None,
                 smtp: None,
+                pop3: None,
             };
             runfile::write_server_info(dir.path(), &stale).unwrap();
             assert!(target(&args(None, Some(dir.path()))).is_err());

@@ -22,6 +22,9 @@ pub struct ServerInfo {
     /// Address of the SMTP listener, e.g. `127.0.0.1:1025` (absent in files of older versions).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub smtp: Option<String>,
+    /// Address of the POP3 listener, e.g. `127.0.0.1:1110`; absent when it is off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pop3: Option<String>,
     pub pid: u32,
     /// The admin token this server takes, whether it came from `--admin-token` or from the
     /// `admin-token` file: the file alone can be stale (left by an earlier start without the
@@ -145,12 +148,14 @@ mod tests {
         let info = ServerInfo {
             http: local_url("0.0.0.0:8025".parse().unwrap()),
             smtp: Some(local_addr("[::]:1025".parse().unwrap()).to_string()),
+            pop3: Some(local_addr("0.0.0.0:1110".parse().unwrap()).to_string()),
             pid: 7,
             admin_token: Some("fm_secret".into()),
         };
         assert!(!format!("{info:?}").contains("fm_secret"));
         assert_eq!(info.http, "http://127.0.0.1:8025");
         assert_eq!(info.smtp.as_deref(), Some("[::1]:1025"));
+        assert_eq!(info.pop3.as_deref(), Some("127.0.0.1:1110"));
         write_server_info(dir.path(), &info).unwrap();
         assert_eq!(read_server_info(dir.path()).unwrap(), info);
         remove_server_info(dir.path());

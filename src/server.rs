@@ -1,6 +1,6 @@
-//! The server's lifecycle: bind listeners, run the front-ends (HTTP and SMTP) and background
-//! tasks, and on shutdown stop accepting, drain in-flight requests and SMTP sessions within a
-//! bound, and flush the store.
+//! The server's lifecycle: bind listeners, run the front-ends (HTTP, SMTP, POP3) and background
+//! tasks, and on shutdown stop accepting, drain in-flight requests and SMTP and POP3 sessions
+//! within a bound, and flush the store.
 //!
 //! [`Server`] is the one start-up path: `fakemail serve`, the project's own tests and
 //! `fakemail::testing` all bind through [`Server::bind`] and then serve with [`Server::run`]
@@ -23,7 +23,7 @@ use crate::smtp::tls::{Tls, TlsError};
 use crate::store::Store;
 use crate::time::Timestamp;
 use crate::ui::Ui;
-use crate::{api, smtp};
+use crate::{api, pop3, smtp};
 
 /// How often expired sessions are swept.
 pub const SESSION_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
@@ -35,8 +35,10 @@ pub const SESSION_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 pub struct Listeners {
     pub http: TcpListener,
     pub smtp: TcpListener,
-    /// The certificate offered to STARTTLS.
+    /// The certificate offered to STARTTLS (and to POP3's STLS).
     pub smtp_tls: Tls,
+    /// The POP3 listener (`--pop3-port`; `None`: off).
+    pub pop3: Option<TcpListener>,
     /// The MailHog API's own listener (`--mailhog-port`).
     pub mailhog: Option<TcpListener>,
     /// The Mailpit API's own listener (`--mailpit-port`).
@@ -54,7 +56,7 @@ pub enum StartError {
     /// fail `getsockname` on a socket it just bound).
     #[error("cannot read the address of the {what} listener: {source}")]
     Address {
-        /// `HTTP` or `SMTP`.
+        /// `HTTP`, `SMTP` or `POP3`.
         what: &'static str,
         /// What the OS said.
         source: std::io::Error,
@@ -63,6 +65,8 @@ pub enum StartError {
 
 /// What the SMTP listener is called in a [`BindError`].
 const SMTP: &str = "SMTP";
+/// What the POP3 listener is called in a [`BindError`].
+const POP3: &str = "POP3";
 /// What the MailHog API's own listener is called in a [`BindError`].
 const MAILHOG: &str = "the MailHog API";
 /// What the Mailpit API's own listener is called in a [`BindError`].
@@ -95,6 +99,9 @@ impl Listeners {
                     (std::io::ErrorKind::AddrInUse, SMTP) => {
                         " (is another server using this port? choose another with --smtp-port, or 0 for any free port)"
                     }
+                    (std::io::ErrorKind::AddrInUse, POP3) => {
+                        " (is another server using this port? choose another with --pop3-port, 0 for any free port, or off)"
+                    }
                     (std::io::ErrorKind::AddrInUse, MAILHOG) => {
                         " (is another server using this port? choose another with --mailhog-port, or 0 for any free port)"
                     }
@@ -114,6 +121,10 @@ impl Listeners {
         };
         let http = bind("the HTTP API", config.http_addr).await?;
         let smtp = bind(SMTP, config.smtp.addr).await?;
+        let pop3 = match config.pop3.addr {
+            Some(addr) => Some(bind(POP3, addr).await?),
+            None => None,
+        };
         let mailhog = match config.compat.mailhog_addr {
             Some(addr) => Some(bind(MAILHOG, addr).await?),
             None => None,
@@ -126,6 +137,7 @@ impl Listeners {
             http,
             smtp,
             smtp_tls,
+            pop3,
             mailhog,
             mailpit,
         })
@@ -139,6 +151,11 @@ impl Listeners {
     /// The address the SMTP listener is bound to.
     pub fn smtp_addr(&self) -> std::io::Result<SocketAddr> {
         self.smtp.local_addr()
+    }
+
+    /// The address the POP3 listener is bound to, when it is on.
+    pub fn pop3_addr(&self) -> std::io::Result<Option<SocketAddr>> {
+        self.pop3.as_ref().map(TcpListener::local_addr).transpose()
     }
 
     /// The addresses of the compatibility APIs' own listeners: MailHog's, Mailpit's.
@@ -179,6 +196,7 @@ pub struct Server {
     listeners: Listeners,
     http: SocketAddr,
     smtp: SocketAddr,
+    pop3: Option<SocketAddr>,
     compat: CompatAddrs,
     /// Dropped only once the server has stopped and flushed.
     temp: Option<tempfile::TempDir>,
@@ -198,6 +216,9 @@ impl Server {
         };
         let http = address("HTTP", listeners.http_addr())?;
         let smtp = address(SMTP, listeners.smtp_addr())?;
+        let pop3 = listeners
+            .pop3_addr()
+            .map_err(|source| StartError::Address { what: POP3, source })?;
         let compat = listeners
             .compat_addrs()
             .map_err(|source| StartError::Address {
@@ -214,6 +235,7 @@ impl Server {
             listeners,
             http,
             smtp,
+            pop3,
             compat,
             temp: None,
         })
@@ -234,6 +256,11 @@ impl Server {
     /// The address the SMTP listener is bound to.
     pub fn smtp_addr(&self) -> SocketAddr {
         self.smtp
+    }
+
+    /// The address the POP3 listener is bound to, when it is on.
+    pub fn pop3_addr(&self) -> Option<SocketAddr> {
+        self.pop3
     }
 
     /// The addresses of the compatibility APIs' own listeners.
@@ -271,8 +298,13 @@ impl Server {
     /// drop. Must be called within a tokio runtime.
     pub fn spawn(self) -> Running {
         let (stop, stopped) = oneshot::channel::<()>();
-        let (http, smtp, compat, service) =
-            (self.http, self.smtp, self.compat, self.service.clone());
+        let (http, smtp, pop3, compat, service) = (
+            self.http,
+            self.smtp,
+            self.pop3,
+            self.compat,
+            self.service.clone(),
+        );
         // A dropped sender also resolves the receiver: dropping the handle stops the server.
         let task = tokio::spawn(self.run(async {
             let _ = stopped.await;
@@ -280,6 +312,7 @@ impl Server {
         Running {
             http,
             smtp,
+            pop3,
             compat,
             service,
             stop: Some(stop),
@@ -294,6 +327,7 @@ impl Server {
 pub struct Running {
     http: SocketAddr,
     smtp: SocketAddr,
+    pop3: Option<SocketAddr>,
     compat: CompatAddrs,
     service: Service,
     stop: Option<oneshot::Sender<()>>,
@@ -309,6 +343,11 @@ impl Running {
     /// The address the SMTP listener is bound to.
     pub fn smtp_addr(&self) -> SocketAddr {
         self.smtp
+    }
+
+    /// The address the POP3 listener is bound to, when it is on.
+    pub fn pop3_addr(&self) -> Option<SocketAddr> {
+        self.pop3
     }
 
     /// The addresses of the compatibility APIs' own listeners.
@@ -340,6 +379,7 @@ impl std::fmt::Debug for Running {
         f.debug_struct("Running")
             .field("http", &self.http)
             .field("smtp", &self.smtp)
+            .field("pop3", &self.pop3)
             .field("stopping", &self.stop.is_none())
             .finish_non_exhaustive()
     }
@@ -425,6 +465,18 @@ pub async fn run(
             ))
         })
         .collect();
+    let pop3 = listeners.pop3.map(|listener| {
+        tokio::spawn(pop3::serve(
+            listener,
+            service.clone(),
+            pop3::Settings {
+                max_connections: config.pop3.max_connections,
+                idle_timeout: config.pop3.idle_timeout,
+                tls: Some(listeners.smtp_tls.clone()),
+            },
+            stop_rx.clone(),
+        ))
+    });
     let smtp = tokio::spawn(smtp::serve(
         listeners.smtp,
         service.clone(),
@@ -486,6 +538,9 @@ pub async fn run(
     }
     // Bounded by DRAIN_TIMEOUT itself, and drained at the same time as HTTP.
     let _ = smtp.await;
+    if let Some(pop3) = pop3 {
+        let _ = pop3.await;
+    }
     let _ = sweeper.await;
     if let Some(r) = retention {
         let _ = r.await;

@@ -471,6 +471,12 @@ impl TestServer {
         self.running.smtp_addr()
     }
 
+    /// The POP3 listener's address, where a test reads an account's `inbox` with a POP3
+    /// client (`None` when the config turned POP3 off).
+    pub fn pop3_addr(&self) -> Option<SocketAddr> {
+        self.running.pop3_addr()
+    }
+
     /// The HTTP API's address.
     pub fn http_addr(&self) -> SocketAddr {
         self.running.http_addr()

@@ -97,6 +97,32 @@ async fn data_survives_a_restart_on_the_same_data_dir() {
     second.stop_with("TERM");
 }
 
+#[test]
+fn the_pop3_listener_is_printed_written_down_and_can_be_off() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let mut p = Process::start(serve_cmd(dir.path()));
+    let pop3 = p.pop3.expect("a POP3: line");
+    let info: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("server.json")).unwrap()).unwrap();
+    assert_eq!(info["pop3"], pop3.to_string());
+    let stream = std::net::TcpStream::connect(pop3).unwrap();
+    stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+    let mut greeting = String::new();
+    BufReader::new(stream).read_line(&mut greeting).unwrap();
+    assert!(greeting.starts_with("+OK"), "{greeting}");
+    p.stop_with("TERM");
+
+    let mut cmd = serve_cmd(dir.path());
+    cmd.args(["--pop3-port", "off"]);
+    let mut p = Process::start(cmd);
+    assert_eq!(p.pop3, None);
+    let info: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("server.json")).unwrap()).unwrap();
+    assert!(info.get("pop3").is_none(), "{info}");
+    p.stop_with("TERM");
+}
+
 #[tokio::test]
 async fn sigterm_and_sigint_stop_cleanly_with_status_0() {
     for signal in ["TERM", "INT"] {

@@ -42,7 +42,7 @@ fn flags_in(text: &str) -> Vec<String> {
         .filter_map(|(i, _)| {
             let name: String = text[i + 2..]
                 .chars()
-                .take_while(|c| c.is_ascii_lowercase() || *c == '-')
+                .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-')
                 .collect();
             (!name.is_empty() && !name.starts_with('-')).then_some(name)
         })

@@ -289,12 +289,15 @@ async fn rules_given_at_start_are_in_force_and_need_fault_injection() {
 async fn dropping_the_server_stops_it_and_removes_its_store() {
     let server = TestServer::start().await.unwrap();
     let (http, smtp) = (server.http_addr(), server.smtp_addr());
+    let pop3 = server.pop3_addr().expect("POP3 is on");
     let dir = server.data_dir().to_path_buf();
     assert!(dir.is_dir());
     tokio::net::TcpStream::connect(smtp).await.unwrap();
+    tokio::net::TcpStream::connect(pop3).await.unwrap();
     drop(server);
     refused(http).await;
     refused(smtp).await;
+    refused(pop3).await;
     let deadline = tokio::time::Instant::now() + TIMEOUT;
     while dir.exists() {
         assert!(

@@ -19,6 +19,8 @@ pub struct Server {
     pub addr: SocketAddr,
     /// The SMTP listener's address.
     pub smtp: SocketAddr,
+    /// The POP3 listener's address (on in the default config).
+    pub pop3: Option<SocketAddr>,
     /// The running server's service, for work done through the library.
     pub service: Service,
     /// The data dir, removed after the server stops.
@@ -42,6 +44,7 @@ impl Server {
         Server {
             addr: running.http_addr(),
             smtp: running.smtp_addr(),
+            pop3: running.pop3_addr(),
             service: running.service().clone(),
             dir,
             running: Some(running),

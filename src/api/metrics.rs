@@ -216,6 +216,27 @@ pub async fn render(svc: &Service, http: &HttpCounts) -> Result<String> {
         e.sample(&[("code", &code.to_string())], n);
     }
 
+    // The mail protocols' listeners, by protocol: SMTP's connections are also in
+    // `fakemail_smtp_connections_total`, beside its message and reply counts.
+    let pop3 = svc.stats().pop3();
+    e.family(
+        "fakemail_connections_total",
+        Counter,
+        "Connections accepted by the mail protocols' listeners, by protocol, those refused over \
+         the connection limit too.",
+    )
+    .sample(&[("protocol", "smtp")], stats.smtp.connections)
+    .sample(&[("protocol", "pop3")], pop3.connections());
+    e.family(
+        "fakemail_commands_total",
+        Counter,
+        "Commands received by the POP3 listener, by protocol and command (unknown: not a \
+         command of the protocol).",
+    );
+    for (command, n) in pop3.commands() {
+        e.sample(&[("protocol", "pop3"), ("command", command)], n);
+    }
+
     e.family(
         "fakemail_http_requests_total",
         Counter,

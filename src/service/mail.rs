@@ -138,6 +138,14 @@ pub struct ListQuery {
 /// A copy in a listing, with its message, as the store reads them.
 type Row = (EntryRecord, MessageRecord);
 
+/// A copy in a mailbox and the size of its message's source, in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CopySize {
+    /// The copy's id, as the REST API gives it.
+    pub id: u64,
+    pub size: u64,
+}
+
 /// One page of a listing.
 #[derive(Debug, Clone)]
 pub struct Page {
@@ -905,6 +913,46 @@ impl Service {
             messages,
             next_cursor,
         })
+    }
+
+    /// Every copy in one of a user's mailboxes, oldest first, with the size of its source: the
+    /// maildrop a POP3 session opens at login. Costs O(copies in the mailbox).
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] for an unknown mailbox.
+    pub async fn mailbox_sizes(&self, user: &User, mailbox: &str) -> Result<Vec<CopySize>> {
+        let (user, mailbox) = (user.clone(), mailbox.to_owned());
+        self.offload(move |svc| {
+            let owner = svc.owner_of(&user)?;
+            let id = svc
+                .resolve_mailbox(owner, &mailbox)?
+                .ok_or(Error::NotFound("mailbox"))?;
+            let Some(owner) = owner else {
+                return Ok(Vec::new());
+            };
+            let mut all = Vec::new();
+            let mut before = None;
+            loop {
+                let (rows, more) = svc.inner.store.list_mailbox(
+                    owner,
+                    id,
+                    ListFilter::default(),
+                    before,
+                    MAX_PAGE,
+                )?;
+                before = rows.last().map(|(e, _)| e.id);
+                all.extend(rows.into_iter().map(|(e, m)| CopySize {
+                    id: e.id,
+                    size: m.size,
+                }));
+                if !more || before.is_none() {
+                    break;
+                }
+            }
+            all.reverse();
+            Ok(all)
+        })
+        .await
     }
 
     /// A page of one mailbox's copies that match `search` (and the flags of `filter`), newest

@@ -1,10 +1,11 @@
 //! Counters for `GET /api/v1/admin/stats` and `GET /metrics` that the store does not keep:
 //! uptime, what the SMTP front-end counts (connections, messages accepted and refused, replies
-//! by code) and what retention removed. Lock-free, owned by the [`super::Service`], reset at
+//! by code), what the POP3 front-end counts (connections, commands) and what retention removed. Lock-free, owned by the [`super::Service`], reset at
 //! start-up.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::retention;
@@ -18,8 +19,43 @@ pub struct Stats {
     smtp_rejected: AtomicU64,
     /// Replies sent, by code: index `code - 200` for codes 200 to 599.
     smtp_replies: Box<[AtomicU64]>,
+    /// The POP3 listener's connections and commands.
+    pop3: ProtocolCounters,
     /// Shared with the retention sweeper, which runs on the store alone.
     retention: Arc<retention::Counters>,
+}
+
+/// What a mail protocol's listener counts: connections (those refused over the limit too),
+/// and commands by name. The names are the front-end's own fixed list, so the count of
+/// labels is bounded.
+#[derive(Debug, Default)]
+pub struct ProtocolCounters {
+    connections: AtomicU64,
+    commands: Mutex<BTreeMap<&'static str, u64>>,
+}
+
+impl ProtocolCounters {
+    /// Counts a connection accepted.
+    pub fn connection(&self) {
+        self.connections.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a command.
+    pub fn command(&self, name: &'static str) {
+        let mut commands = self.commands.lock().unwrap_or_else(|e| e.into_inner());
+        *commands.entry(name).or_default() += 1;
+    }
+
+    /// Connections accepted so far.
+    pub fn connections(&self) -> u64 {
+        self.connections.load(Ordering::Relaxed)
+    }
+
+    /// Every command received at least once, with how many times, by name.
+    pub fn commands(&self) -> Vec<(&'static str, u64)> {
+        let commands = self.commands.lock().unwrap_or_else(|e| e.into_inner());
+        commands.iter().map(|(k, v)| (*k, *v)).collect()
+    }
 }
 
 /// The lowest and highest reply codes counted (RFC 5321 4.2: 2yz to 5yz).
@@ -47,6 +83,7 @@ impl Default for Stats {
             smtp_replies: (FIRST_CODE..=LAST_CODE)
                 .map(|_| AtomicU64::new(0))
                 .collect(),
+            pop3: ProtocolCounters::default(),
             retention: Arc::default(),
         }
     }
@@ -93,6 +130,11 @@ impl Stats {
             .collect()
     }
 
+    /// What the POP3 listener counts.
+    pub fn pop3(&self) -> &ProtocolCounters {
+        &self.pop3
+    }
+
     /// What retention removed, and the sweeper's passes; the server hands it to the sweeper.
     pub fn retention(&self) -> &Arc<retention::Counters> {
         &self.retention
@@ -136,5 +178,11 @@ mod tests {
         s.smtp_reply(199);
         s.smtp_reply(600);
         assert_eq!(s.smtp_replies(), [(200, 1), (250, 2), (599, 1)]);
+        s.pop3().connection();
+        s.pop3().command("STAT");
+        s.pop3().command("RETR");
+        s.pop3().command("STAT");
+        assert_eq!(s.pop3().connections(), 1);
+        assert_eq!(s.pop3().commands(), [("RETR", 1), ("STAT", 2)]);
     }
 }

@@ -6,16 +6,18 @@
 
 use std::time::{Duration, SystemTime};
 
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 use tracing::debug;
 
-use super::codec::{self, Body, Line};
+use super::codec::Body;
 use super::reply::Reply;
 use super::session::{Action, Session};
+use crate::lines::{Line, LineConn, NoLine};
+use crate::listener;
 use crate::service::Service;
 
 /// What a connection needs besides its stream.
@@ -41,44 +43,28 @@ enum Stop {
     HangUp,
 }
 
-/// A stream with its read buffer and the replies not yet sent.
+/// A line connection that counts every reply by its code.
 struct Conn<S> {
-    io: BufReader<S>,
-    pending: Vec<u8>,
-    idle: Duration,
-    /// Where every reply is counted by its code.
+    lines: LineConn<S>,
     service: Service,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     fn new(stream: S, ctx: &Context) -> Self {
         Conn {
-            io: BufReader::new(stream),
-            pending: Vec::new(),
-            idle: ctx.idle_timeout,
+            lines: LineConn::new(stream, ctx.idle_timeout),
             service: ctx.service.clone(),
         }
     }
 
     fn reply(&mut self, r: &Reply) {
         self.service.stats().smtp_reply(r.code);
-        self.pending.extend_from_slice(r.to_wire().as_bytes());
+        self.lines.queue(r.to_wire().as_bytes());
     }
 
     /// Sends the held-back replies.
     async fn flush(&mut self) -> Result<(), Stop> {
-        if self.pending.is_empty() {
-            return Ok(());
-        }
-        let out = std::mem::take(&mut self.pending);
-        let write = async {
-            self.io.write_all(&out).await?;
-            self.io.flush().await
-        };
-        match tokio::time::timeout(self.idle, write).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(_)) | Err(_) => Err(Stop::Gone),
-        }
+        self.lines.flush().await.map_err(stop)
     }
 
     /// Sends whatever is held back and `last`, if any, then closes.
@@ -86,48 +72,30 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         if let Some(r) = last {
             self.reply(r);
         }
-        if self.flush().await.is_ok() {
-            let _ = tokio::time::timeout(self.idle, self.io.shutdown()).await;
-        }
+        self.lines.close().await;
     }
 
-    /// The next line of at most `max` bytes. Sends held-back replies first when the client
-    /// may be waiting for them; gives up after the idle timeout and, when `stop` is given,
-    /// when the server shuts down (between commands only: a body being sent is read to its
-    /// end).
+    /// The next line of at most `max` bytes: see [`LineConn::line`]. A body being sent is
+    /// read to its end whatever the server does (no `stop`).
     async fn line(
         &mut self,
         max: usize,
-        stop: Option<&mut watch::Receiver<bool>>,
+        stop_rx: Option<&mut watch::Receiver<bool>>,
     ) -> Result<Line, Stop> {
-        let buffered = codec::has_line(self.io.buffer());
-        if !buffered {
-            self.flush().await?;
-        }
-        let read = tokio::time::timeout(self.idle, codec::read_line(&mut self.io, max));
-        let stopping = async {
-            match stop {
-                // Pipelined commands already received are still answered.
-                Some(rx) if !buffered => {
-                    let _ = rx.wait_for(|s| *s).await;
-                }
-                _ => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            // Once the server stops, no new command is started, even one that arrived.
-            biased;
-            () = stopping => Err(Stop::Close(Reply::shutting_down())),
-            r = read => match r {
-                Ok(Ok(Line::Eof)) | Ok(Err(_)) => Err(Stop::Gone),
-                Ok(Ok(line)) => Ok(line),
-                Err(_) => Err(Stop::Close(Reply::new(
-                    421,
-                    "4.4.2",
-                    "idle for too long, closing the connection",
-                ))),
-            },
-        }
+        self.lines.line(max, stop_rx).await.map_err(stop)
+    }
+}
+
+/// What the connection says when it gets no line.
+fn stop(why: NoLine) -> Stop {
+    match why {
+        NoLine::Gone => Stop::Gone,
+        NoLine::Idle => Stop::Close(Reply::new(
+            421,
+            "4.4.2",
+            "idle for too long, closing the connection",
+        )),
+        NoLine::Stopping => Stop::Close(Reply::shutting_down()),
     }
 }
 
@@ -150,11 +118,10 @@ pub async fn run(
     }
     // Whatever the client sent after STARTTLS, before the handshake, is dropped with the
     // read buffer: it came in plain text (RFC 3207 5, the command injection attack).
-    let plain = conn.io.into_inner();
-    let tls = match tokio::time::timeout(ctx.idle_timeout, acceptor.accept(plain)).await {
-        Ok(Ok(tls)) => tls,
-        Ok(Err(e)) => return debug!(error = %e, "SMTP: TLS handshake failed"),
-        Err(_) => return debug!("SMTP: TLS handshake timed out"),
+    let plain = conn.lines.io.into_inner();
+    let tls = match listener::start_tls(plain, acceptor, ctx.idle_timeout).await {
+        Ok(tls) => tls,
+        Err(e) => return debug!(error = %e, "SMTP: no TLS"),
     };
     session.tls_started();
     let mut conn = Conn::new(tls, ctx);

@@ -183,6 +183,8 @@ pub struct TestServer {
     pub addr: SocketAddr,
     /// The SMTP listener's address.
     pub smtp: SocketAddr,
+    /// The POP3 listener's address, when the config has it on.
+    pub pop3: Option<SocketAddr>,
     /// The MailHog API's own listener (`--mailhog-port`), when the config asks for one.
     pub mailhog: Option<SocketAddr>,
     /// The Mailpit API's own listener (`--mailpit-port`), when the config asks for one.
@@ -222,6 +224,7 @@ impl TestServer {
         TestServer {
             addr,
             smtp: running.smtp_addr(),
+            pop3: running.pop3_addr(),
             mailhog: running.compat_addrs().mailhog,
             mailpit: running.compat_addrs().mailpit,
             base: format!("http://{addr}"),
@@ -775,9 +778,10 @@ pub fn fakemail() -> Command {
             cmd.env_remove(k);
         }
     }
-    // Tests run in parallel: none may compete for the default SMTP port. A test that wants a
-    // port of its own passes --smtp-port, which wins over the variable.
+    // Tests run in parallel: none may compete for the default SMTP and POP3 ports. A test that
+    // wants a port of its own passes --smtp-port or --pop3-port, which win over the variables.
     cmd.env("FAKEMAIL_SMTP_PORT", "0");
+    cmd.env("FAKEMAIL_POP3_PORT", "0");
     cmd.env("RUST_BACKTRACE", "0").stdin(Stdio::null());
     cmd
 }
@@ -865,6 +869,8 @@ pub struct Process {
     pub addr: SocketAddr,
     /// The address printed on the `SMTP:` line.
     pub smtp: SocketAddr,
+    /// The address printed on the `POP3:` line (none: POP3 is off).
+    pub pop3: Option<SocketAddr>,
     pub base: String,
     /// The path printed on the `data dir:` line.
     pub data_dir: PathBuf,
@@ -890,6 +896,8 @@ impl Process {
         let stderr = collect(child.stderr.take().unwrap(), Some(err_tx));
         let deadline = Instant::now() + TIMEOUT;
         let (mut addr, mut smtp, mut data_dir, mut log_dir) = (None, None, None, None);
+        // Printed before the data dir, when it is on.
+        let mut pop3 = None;
         while addr.is_none() || smtp.is_none() || data_dir.is_none() || log_dir.is_none() {
             let left = deadline.saturating_duration_since(Instant::now());
             let line = match out_rx.recv_timeout(left) {
@@ -908,6 +916,8 @@ impl Process {
                 addr = Some(a.parse::<SocketAddr>().expect("an address"));
             } else if let Some(a) = line.strip_prefix("  SMTP:") {
                 smtp = Some(a.trim().parse::<SocketAddr>().expect("an SMTP address"));
+            } else if let Some(a) = line.strip_prefix("  POP3:") {
+                pop3 = Some(a.trim().parse::<SocketAddr>().expect("a POP3 address"));
             } else if let Some(d) = line.strip_prefix("  data dir: ") {
                 data_dir = Some(PathBuf::from(d));
             } else if let Some(d) = line.strip_prefix("  logs:") {
@@ -919,6 +929,7 @@ impl Process {
             child,
             addr,
             smtp: smtp.unwrap(),
+            pop3,
             base: format!("http://{addr}"),
             data_dir: data_dir.unwrap(),
             log_dir: log_dir.unwrap(),
