@@ -58,8 +58,9 @@ fi
 version=$("$bin" --version)
 size=$(stat -c %s "$bin")
 echo "$version: $bin ($size bytes, static)"
-# The shipped binary stays small enough to download into every CI job: at most 12 MiB.
-max=$((12 * 1024 * 1024))
+# The shipped binary stays small enough to download into every CI job: at most 16 MiB (SMTP,
+# IMAP, POP3, HTTP with websockets, the web UI and the time zone database, in one file).
+max=$((16 * 1024 * 1024))
 if [ "$size" -gt "$max" ]; then
     echo "$bin is $size bytes, over the $max-byte budget" >&2
     exit 1
