@@ -1,6 +1,6 @@
 //! Property-based tests of every parser that reads input from the network or the user: the
 //! chaos rule text, durations and sizes, the search grammar, MIME through `deliver`, the SMTP
-//! session, and JSON bodies. Each property holds for any input: no panic, no hang, a clear
+//! and POP3 sessions, and JSON bodies. Each property holds for any input: no panic, no hang, a clear
 //! error for what is refused, and a round trip where the format has one.
 //!
 //! The pure parsers run 256 cases each, the ones that go through the real server (on
@@ -333,6 +333,52 @@ proptest! {
         });
     }
 
+    /// Whatever a POP3 client sends, logged in or not, the server answers, never hangs,
+    /// closes after QUIT, and serves the next client. (Not STLS, for the reason SMTP's
+    /// property leaves out STARTTLS.)
+    #[test]
+    fn any_pop3_dialogue_gets_answers(lines in proptest::collection::vec(
+        prop_oneof![
+            prop_oneof![
+                Just("USER pop@example.test"), Just(POP_PASS), Just("STAT"), Just("LIST"),
+                Just("LIST 1"), Just("UIDL"), Just("UIDL 9"), Just("RETR 1"), Just("TOP 1 0"),
+                Just("TOP 1 99999999999"), Just("DELE 1"), Just("RSET"), Just("NOOP"),
+                Just("CAPA"), Just("AUTH PLAIN"), Just("AUTH"), Just("APOP a b"), Just("*"),
+            ].prop_map(|s| s.as_bytes().to_vec()),
+            proptest::collection::vec(any::<u8>().prop_filter("no line ends", |b| *b != b'\n'), 0..80),
+        ],
+        0..12,
+    )) {
+        let srv = &*SERVER;
+        let addr = srv.pop3.expect("POP3 is on");
+        RT.block_on(async {
+            pop_user().await;
+            let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let mut out = Vec::new();
+            for line in &lines {
+                out.extend_from_slice(line);
+                out.extend_from_slice(b"\r\n");
+            }
+            // Cancel an AUTH exchange the lines may have begun, then leave.
+            out.extend_from_slice(b"*\r\nQUIT\r\n");
+            let _ = s.write_all(&out).await;
+            let mut replies = Vec::new();
+            let read = tokio::time::timeout(TIMEOUT, s.read_to_end(&mut replies)).await;
+            assert!(read.is_ok(), "the server neither answered QUIT nor closed");
+            let text = String::from_utf8_lossy(&replies);
+            assert!(text.starts_with("+OK "), "{text}");
+            let last = text.trim_end().lines().last().unwrap_or_default();
+            assert!(last.starts_with("+OK") || last.starts_with("-ERR"), "last line: {last:?}");
+            let mut next = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let mut greeting = [0u8; 4];
+            tokio::time::timeout(TIMEOUT, next.read_exact(&mut greeting))
+                .await
+                .expect("a greeting in time")
+                .unwrap();
+            assert_eq!(&greeting, b"+OK ");
+        });
+    }
+
     /// Any JSON body, of any shape, to the endpoints that read one: never a 5xx, and every
     /// error in the API's envelope (`send` checks both).
     #[test]
@@ -355,6 +401,34 @@ proptest! {
             }
         });
     }
+}
+
+/// The POP3 property's `PASS` line: the password of [`pop_user`].
+const POP_PASS: &str = "PASS pop3 property test 7";
+
+/// The POP3 property's account on the shared server, with a message in its inbox, made once.
+async fn pop_user() {
+    static MADE: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    MADE.get_or_init(|| async {
+        let body = json!({"email": "pop@example.test", "password": &POP_PASS[5..]});
+        let (s, v) = SERVER
+            .call("POST", "/api/v1/auth/register", None, Some(body))
+            .await;
+        assert_eq!(s, 201, "{v}");
+        SERVER
+            .service
+            .submit(Submission {
+                raw: b"Subject: for POP3\r\n\r\nHello.\r\n".to_vec(),
+                envelope: Envelope {
+                    from: "sender@example.test".into(),
+                    to: vec!["pop@example.test".into()],
+                },
+                sender: None,
+            })
+            .await
+            .expect("stored");
+    })
+    .await;
 }
 
 /// A user of the shared server, made once.
