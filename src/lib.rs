@@ -14,7 +14,7 @@
 //! - [`logging`] installs the stderr and rotating-file layers once, in `main`.
 //! - [`server::run`] takes the config, an opened [`store::Store`], bound listeners and a shutdown
 //!   future; it spawns the HTTP and SMTP front-ends and background tasks, then drains them on
-//!   shutdown.
+//!   shutdown. [`listener`] is the accept loop (connection limit, drain) the mail protocols share.
 //! - [`service::Service`] is the only API the front-ends see, in its own types
 //!   ([`service::message`]), never the store's records or the command line's; [`error::Error`]
 //!   is its one error type, mapped to HTTP once in [`api::rejection`] and to SMTP replies once
@@ -38,6 +38,7 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod error;
+pub mod listener;
 pub mod logging;
 pub mod notify;
 pub mod purge;

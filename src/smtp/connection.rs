@@ -16,6 +16,7 @@ use tracing::debug;
 use super::codec::{self, Body, Line};
 use super::reply::Reply;
 use super::session::{Action, Session};
+use crate::listener;
 use crate::service::Service;
 
 /// What a connection needs besides its stream.
@@ -151,10 +152,9 @@ pub async fn run(
     // Whatever the client sent after STARTTLS, before the handshake, is dropped with the
     // read buffer: it came in plain text (RFC 3207 5, the command injection attack).
     let plain = conn.io.into_inner();
-    let tls = match tokio::time::timeout(ctx.idle_timeout, acceptor.accept(plain)).await {
-        Ok(Ok(tls)) => tls,
-        Ok(Err(e)) => return debug!(error = %e, "SMTP: TLS handshake failed"),
-        Err(_) => return debug!("SMTP: TLS handshake timed out"),
+    let tls = match listener::start_tls(plain, acceptor, ctx.idle_timeout).await {
+        Ok(tls) => tls,
+        Err(e) => return debug!(error = %e, "SMTP: no TLS"),
     };
     session.tls_started();
     let mut conn = Conn::new(tls, ctx);

@@ -1,6 +1,6 @@
-//! The SMTP front-end: a listener that accepts connections up to a limit, one task per
-//! connection driving a [`session::Session`], and a graceful stop on the server's shutdown
-//! signal. Every accepted message goes to [`Service::submit`], the same `deliver` as REST send.
+//! The SMTP front-end: on the shared accept loop ([`crate::listener`]: a connection limit,
+//! a graceful stop on the server's shutdown signal), one task per connection driving a
+//! [`session::Session`]. Every accepted message goes to [`Service::submit`], the same `deliver` as REST send.
 //!
 //! - [`session`]: the protocol state machine, without I/O.
 //! - [`auth`]: decoding AUTH PLAIN and LOGIN; the password check is the service's.
@@ -16,24 +16,19 @@ pub mod reply;
 pub mod session;
 pub mod tls;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, watch};
-use tokio::task::JoinSet;
-use tracing::{debug, error, warn};
+use tokio::sync::watch;
 
-use crate::config::DRAIN_TIMEOUT;
+use crate::listener::{self, Protocol};
 use crate::service::Service;
 use reply::Reply;
 
 /// The name the server gives itself in its greeting and in `Received:` headers.
 pub const HOSTNAME: &str = "localhost";
-
-/// How long the 421 to a connection over the limit may take to send.
-const REFUSAL_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The listener's settings, from the validated config.
 #[derive(Debug, Clone)]
@@ -48,76 +43,58 @@ pub struct Settings {
     pub session: Arc<session::Settings>,
 }
 
+/// SMTP as the shared accept loop serves it.
+struct Smtp {
+    ctx: connection::Context,
+    session: Arc<session::Settings>,
+}
+
+impl Protocol for Smtp {
+    fn name(&self) -> &'static str {
+        "SMTP"
+    }
+
+    fn accepted(&self, _peer: SocketAddr) {
+        self.ctx.service.stats().smtp_connection();
+    }
+
+    /// RFC 5321 3.8: come back later.
+    fn refusal(&self) -> Vec<u8> {
+        let reply = Reply::new(421, "4.7.0", "too many connections; try again later");
+        self.ctx.service.stats().smtp_reply(reply.code);
+        reply.to_wire().into_bytes()
+    }
+
+    async fn serve(
+        self: Arc<Self>,
+        stream: TcpStream,
+        peer: SocketAddr,
+        stop: watch::Receiver<bool>,
+    ) {
+        let session =
+            session::Session::new(self.session.clone(), peer).with_chaos(self.ctx.service.chaos());
+        let _ = stream.set_nodelay(true);
+        connection::run(stream, session, &self.ctx, stop).await;
+    }
+}
+
 /// Accepts connections on `listener` until `stop` turns true, then lets the sessions end (each
 /// gets 421 at its next command; a message being sent is received first) for at most
-/// [`DRAIN_TIMEOUT`], and drops what is left.
+/// [`crate::config::DRAIN_TIMEOUT`], and drops what is left.
 pub async fn serve(
     listener: TcpListener,
     service: Service,
     settings: Settings,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) {
-    let slots = Arc::new(Semaphore::new(settings.max_connections));
-    let ctx = Arc::new(connection::Context {
-        service,
-        idle_timeout: settings.idle_timeout,
-        tls: settings.tls.as_ref().map(|t| t.acceptor.clone()),
-        max_message_size: settings.session.max_message_size,
+    let smtp = Arc::new(Smtp {
+        ctx: connection::Context {
+            service,
+            idle_timeout: settings.idle_timeout,
+            tls: settings.tls.as_ref().map(|t| t.acceptor.clone()),
+            max_message_size: settings.session.max_message_size,
+        },
+        session: settings.session,
     });
-    let mut sessions = JoinSet::new();
-    loop {
-        let accepted = tokio::select! {
-            _ = stop.wait_for(|s| *s) => break,
-            Some(_) = sessions.join_next(), if !sessions.is_empty() => continue,
-            accepted = listener.accept() => accepted,
-        };
-        let (stream, peer) = match accepted {
-            Ok(a) => a,
-            Err(e) => {
-                // Out of file descriptors and the like: wait a little rather than spin.
-                error!(error = %e, "SMTP: cannot accept a connection");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        ctx.service.stats().smtp_connection();
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
-            warn!(peer = %peer, max = settings.max_connections, "SMTP: too many connections; refused");
-            sessions.spawn(refuse(stream, ctx.service.clone()));
-            continue;
-        };
-        let session =
-            session::Session::new(settings.session.clone(), peer).with_chaos(ctx.service.chaos());
-        let ctx = ctx.clone();
-        let stop = stop.clone();
-        sessions.spawn(async move {
-            debug!(peer = %peer, "SMTP connection");
-            let _ = stream.set_nodelay(true);
-            connection::run(stream, session, &ctx, stop).await;
-            drop(slot);
-        });
-    }
-    drop(listener);
-    let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
-        while sessions.join_next().await.is_some() {}
-    })
-    .await;
-    if drained.is_err() {
-        warn!(
-            left = sessions.len(),
-            "SMTP sessions did not finish in time; closing them"
-        );
-        sessions.shutdown().await;
-    }
-}
-
-/// Tells a client over the connection limit to come back later (RFC 5321 3.8).
-async fn refuse(mut stream: TcpStream, service: Service) {
-    let reply = Reply::new(421, "4.7.0", "too many connections; try again later");
-    service.stats().smtp_reply(reply.code);
-    let _ = tokio::time::timeout(REFUSAL_TIMEOUT, async {
-        stream.write_all(reply.to_wire().as_bytes()).await?;
-        stream.shutdown().await
-    })
-    .await;
+    listener::serve(listener, smtp, settings.max_connections, stop).await;
 }
