@@ -161,6 +161,9 @@ pub struct ServeArgs {
     pub smtp: SmtpArgs,
 
     #[command(flatten)]
+    pub imap: ImapArgs,
+
+    #[command(flatten)]
     pub data: DataArgs,
 
     #[command(flatten)]
@@ -373,6 +376,45 @@ pub struct SmtpArgs {
         requires = "tls_cert"
     )]
     pub tls_key: Option<PathBuf>,
+}
+
+/// The IMAP listener.
+#[derive(Debug, Args)]
+pub struct ImapArgs {
+    /// IMAP port, on the --bind address; 0 picks a free port (the bound address is printed
+    /// and logged), `off` serves no IMAP.
+    ///
+    /// Mail clients log in with an account's address and password (LOGIN or AUTHENTICATE
+    /// PLAIN, with or without STARTTLS, which uses the SMTP certificate).
+    #[arg(long, env = "FAKEMAIL_IMAP_PORT", default_value = "1143", value_name = "PORT",
+          value_parser = parse_port_or_off)]
+    pub imap_port: PortOrOff,
+
+    /// Most IMAP connections served at once; more are answered `* BYE` and closed.
+    #[arg(long, env = "FAKEMAIL_IMAP_MAX_CONNECTIONS", default_value_t = 100, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub imap_max_connections: u32,
+
+    /// How long an IMAP client may stay silent (idling included) before it is logged out;
+    /// RFC 9051 asks for at least 30 minutes.
+    #[arg(long, env = "FAKEMAIL_IMAP_IDLE_TIMEOUT", default_value = "30m", value_name = "DURATION",
+          value_parser = parse_positive_duration)]
+    pub imap_idle_timeout: Duration,
+}
+
+/// A port number, or `off` (`None`): a listener that is on by default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortOrOff(pub Option<u16>);
+
+/// Reads a [`PortOrOff`].
+pub fn parse_port_or_off(s: &str) -> Result<PortOrOff, String> {
+    let s = s.trim();
+    if s.eq_ignore_ascii_case("off") {
+        return Ok(PortOrOff(None));
+    }
+    s.parse()
+        .map(|p| PortOrOff(Some(p)))
+        .map_err(|_| "must be a port number (0 for any free port) or `off`".into())
 }
 
 /// The MailHog- and Mailpit-compatible APIs.

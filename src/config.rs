@@ -20,6 +20,8 @@ pub struct Config {
     pub http_addr: SocketAddr,
     /// The SMTP listener.
     pub smtp: SmtpConfig,
+    /// The IMAP listener.
+    pub imap: ImapConfig,
     /// Where the store lives.
     pub data: DataDir,
     /// Logging.
@@ -63,6 +65,17 @@ pub enum CompatAuth {
     Token,
     /// No credentials: for a trusted machine only.
     None,
+}
+
+/// IMAP listener settings.
+#[derive(Debug, Clone)]
+pub struct ImapConfig {
+    /// Where it listens (port 0: any free port); `None`: no IMAP (`--imap-port off`).
+    pub addr: Option<SocketAddr>,
+    /// Connections served at once.
+    pub max_connections: usize,
+    /// Silence after which a client is logged out.
+    pub idle_timeout: Duration,
 }
 
 /// SMTP listener settings.
@@ -138,6 +151,11 @@ impl Default for Config {
                 tls: None,
                 auth: SmtpAuth::Optional,
             },
+            imap: ImapConfig {
+                addr: Some(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0)),
+                max_connections: 100,
+                idle_timeout: Duration::from_secs(30 * 60),
+            },
             data: DataDir::Temporary,
             log: LogConfig {
                 dir: None,
@@ -199,6 +217,11 @@ impl Config {
                     _ => None,
                 },
                 auth: args.smtp.smtp_auth,
+            },
+            imap: ImapConfig {
+                addr: args.imap.imap_port.0.map(|p| SocketAddr::new(args.bind, p)),
+                max_connections: args.imap.imap_max_connections as usize,
+                idle_timeout: args.imap.imap_idle_timeout,
             },
             data,
             log: LogConfig::from(args.log),

@@ -120,6 +120,10 @@ fn serve(args: ServeArgs) -> Result<(), String> {
             println!("  web UI:   http://{http}/ (all mail: /admin)");
         }
         println!("  SMTP:     {smtp}");
+        if let Some(addr) = server.imap_addr() {
+            info!(imap = %addr, "serving IMAP");
+            println!("  IMAP:     {addr}");
+        }
         let compat = server.compat_addrs();
         println!("  MailHog API: http://{http}/mailhog");
         if let Some(addr) = compat.mailhog {

@@ -41,6 +41,8 @@ pub struct Listeners {
     pub mailhog: Option<TcpListener>,
     /// The Mailpit API's own listener (`--mailpit-port`).
     pub mailpit: Option<TcpListener>,
+    /// The IMAP listener (`--imap-port`; `None` when off).
+    pub imap: Option<TcpListener>,
 }
 
 /// The server cannot start: a port cannot be bound, or the TLS identity cannot be loaded.
@@ -63,6 +65,8 @@ pub enum StartError {
 
 /// What the SMTP listener is called in a [`BindError`].
 const SMTP: &str = "SMTP";
+/// What the IMAP listener is called in a [`BindError`].
+const IMAP: &str = "IMAP";
 /// What the MailHog API's own listener is called in a [`BindError`].
 const MAILHOG: &str = "the MailHog API";
 /// What the Mailpit API's own listener is called in a [`BindError`].
@@ -95,6 +99,9 @@ impl Listeners {
                     (std::io::ErrorKind::AddrInUse, SMTP) => {
                         " (is another server using this port? choose another with --smtp-port, or 0 for any free port)"
                     }
+                    (std::io::ErrorKind::AddrInUse, IMAP) => {
+                        " (is another server using this port? choose another with --imap-port, 0 for any free port, or off)"
+                    }
                     (std::io::ErrorKind::AddrInUse, MAILHOG) => {
                         " (is another server using this port? choose another with --mailhog-port, or 0 for any free port)"
                     }
@@ -122,12 +129,17 @@ impl Listeners {
             Some(addr) => Some(bind(MAILPIT, addr).await?),
             None => None,
         };
+        let imap = match config.imap.addr {
+            Some(addr) => Some(bind(IMAP, addr).await?),
+            None => None,
+        };
         Ok(Listeners {
             http,
             smtp,
             smtp_tls,
             mailhog,
             mailpit,
+            imap,
         })
     }
 
@@ -179,6 +191,7 @@ pub struct Server {
     listeners: Listeners,
     http: SocketAddr,
     smtp: SocketAddr,
+    imap: Option<SocketAddr>,
     compat: CompatAddrs,
     /// Dropped only once the server has stopped and flushed.
     temp: Option<tempfile::TempDir>,
@@ -198,6 +211,11 @@ impl Server {
         };
         let http = address("HTTP", listeners.http_addr())?;
         let smtp = address(SMTP, listeners.smtp_addr())?;
+        let imap = listeners
+            .imap
+            .as_ref()
+            .map(|l| address(IMAP, l.local_addr()))
+            .transpose()?;
         let compat = listeners
             .compat_addrs()
             .map_err(|source| StartError::Address {
@@ -214,6 +232,7 @@ impl Server {
             listeners,
             http,
             smtp,
+            imap,
             compat,
             temp: None,
         })
@@ -234,6 +253,11 @@ impl Server {
     /// The address the SMTP listener is bound to.
     pub fn smtp_addr(&self) -> SocketAddr {
         self.smtp
+    }
+
+    /// The address the IMAP listener is bound to; `None` when IMAP is off.
+    pub fn imap_addr(&self) -> Option<SocketAddr> {
+        self.imap
     }
 
     /// The addresses of the compatibility APIs' own listeners.
@@ -271,8 +295,13 @@ impl Server {
     /// drop. Must be called within a tokio runtime.
     pub fn spawn(self) -> Running {
         let (stop, stopped) = oneshot::channel::<()>();
-        let (http, smtp, compat, service) =
-            (self.http, self.smtp, self.compat, self.service.clone());
+        let (http, smtp, imap, compat, service) = (
+            self.http,
+            self.smtp,
+            self.imap,
+            self.compat,
+            self.service.clone(),
+        );
         // A dropped sender also resolves the receiver: dropping the handle stops the server.
         let task = tokio::spawn(self.run(async {
             let _ = stopped.await;
@@ -280,6 +309,7 @@ impl Server {
         Running {
             http,
             smtp,
+            imap,
             compat,
             service,
             stop: Some(stop),
@@ -294,6 +324,7 @@ impl Server {
 pub struct Running {
     http: SocketAddr,
     smtp: SocketAddr,
+    imap: Option<SocketAddr>,
     compat: CompatAddrs,
     service: Service,
     stop: Option<oneshot::Sender<()>>,
@@ -309,6 +340,11 @@ impl Running {
     /// The address the SMTP listener is bound to.
     pub fn smtp_addr(&self) -> SocketAddr {
         self.smtp
+    }
+
+    /// The address the IMAP listener is bound to; `None` when IMAP is off.
+    pub fn imap_addr(&self) -> Option<SocketAddr> {
+        self.imap
     }
 
     /// The addresses of the compatibility APIs' own listeners.
@@ -425,6 +461,19 @@ pub async fn run(
             ))
         })
         .collect();
+    let imap = listeners.imap.map(|listener| {
+        tokio::spawn(crate::imap::serve(
+            listener,
+            service.clone(),
+            crate::imap::Settings {
+                max_connections: config.imap.max_connections,
+                idle_timeout: config.imap.idle_timeout,
+                tls: Some(listeners.smtp_tls.acceptor.clone()),
+                max_literal: u32::try_from(config.service.max_message_size).unwrap_or(u32::MAX),
+            },
+            stop_rx.clone(),
+        ))
+    });
     let smtp = tokio::spawn(smtp::serve(
         listeners.smtp,
         service.clone(),
@@ -486,6 +535,9 @@ pub async fn run(
     }
     // Bounded by DRAIN_TIMEOUT itself, and drained at the same time as HTTP.
     let _ = smtp.await;
+    if let Some(imap) = imap {
+        let _ = imap.await;
+    }
     let _ = sweeper.await;
     if let Some(r) = retention {
         let _ = r.await;

@@ -409,7 +409,7 @@ impl Tx<'_> {
     /// Adds an entry to its mailbox's indexes and counts (the entry record itself too), at
     /// `slot` in its UID order (a copy changing only its flags), or at the mailbox's next UID
     /// (`None`: a new copy, or one moved in, keeping the IMAP flags of `slot`).
-    fn link(&self, e: &EntryRecord, slot: Slot, keep_uid: bool) -> TxResult<()> {
+    fn link(&self, e: &EntryRecord, slot: Slot, keep_uid: bool) -> TxResult<u32> {
         let k = keys::mailbox_entry(e.owner, e.mailbox, e.id);
         let flags = [e.flags()];
         let (uid, extra) = match slot {
@@ -437,7 +437,8 @@ impl Tx<'_> {
             self.starred_index.insert(&k[..], &flags)?;
         }
         self.add_counts(e.owner, e.mailbox, 1, i64::from(!e.read))?;
-        Self::put(self.entries, &keys::id(e.id), e)
+        Self::put(self.entries, &keys::id(e.id), e)?;
+        Ok(uid)
     }
 
     /// Removes an entry from its mailbox's indexes and counts (not the entry record), and
@@ -1210,6 +1211,63 @@ impl Store {
                 })
             })
             .collect()
+    }
+
+    /// The UID of a copy in its mailbox; `None` when it is not in that mailbox.
+    pub fn uid_of(&self, owner: u64, mailbox: u64, entry: u64) -> Result<Option<u32>, StoreError> {
+        Ok(self
+            .mail
+            .mailbox_index
+            .get(keys::mailbox_entry(owner, mailbox, entry))?
+            .and_then(|v| keys::u32_at(&v, 1)))
+    }
+
+    /// Adds a copy of the message of entry `id` to `mailbox` of the same owner, as entry
+    /// `new_id`, with the flags of the original (IMAP COPY); returns it with its UID there, or
+    /// `None` when the original is gone.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`]`("mailbox")` when `mailbox` is a custom mailbox that no longer
+    /// exists (checked in the transaction, as moves are).
+    pub fn copy_entry(
+        &self,
+        id: u64,
+        new_id: u64,
+        mailbox: u64,
+    ) -> Result<Option<(EntryRecord, u32)>, Error> {
+        let copied = self.mail_tx(|tx| {
+            let Some(old) = tx.entry(id)? else {
+                return Ok(Some(None));
+            };
+            let Some(mut message) = tx.message(old.message)? else {
+                return Ok(Some(None));
+            };
+            if !tx.mailbox_exists(old.owner, mailbox)? {
+                return Ok(None);
+            }
+            let extra = match tx
+                .mailbox_index
+                .get(&keys::mailbox_entry(old.owner, old.mailbox, old.id)[..])?
+                .and_then(|v| keys::u32_at(&v, 1))
+            {
+                Some(uid) => tx
+                    .uid_index
+                    .get(&keys::mailbox_uid(old.owner, old.mailbox, uid)[..])?
+                    .map(|v| v.get(8..).unwrap_or_default().to_vec())
+                    .unwrap_or_default(),
+                None => Vec::new(),
+            };
+            let new = EntryRecord {
+                id: new_id,
+                mailbox,
+                ..old
+            };
+            let uid = tx.link(&new, Some((0, extra)), false)?;
+            message.entries.push(new_id);
+            Tx::put(tx.messages, &keys::id(message.id), &message)?;
+            Ok(Some(Some((new, uid))))
+        })?;
+        copied.ok_or(Error::NotFound("mailbox"))
     }
 
     /// The copies of a mailbox with UIDs above `after`, in UID order: what arrived since a

@@ -168,6 +168,8 @@ pub struct TestServer {
     pub mailhog: Option<SocketAddr>,
     /// The Mailpit API's own listener (`--mailpit-port`), when the config asks for one.
     pub mailpit: Option<SocketAddr>,
+    /// The IMAP listener, unless the config turns it off.
+    pub imap: Option<SocketAddr>,
     pub base: String,
     pub client: reqwest::Client,
     pub data_dir: PathBuf,
@@ -205,6 +207,7 @@ impl TestServer {
             smtp: running.smtp_addr(),
             mailhog: running.compat_addrs().mailhog,
             mailpit: running.compat_addrs().mailpit,
+            imap: running.imap_addr(),
             base: format!("http://{addr}"),
             client: reqwest::Client::new(),
             data_dir,
@@ -756,9 +759,10 @@ pub fn fakemail() -> Command {
             cmd.env_remove(k);
         }
     }
-    // Tests run in parallel: none may compete for the default SMTP port. A test that wants a
-    // port of its own passes --smtp-port, which wins over the variable.
+    // Tests run in parallel: none may compete for the default SMTP and IMAP ports. A test that
+    // wants a port of its own passes --smtp-port, which wins over the variable.
     cmd.env("FAKEMAIL_SMTP_PORT", "0");
+    cmd.env("FAKEMAIL_IMAP_PORT", "0");
     cmd.env("RUST_BACKTRACE", "0").stdin(Stdio::null());
     cmd
 }
