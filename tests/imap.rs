@@ -344,6 +344,22 @@ fn missing(what: &str) {
     eprintln!("skipped: {msg}");
 }
 
+/// Runs a client to its end; it must succeed. Returns what it printed.
+async fn run(program: &str, args: &[&str]) -> Vec<u8> {
+    let mut cmd = Command::new(program);
+    cmd.args(args);
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
 fn found(program: &str) -> bool {
     Command::new(program).arg("--version").output().is_ok()
 }
@@ -370,24 +386,15 @@ async fn python_imaplib() {
         return missing("python3");
     }
     let (srv, token, addr) = server_with_mail(2).await;
-    let port = addr.port().to_string();
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new("python3")
-            .args(["-c", IMAPLIB, &port, BOB, PASSWORD])
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = run(
+        "python3",
+        &["-c", IMAPLIB, &addr.port().to_string(), BOB, PASSWORD],
+    )
+    .await;
     let page = inbox(&srv, &token).await;
     let newest = page[0]["id"].as_str().unwrap();
     let (_, _, raw) = get_bytes(&srv, &format!("/api/v1/messages/{newest}/raw"), &token).await;
-    assert_eq!(out.stdout, raw);
+    assert_eq!(stdout, raw);
     assert_eq!(page[1]["read"], true);
     srv.stop().await;
 }
@@ -400,25 +407,13 @@ async fn curl_imap_url() {
     let (srv, token, addr) = server_with_mail(1).await;
     let url = format!("imap://127.0.0.1:{}/INBOX;UID=1", addr.port());
     let user = format!("{BOB}:{PASSWORD}");
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new("curl")
-            .args(["-sS", "--max-time", "10", "-u", &user, &url])
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = run("curl", &["-sS", "--max-time", "10", "-u", &user, &url]).await;
     let id = inbox(&srv, &token).await[0]["id"]
         .as_str()
         .unwrap()
         .to_owned();
     let (_, _, raw) = get_bytes(&srv, &format!("/api/v1/messages/{id}/raw"), &token).await;
-    assert_eq!(out.stdout, raw);
+    assert_eq!(stdout, raw);
     srv.stop().await;
 }
 
@@ -478,5 +473,103 @@ async fn append_copy_and_move_with_uidplus() {
         f[0].contains("\\Draft") && f[0].contains("from a client"),
         "{f:?}"
     );
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn mbsync_pulls_a_maildir_byte_identical_to_rest_raw() {
+    if !found("mbsync") {
+        return missing("mbsync (Debian isync)");
+    }
+    let (srv, token, addr) = server_with_mail(2).await;
+    deliver(&srv, fixture("attachments.eml"), &[BOB]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let maildir = dir.path().join("mail");
+    std::fs::create_dir_all(&maildir).unwrap();
+    let config = dir.path().join("mbsyncrc");
+    std::fs::write(
+        &config,
+        format!(
+            "IMAPAccount fm\nHost 127.0.0.1\nPort {port}\nUser {BOB}\nPass \"{PASSWORD}\"\n\
+             SSLType None\nAuthMechs LOGIN\n\n\
+             IMAPStore fm-remote\nAccount fm\n\n\
+             MaildirStore fm-local\nPath {path}/\nInbox {path}/INBOX\n\n\
+             Channel fm\nFar :fm-remote:\nNear :fm-local:\nPatterns INBOX\nCreate Near\nSync Pull\n\
+             SyncState *\n",
+            port = addr.port(),
+            path = maildir.display(),
+        ),
+    )
+    .unwrap();
+    run("mbsync", &["-c", &config.display().to_string(), "-a"]).await;
+    let got: Vec<Vec<u8>> = std::fs::read_dir(maildir.join("INBOX/new"))
+        .unwrap()
+        .chain(std::fs::read_dir(maildir.join("INBOX/cur")).unwrap())
+        .map(|e| std::fs::read(e.unwrap().path()).unwrap())
+        .collect();
+    // mbsync keeps a Maildir in the local convention: LF line ends, and its own `X-TUID`
+    // header (how it finds a message it stored). Undone, every message is the REST source.
+    let mut got: Vec<Vec<u8>> = got
+        .into_iter()
+        .map(|m| {
+            let text = String::from_utf8_lossy(&m).into_owned();
+            let lines: Vec<&str> = text
+                .split('\n')
+                .filter(|l| !l.starts_with("X-TUID: "))
+                .collect();
+            lines.join("\n").into_bytes()
+        })
+        .collect();
+    let mut want = Vec::new();
+    for m in inbox(&srv, &token).await {
+        let id = m["id"].as_str().unwrap();
+        let raw = get_bytes(&srv, &format!("/api/v1/messages/{id}/raw"), &token)
+            .await
+            .2;
+        want.push(
+            String::from_utf8_lossy(&raw)
+                .replace("\r\n", "\n")
+                .into_bytes(),
+        );
+    }
+    got.sort();
+    want.sort();
+    assert_eq!(got.len(), 3);
+    for (g, w) in got.iter().zip(&want) {
+        assert!(
+            g == w,
+            "the Maildir differs from the REST source:\n{:?}\n---\n{:?}",
+            String::from_utf8_lossy(g),
+            String::from_utf8_lossy(w)
+        );
+    }
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn nested_mailboxes_with_the_slash_delimiter() {
+    let (srv, token, addr) = server_with_mail(0).await;
+    let mut c = Imap::login(addr, BOB).await;
+    c.ok("CREATE Projects/2026").await;
+    let list = c.ok("LIST \"\" \"Projects/%\"").await;
+    assert!(has(&list, "\"/\" Projects/2026"), "{list:?}");
+    let list = c.ok("LIST \"\" \"%\"").await;
+    assert!(
+        !has(&list, "Projects/2026"),
+        "% stops at the delimiter: {list:?}"
+    );
+    let (_, t) = c.cmd("CREATE Projects//x").await;
+    assert!(t.contains("NO"), "{t}");
+    c.ok("SELECT Projects/2026").await;
+    // The REST API names it the same, percent-encoded in a path.
+    let (s, _) = srv
+        .call(
+            "GET",
+            "/api/v1/mailboxes/Projects%2F2026/messages",
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200);
     srv.stop().await;
 }

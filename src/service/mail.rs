@@ -222,9 +222,14 @@ fn check_mailbox_name(raw: &str) -> Result<String> {
     if n == 0 || n > MAX_MAILBOX_NAME {
         return Err(bad("mailbox names must be 1 to 64 characters"));
     }
-    if name.contains('/') || name.chars().any(char::is_control) {
+    if name.chars().any(char::is_control) {
+        return Err(bad("mailbox names must not contain control characters"));
+    }
+    // `/` separates levels (`Projects/2026`), as IMAP's hierarchy delimiter: each level must
+    // have a name.
+    if name.split('/').any(|level| level.trim().is_empty()) {
         return Err(bad(
-            "mailbox names must not contain `/` or control characters",
+            "each level of a mailbox name (between `/`) must have a name",
         ));
     }
     Ok(name.to_owned())
@@ -991,7 +996,14 @@ mod tests {
         assert!(check_mailbox_name("").is_err());
         assert!(check_mailbox_name(&"x".repeat(65)).is_err());
         assert!(check_mailbox_name(&"é".repeat(64)).is_ok());
-        assert!(check_mailbox_name("a/b").is_err());
+        assert_eq!(
+            check_mailbox_name("Projects/2026").unwrap(),
+            "Projects/2026"
+        );
+        assert!(check_mailbox_name("/a").is_err());
+        assert!(check_mailbox_name("a/").is_err());
+        assert!(check_mailbox_name("a//b").is_err());
+        assert!(check_mailbox_name("a/ /b").is_err());
         assert!(check_mailbox_name("a\tb").is_err());
         assert_eq!(system_mailbox("INBOX"), Some(m::INBOX));
         assert_eq!(system_mailbox("Trash"), Some(m::TRASH));
