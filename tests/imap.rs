@@ -156,6 +156,16 @@ async fn greeting_capability_login_and_bad_input() {
     c.ok("NOOP").await;
     let bye = c.ok("LOGOUT").await;
     assert!(has(&bye, "* BYE"), "{bye:?}");
+    // Counted by protocol: one connection; 7 commands, the line that was not one included.
+    let metrics = srv.reply("GET", "/metrics", None, None).await.text;
+    assert!(
+        metrics.contains("\nfakemail_imap_connections_total 1\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("\nfakemail_imap_commands_total 7\n"),
+        "{metrics}"
+    );
     srv.stop().await;
 }
 

@@ -194,7 +194,7 @@ async fn scrape(srv: &TestServer) -> Metrics {
 }
 
 /// Every family, with its type.
-const FAMILIES: [(&str, &str); 16] = [
+const FAMILIES: [(&str, &str); 18] = [
     ("fakemail_build_info", "gauge"),
     ("fakemail_ready", "gauge"),
     ("fakemail_uptime_seconds", "gauge"),
@@ -204,6 +204,8 @@ const FAMILIES: [(&str, &str); 16] = [
     ("fakemail_smtp_connections_total", "counter"),
     ("fakemail_smtp_messages_total", "counter"),
     ("fakemail_smtp_replies_total", "counter"),
+    ("fakemail_imap_connections_total", "counter"),
+    ("fakemail_imap_commands_total", "counter"),
     ("fakemail_http_requests_total", "counter"),
     ("fakemail_sweeper_runs_total", "counter"),
     ("fakemail_sweeper_failures_total", "counter"),

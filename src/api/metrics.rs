@@ -216,6 +216,20 @@ pub async fn render(svc: &Service, http: &HttpCounts) -> Result<String> {
         e.sample(&[("code", &code.to_string())], n);
     }
 
+    let imap = svc.stats().imap();
+    e.family(
+        "fakemail_imap_connections_total",
+        Counter,
+        "IMAP connections accepted, those refused over --imap-max-connections too.",
+    )
+    .sample(&[], imap.connections);
+    e.family(
+        "fakemail_imap_commands_total",
+        Counter,
+        "IMAP commands received, malformed ones too.",
+    )
+    .sample(&[], imap.commands);
+
     e.family(
         "fakemail_http_requests_total",
         Counter,

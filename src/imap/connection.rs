@@ -126,6 +126,15 @@ pub async fn run(
                 return;
             }
         };
+        if matches!(
+            event,
+            Ok(Ok(Event::CommandReceived { .. }
+                | Event::CommandAuthenticateReceived { .. }
+                | Event::IdleCommandReceived { .. }))
+                | Ok(Err(StreamError::State(_)))
+        ) {
+            service.stats().imap_command();
+        }
         let event = match event {
             Err(_) => {
                 bye(&mut stream, &mut server, "autologout; idle for too long").await;

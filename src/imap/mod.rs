@@ -46,7 +46,9 @@ impl Protocol for Imap {
         "IMAP"
     }
 
-    fn accepted(&self, _peer: SocketAddr) {}
+    fn accepted(&self, _peer: SocketAddr) {
+        self.service.stats().imap_connection();
+    }
 
     fn refusal(&self) -> Vec<u8> {
         b"* BYE too many connections; try again later\r\n".to_vec()

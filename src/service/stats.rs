@@ -1,6 +1,7 @@
 //! Counters for `GET /api/v1/admin/stats` and `GET /metrics` that the store does not keep:
 //! uptime, what the SMTP front-end counts (connections, messages accepted and refused, replies
-//! by code) and what retention removed. Lock-free, owned by the [`super::Service`], reset at
+//! by code), what the IMAP front-end counts (connections, commands) and what retention
+//! removed. Lock-free, owned by the [`super::Service`], reset at
 //! start-up.
 
 use std::sync::Arc;
@@ -20,6 +21,17 @@ pub struct Stats {
     smtp_replies: Box<[AtomicU64]>,
     /// Shared with the retention sweeper, which runs on the store alone.
     retention: Arc<retention::Counters>,
+    imap_connections: AtomicU64,
+    imap_commands: AtomicU64,
+}
+
+/// The IMAP counters at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ImapCounts {
+    /// Connections the IMAP listener accepted, those refused over the limit too.
+    pub connections: u64,
+    /// Commands received (AUTHENTICATE and IDLE included), malformed ones too.
+    pub commands: u64,
 }
 
 /// The lowest and highest reply codes counted (RFC 5321 4.2: 2yz to 5yz).
@@ -42,6 +54,8 @@ impl Default for Stats {
         Stats {
             started: Instant::now(),
             smtp_connections: AtomicU64::new(0),
+            imap_connections: AtomicU64::new(0),
+            imap_commands: AtomicU64::new(0),
             smtp_accepted: AtomicU64::new(0),
             smtp_rejected: AtomicU64::new(0),
             smtp_replies: (FIRST_CODE..=LAST_CODE)
@@ -96,6 +110,24 @@ impl Stats {
     /// What retention removed, and the sweeper's passes; the server hands it to the sweeper.
     pub fn retention(&self) -> &Arc<retention::Counters> {
         &self.retention
+    }
+
+    /// Counts an IMAP connection.
+    pub fn imap_connection(&self) {
+        self.imap_connections.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts an IMAP command.
+    pub fn imap_command(&self) {
+        self.imap_commands.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The IMAP counters now.
+    pub fn imap(&self) -> ImapCounts {
+        ImapCounts {
+            connections: self.imap_connections.load(Ordering::Relaxed),
+            commands: self.imap_commands.load(Ordering::Relaxed),
+        }
     }
 
     /// The SMTP counters now.
