@@ -583,3 +583,62 @@ async fn nested_mailboxes_with_the_slash_delimiter() {
     assert_eq!(s, 200);
     srv.stop().await;
 }
+
+#[tokio::test]
+async fn admin_sees_all_mail_read_only() {
+    let mut config = test_config();
+    config.admin_token = Some("imap-admin-token".into());
+    let srv = TestServer::start_with(config, None).await;
+    srv.user(BOB).await;
+    let addr = srv.imap.unwrap();
+    send_smtp(
+        &srv,
+        "alice@example.test",
+        &[BOB],
+        "Subject: one\r\n\r\nfor bob\r\n",
+    )
+    .await;
+    // An address without an account, and a message to two: each message once.
+    let to = ["nobody@example.test", BOB];
+    send_smtp(
+        &srv,
+        "alice@example.test",
+        &to,
+        "Subject: two\r\n\r\nfor both\r\n",
+    )
+    .await;
+    let (mut c, _) = Imap::connect(addr).await;
+    let (_, t) = c.cmd("LOGIN admin wrong-token").await;
+    assert!(t.contains("NO"), "{t}");
+    c.ok("LOGIN admin imap-admin-token").await;
+    let list = c.ok("LIST \"\" *").await;
+    assert_eq!(list.len(), 1, "{list:?}");
+    let sel = c.ok("SELECT INBOX").await;
+    assert!(has(&sel, "* 2 EXISTS"), "{sel:?}");
+    let f = c.ok("FETCH 1:* (FLAGS BODY.PEEK[TEXT])").await;
+    assert!(
+        f[0].contains("for bob") && f[1].contains("for both"),
+        "{f:?}"
+    );
+    for command in [
+        "STORE 1 +FLAGS (\\Deleted)",
+        "EXPUNGE",
+        "CREATE x",
+        "COPY 1 INBOX",
+    ] {
+        let (_, t) = c.cmd(command).await;
+        assert!(t.contains("NO"), "{command}: {t}");
+    }
+    // New mail reaches the operator's view too.
+    c.send("i1 IDLE\r\n").await;
+    assert!(c.line().await.starts_with("+ "));
+    send_smtp(
+        &srv,
+        "alice@example.test",
+        &["carol@example.test"],
+        "Subject: 3\r\n\r\nc\r\n",
+    )
+    .await;
+    assert_eq!(c.line().await, "* 3 EXISTS\r\n");
+    srv.stop().await;
+}

@@ -26,7 +26,7 @@ use imap_next::imap_types::extensions::binary::LiteralOrLiteral8;
 use imap_next::imap_types::extensions::uidplus::{UidElement, UidSet};
 
 use crate::error::Error;
-use crate::service::imap::{Copy, FlagChange, FolderRef, Special, UidEntry, Want};
+use crate::service::imap::{Copy, FlagChange, Folder, FolderRef, Special, UidEntry, Want};
 use crate::service::{Service, User};
 use crate::time::Timestamp;
 
@@ -79,7 +79,12 @@ pub struct Session {
     state: State,
     /// STARTTLS can be offered (a certificate exists and TLS is not on yet).
     tls_offered: bool,
+    /// Logged in as the operator: the read-only view of all mail.
+    admin: bool,
 }
+
+/// The user name of the operator, whose password is the admin token.
+pub const ADMIN: &str = "admin";
 
 /// The name clients see for a service mailbox name.
 pub fn imap_name(name: &str) -> String {
@@ -187,6 +192,7 @@ impl Session {
             service,
             state: State::NotAuthenticated,
             tls_offered,
+            admin: false,
         }
     }
 
@@ -257,6 +263,22 @@ impl Session {
     }
 
     async fn login(&mut self, tag: Tag<'static>, user: &str, pass: &str) -> Response<'static> {
+        // The operator: no account can be called `admin` (account names are addresses).
+        if user.eq_ignore_ascii_case(ADMIN) && self.service.check_admin(Some(pass)).is_ok() {
+            self.admin = true;
+            self.state = State::Authenticated(User {
+                id: 0,
+                email: ADMIN.into(),
+                display_name: String::new(),
+                created_at: Timestamp(0),
+            });
+            return status(
+                Some(tag),
+                StatusKind::Ok,
+                Some(Code::Capability(capabilities(self.tls_offered, true))),
+                "logged in: all mail, read-only",
+            );
+        }
         match self.service.verify_password(user, pass).await {
             Ok(u) => {
                 self.state = State::Authenticated(u);
@@ -456,7 +478,7 @@ impl Session {
                     }
                     return Ok(ok("LIST done"));
                 }
-                for f in self.service.folders(&user).await? {
+                for f in self.folders(&user).await? {
                     let name = imap_name(&f.name);
                     if !wildcard_match(&pattern, &name) {
                         continue;
@@ -483,10 +505,9 @@ impl Session {
             } => {
                 let user = self.user().clone();
                 let name = service_name(&mailbox);
-                let folder = self.service.folder(&user, &name).await?;
+                let folder = self.folder_named(&user, &name).await?;
                 let state = self.service.folder_state(folder).await?;
                 let info = self
-                    .service
                     .folders(&user)
                     .await?
                     .into_iter()
@@ -523,6 +544,20 @@ impl Session {
             }
             CommandBody::Select { mailbox, .. } => self.select(tag, mailbox, false, out).await,
             CommandBody::Examine { mailbox, .. } => self.select(tag, mailbox, true, out).await,
+            CommandBody::Create { .. }
+            | CommandBody::Delete { .. }
+            | CommandBody::Append { .. }
+            | CommandBody::Copy { .. }
+            | CommandBody::Move { .. }
+                if self.admin =>
+            {
+                Ok(status(
+                    Some(tag),
+                    StatusKind::No,
+                    None,
+                    "the view of all mail is read-only",
+                ))
+            }
             CommandBody::Create { mailbox } => {
                 let user = self.user().clone();
                 self.service
@@ -730,6 +765,33 @@ impl Session {
         Ok(s.folder)
     }
 
+    /// The folders the session may see: the user's, or for the operator the one view of all
+    /// mail, as `INBOX`.
+    async fn folders(&self, user: &User) -> crate::Result<Vec<Folder>> {
+        if !self.admin {
+            return self.service.folders(user).await;
+        }
+        let all = self.service.open_folder(FolderRef::ALL_MAIL, true).await?;
+        Ok(vec![Folder {
+            name: "inbox".into(),
+            special: None,
+            total: all.copies.len() as u64,
+            unread: 0,
+        }])
+    }
+
+    /// The folder a name stands for.
+    async fn folder_named(&self, user: &User, name: &str) -> crate::Result<FolderRef> {
+        if !self.admin {
+            return self.service.folder(user, name).await;
+        }
+        if name.trim().eq_ignore_ascii_case("inbox") {
+            Ok(FolderRef::ALL_MAIL)
+        } else {
+            Err(Error::NotFound("mailbox"))
+        }
+    }
+
     fn user(&self) -> &User {
         match &self.state {
             State::Authenticated(u) | State::Selected(u, _) => u,
@@ -748,7 +810,8 @@ impl Session {
         let user = self.user().clone();
         // A failed SELECT leaves no mailbox selected (RFC 3501 6.3.1).
         self.state = State::Authenticated(user.clone());
-        let folder = self.service.folder(&user, &service_name(&mailbox)).await?;
+        let folder = self.folder_named(&user, &service_name(&mailbox)).await?;
+        let read_only = read_only || self.admin;
         let opened = self.service.open_folder(folder, read_only).await?;
         let copies = opened.copies;
         let recent = copies

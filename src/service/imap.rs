@@ -40,6 +40,27 @@ pub struct FolderRef {
     pub mailbox: u64,
 }
 
+impl FolderRef {
+    /// The operator's read-only view of all mail: every message once, its UID its id (owner
+    /// 0 is nobody's: owner ids start at 1).
+    pub const ALL_MAIL: FolderRef = FolderRef {
+        owner: 0,
+        mailbox: 0,
+    };
+
+    fn is_all_mail(self) -> bool {
+        self == FolderRef::ALL_MAIL
+    }
+}
+
+/// The UID of a message in [`FolderRef::ALL_MAIL`]: its id, while that fits.
+fn all_mail_entry(id: u64) -> Option<UidEntry> {
+    Some(UidEntry {
+        uid: u32::try_from(id).ok()?,
+        entry: id,
+    })
+}
+
 /// A mailbox as a session opens it.
 #[derive(Debug, Clone)]
 pub struct Opened {
@@ -118,6 +139,15 @@ impl FolderWatch {
                     let mine = |c: &EntryRecord| {
                         c.owner == self.folder.owner && c.mailbox == self.folder.mailbox
                     };
+                    if self.folder.is_all_mail() {
+                        return Some(match e.kind {
+                            EventKind::Received => FolderChange::Arrived,
+                            EventKind::Deleted if e.whole => FolderChange::Gone {
+                                entry: e.message.id,
+                            },
+                            EventKind::Deleted => continue,
+                        });
+                    }
                     let Some(copy) = e.entries.iter().find(|c| mine(c)) else {
                         continue;
                     };
@@ -181,6 +211,20 @@ impl Service {
     /// Opens a folder for a session: its UID state and every copy in UID order. A session
     /// that may change it (`SELECT`, not `EXAMINE`) takes the `\Recent` mark.
     pub async fn open_folder(&self, folder: FolderRef, read_only: bool) -> Result<Opened> {
+        if folder.is_all_mail() {
+            let copies = self.copies_after(folder, 0).await?;
+            let last = copies.last().map_or(0, |u| u.uid);
+            let state = UidState {
+                validity: 1,
+                next: last.saturating_add(1),
+                recent: last,
+            };
+            return Ok(Opened {
+                folder,
+                state,
+                copies,
+            });
+        }
         self.offload(move |svc| {
             let store = &svc.inner.store;
             let state = if read_only {
@@ -200,16 +244,24 @@ impl Service {
 
     /// The UID state of a folder (for STATUS).
     pub async fn folder_state(&self, folder: FolderRef) -> Result<UidState> {
+        if folder.is_all_mail() {
+            return Ok(self.open_folder(folder, true).await?.state);
+        }
         Ok(self.inner.store.uid_state(folder.owner, folder.mailbox)?)
     }
 
     /// The copies of a folder with UIDs above `after`, in UID order.
     pub async fn copies_after(&self, folder: FolderRef, after: u32) -> Result<Vec<UidEntry>> {
         self.offload(move |svc| {
-            Ok(svc
-                .inner
-                .store
-                .uid_entries_after(folder.owner, folder.mailbox, after)?)
+            let store = &svc.inner.store;
+            if folder.is_all_mail() {
+                return Ok(store
+                    .message_ids_after(u64::from(after))?
+                    .into_iter()
+                    .filter_map(all_mail_entry)
+                    .collect());
+            }
+            Ok(store.uid_entries_after(folder.owner, folder.mailbox, after)?)
         })
         .await
     }
@@ -225,6 +277,31 @@ impl Service {
         self.offload(move |svc| {
             let store = &svc.inner.store;
             let mut out = Vec::with_capacity(at.len());
+            if folder.is_all_mail() {
+                for u in at {
+                    let Some(message) = store.message(u.entry)? else {
+                        continue;
+                    };
+                    let raw = match want.raw || want.structure {
+                        true => store.raw(message.id)?,
+                        false => None,
+                    };
+                    out.push(Copy {
+                        uid: u.uid,
+                        received_at: message.received_at,
+                        size: message.size,
+                        read: true,
+                        starred: false,
+                        flags: ImapFlags::default(),
+                        structure: raw
+                            .as_ref()
+                            .filter(|_| want.structure)
+                            .and_then(|r| super::mime::structure(r)),
+                        raw: raw.filter(|_| want.raw),
+                    });
+                }
+                return Ok(out);
+            }
             for u in at {
                 let (Some(e), Some(flags)) = (
                     store.entry(u.entry)?,

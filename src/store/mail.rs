@@ -1213,6 +1213,19 @@ impl Store {
             .collect()
     }
 
+    /// The ids of every message above `after`, oldest (lowest id) first. Reads keys only.
+    pub fn message_ids_after(&self, after: u64) -> Result<Vec<u64>, StoreError> {
+        let Some(from) = after.checked_add(1) else {
+            return Ok(Vec::new());
+        };
+        self.mail
+            .messages
+            .range(keys::id(from)..)
+            .keys()
+            .map(|k| Ok(keys::id_at(&k?, 0).unwrap_or(0)))
+            .collect()
+    }
+
     /// The UID of a copy in its mailbox; `None` when it is not in that mailbox.
     pub fn uid_of(&self, owner: u64, mailbox: u64, entry: u64) -> Result<Option<u32>, StoreError> {
         Ok(self
