@@ -1,6 +1,7 @@
 //! IMAP against the real server on a free port: raw-socket dialogues for the commands, and
-//! real clients (Python's `imaplib`, curl's `imap://`). A client that is not installed skips
-//! its test with a printed reason; `FAKEMAIL_REQUIRE_CLIENTS=1` makes that a failure.
+//! real clients (the `async-imap` crate, Python's `imaplib`, curl's `imap://`, Debian's
+//! `mbsync`). An external client that is not installed skips its test with a printed reason;
+//! `FAKEMAIL_REQUIRE_CLIENTS=1` makes that a failure.
 
 mod common;
 
@@ -641,4 +642,108 @@ async fn admin_sees_all_mail_read_only() {
     .await;
     assert_eq!(c.line().await, "* 3 EXISTS\r\n");
     srv.stop().await;
+}
+
+#[tokio::test]
+async fn the_async_imap_client() {
+    use futures_util::TryStreamExt;
+    let (srv, token, addr) = server_with_mail(2).await;
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let mut client = async_imap::Client::new(tcp);
+    client.read_response().await.unwrap().expect("greeting");
+    let mut s = client
+        .login(BOB, PASSWORD)
+        .await
+        .map_err(|(e, _)| e)
+        .unwrap();
+    assert!(s.capabilities().await.unwrap().has_str("UIDPLUS"));
+    let names: Vec<String> = s
+        .list(Some(""), Some("*"))
+        .await
+        .unwrap()
+        .map_ok(|n| n.name().to_owned())
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(names, ["INBOX", "Sent", "Archive", "Trash"]);
+    let selected = s.select("INBOX").await.unwrap();
+    assert_eq!((selected.exists, selected.uid_next), (2, Some(3)));
+    let fetched: Vec<_> = s
+        .uid_fetch("1:*", "(UID FLAGS ENVELOPE BODY.PEEK[])")
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(fetched.len(), 2);
+    let subject = fetched[1]
+        .envelope()
+        .unwrap()
+        .subject
+        .as_deref()
+        .unwrap()
+        .to_vec();
+    assert_eq!(subject, b"note 1");
+    let newest = inbox_newest(&srv, &token).await;
+    assert_eq!(fetched[1].body().unwrap(), newest.as_slice());
+    let unseen = s.uid_search("UNSEEN").await.unwrap();
+    assert_eq!(unseen.len(), 2);
+    let _: Vec<_> = s
+        .uid_store("1", "+FLAGS (\\Seen \\Deleted)")
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    let gone: Vec<_> = s.expunge().await.unwrap().try_collect().await.unwrap();
+    assert_eq!(gone, [1]);
+    s.append(
+        "Archive",
+        Some("(\\Seen)"),
+        None,
+        b"Subject: kept\r\n\r\nkept\r\n",
+    )
+    .await
+    .unwrap();
+    s.uid_mv("2", "Trash").await.unwrap();
+    assert_eq!(mailbox(&srv, &token, "trash").await.len(), 1);
+    assert_eq!(mailbox(&srv, &token, "archive").await.len(), 1);
+    assert!(inbox(&srv, &token).await.is_empty());
+
+    // IDLE: a message over SMTP wakes it.
+    let mut idle = s.idle();
+    idle.init().await.unwrap();
+    let (wait, _stop) = idle.wait_with_timeout(Duration::from_secs(5));
+    let delivered = async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        send_smtp(
+            &srv,
+            "alice@example.test",
+            &[BOB],
+            "Subject: wake\r\n\r\nup\r\n",
+        )
+        .await;
+    };
+    let (woke, ()) = tokio::join!(wait, delivered);
+    assert!(
+        matches!(
+            woke.unwrap(),
+            async_imap::extensions::idle::IdleResponse::NewData(_)
+        ),
+        "EXISTS wakes IDLE"
+    );
+    let mut s = idle.done().await.unwrap();
+    s.logout().await.unwrap();
+    srv.stop().await;
+}
+
+/// The source of the newest message in bob's inbox, over REST.
+async fn inbox_newest(srv: &TestServer, token: &str) -> Vec<u8> {
+    let id = inbox(srv, token).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    get_bytes(srv, &format!("/api/v1/messages/{id}/raw"), token)
+        .await
+        .2
 }
