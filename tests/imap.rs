@@ -561,9 +561,12 @@ async fn mbsync_pulls_a_maildir_byte_identical_to_rest_raw() {
 async fn nested_mailboxes_with_the_slash_delimiter() {
     let (srv, token, addr) = server_with_mail(0).await;
     let mut c = Imap::login(addr, BOB).await;
-    c.ok("CREATE Projects/2026").await;
+    c.ok("CREATE Projects/2026/").await;
     let list = c.ok("LIST \"\" \"Projects/%\"").await;
     assert!(has(&list, "\"/\" Projects/2026"), "{list:?}");
+    // The level above is made with it (RFC 3501 6.3.3); a trailing delimiter is dropped.
+    let list = c.ok("LIST \"\" Projects").await;
+    assert!(has(&list, "\"/\" Projects\r\n"), "{list:?}");
     let list = c.ok("LIST \"\" \"%\"").await;
     assert!(
         !has(&list, "Projects/2026"),
@@ -572,6 +575,20 @@ async fn nested_mailboxes_with_the_slash_delimiter() {
     let (_, t) = c.cmd("CREATE Projects//x").await;
     assert!(t.contains("NO"), "{t}");
     c.ok("SELECT Projects/2026").await;
+    // DELETE takes the mail in the mailbox with it (RFC 3501 6.3.4).
+    c.ok("APPEND Projects {4+}\r\nhi\r\n").await;
+    c.ok("DELETE Projects").await;
+    let (s, _) = srv
+        .call(
+            "GET",
+            "/api/v1/mailboxes/Projects/messages",
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(s, 404, "gone over REST too");
+    let list = c.ok("LIST \"\" Projects").await;
+    assert!(list.is_empty(), "{list:?}");
     // The REST API names it the same, percent-encoded in a path.
     let (s, _) = srv
         .call(

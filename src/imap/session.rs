@@ -560,15 +560,24 @@ impl Session {
             }
             CommandBody::Create { mailbox } => {
                 let user = self.user().clone();
-                self.service
-                    .create_mailbox(&user, &service_name(&mailbox))
-                    .await?;
+                let name = service_name(&mailbox);
+                let name = name.trim_end_matches('/');
+                // The levels above it are made as needed (RFC 3501 6.3.3).
+                let levels: Vec<&str> = name.split('/').collect();
+                for n in 1..levels.len() {
+                    let parent = levels[..n].join("/");
+                    match self.service.create_mailbox(&user, &parent).await {
+                        Ok(_) | Err(Error::MailboxExists) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                self.service.create_mailbox(&user, name).await?;
                 Ok(ok("CREATE done"))
             }
             CommandBody::Delete { mailbox } => {
                 let user = self.user().clone();
                 self.service
-                    .delete_mailbox(&user, &service_name(&mailbox))
+                    .delete_folder(&user, &service_name(&mailbox))
                     .await?;
                 Ok(ok("DELETE done"))
             }

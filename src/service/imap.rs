@@ -536,6 +536,31 @@ impl Service {
         .await
     }
 
+    /// Deletes one of a user's own mailboxes with the copies in it, for good (IMAP DELETE,
+    /// RFC 3501 6.3.4: unlike the REST API, which deletes only an empty mailbox).
+    ///
+    /// # Errors
+    /// As [`Service::delete_mailbox`]: `system_mailbox`, [`Error::NotFound`]; and
+    /// [`Error::MailboxNotEmpty`] when mail was moved in while it was being emptied.
+    pub async fn delete_folder(&self, user: &User, name: &str) -> Result<()> {
+        let folder = self.folder(user, name).await?;
+        if super::mail::system_mailbox(name).is_none() {
+            let (svc, folder) = (self.clone(), folder);
+            self.offload(move |_| {
+                for entry in svc
+                    .inner
+                    .store
+                    .entry_ids(folder.owner, Some(folder.mailbox))?
+                {
+                    svc.delete_copy(entry)?;
+                }
+                Ok(())
+            })
+            .await?;
+        }
+        self.delete_mailbox(user, name).await
+    }
+
     /// Watches a folder: the service's events about it.
     pub fn watch_folder(&self, folder: FolderRef) -> FolderWatch {
         FolderWatch {
