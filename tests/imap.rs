@@ -764,3 +764,29 @@ async fn inbox_newest(srv: &TestServer, token: &str) -> Vec<u8> {
         .await
         .2
 }
+
+#[tokio::test]
+async fn subscriptions_are_kept_per_user() {
+    let (srv, _, addr) = server_with_mail(0).await;
+    let mut c = Imap::login(addr, BOB).await;
+    assert!(c.ok("LSUB \"\" *").await.is_empty());
+    c.ok("CREATE Work").await;
+    c.ok("SUBSCRIBE Work").await;
+    c.ok("SUBSCRIBE inbox").await;
+    let (_, t) = c.cmd("SUBSCRIBE Later").await;
+    assert!(t.contains("NO"), "no such mailbox: {t}");
+    c.ok("CREATE Later").await;
+    c.ok("SUBSCRIBE Later").await;
+    // A subscription outlives its mailbox (RFC 3501 6.3.6).
+    c.ok("DELETE Later").await;
+    let lsub = c.ok("LSUB \"\" *").await;
+    assert_eq!(lsub.len(), 3, "{lsub:?}");
+    assert!(
+        has(&lsub, "* LSUB () \"/\" INBOX") && has(&lsub, "Later"),
+        "{lsub:?}"
+    );
+    c.ok("UNSUBSCRIBE Later").await;
+    let lsub = c.ok("LSUB \"\" W*").await;
+    assert_eq!(lsub, ["* LSUB () \"/\" Work\r\n"]);
+    srv.stop().await;
+}

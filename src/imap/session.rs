@@ -97,6 +97,13 @@ pub fn imap_name(name: &str) -> String {
     }
 }
 
+/// The service name of a system mailbox a name stands for, in any letter case.
+fn service_mailbox_id(name: &str) -> Option<&'static str> {
+    ["inbox", "sent", "archive", "trash"]
+        .into_iter()
+        .find(|s| s.eq_ignore_ascii_case(name.trim()))
+}
+
 /// The service's name for the mailbox a client names.
 fn service_name(mailbox: &Mailbox<'_>) -> String {
     match mailbox {
@@ -370,6 +377,7 @@ impl Session {
         let authenticated = !matches!(self.state, State::NotAuthenticated);
         let lsub = matches!(command.body, CommandBody::Lsub { .. });
         let move_ = matches!(command.body, CommandBody::Move { .. });
+        let unsubscribe = matches!(command.body, CommandBody::Unsubscribe { .. });
         match command.body {
             CommandBody::Capability => {
                 out.push(Response::Data(Data::Capability(capabilities(
@@ -477,6 +485,21 @@ impl Session {
                         out.push(line(vec![FlagNameAttribute::Noselect], root));
                     }
                     return Ok(ok("LIST done"));
+                }
+                if lsub && !self.admin {
+                    for name in self.service.subscriptions(&user).await? {
+                        let name = match service_mailbox_id(&name) {
+                            Some(system) => imap_name(system),
+                            None => name,
+                        };
+                        if !wildcard_match(&pattern, &name) {
+                            continue;
+                        }
+                        if let Ok(mailbox) = Mailbox::try_from(name) {
+                            out.push(line(vec![], mailbox));
+                        }
+                    }
+                    return Ok(ok("LSUB done"));
                 }
                 for f in self.folders(&user).await? {
                     let name = imap_name(&f.name);
@@ -605,10 +628,17 @@ impl Session {
                 };
                 Ok(status(Some(tag), StatusKind::Ok, Some(code), "APPEND done"))
             }
-            CommandBody::Subscribe { .. } | CommandBody::Unsubscribe { .. } => {
-                // Every mailbox is subscribed: LSUB lists them all.
+            CommandBody::Subscribe { mailbox } | CommandBody::Unsubscribe { mailbox }
+                if !self.admin =>
+            {
+                let user = self.user().clone();
+                let on = !unsubscribe;
+                self.service
+                    .subscribe(&user, &service_name(&mailbox), on)
+                    .await?;
                 Ok(ok("done"))
             }
+            CommandBody::Subscribe { .. } | CommandBody::Unsubscribe { .. } => Ok(ok("done")),
             _ if !matches!(self.state, State::Selected(..)) => Ok(bad("select a mailbox first")),
             CommandBody::Close | CommandBody::Unselect => {
                 let close = matches!(command.body, CommandBody::Close);

@@ -561,6 +561,28 @@ impl Service {
         self.delete_mailbox(user, name).await
     }
 
+    /// Subscribes the user to a folder (`on`) or unsubscribes a name (IMAP SUBSCRIBE and
+    /// UNSUBSCRIBE). A subscription outlives its folder, as RFC 3501 6.3.6 says, but only a
+    /// folder that exists can be subscribed to, as most servers have it.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`]`("mailbox")` when subscribing to a folder the user does not have.
+    pub async fn subscribe(&self, user: &User, name: &str, on: bool) -> Result<()> {
+        if on {
+            self.folder(user, name).await?;
+        }
+        let owner = self.inner.store.ensure_owner(&user.email)?;
+        Ok(self.inner.store.set_subscribed(owner, name.trim(), on)?)
+    }
+
+    /// The folder names the user is subscribed to (IMAP LSUB).
+    pub async fn subscriptions(&self, user: &User) -> Result<Vec<String>> {
+        match self.inner.store.owner(&user.email)? {
+            Some(owner) => Ok(self.inner.store.subscriptions(owner)?),
+            None => Ok(Vec::new()),
+        }
+    }
+
     /// Watches a folder: the service's events about it.
     pub fn watch_folder(&self, folder: FolderRef) -> FolderWatch {
         FolderWatch {

@@ -24,6 +24,8 @@
 //! - `tags`: lower-cased tag -> [`TagRecord`] (its spelling and how many messages carry it)
 //! - `tag_index`: lower-cased tag ++ 0xFF ++ message id -> () (the messages of a tag, for
 //!   renaming and deleting it)
+//! - `subscriptions`: owner ++ lower-cased name -> the name as subscribed (IMAP SUBSCRIBE; a
+//!   name may be subscribed whether or not its mailbox exists, RFC 3501 6.3.6)
 //! - `meta`: store-wide counters (`messages`, `bytes`, and `users`, kept by the parent module)
 //!
 //! Every write runs in one transaction over the trees it touches, the counters in `meta` and
@@ -259,6 +261,7 @@ pub(super) struct MailTrees {
     tag_index: Tree,
     uid_index: Tree,
     mailbox_uids: Tree,
+    subscriptions: Tree,
     pub(super) meta: Tree,
 }
 
@@ -280,6 +283,7 @@ impl MailTrees {
             tag_index: db.open_tree("tag_index")?,
             uid_index: db.open_tree("uid_index")?,
             mailbox_uids: db.open_tree("mailbox_uids")?,
+            subscriptions: db.open_tree("subscriptions")?,
             meta: db.open_tree("meta")?,
         })
     }
@@ -1369,6 +1373,27 @@ impl Store {
         })
     }
 
+    /// Subscribes an owner to a mailbox name (`true`) or unsubscribes it.
+    pub fn set_subscribed(&self, owner: u64, name: &str, on: bool) -> Result<(), StoreError> {
+        let key = keys::mailbox_name(owner, name);
+        if on {
+            self.mail.subscriptions.insert(key, name.as_bytes())?;
+        } else {
+            self.mail.subscriptions.remove(key)?;
+        }
+        Ok(())
+    }
+
+    /// The mailbox names an owner is subscribed to, in the order of their lower-cased forms.
+    pub fn subscriptions(&self, owner: u64) -> Result<Vec<String>, StoreError> {
+        self.mail
+            .subscriptions
+            .scan_prefix(keys::id(owner))
+            .values()
+            .map(|v| Ok(String::from_utf8_lossy(&v?).into_owned()))
+            .collect()
+    }
+
     /// Removes an owner's mailboxes, counters and address mapping. Call after its entries are
     /// gone (see [`Store::entry_ids`]).
     pub fn delete_owner(&self, owner: u64, address: &str) -> Result<(), StoreError> {
@@ -1379,6 +1404,7 @@ impl Store {
             &self.mail.mailbox_counts,
             &self.mail.mailbox_uids,
             &self.mail.uid_index,
+            &self.mail.subscriptions,
         ] {
             for k in tree.scan_prefix(keys::id(owner)).keys() {
                 tree.remove(k?)?;
