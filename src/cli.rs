@@ -161,6 +161,9 @@ pub struct ServeArgs {
     pub smtp: SmtpArgs,
 
     #[command(flatten)]
+    pub imap: ImapArgs,
+
+    #[command(flatten)]
     pub pop3: Pop3Args,
 
     #[command(flatten)]
@@ -401,6 +404,30 @@ pub struct Pop3Args {
     #[arg(long, env = "FAKEMAIL_POP3_IDLE_TIMEOUT", default_value = "10m", value_name = "DURATION",
           value_parser = parse_positive_duration)]
     pub pop3_idle_timeout: Duration,
+}
+
+/// The IMAP listener.
+#[derive(Debug, Args)]
+pub struct ImapArgs {
+    /// IMAP port, on the --bind address; 0 picks a free port (the bound address is printed
+    /// and logged), `off` serves no IMAP.
+    ///
+    /// Mail clients log in with an account's address and password (LOGIN or AUTHENTICATE
+    /// PLAIN, with or without STARTTLS, which uses the SMTP certificate).
+    #[arg(long, env = "FAKEMAIL_IMAP_PORT", default_value = "1143", value_name = "PORT",
+          value_parser = parse_port_or_off)]
+    pub imap_port: OptionalPort,
+
+    /// Most IMAP connections served at once; more are answered `* BYE` and closed.
+    #[arg(long, env = "FAKEMAIL_IMAP_MAX_CONNECTIONS", default_value_t = 100, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub imap_max_connections: u32,
+
+    /// How long an IMAP client may stay silent (idling included) before it is logged out;
+    /// RFC 9051 asks for at least 30 minutes.
+    #[arg(long, env = "FAKEMAIL_IMAP_IDLE_TIMEOUT", default_value = "30m", value_name = "DURATION",
+          value_parser = parse_positive_duration)]
+    pub imap_idle_timeout: Duration,
 }
 
 /// The MailHog- and Mailpit-compatible APIs.

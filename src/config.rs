@@ -22,6 +22,8 @@ pub struct Config {
     pub smtp: SmtpConfig,
     /// The POP3 listener.
     pub pop3: Pop3Config,
+    /// The IMAP listener.
+    pub imap: ImapConfig,
     /// Where the store lives.
     pub data: DataDir,
     /// Logging.
@@ -65,6 +67,17 @@ pub enum CompatAuth {
     Token,
     /// No credentials: for a trusted machine only.
     None,
+}
+
+/// IMAP listener settings.
+#[derive(Debug, Clone)]
+pub struct ImapConfig {
+    /// Where it listens (port 0: any free port); `None`: no IMAP (`--imap-port off`).
+    pub addr: Option<SocketAddr>,
+    /// Connections served at once.
+    pub max_connections: usize,
+    /// Silence after which a client is logged out.
+    pub idle_timeout: Duration,
 }
 
 /// SMTP listener settings.
@@ -156,6 +169,11 @@ impl Default for Config {
                 max_connections: 100,
                 idle_timeout: Duration::from_secs(600),
             },
+            imap: ImapConfig {
+                addr: Some(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0)),
+                max_connections: 100,
+                idle_timeout: Duration::from_secs(30 * 60),
+            },
             data: DataDir::Temporary,
             log: LogConfig {
                 dir: None,
@@ -222,6 +240,11 @@ impl Config {
                 addr: args.pop3.pop3_port.0.map(|p| SocketAddr::new(args.bind, p)),
                 max_connections: args.pop3.pop3_max_connections as usize,
                 idle_timeout: args.pop3.pop3_idle_timeout,
+            },
+            imap: ImapConfig {
+                addr: args.imap.imap_port.0.map(|p| SocketAddr::new(args.bind, p)),
+                max_connections: args.imap.imap_max_connections as usize,
+                idle_timeout: args.imap.imap_idle_timeout,
             },
             data,
             log: LogConfig::from(args.log),

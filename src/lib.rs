@@ -19,7 +19,7 @@
 //! - [`service::Service`] is the only API the front-ends see, in its own types
 //!   ([`service::message`]), never the store's records or the command line's; [`error::Error`]
 //!   is its one error type, mapped to HTTP once in [`api::rejection`] and to SMTP replies once
-//!   in [`smtp::reply`].
+//!   in [`smtp::reply`]; [`imap`] serves the same mailboxes to mail clients.
 //! - [`store::Store`] is the only code that touches sled.
 //! - [`retention`] deletes old mail for the sweeper, `fakemail purge` and the admin endpoint;
 //!   [`runfile`] and [`client`] let `purge` and `ready` reach a running server.
@@ -39,6 +39,7 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod error;
+pub mod imap;
 pub mod lines;
 pub mod listener;
 pub mod logging;

@@ -122,6 +122,10 @@ fn serve(args: ServeArgs) -> Result<(), String> {
             println!("  web UI:   http://{http}/ (all mail: /admin)");
         }
         println!("  SMTP:     {smtp}");
+        if let Some(addr) = server.imap_addr() {
+            info!(imap = %addr, "serving IMAP");
+            println!("  IMAP:     {addr}");
+        }
         if let Some(pop3) = pop3 {
             println!("  POP3:     {pop3}");
         }

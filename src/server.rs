@@ -43,6 +43,8 @@ pub struct Listeners {
     pub mailhog: Option<TcpListener>,
     /// The Mailpit API's own listener (`--mailpit-port`).
     pub mailpit: Option<TcpListener>,
+    /// The IMAP listener (`--imap-port`; `None` when off).
+    pub imap: Option<TcpListener>,
 }
 
 /// The server cannot start: a port cannot be bound, or the TLS identity cannot be loaded.
@@ -67,6 +69,8 @@ pub enum StartError {
 const SMTP: &str = "SMTP";
 /// What the POP3 listener is called in a [`BindError`].
 const POP3: &str = "POP3";
+/// What the IMAP listener is called in a [`BindError`].
+const IMAP: &str = "IMAP";
 /// What the MailHog API's own listener is called in a [`BindError`].
 const MAILHOG: &str = "the MailHog API";
 /// What the Mailpit API's own listener is called in a [`BindError`].
@@ -102,6 +106,9 @@ impl Listeners {
                     (std::io::ErrorKind::AddrInUse, POP3) => {
                         " (is another server using this port? choose another with --pop3-port, 0 for any free port, or off)"
                     }
+                    (std::io::ErrorKind::AddrInUse, IMAP) => {
+                        " (is another server using this port? choose another with --imap-port, 0 for any free port, or off)"
+                    }
                     (std::io::ErrorKind::AddrInUse, MAILHOG) => {
                         " (is another server using this port? choose another with --mailhog-port, or 0 for any free port)"
                     }
@@ -133,6 +140,10 @@ impl Listeners {
             Some(addr) => Some(bind(MAILPIT, addr).await?),
             None => None,
         };
+        let imap = match config.imap.addr {
+            Some(addr) => Some(bind(IMAP, addr).await?),
+            None => None,
+        };
         Ok(Listeners {
             http,
             smtp,
@@ -140,6 +151,7 @@ impl Listeners {
             pop3,
             mailhog,
             mailpit,
+            imap,
         })
     }
 
@@ -197,6 +209,7 @@ pub struct Server {
     http: SocketAddr,
     smtp: SocketAddr,
     pop3: Option<SocketAddr>,
+    imap: Option<SocketAddr>,
     compat: CompatAddrs,
     /// Dropped only once the server has stopped and flushed.
     temp: Option<tempfile::TempDir>,
@@ -219,6 +232,11 @@ impl Server {
         let pop3 = listeners
             .pop3_addr()
             .map_err(|source| StartError::Address { what: POP3, source })?;
+        let imap = listeners
+            .imap
+            .as_ref()
+            .map(|l| address(IMAP, l.local_addr()))
+            .transpose()?;
         let compat = listeners
             .compat_addrs()
             .map_err(|source| StartError::Address {
@@ -236,6 +254,7 @@ impl Server {
             http,
             smtp,
             pop3,
+            imap,
             compat,
             temp: None,
         })
@@ -261,6 +280,11 @@ impl Server {
     /// The address the POP3 listener is bound to, when it is on.
     pub fn pop3_addr(&self) -> Option<SocketAddr> {
         self.pop3
+    }
+
+    /// The address the IMAP listener is bound to; `None` when IMAP is off.
+    pub fn imap_addr(&self) -> Option<SocketAddr> {
+        self.imap
     }
 
     /// The addresses of the compatibility APIs' own listeners.
@@ -298,10 +322,11 @@ impl Server {
     /// drop. Must be called within a tokio runtime.
     pub fn spawn(self) -> Running {
         let (stop, stopped) = oneshot::channel::<()>();
-        let (http, smtp, pop3, compat, service) = (
+        let (http, smtp, pop3, imap, compat, service) = (
             self.http,
             self.smtp,
             self.pop3,
+            self.imap,
             self.compat,
             self.service.clone(),
         );
@@ -313,6 +338,7 @@ impl Server {
             http,
             smtp,
             pop3,
+            imap,
             compat,
             service,
             stop: Some(stop),
@@ -328,6 +354,7 @@ pub struct Running {
     http: SocketAddr,
     smtp: SocketAddr,
     pop3: Option<SocketAddr>,
+    imap: Option<SocketAddr>,
     compat: CompatAddrs,
     service: Service,
     stop: Option<oneshot::Sender<()>>,
@@ -348,6 +375,11 @@ impl Running {
     /// The address the POP3 listener is bound to, when it is on.
     pub fn pop3_addr(&self) -> Option<SocketAddr> {
         self.pop3
+    }
+
+    /// The address the IMAP listener is bound to; `None` when IMAP is off.
+    pub fn imap_addr(&self) -> Option<SocketAddr> {
+        self.imap
     }
 
     /// The addresses of the compatibility APIs' own listeners.
@@ -380,6 +412,7 @@ impl std::fmt::Debug for Running {
             .field("http", &self.http)
             .field("smtp", &self.smtp)
             .field("pop3", &self.pop3)
+            .field("imap", &self.imap)
             .field("stopping", &self.stop.is_none())
             .finish_non_exhaustive()
     }
@@ -477,6 +510,19 @@ pub async fn run(
             stop_rx.clone(),
         ))
     });
+    let imap = listeners.imap.map(|listener| {
+        tokio::spawn(crate::imap::serve(
+            listener,
+            service.clone(),
+            crate::imap::Settings {
+                max_connections: config.imap.max_connections,
+                idle_timeout: config.imap.idle_timeout,
+                tls: Some(listeners.smtp_tls.acceptor.clone()),
+                max_literal: u32::try_from(config.service.max_message_size).unwrap_or(u32::MAX),
+            },
+            stop_rx.clone(),
+        ))
+    });
     let smtp = tokio::spawn(smtp::serve(
         listeners.smtp,
         service.clone(),
@@ -540,6 +586,9 @@ pub async fn run(
     let _ = smtp.await;
     if let Some(pop3) = pop3 {
         let _ = pop3.await;
+    }
+    if let Some(imap) = imap {
+        let _ = imap.await;
     }
     let _ = sweeper.await;
     if let Some(r) = retention {

@@ -733,3 +733,125 @@ fn tags_keep_their_index_and_counts_and_go_with_their_message() {
     assert!(tag_counts(&store).is_empty());
     assert!(store.tagged_messages("b").unwrap().is_empty());
 }
+
+// ----- IMAP numbering ------------------------------------------------------------------------
+
+fn uids(store: &Store, owner: u64, mailbox: u64) -> Vec<(u32, u64)> {
+    store
+        .uid_entries(owner, mailbox)
+        .unwrap()
+        .into_iter()
+        .map(|u| (u.uid, u.entry))
+        .collect()
+}
+
+#[test]
+fn uids_ascend_per_mailbox_and_a_move_gets_a_new_one() {
+    let (_dir, store, bob, alice) = bob_and_alice();
+    let (_, a) = store_message(
+        &store,
+        T0,
+        5,
+        &[unread_in(bob, INBOX), unread_in(alice, INBOX)],
+    );
+    let (_, b) = store_message(&store, T0, 5, &[unread_in(bob, INBOX)]);
+    assert_eq!(uids(&store, bob, INBOX), vec![(1, a[0].id), (2, b[0].id)]);
+    assert_eq!(uids(&store, alice, INBOX), vec![(1, a[1].id)]);
+    let inbox = store.uid_state(bob, INBOX).unwrap();
+    assert_eq!(inbox.next, 3);
+
+    // A flag change keeps the UID; UIDNEXT stays.
+    let read = EntryChange {
+        read: Some(true),
+        ..Default::default()
+    };
+    store.update_entry(a[0].id, read).unwrap().unwrap();
+    assert_eq!(uids(&store, bob, INBOX), vec![(1, a[0].id), (2, b[0].id)]);
+    assert_eq!(store.uid_state(bob, INBOX).unwrap(), inbox);
+
+    // Moved out and back: a new, higher UID each time; UIDNEXT of inbox does not go back.
+    let to = |mailbox| EntryChange {
+        mailbox: Some(mailbox),
+        ..Default::default()
+    };
+    store.update_entry(a[0].id, to(ARCHIVE)).unwrap().unwrap();
+    assert_eq!(uids(&store, bob, ARCHIVE), vec![(1, a[0].id)]);
+    assert_eq!(uids(&store, bob, INBOX), vec![(2, b[0].id)]);
+    store.update_entry(a[0].id, to(INBOX)).unwrap().unwrap();
+    assert_eq!(uids(&store, bob, INBOX), vec![(2, b[0].id), (3, a[0].id)]);
+    assert!(uids(&store, bob, ARCHIVE).is_empty());
+    assert_eq!(store.uid_state(bob, ARCHIVE).unwrap().next, 2);
+    assert_eq!(store.uid_state(bob, INBOX).unwrap().next, 4);
+
+    // Deleting keeps UIDNEXT (RFC 3501 2.3.1.1: expunged UIDs are never reused).
+    store.delete_entry(b[0].id).unwrap().unwrap();
+    let (_, c) = store_message(&store, T0, 5, &[unread_in(bob, INBOX)]);
+    assert_eq!(uids(&store, bob, INBOX), vec![(3, a[0].id), (4, c[0].id)]);
+}
+
+#[test]
+fn imap_flags_stay_with_the_copy_and_flag_changes_keep_the_uid() {
+    let (_dir, store, bob, _) = bob_and_alice();
+    let (_, a) = store_message(&store, T0, 5, &[unread_in(bob, INBOX)]);
+    assert_eq!(
+        store.imap_flags(bob, INBOX, 1).unwrap(),
+        Some(Default::default())
+    );
+    let (e, f) = store
+        .set_imap_flags(bob, INBOX, 1, Some(true), None, |mut f| {
+            f.deleted = true;
+            f.keywords.push("$Forwarded".into());
+            f
+        })
+        .unwrap()
+        .unwrap();
+    assert!(e.read && f.deleted);
+    assert_eq!(store.counts(bob, INBOX).unwrap().unread, 0);
+    assert_eq!(store.imap_flags(bob, INBOX, 1).unwrap(), Some(f.clone()));
+    assert_eq!(uids(&store, bob, INBOX), vec![(1, a[0].id)]);
+    let moved = EntryChange {
+        mailbox: Some(ARCHIVE),
+        ..Default::default()
+    };
+    store.update_entry(a[0].id, moved).unwrap().unwrap();
+    assert_eq!(store.imap_flags(bob, ARCHIVE, 1).unwrap(), Some(f));
+    assert_eq!(store.imap_flags(bob, INBOX, 1).unwrap(), None);
+    assert!(
+        store
+            .set_imap_flags(bob, INBOX, 1, None, None, |f| f)
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[test]
+fn uids_and_uidvalidity_survive_a_restart_and_a_recreated_mailbox_gets_a_new_validity() {
+    let dir = tempfile::tempdir().unwrap();
+    let (bob, work, validity, entry) = {
+        let store = open(dir.path());
+        let bob = store.ensure_owner("bob@example.test").unwrap();
+        let work = store.create_mailbox(bob, "Work").unwrap();
+        let (_, a) = store_message(&store, T0, 5, &[unread_in(bob, work.id)]);
+        let state = store.uid_state(bob, work.id).unwrap();
+        (bob, work, state.validity, a[0].id)
+    };
+    let store = open(dir.path());
+    assert_eq!(uids(&store, bob, work.id), vec![(1, entry)]);
+    assert_eq!(store.uid_state(bob, work.id).unwrap().validity, validity);
+    store.delete_entry(entry).unwrap();
+    store.delete_mailbox(bob, &work).unwrap();
+    let again = store.create_mailbox(bob, "Work").unwrap();
+    let state = store.uid_state(bob, again.id).unwrap();
+    assert_ne!(state.validity, validity);
+    assert_eq!(state.next, 1);
+}
+
+#[test]
+fn recent_is_shown_to_one_session_only() {
+    let (_dir, store, bob, _) = bob_and_alice();
+    store_message(&store, T0, 5, &[unread_in(bob, INBOX)]);
+    assert_eq!(store.take_recent(bob, INBOX).unwrap().recent, 0);
+    assert_eq!(store.take_recent(bob, INBOX).unwrap().recent, 1);
+    store_message(&store, T0, 5, &[unread_in(bob, INBOX)]);
+    assert_eq!(store.take_recent(bob, INBOX).unwrap().recent, 1);
+}

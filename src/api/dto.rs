@@ -930,18 +930,20 @@ pub(super) mod formats {
         o
     }
 
-    /// A new mailbox's name: any spaces around 1 to 64 characters with no `/` and no control
-    /// character, the first and last not spaces.
+    /// A new mailbox's name: any spaces around 1 to 64 characters with no control character,
+    /// the first and last neither spaces nor `/`, and no level between two `/` blank.
     pub fn mailbox_name() -> Object {
-        let inner = format!("[^/{CONTROL}]");
+        let inner = format!("[^{CONTROL}]");
         let edge = format!("[^/{CONTROL}{SPACE}]");
         let between = MAX_MAILBOX_NAME - 2;
-        string(
+        let o = string(
             format!("^[{SPACE}]*{edge}(?:{inner}{{0,{between}}}{edge})?[{SPACE}]*$"),
-            "Trimmed, then 1 to 64 characters with no `/` and no control characters; unique per \
-             user regardless of letter case, system names included.",
+            "Trimmed, then 1 to 64 characters with no control characters; `/` separates levels \
+             (`Projects/2026`), none of them blank; unique per user regardless of letter case, \
+             system names included.",
         )
-        .build()
+        .build();
+        with_keyword(o, "not", json!({"pattern": format!("/[{SPACE}]*/")}))
     }
 
     /// A tag: any spaces around 1 to 100 characters with no comma and no control character,

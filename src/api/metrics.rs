@@ -218,7 +218,7 @@ pub async fn render(svc: &Service, http: &HttpCounts) -> Result<String> {
 
     // The mail protocols' listeners, by protocol: SMTP's connections are also in
     // `fakemail_smtp_connections_total`, beside its message and reply counts.
-    let pop3 = svc.stats().pop3();
+    let (pop3, imap) = (svc.stats().pop3(), svc.stats().imap());
     e.family(
         "fakemail_connections_total",
         Counter,
@@ -226,15 +226,18 @@ pub async fn render(svc: &Service, http: &HttpCounts) -> Result<String> {
          the connection limit too.",
     )
     .sample(&[("protocol", "smtp")], stats.smtp.connections)
+    .sample(&[("protocol", "imap")], imap.connections())
     .sample(&[("protocol", "pop3")], pop3.connections());
     e.family(
         "fakemail_commands_total",
         Counter,
-        "Commands received by the POP3 listener, by protocol and command (unknown: not a \
-         command of the protocol).",
+        "Commands received by the IMAP and POP3 listeners, by protocol and command (unknown: \
+         not a command of the protocol).",
     );
-    for (command, n) in pop3.commands() {
-        e.sample(&[("protocol", "pop3"), ("command", command)], n);
+    for (protocol, counters) in [("imap", imap), ("pop3", pop3)] {
+        for (command, n) in counters.commands() {
+            e.sample(&[("protocol", protocol), ("command", command)], n);
+        }
     }
 
     e.family(

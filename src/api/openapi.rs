@@ -1196,8 +1196,8 @@ mod tests {
             &property("CreateMailboxRequest", "name"),
             |v| by_form(svc.create_mailbox(&user, v)),
             &[
-                "Receipts", " Work ", "a/b", "", "   ", &a64, &a65, &spaced, "x\ny", "\ty\t",
-                "inbox", "Sent", "Zoë's",
+                "Receipts", " Work ", "a/b", "/a", "a/", "a//b", "a/ /b", "", "   ", &a64, &a65,
+                &spaced, "x\ny", "\ty\t", "inbox", "Sent", "Zoë's",
             ],
         );
         let custom = formats::custom_mailbox();

@@ -185,7 +185,7 @@ fn lookup_name(name: &str) -> &str {
     name.trim()
 }
 
-fn system_mailbox(name: &str) -> Option<u64> {
+pub(super) fn system_mailbox(name: &str) -> Option<u64> {
     let name = lookup_name(name);
     m::SYSTEM_MAILBOXES
         .iter()
@@ -230,12 +230,49 @@ fn check_mailbox_name(raw: &str) -> Result<String> {
     if n == 0 || n > MAX_MAILBOX_NAME {
         return Err(bad("mailbox names must be 1 to 64 characters"));
     }
-    if name.contains('/') || name.chars().any(char::is_control) {
+    if name.chars().any(char::is_control) {
+        return Err(bad("mailbox names must not contain control characters"));
+    }
+    // `/` separates levels (`Projects/2026`), as IMAP's hierarchy delimiter: each level must
+    // have a name.
+    if name.split('/').any(|level| level.trim().is_empty()) {
         return Err(bad(
-            "mailbox names must not contain `/` or control characters",
+            "each level of a mailbox name (between `/`) must have a name",
         ));
     }
     Ok(name.to_owned())
+}
+
+/// The record of a new message, and its tags, from its summary and envelope.
+pub(super) fn new_record(
+    id: u64,
+    received_at: Timestamp,
+    size: u64,
+    summary: mime::Summary,
+    envelope: &Envelope,
+    entries: Vec<u64>,
+) -> (MessageRecord, Vec<String>) {
+    let from = summary.from.clone().unwrap_or_else(|| Mailbox {
+        name: None,
+        address: envelope.from.clone(),
+    });
+    let record = MessageRecord {
+        id,
+        received_at,
+        size,
+        envelope_from: envelope.from.clone(),
+        envelope_to: envelope.to.clone(),
+        from,
+        to: summary.to,
+        cc: summary.cc,
+        reply_to: summary.reply_to,
+        subject: summary.subject,
+        snippet: summary.snippet,
+        message_id: summary.message_id,
+        has_attachments: summary.has_attachments,
+        entries,
+    };
+    (record, summary.tags)
 }
 
 fn not_found() -> Error {
@@ -297,27 +334,14 @@ impl Service {
             recipient_entries.push(e.id);
             entries.push(e);
         }
-        let from = summary.from.clone().unwrap_or_else(|| Mailbox {
-            name: None,
-            address: d.envelope.from.clone(),
-        });
-        let record = MessageRecord {
-            id: message_id,
-            received_at: Timestamp::now(),
+        let (record, tags) = new_record(
+            message_id,
+            Timestamp::now(),
             size,
-            envelope_from: d.envelope.from.clone(),
-            envelope_to: d.envelope.to.clone(),
-            from,
-            to: summary.to,
-            cc: summary.cc,
-            reply_to: summary.reply_to,
-            subject: summary.subject,
-            snippet: summary.snippet,
-            message_id: summary.message_id,
-            has_attachments: summary.has_attachments,
-            entries: entries.iter().map(|e| e.id).collect(),
-        };
-        let tags = summary.tags;
+            summary,
+            &d.envelope,
+            entries.iter().map(|e| e.id).collect(),
+        );
         store.insert_message(&record, &d.raw, &entries, &tags)?;
         self.announce_received(&record, &entries);
         info!(
@@ -1020,7 +1044,14 @@ mod tests {
         assert!(check_mailbox_name("").is_err());
         assert!(check_mailbox_name(&"x".repeat(65)).is_err());
         assert!(check_mailbox_name(&"é".repeat(64)).is_ok());
-        assert!(check_mailbox_name("a/b").is_err());
+        assert_eq!(
+            check_mailbox_name("Projects/2026").unwrap(),
+            "Projects/2026"
+        );
+        assert!(check_mailbox_name("/a").is_err());
+        assert!(check_mailbox_name("a/").is_err());
+        assert!(check_mailbox_name("a//b").is_err());
+        assert!(check_mailbox_name("a/ /b").is_err());
         assert!(check_mailbox_name("a\tb").is_err());
         assert_eq!(system_mailbox("INBOX"), Some(m::INBOX));
         assert_eq!(system_mailbox("Trash"), Some(m::TRASH));

@@ -413,3 +413,136 @@ bcc : e@x.test\r\nSubject: s\r\n\r\nBcc: in the body stays\r\n";
         assert_eq!(snippet(&"word ".repeat(100), 12), "word word wo");
     }
 }
+
+// ----- structure (IMAP ENVELOPE and BODYSTRUCTURE) ---------------------------------------------
+
+/// A message's envelope fields, as IMAP's ENVELOPE gives them (RFC 3501 7.4.2): decoded
+/// header values; `sender` and `reply_to` fall back to `from`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EnvelopeFields {
+    pub date: Option<String>,
+    pub subject: Option<String>,
+    pub from: Vec<Mailbox>,
+    pub sender: Vec<Mailbox>,
+    pub reply_to: Vec<Mailbox>,
+    pub to: Vec<Mailbox>,
+    pub cc: Vec<Mailbox>,
+    pub bcc: Vec<Mailbox>,
+    pub in_reply_to: Option<String>,
+    /// With its angle brackets.
+    pub message_id: Option<String>,
+}
+
+/// The MIME structure of a message or part (IMAP's BODYSTRUCTURE).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Shape {
+    /// A part with a body of its own.
+    Single {
+        /// Lower-cased type and subtype.
+        ctype: String,
+        subtype: String,
+        params: Vec<(String, String)>,
+        id: Option<String>,
+        description: Option<String>,
+        /// The Content-Transfer-Encoding, `7BIT` when none is given.
+        encoding: String,
+        /// Size of the body as stored (encoded), in bytes.
+        size: u32,
+        /// Lines of the body, for text and message parts.
+        lines: u32,
+        /// A `message/rfc822` part's own envelope and structure.
+        message: Option<Box<(EnvelopeFields, Shape)>>,
+        disposition: Option<(String, Vec<(String, String)>)>,
+    },
+    /// A multipart part and its parts.
+    Multi {
+        subtype: String,
+        params: Vec<(String, String)>,
+        parts: Vec<Shape>,
+    },
+}
+
+/// The envelope and structure of a message; `None` when it does not parse.
+pub fn structure(raw: &[u8]) -> Option<(EnvelopeFields, Shape)> {
+    let m = MessageParser::default().parse(raw)?;
+    Some(message_structure(&m))
+}
+
+fn message_structure(m: &mail_parser::Message<'_>) -> (EnvelopeFields, Shape) {
+    let from = mailboxes(m.from());
+    let or_from = |v: Vec<Mailbox>| if v.is_empty() { from.clone() } else { v };
+    let envelope = EnvelopeFields {
+        date: m.header_raw("Date").map(|d| unfold(d).trim().to_owned()),
+        subject: m.subject().map(str::to_owned),
+        sender: or_from(mailboxes(m.sender())),
+        reply_to: or_from(mailboxes(m.reply_to())),
+        from: from.clone(),
+        to: mailboxes(m.to()),
+        cc: mailboxes(m.cc()),
+        bcc: mailboxes(m.bcc()),
+        in_reply_to: m
+            .header_raw("In-Reply-To")
+            .map(|v| unfold(v).trim().to_owned()),
+        message_id: m.message_id().map(|id| format!("<{id}>")),
+    };
+    (envelope, part_shape(m, 0))
+}
+
+fn params(ct: Option<&mail_parser::ContentType<'_>>) -> Vec<(String, String)> {
+    ct.and_then(|c| c.attributes())
+        .map(|a| {
+            a.iter()
+                .map(|x| (x.name.to_string(), x.value.to_string()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn part_shape(m: &mail_parser::Message<'_>, id: u32) -> Shape {
+    let Some(part) = m.part(id) else {
+        return Shape::Multi {
+            subtype: "mixed".into(),
+            params: vec![],
+            parts: vec![],
+        };
+    };
+    let ct = part.content_type();
+    let (ctype, subtype) = match ct {
+        Some(c) => (
+            c.ctype().to_ascii_lowercase(),
+            c.subtype().unwrap_or("plain").to_ascii_lowercase(),
+        ),
+        None => ("text".into(), "plain".into()),
+    };
+    if let PartType::Multipart(children) = &part.body {
+        return Shape::Multi {
+            subtype,
+            params: params(ct),
+            parts: children.iter().map(|c| part_shape(m, *c)).collect(),
+        };
+    }
+    let raw = m.raw_message.as_ref();
+    let body = raw
+        .get(part.offset_body as usize..part.offset_end as usize)
+        .unwrap_or_default();
+    let message = match &part.body {
+        PartType::Message(inner) => Some(Box::new(message_structure(inner))),
+        _ => None,
+    };
+    Shape::Single {
+        ctype,
+        subtype,
+        params: params(ct),
+        id: part.content_id().map(|i| format!("<{i}>")),
+        description: part.content_description().map(str::to_owned),
+        encoding: part
+            .content_transfer_encoding()
+            .map_or_else(|| "7BIT".into(), |e| e.to_ascii_uppercase()),
+        size: u32::try_from(body.len()).unwrap_or(u32::MAX),
+        lines: u32::try_from(body.iter().filter(|b| **b == b'\n').count()).unwrap_or(u32::MAX),
+        message,
+        disposition: part
+            .content_disposition()
+            .map(|d| (d.ctype().to_ascii_lowercase(), params(Some(d)))),
+    }
+}

@@ -17,6 +17,7 @@ pub mod events;
 pub mod extract;
 pub mod filter;
 pub mod html;
+pub mod imap;
 pub mod limiter;
 pub mod mail;
 pub mod message;

@@ -1,6 +1,7 @@
 //! Counters for `GET /api/v1/admin/stats` and `GET /metrics` that the store does not keep:
 //! uptime, what the SMTP front-end counts (connections, messages accepted and refused, replies
-//! by code), what the POP3 front-end counts (connections, commands) and what retention removed. Lock-free, owned by the [`super::Service`], reset at
+//! by code), what the POP3 and IMAP front-ends count (connections, commands) and what
+//! retention removed. Lock-free, owned by the [`super::Service`], reset at
 //! start-up.
 
 use std::collections::BTreeMap;
@@ -21,6 +22,8 @@ pub struct Stats {
     smtp_replies: Box<[AtomicU64]>,
     /// The POP3 listener's connections and commands.
     pop3: ProtocolCounters,
+    /// The IMAP listener's connections and commands.
+    imap: ProtocolCounters,
     /// Shared with the retention sweeper, which runs on the store alone.
     retention: Arc<retention::Counters>,
 }
@@ -84,6 +87,7 @@ impl Default for Stats {
                 .map(|_| AtomicU64::new(0))
                 .collect(),
             pop3: ProtocolCounters::default(),
+            imap: ProtocolCounters::default(),
             retention: Arc::default(),
         }
     }
@@ -138,6 +142,11 @@ impl Stats {
     /// What retention removed, and the sweeper's passes; the server hands it to the sweeper.
     pub fn retention(&self) -> &Arc<retention::Counters> {
         &self.retention
+    }
+
+    /// What the IMAP listener counts.
+    pub fn imap(&self) -> &ProtocolCounters {
+        &self.imap
     }
 
     /// The SMTP counters now.

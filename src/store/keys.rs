@@ -75,6 +75,19 @@ pub fn mailbox_entry(owner: u64, mailbox: u64, entry: u64) -> [u8; 24] {
     k
 }
 
+/// `owner ++ mailbox ++ uid`: a mailbox's copies in IMAP UID order (UIDs are 32-bit, RFC 3501).
+pub fn mailbox_uid(owner: u64, mailbox: u64, uid: u32) -> [u8; 20] {
+    let mut k = [0u8; 20];
+    k[..16].copy_from_slice(&self::mailbox(owner, mailbox));
+    k[16..].copy_from_slice(&uid.to_be_bytes());
+    k
+}
+
+/// Reads the 32-bit number at `bytes[at..at + 4]`.
+pub fn u32_at(bytes: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_be_bytes(bytes.get(at..at + 4)?.try_into().ok()?))
+}
+
 /// `owner ++ lower-cased name`: custom mailbox names, unique per owner case-insensitively.
 pub fn mailbox_name(owner: u64, name: &str) -> Vec<u8> {
     let mut k = owner.to_be_bytes().to_vec();

@@ -9,6 +9,12 @@
 //! - `received`: received_at ++ message id -> () (retention and the message cap)
 //! - `entries`: entry id -> [`EntryRecord`] (one owner's copy: mailbox and flags)
 //! - `mailbox_index`, `unread_index`, `starred_index`: owner ++ mailbox ++ entry id -> flags
+//!   (one byte; in `mailbox_index` followed by the copy's IMAP UID, 4 bytes big-endian)
+//! - `uid_index`: owner ++ mailbox ++ UID -> entry id ++ the copy's [`ImapFlags`] (absent when
+//!   none): a mailbox in IMAP UID order. Every copy gets a UID when it is linked into a
+//!   mailbox, a moved copy a new one in its new mailbox, so UIDs only grow (RFC 3501 2.3.1.1).
+//! - `mailbox_uids`: owner ++ mailbox -> [`UidState`] (UIDVALIDITY, the next UID, the
+//!   `\Recent` mark), made with the mailbox's first copy or its first IMAP look
 //! - `mailbox_names`: owner ++ lower-cased name -> [`MailboxRecord`] (custom mailboxes)
 //! - `mailbox_counts`: owner ++ mailbox -> [`Counts`]. A custom mailbox has its entry exactly
 //!   while it exists (made and removed with its name), so that a transaction moving a copy
@@ -20,6 +26,8 @@
 //!   renaming and deleting it)
 //! - `operator_read`: message id -> () for the messages the operator has read (Mailpit's read
 //!   flag: the operator's own, apart from the flags of each user's copy)
+//! - `subscriptions`: owner ++ lower-cased name -> the name as subscribed (IMAP SUBSCRIBE; a
+//!   name may be subscribed whether or not its mailbox exists, RFC 3501 6.3.6)
 //! - `meta`: store-wide counters (`messages`, `bytes`, `operator_read`, and `users`, kept by the
 //!   parent module)
 //!
@@ -65,6 +73,60 @@ const MAILBOX_COUNTS_KEY: &[u8] = b"mailbox_counts";
 
 const FLAG_READ: u8 = 1;
 const FLAG_STARRED: u8 = 2;
+
+/// Set in `meta` once every copy of a store made before UIDs has one.
+const UIDS_KEY: &[u8] = b"uids";
+/// The last UIDVALIDITY handed out, in `meta` (a big-endian u32).
+const UIDVALIDITY_KEY: &[u8] = b"uidvalidity";
+
+/// The IMAP numbering of one mailbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UidState {
+    /// UIDVALIDITY: new for every mailbox made, so a mailbox deleted and made again under
+    /// the same name never pairs old UIDs with new copies.
+    pub validity: u32,
+    /// The UID the next copy linked here gets (UIDNEXT).
+    pub next: u32,
+    /// The highest UID some session has already been shown as `\Recent`.
+    pub recent: u32,
+}
+
+/// A copy's IMAP flags besides `\Seen` (read) and `\Flagged` (starred), kept with its place
+/// in the mailbox, so a moved copy takes them along.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImapFlags {
+    pub answered: bool,
+    pub deleted: bool,
+    pub draft: bool,
+    /// Keywords in the spelling they were set with.
+    pub keywords: Vec<String>,
+}
+
+impl ImapFlags {
+    /// The `uid_index` value suffix: nothing for no flags (most copies).
+    fn encode(&self) -> Result<Vec<u8>, StoreError> {
+        if *self == ImapFlags::default() {
+            Ok(Vec::new())
+        } else {
+            codec::encode(self)
+        }
+    }
+
+    fn decode(bytes: &[u8]) -> Result<ImapFlags, StoreError> {
+        if bytes.is_empty() {
+            Ok(ImapFlags::default())
+        } else {
+            codec::decode(bytes)
+        }
+    }
+}
+
+/// One copy in a mailbox's UID order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UidEntry {
+    pub uid: u32,
+    pub entry: u64,
+}
 
 /// A name and address from a message header.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -202,6 +264,9 @@ pub(super) struct MailTrees {
     tags: Tree,
     tag_index: Tree,
     operator_read: Tree,
+    uid_index: Tree,
+    mailbox_uids: Tree,
+    subscriptions: Tree,
     pub(super) meta: Tree,
 }
 
@@ -222,6 +287,9 @@ impl MailTrees {
             tags: db.open_tree("tags")?,
             tag_index: db.open_tree("tag_index")?,
             operator_read: db.open_tree("operator_read")?,
+            uid_index: db.open_tree("uid_index")?,
+            mailbox_uids: db.open_tree("mailbox_uids")?,
+            subscriptions: db.open_tree("subscriptions")?,
             meta: db.open_tree("meta")?,
         })
     }
@@ -243,7 +311,46 @@ struct Tx<'a> {
     tags: &'a TransactionalTree,
     tag_index: &'a TransactionalTree,
     operator_read: &'a TransactionalTree,
+    uid_index: &'a TransactionalTree,
+    mailbox_uids: &'a TransactionalTree,
     meta: &'a TransactionalTree,
+}
+
+/// A copy's place in its mailbox as [`Tx::unlink`] found it: its UID and the encoded
+/// [`ImapFlags`].
+type Slot = Option<(u32, Vec<u8>)>;
+
+/// A new UIDVALIDITY: the time in seconds, as most servers use, but always above the last
+/// one handed out, so two mailboxes made in one second (or a clock set back) never share one.
+fn fresh_validity(meta: &TransactionalTree) -> TxResult<u32> {
+    let last = meta
+        .get(UIDVALIDITY_KEY)?
+        .and_then(|v| keys::u32_at(&v, 0))
+        .unwrap_or(0);
+    let now = u32::try_from(Timestamp::now().0).unwrap_or(u32::MAX);
+    let v = now.max(last.saturating_add(1));
+    meta.insert(UIDVALIDITY_KEY, &v.to_be_bytes())?;
+    Ok(v)
+}
+
+/// The UID state of a mailbox, made when it has none.
+fn uid_state_in(
+    mailbox_uids: &TransactionalTree,
+    meta: &TransactionalTree,
+    key: &[u8],
+) -> TxResult<UidState> {
+    match mailbox_uids.get(key)? {
+        Some(v) => Ok(abort(codec::decode(&v))?),
+        None => {
+            let state = UidState {
+                validity: fresh_validity(meta)?,
+                next: 1,
+                recent: 0,
+            };
+            mailbox_uids.insert(key, abort(codec::encode(&state))?)?;
+            Ok(state)
+        }
+    }
 }
 
 impl Tx<'_> {
@@ -315,11 +422,30 @@ impl Tx<'_> {
         Self::put(self.mailbox_counts, &key, &c)
     }
 
-    /// Adds an entry to its mailbox's indexes and counts (the entry record itself too).
-    fn link(&self, e: &EntryRecord) -> TxResult<()> {
+    /// Adds an entry to its mailbox's indexes and counts (the entry record itself too), at
+    /// `slot` in its UID order (a copy changing only its flags), or at the mailbox's next UID
+    /// (`None`: a new copy, or one moved in, keeping the IMAP flags of `slot`).
+    fn link(&self, e: &EntryRecord, slot: Slot, keep_uid: bool) -> TxResult<u32> {
         let k = keys::mailbox_entry(e.owner, e.mailbox, e.id);
         let flags = [e.flags()];
-        self.mailbox_index.insert(&k[..], &flags)?;
+        let (uid, extra) = match slot {
+            Some((uid, extra)) if keep_uid => (uid, extra),
+            slot => {
+                let key = keys::mailbox(e.owner, e.mailbox);
+                let mut state = uid_state_in(self.mailbox_uids, self.meta, &key)?;
+                let uid = state.next;
+                state.next = state.next.saturating_add(1);
+                Self::put(self.mailbox_uids, &key, &state)?;
+                (uid, slot.map(|(_, x)| x).unwrap_or_default())
+            }
+        };
+        let mut index_value = flags.to_vec();
+        index_value.extend_from_slice(&uid.to_be_bytes());
+        self.mailbox_index.insert(&k[..], index_value)?;
+        let mut uid_value = keys::id(e.id).to_vec();
+        uid_value.extend_from_slice(&extra);
+        self.uid_index
+            .insert(&keys::mailbox_uid(e.owner, e.mailbox, uid)[..], uid_value)?;
         if !e.read {
             self.unread_index.insert(&k[..], &flags)?;
         }
@@ -327,16 +453,27 @@ impl Tx<'_> {
             self.starred_index.insert(&k[..], &flags)?;
         }
         self.add_counts(e.owner, e.mailbox, 1, i64::from(!e.read))?;
-        Self::put(self.entries, &keys::id(e.id), e)
+        Self::put(self.entries, &keys::id(e.id), e)?;
+        Ok(uid)
     }
 
-    /// Removes an entry from its mailbox's indexes and counts (not the entry record).
-    fn unlink(&self, e: &EntryRecord) -> TxResult<()> {
+    /// Removes an entry from its mailbox's indexes and counts (not the entry record), and
+    /// returns its place in the UID order.
+    fn unlink(&self, e: &EntryRecord) -> TxResult<Slot> {
         let k = keys::mailbox_entry(e.owner, e.mailbox, e.id);
-        self.mailbox_index.remove(&k[..])?;
+        let old = self.mailbox_index.remove(&k[..])?;
         self.unread_index.remove(&k[..])?;
         self.starred_index.remove(&k[..])?;
-        self.add_counts(e.owner, e.mailbox, -1, -i64::from(!e.read))
+        self.add_counts(e.owner, e.mailbox, -1, -i64::from(!e.read))?;
+        let Some(uid) = old.and_then(|v| keys::u32_at(&v, 1)) else {
+            return Ok(None);
+        };
+        let extra = self
+            .uid_index
+            .remove(&keys::mailbox_uid(e.owner, e.mailbox, uid)[..])?
+            .map(|v| v.get(8..).unwrap_or_default().to_vec())
+            .unwrap_or_default();
+        Ok(Some((uid, extra)))
     }
 
     /// Removes an entry; the message too when it was the last copy.
@@ -460,7 +597,8 @@ impl Tx<'_> {
 impl Store {
     fn mail_tx<T>(&self, f: impl Fn(&Tx<'_>) -> TxResult<T>) -> Result<T, StoreError> {
         let t = &self.mail;
-        (
+        // More trees than sled's tuples take (14): a slice, in the order of `Tx`'s fields.
+        let trees: [&Tree; 15] = [
             &t.messages,
             &t.raw,
             &t.received,
@@ -473,27 +611,31 @@ impl Store {
             &t.tags,
             &t.tag_index,
             &t.operator_read,
+            &t.uid_index,
+            &t.mailbox_uids,
             &t.meta,
-        )
-            .transaction(
-                |(messages, raw, received, entries, mi, ui, si, counts, mt, tags, ti, or, meta)| {
-                    f(&Tx {
-                        messages,
-                        raw,
-                        received,
-                        entries,
-                        mailbox_index: mi,
-                        unread_index: ui,
-                        starred_index: si,
-                        mailbox_counts: counts,
-                        message_tags: mt,
-                        tags,
-                        tag_index: ti,
-                        operator_read: or,
-                        meta,
-                    })
-                },
-            )
+        ];
+        trees
+            .as_slice()
+            .transaction(|v: &Vec<TransactionalTree>| {
+                f(&Tx {
+                    messages: &v[0],
+                    raw: &v[1],
+                    received: &v[2],
+                    entries: &v[3],
+                    mailbox_index: &v[4],
+                    unread_index: &v[5],
+                    starred_index: &v[6],
+                    mailbox_counts: &v[7],
+                    message_tags: &v[8],
+                    tags: &v[9],
+                    tag_index: &v[10],
+                    operator_read: &v[11],
+                    uid_index: &v[12],
+                    mailbox_uids: &v[13],
+                    meta: &v[14],
+                })
+            })
             .map_err(txn_error)
     }
 
@@ -568,7 +710,7 @@ impl Store {
             tx.received
                 .insert(&keys::received(message.received_at, message.id)[..], &[])?;
             for e in entries {
-                tx.link(e)?;
+                tx.link(e, None, false)?;
             }
             if !tags.is_empty() {
                 tx.set_tags(message.id, tags)?;
@@ -751,8 +893,8 @@ impl Store {
                 return Ok(None);
             }
             if new != old {
-                tx.unlink(&old)?;
-                tx.link(&new)?;
+                let slot = tx.unlink(&old)?;
+                tx.link(&new, slot, new.mailbox == old.mailbox)?;
             }
             Ok(Some(Some(new)))
         })?;
@@ -948,8 +1090,12 @@ impl Store {
     pub fn delete_mailbox(&self, owner: u64, mailbox: &MailboxRecord) -> Result<(), Error> {
         let name_key = keys::mailbox_name(owner, &mailbox.name);
         let counts_key = keys::mailbox(owner, mailbox.id);
-        (&self.mail.mailbox_names, &self.mail.mailbox_counts)
-            .transaction(|(names, counts)| {
+        (
+            &self.mail.mailbox_names,
+            &self.mail.mailbox_counts,
+            &self.mail.mailbox_uids,
+        )
+            .transaction(|(names, counts, uids)| {
                 let current: Option<MailboxRecord> = match names.get(name_key.as_slice())? {
                     Some(v) => Some(abort(codec::decode(&v))?),
                     None => None,
@@ -966,6 +1112,7 @@ impl Store {
                 }
                 names.remove(name_key.as_slice())?;
                 counts.remove(&counts_key[..])?;
+                uids.remove(&counts_key[..])?;
                 Ok(Ok(()))
             })
             .map_err(txn_error)?
@@ -996,14 +1143,324 @@ impl Store {
         Ok(())
     }
 
+    /// A store from before UIDs has copies without: number every mailbox's copies in the
+    /// order they came (entry ids), once, at open. One pass over `mailbox_index` in batches;
+    /// a run cut short is taken up where it stopped (copies that have a UID keep it).
+    pub(super) fn assign_uids_once(&self) -> Result<(), StoreError> {
+        if self.mail.meta.get(UIDS_KEY)?.is_some() {
+            return Ok(());
+        }
+        // Our lock on the dir keeps every other writer out while this runs.
+        const BATCH: usize = 10_000;
+        let (mut index, mut uids) = (sled::Batch::default(), sled::Batch::default());
+        let mut pending = 0;
+        let mut current: Option<([u8; 16], UidState)> = None;
+        let mut last_validity = 0u32;
+        let finish = |prefix: &[u8; 16], state: &UidState| -> Result<(), StoreError> {
+            self.mail
+                .mailbox_uids
+                .insert(prefix, codec::encode(state)?)?;
+            Ok(())
+        };
+        for item in self.mail.mailbox_index.iter() {
+            let (key, value) = item?;
+            let (Some(prefix), Some(entry)) = (
+                key.get(..16).and_then(|p| <[u8; 16]>::try_from(p).ok()),
+                keys::id_at(&key, 16),
+            ) else {
+                continue;
+            };
+            if current.as_ref().is_none_or(|(p, _)| *p != prefix) {
+                if let Some((p, state)) = &current {
+                    finish(p, state)?;
+                }
+                let now = u32::try_from(Timestamp::now().0).unwrap_or(u32::MAX);
+                last_validity = now.max(last_validity.saturating_add(1));
+                let state = match self.mail.mailbox_uids.get(prefix)? {
+                    Some(v) => codec::decode(&v)?,
+                    None => UidState {
+                        validity: last_validity,
+                        next: 1,
+                        recent: 0,
+                    },
+                };
+                current = Some((prefix, state));
+            }
+            let Some((_, state)) = current.as_mut() else {
+                continue;
+            };
+            if let Some(uid) = keys::u32_at(&value, 1) {
+                state.next = state.next.max(uid.saturating_add(1));
+                continue;
+            }
+            let uid = state.next;
+            state.next = state.next.saturating_add(1);
+            let mut v = value.to_vec();
+            v.truncate(1);
+            v.extend_from_slice(&uid.to_be_bytes());
+            index.insert(key, v);
+            let mut uid_key = prefix.to_vec();
+            uid_key.extend_from_slice(&uid.to_be_bytes());
+            uids.insert(uid_key, &keys::id(entry)[..]);
+            pending += 1;
+            if pending == BATCH {
+                // UIDs first: a copy whose index says it has a UID must be in `uid_index`.
+                self.mail.uid_index.apply_batch(std::mem::take(&mut uids))?;
+                self.mail
+                    .mailbox_index
+                    .apply_batch(std::mem::take(&mut index))?;
+                pending = 0;
+            }
+        }
+        self.mail.uid_index.apply_batch(uids)?;
+        self.mail.mailbox_index.apply_batch(index)?;
+        if let Some((p, state)) = &current {
+            finish(p, state)?;
+        }
+        self.mail
+            .meta
+            .insert(UIDVALIDITY_KEY, &last_validity.to_be_bytes())?;
+        self.mail.meta.insert(UIDS_KEY, &[])?;
+        Ok(())
+    }
+
+    // ----- IMAP numbering ----------------------------------------------------------------------
+
+    /// The UID state of a mailbox, made (with a new UIDVALIDITY) when it has none yet.
+    pub fn uid_state(&self, owner: u64, mailbox: u64) -> Result<UidState, StoreError> {
+        let key = keys::mailbox(owner, mailbox);
+        (&self.mail.mailbox_uids, &self.mail.meta)
+            .transaction(|(uids, meta)| uid_state_in(uids, meta, &key))
+            .map_err(txn_error)
+    }
+
+    /// Opens a mailbox for a session that may change it: returns its UID state as it was, and
+    /// marks every copy in it as seen by a session, so the copies above the returned
+    /// `recent` are `\Recent` for this session and no other (RFC 3501 2.3.2).
+    pub fn take_recent(&self, owner: u64, mailbox: u64) -> Result<UidState, StoreError> {
+        let key = keys::mailbox(owner, mailbox);
+        (&self.mail.mailbox_uids, &self.mail.meta)
+            .transaction(|(uids, meta)| {
+                let state = uid_state_in(uids, meta, &key)?;
+                let marked = UidState {
+                    recent: state.next.saturating_sub(1),
+                    ..state
+                };
+                if marked != state {
+                    uids.insert(&key[..], abort(codec::encode(&marked))?)?;
+                }
+                Ok(state)
+            })
+            .map_err(txn_error)
+    }
+
+    /// Every copy of a mailbox in UID order. Reads keys and entry ids only.
+    pub fn uid_entries(&self, owner: u64, mailbox: u64) -> Result<Vec<UidEntry>, StoreError> {
+        self.mail
+            .uid_index
+            .scan_prefix(keys::mailbox(owner, mailbox))
+            .map(|item| {
+                let (k, v) = item?;
+                Ok(UidEntry {
+                    uid: keys::u32_at(&k, 16).unwrap_or(0),
+                    entry: keys::id_at(&v, 0).unwrap_or(0),
+                })
+            })
+            .collect()
+    }
+
+    /// The ids of every message above `after`, oldest (lowest id) first. Reads keys only.
+    pub fn message_ids_after(&self, after: u64) -> Result<Vec<u64>, StoreError> {
+        let Some(from) = after.checked_add(1) else {
+            return Ok(Vec::new());
+        };
+        self.mail
+            .messages
+            .range(keys::id(from)..)
+            .keys()
+            .map(|k| Ok(keys::id_at(&k?, 0).unwrap_or(0)))
+            .collect()
+    }
+
+    /// The UID of a copy in its mailbox; `None` when it is not in that mailbox.
+    pub fn uid_of(&self, owner: u64, mailbox: u64, entry: u64) -> Result<Option<u32>, StoreError> {
+        Ok(self
+            .mail
+            .mailbox_index
+            .get(keys::mailbox_entry(owner, mailbox, entry))?
+            .and_then(|v| keys::u32_at(&v, 1)))
+    }
+
+    /// Adds a copy of the message of entry `id` to `mailbox` of the same owner, as entry
+    /// `new_id`, with the flags of the original (IMAP COPY); returns it with its UID there, or
+    /// `None` when the original is gone.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`]`("mailbox")` when `mailbox` is a custom mailbox that no longer
+    /// exists (checked in the transaction, as moves are).
+    pub fn copy_entry(
+        &self,
+        id: u64,
+        new_id: u64,
+        mailbox: u64,
+    ) -> Result<Option<(EntryRecord, u32)>, Error> {
+        let copied = self.mail_tx(|tx| {
+            let Some(old) = tx.entry(id)? else {
+                return Ok(Some(None));
+            };
+            let Some(mut message) = tx.message(old.message)? else {
+                return Ok(Some(None));
+            };
+            if !tx.mailbox_exists(old.owner, mailbox)? {
+                return Ok(None);
+            }
+            let extra = match tx
+                .mailbox_index
+                .get(&keys::mailbox_entry(old.owner, old.mailbox, old.id)[..])?
+                .and_then(|v| keys::u32_at(&v, 1))
+            {
+                Some(uid) => tx
+                    .uid_index
+                    .get(&keys::mailbox_uid(old.owner, old.mailbox, uid)[..])?
+                    .map(|v| v.get(8..).unwrap_or_default().to_vec())
+                    .unwrap_or_default(),
+                None => Vec::new(),
+            };
+            let new = EntryRecord {
+                id: new_id,
+                mailbox,
+                ..old
+            };
+            let uid = tx.link(&new, Some((0, extra)), false)?;
+            message.entries.push(new_id);
+            Tx::put(tx.messages, &keys::id(message.id), &message)?;
+            Ok(Some(Some((new, uid))))
+        })?;
+        copied.ok_or(Error::NotFound("mailbox"))
+    }
+
+    /// The copies of a mailbox with UIDs above `after`, in UID order: what arrived since a
+    /// session last looked, read from where it stopped.
+    pub fn uid_entries_after(
+        &self,
+        owner: u64,
+        mailbox: u64,
+        after: u32,
+    ) -> Result<Vec<UidEntry>, StoreError> {
+        let Some(from) = after.checked_add(1) else {
+            return Ok(Vec::new());
+        };
+        let start = keys::mailbox_uid(owner, mailbox, from);
+        let end = keys::mailbox(owner, mailbox.saturating_add(1));
+        self.mail
+            .uid_index
+            .range(start.to_vec()..end.to_vec())
+            .map(|item| {
+                let (k, v) = item?;
+                Ok(UidEntry {
+                    uid: keys::u32_at(&k, 16).unwrap_or(0),
+                    entry: keys::id_at(&v, 0).unwrap_or(0),
+                })
+            })
+            .collect()
+    }
+
+    /// The IMAP flags of the copy at `uid` in a mailbox; `None` when no copy is there.
+    pub fn imap_flags(
+        &self,
+        owner: u64,
+        mailbox: u64,
+        uid: u32,
+    ) -> Result<Option<ImapFlags>, StoreError> {
+        match self
+            .mail
+            .uid_index
+            .get(keys::mailbox_uid(owner, mailbox, uid))?
+        {
+            Some(v) => ImapFlags::decode(v.get(8..).unwrap_or_default()).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Changes the flags of the copy at `uid` in a mailbox (its UID stays): `read` and
+    /// `starred` when given, and its [`ImapFlags`] through `change`. Returns the copy and its
+    /// flags as stored, or `None` when no copy is there any more.
+    pub fn set_imap_flags(
+        &self,
+        owner: u64,
+        mailbox: u64,
+        uid: u32,
+        read: Option<bool>,
+        starred: Option<bool>,
+        change: impl Fn(ImapFlags) -> ImapFlags,
+    ) -> Result<Option<(EntryRecord, ImapFlags)>, StoreError> {
+        let uid_key = keys::mailbox_uid(owner, mailbox, uid);
+        self.mail_tx(|tx| {
+            let Some(v) = tx.uid_index.get(&uid_key[..])? else {
+                return Ok(None);
+            };
+            let Some(old) = keys::id_at(&v, 0)
+                .map(|id| tx.entry(id))
+                .transpose()?
+                .flatten()
+            else {
+                return Ok(None);
+            };
+            let flags = change(abort(ImapFlags::decode(v.get(8..).unwrap_or_default()))?);
+            let new = EntryRecord {
+                read: read.unwrap_or(old.read),
+                starred: starred.unwrap_or(old.starred),
+                ..old.clone()
+            };
+            let extra = abort(flags.encode())?;
+            if new != old {
+                tx.unlink(&old)?;
+                tx.link(&new, Some((uid, extra)), true)?;
+            } else {
+                let mut value = keys::id(old.id).to_vec();
+                value.extend_from_slice(&extra);
+                tx.uid_index.insert(&uid_key[..], value)?;
+            }
+            Ok(Some((new, flags)))
+        })
+    }
+
+    /// Subscribes an owner to a mailbox name (`true`) or unsubscribes it.
+    pub fn set_subscribed(&self, owner: u64, name: &str, on: bool) -> Result<(), StoreError> {
+        let key = keys::mailbox_name(owner, name);
+        if on {
+            self.mail.subscriptions.insert(key, name.as_bytes())?;
+        } else {
+            self.mail.subscriptions.remove(key)?;
+        }
+        Ok(())
+    }
+
+    /// The mailbox names an owner is subscribed to, in the order of their lower-cased forms.
+    pub fn subscriptions(&self, owner: u64) -> Result<Vec<String>, StoreError> {
+        self.mail
+            .subscriptions
+            .scan_prefix(keys::id(owner))
+            .values()
+            .map(|v| Ok(String::from_utf8_lossy(&v?).into_owned()))
+            .collect()
+    }
+
     /// Removes an owner's mailboxes, counters and address mapping. Call after its entries are
     /// gone (see [`Store::entry_ids`]).
     pub fn delete_owner(&self, owner: u64, address: &str) -> Result<(), StoreError> {
         for k in self.mail.mailbox_names.scan_prefix(keys::id(owner)).keys() {
             self.mail.mailbox_names.remove(k?)?;
         }
-        for k in self.mail.mailbox_counts.scan_prefix(keys::id(owner)).keys() {
-            self.mail.mailbox_counts.remove(k?)?;
+        for tree in [
+            &self.mail.mailbox_counts,
+            &self.mail.mailbox_uids,
+            &self.mail.uid_index,
+            &self.mail.subscriptions,
+        ] {
+            for k in tree.scan_prefix(keys::id(owner)).keys() {
+                tree.remove(k?)?;
+            }
         }
         self.mail.owners.remove(keys::email(address))?;
         Ok(())
@@ -1139,6 +1596,59 @@ mod tests {
         assert_eq!(store.message_count().unwrap(), 0);
     }
 
+    /// Stores a ten-byte message with one copy in `owner`'s inbox.
+    fn store_one(store: &Store, owner: u64) -> EntryRecord {
+        let (m, e) = message(
+            store.generate_id().unwrap(),
+            store.generate_id().unwrap(),
+            owner,
+        );
+        store
+            .insert_message(&m, b"0123456789", std::slice::from_ref(&e), &[])
+            .unwrap();
+        e
+    }
+
+    /// A store from before UIDs: its copies get UIDs in arrival order at open, new copies
+    /// follow them.
+    #[test]
+    fn copies_of_an_older_store_get_uids_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 1 << 20).unwrap();
+        let owner = store.ensure_owner("b@example.test").unwrap();
+        let mut entries = vec![];
+        for _ in 0..3 {
+            entries.push(store_one(&store, owner).id);
+        }
+        // As a store from before: one-byte index values, no UID trees.
+        for item in store.mail.mailbox_index.iter() {
+            let (k, v) = item.unwrap();
+            store.mail.mailbox_index.insert(k, &v[..1]).unwrap();
+        }
+        store.mail.uid_index.clear().unwrap();
+        store.mail.mailbox_uids.clear().unwrap();
+        store.mail.meta.remove(UIDS_KEY).unwrap();
+        drop(store);
+
+        let store = Store::open(dir.path(), 1 << 20).unwrap();
+        let got: Vec<(u32, u64)> = store
+            .uid_entries(owner, INBOX)
+            .unwrap()
+            .into_iter()
+            .map(|u| (u.uid, u.entry))
+            .collect();
+        assert_eq!(got, vec![(1, entries[0]), (2, entries[1]), (3, entries[2])]);
+        assert_eq!(store.uid_state(owner, INBOX).unwrap().next, 4);
+        // The copies move with their UIDs as any other.
+        let moved = EntryChange {
+            mailbox: Some(ARCHIVE),
+            ..Default::default()
+        };
+        store.update_entry(entries[0], moved).unwrap().unwrap();
+        assert_eq!(store.uid_entries(owner, INBOX).unwrap().len(), 2);
+        assert_eq!(store.uid_entries(owner, ARCHIVE).unwrap()[0].uid, 1);
+    }
+
     #[test]
     fn custom_mailboxes_of_an_older_store_get_their_counts_at_open() {
         let dir = tempfile::tempdir().unwrap();
@@ -1149,14 +1659,7 @@ mod tests {
         let counts_key = keys::mailbox(owner, work.id);
         store.mail.mailbox_counts.remove(counts_key).unwrap();
         store.mail.meta.remove(MAILBOX_COUNTS_KEY).unwrap();
-        let (m, e) = message(
-            store.generate_id().unwrap(),
-            store.generate_id().unwrap(),
-            owner,
-        );
-        store
-            .insert_message(&m, b"0123456789", std::slice::from_ref(&e), &[])
-            .unwrap();
+        let e = store_one(&store, owner);
         drop(store);
 
         let store = Store::open(dir.path(), 1 << 20).unwrap();

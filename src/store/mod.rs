@@ -201,6 +201,7 @@ impl Store {
         };
         store.count_users_once()?;
         store.count_custom_mailboxes_once()?;
+        store.assign_uids_once()?;
         Ok(store)
     }
 

@@ -189,6 +189,8 @@ pub struct TestServer {
     pub mailhog: Option<SocketAddr>,
     /// The Mailpit API's own listener (`--mailpit-port`), when the config asks for one.
     pub mailpit: Option<SocketAddr>,
+    /// The IMAP listener, unless the config turns it off.
+    pub imap: Option<SocketAddr>,
     pub base: String,
     pub client: reqwest::Client,
     pub data_dir: PathBuf,
@@ -227,6 +229,7 @@ impl TestServer {
             pop3: running.pop3_addr(),
             mailhog: running.compat_addrs().mailhog,
             mailpit: running.compat_addrs().mailpit,
+            imap: running.imap_addr(),
             base: format!("http://{addr}"),
             client: reqwest::Client::new(),
             data_dir,
@@ -778,9 +781,11 @@ pub fn fakemail() -> Command {
             cmd.env_remove(k);
         }
     }
-    // Tests run in parallel: none may compete for the default SMTP and POP3 ports. A test that
-    // wants a port of its own passes --smtp-port or --pop3-port, which win over the variables.
+    // Tests run in parallel: none may compete for the default SMTP, IMAP and POP3 ports. A test
+    // that wants a port of its own passes --smtp-port, --imap-port or --pop3-port, which win
+    // over the variables.
     cmd.env("FAKEMAIL_SMTP_PORT", "0");
+    cmd.env("FAKEMAIL_IMAP_PORT", "0");
     cmd.env("FAKEMAIL_POP3_PORT", "0");
     cmd.env("RUST_BACKTRACE", "0").stdin(Stdio::null());
     cmd
