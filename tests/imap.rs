@@ -790,3 +790,32 @@ async fn subscriptions_are_kept_per_user() {
     assert_eq!(lsub, ["* LSUB () \"/\" Work\r\n"]);
     srv.stop().await;
 }
+
+#[tokio::test]
+async fn rename_keeps_the_mail_and_takes_the_levels_below() {
+    let (srv, token, addr) = server_with_mail(0).await;
+    let mut c = Imap::login(addr, BOB).await;
+    c.ok("CREATE Work/2026").await;
+    c.ok("APPEND Work/2026 {4+}\r\nhi\r\n").await;
+    let before = c.ok("STATUS Work/2026 (UIDVALIDITY UIDNEXT)").await;
+    c.ok("RENAME Work Jobs").await;
+    let list = c.ok("LIST \"\" *").await;
+    assert!(
+        has(&list, " Jobs\r\n") && has(&list, " Jobs/2026\r\n"),
+        "{list:?}"
+    );
+    assert!(!has(&list, "Work"), "{list:?}");
+    let after = c.ok("STATUS Jobs/2026 (UIDVALIDITY UIDNEXT)").await;
+    assert_eq!(before[0].replace("Work", "Jobs"), after[0]);
+    assert_eq!(mailbox(&srv, &token, "Jobs%2F2026").await.len(), 1);
+    for (command, why) in [
+        ("RENAME INBOX Old", "system"),
+        ("RENAME Jobs Trash", "system"),
+        ("RENAME Nowhere Else", "missing"),
+        ("RENAME Jobs/2026 Jobs", "exists"),
+    ] {
+        let (_, t) = c.cmd(command).await;
+        assert!(t.contains("NO"), "{why}: {t}");
+    }
+    srv.stop().await;
+}
