@@ -819,3 +819,35 @@ async fn rename_keeps_the_mail_and_takes_the_levels_below() {
     }
     srv.stop().await;
 }
+
+const IMAPLIB_STARTTLS: &str = r#"
+import imaplib, ssl, sys
+port, user, password = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+m = imaplib.IMAP4("127.0.0.1", port)
+assert "STARTTLS" in m.capabilities, m.capabilities
+# The server's certificate is self-signed: this client takes it as it is.
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+m.starttls(ssl_context=ctx)
+m.login(user, password)
+typ, data = m.select("INBOX")
+assert typ == "OK" and data == [b"1"], (typ, data)
+m.logout()
+"#;
+
+#[tokio::test]
+async fn starttls_with_python_imaplib() {
+    if !found("python3") {
+        return missing("python3");
+    }
+    let (srv, _, addr) = server_with_mail(1).await;
+    let port = addr.port().to_string();
+    run("python3", &["-c", IMAPLIB_STARTTLS, &port, BOB, PASSWORD]).await;
+    // After TLS is on, STARTTLS is not offered again; before login, only once.
+    let (mut c, _) = Imap::connect(addr).await;
+    c.ok(&format!("LOGIN {BOB} \"{PASSWORD}\"")).await;
+    let (_, t) = c.cmd("STARTTLS").await;
+    assert!(t.contains("BAD"), "{t}");
+    srv.stop().await;
+}
