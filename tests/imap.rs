@@ -6,6 +6,7 @@
 mod common;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
@@ -849,5 +850,69 @@ async fn starttls_with_python_imaplib() {
     c.ok(&format!("LOGIN {BOB} \"{PASSWORD}\"")).await;
     let (_, t) = c.cmd("STARTTLS").await;
     assert!(t.contains("BAD"), "{t}");
+    srv.stop().await;
+}
+
+/// The tests of imapclient's live suite that fail against any server through the client
+/// itself (they fail against Dovecot too):
+/// - `test_fetch` (plain and UID): compares its `Envelope`, a dataclass since imapclient 3,
+///   with `assertSequenceEqual`, which wants a sequence;
+/// - `test_move`: imapclient calls `imaplib`'s `move`, which Python's `imaplib` lacks;
+/// - `test_small_connection_timeout_fail`, `test_small_read_timeout_fail`: expect a server
+///   slow to answer, and a local one answers at once.
+const IMAPCLIENT_CLIENT_BUGS: [&str; 4] = [
+    "test_fetch",
+    "test_move",
+    "test_small_connection_timeout_fail",
+    "test_small_read_timeout_fail",
+];
+
+#[tokio::test]
+async fn imapclient_live_test_suite() {
+    let python = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .expect("the target dir")
+        .join("compat-clients/venv/bin/python");
+    let installed = Command::new(&python)
+        .args(["-c", "import imapclient"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !installed {
+        return missing("imapclient (PyPI, in the clients' venv)");
+    }
+    let (srv, _, addr) = server_with_mail(0).await;
+    srv.user("live@example.test").await;
+    let dir = tempfile::tempdir().unwrap();
+    let ini = dir.path().join("livetest.ini");
+    std::fs::write(
+        &ini,
+        format!(
+            "[DEFAULT]\nhost = 127.0.0.1\nport = {}\nssl = false\n\
+             username = live@example.test\npassword = {PASSWORD}\n",
+            addr.port()
+        ),
+    )
+    .unwrap();
+    let mut cmd = Command::new(&python);
+    cmd.args(["-m", "imapclient.livetest"]).arg(&ini);
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stderr);
+    assert!(report.contains("\nRan "), "{report}");
+    let failed: Vec<&str> = report
+        .lines()
+        .filter_map(|l| {
+            l.strip_prefix("ERROR: ")
+                .or_else(|| l.strip_prefix("FAIL: "))
+        })
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    for test in &failed {
+        assert!(
+            IMAPCLIENT_CLIENT_BUGS.contains(test),
+            "{test} failed:\n{report}"
+        );
+    }
     srv.stop().await;
 }
