@@ -471,6 +471,12 @@ impl TestServer {
         self.running.smtp_addr()
     }
 
+    /// The IMAP listener's address, for reading a user's mailboxes with an IMAP client
+    /// (`None` only when a config turned IMAP off).
+    pub fn imap_addr(&self) -> Option<SocketAddr> {
+        self.running.imap_addr()
+    }
+
     /// The HTTP API's address.
     pub fn http_addr(&self) -> SocketAddr {
         self.running.http_addr()
