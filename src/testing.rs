@@ -471,6 +471,12 @@ impl TestServer {
         self.running.smtp_addr()
     }
 
+    /// The IMAP listener's address, for reading a user's mailboxes with an IMAP client
+    /// (`None` only when a config turned IMAP off).
+    pub fn imap_addr(&self) -> Option<SocketAddr> {
+        self.running.imap_addr()
+    }
+
     /// The POP3 listener's address, where a test reads an account's `inbox` with a POP3
     /// client (`None` when the config turned POP3 off).
     pub fn pop3_addr(&self) -> Option<SocketAddr> {

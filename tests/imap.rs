@@ -6,6 +6,7 @@
 mod common;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
@@ -795,5 +796,130 @@ async fn subscriptions_are_kept_per_user() {
     c.ok("UNSUBSCRIBE Later").await;
     let lsub = c.ok("LSUB \"\" W*").await;
     assert_eq!(lsub, ["* LSUB () \"/\" Work\r\n"]);
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn rename_keeps_the_mail_and_takes_the_levels_below() {
+    let (srv, token, addr) = server_with_mail(0).await;
+    let mut c = Imap::login(addr, BOB).await;
+    c.ok("CREATE Work/2026").await;
+    c.ok("APPEND Work/2026 {4+}\r\nhi\r\n").await;
+    let before = c.ok("STATUS Work/2026 (UIDVALIDITY UIDNEXT)").await;
+    c.ok("RENAME Work Jobs").await;
+    let list = c.ok("LIST \"\" *").await;
+    assert!(
+        has(&list, " Jobs\r\n") && has(&list, " Jobs/2026\r\n"),
+        "{list:?}"
+    );
+    assert!(!has(&list, "Work"), "{list:?}");
+    let after = c.ok("STATUS Jobs/2026 (UIDVALIDITY UIDNEXT)").await;
+    assert_eq!(before[0].replace("Work", "Jobs"), after[0]);
+    assert_eq!(mailbox(&srv, &token, "Jobs%2F2026").await.len(), 1);
+    for (command, why) in [
+        ("RENAME INBOX Old", "system"),
+        ("RENAME Jobs Trash", "system"),
+        ("RENAME Nowhere Else", "missing"),
+        ("RENAME Jobs/2026 Jobs", "exists"),
+    ] {
+        let (_, t) = c.cmd(command).await;
+        assert!(t.contains("NO"), "{why}: {t}");
+    }
+    srv.stop().await;
+}
+
+const IMAPLIB_STARTTLS: &str = r#"
+import imaplib, ssl, sys
+port, user, password = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+m = imaplib.IMAP4("127.0.0.1", port)
+assert "STARTTLS" in m.capabilities, m.capabilities
+# The server's certificate is self-signed: this client takes it as it is.
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+m.starttls(ssl_context=ctx)
+m.login(user, password)
+typ, data = m.select("INBOX")
+assert typ == "OK" and data == [b"1"], (typ, data)
+m.logout()
+"#;
+
+#[tokio::test]
+async fn starttls_with_python_imaplib() {
+    if !found("python3") {
+        return missing("python3");
+    }
+    let (srv, _, addr) = server_with_mail(1).await;
+    let port = addr.port().to_string();
+    run("python3", &["-c", IMAPLIB_STARTTLS, &port, BOB, PASSWORD]).await;
+    // After TLS is on, STARTTLS is not offered again; before login, only once.
+    let (mut c, _) = Imap::connect(addr).await;
+    c.ok(&format!("LOGIN {BOB} \"{PASSWORD}\"")).await;
+    let (_, t) = c.cmd("STARTTLS").await;
+    assert!(t.contains("BAD"), "{t}");
+    srv.stop().await;
+}
+
+/// The tests of imapclient's live suite that fail against any server through the client
+/// itself (they fail against Dovecot too):
+/// - `test_fetch` (plain and UID): compares its `Envelope`, a dataclass since imapclient 3,
+///   with `assertSequenceEqual`, which wants a sequence;
+/// - `test_move`: imapclient calls `imaplib`'s `move`, which Python's `imaplib` lacks;
+/// - `test_small_connection_timeout_fail`, `test_small_read_timeout_fail`: expect a server
+///   slow to answer, and a local one answers at once.
+const IMAPCLIENT_CLIENT_BUGS: [&str; 4] = [
+    "test_fetch",
+    "test_move",
+    "test_small_connection_timeout_fail",
+    "test_small_read_timeout_fail",
+];
+
+#[tokio::test]
+async fn imapclient_live_test_suite() {
+    let python = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .expect("the target dir")
+        .join("compat-clients/venv/bin/python");
+    let installed = Command::new(&python)
+        .args(["-c", "import imapclient"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !installed {
+        return missing("imapclient (PyPI, in the clients' venv)");
+    }
+    let (srv, _, addr) = server_with_mail(0).await;
+    srv.user("live@example.test").await;
+    let dir = tempfile::tempdir().unwrap();
+    let ini = dir.path().join("livetest.ini");
+    std::fs::write(
+        &ini,
+        format!(
+            "[DEFAULT]\nhost = 127.0.0.1\nport = {}\nssl = false\n\
+             username = live@example.test\npassword = {PASSWORD}\n",
+            addr.port()
+        ),
+    )
+    .unwrap();
+    let mut cmd = Command::new(&python);
+    cmd.args(["-m", "imapclient.livetest"]).arg(&ini);
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stderr);
+    assert!(report.contains("\nRan "), "{report}");
+    let failed: Vec<&str> = report
+        .lines()
+        .filter_map(|l| {
+            l.strip_prefix("ERROR: ")
+                .or_else(|| l.strip_prefix("FAIL: "))
+        })
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    for test in &failed {
+        assert!(
+            IMAPCLIENT_CLIENT_BUGS.contains(test),
+            "{test} failed:\n{report}"
+        );
+    }
     srv.stop().await;
 }

@@ -333,3 +333,17 @@ async fn shutdown_returns_once_the_server_has_stopped_and_flushed() {
     assert!(tokio::net::TcpStream::connect(smtp).await.is_err());
     assert!(!dir.exists(), "{dir:?}");
 }
+
+#[tokio::test]
+async fn the_test_server_serves_imap_too() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let server = TestServer::start().await.unwrap();
+    let imap = server.imap_addr().expect("IMAP is on");
+    let mut greeting = String::new();
+    let stream = tokio::net::TcpStream::connect(imap).await.unwrap();
+    tokio::time::timeout(TIMEOUT, BufReader::new(stream).read_line(&mut greeting))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(greeting.starts_with("* OK [CAPABILITY IMAP4"), "{greeting}");
+}

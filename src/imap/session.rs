@@ -570,6 +570,7 @@ impl Session {
             CommandBody::Create { .. }
             | CommandBody::Delete { .. }
             | CommandBody::Append { .. }
+            | CommandBody::Rename { .. }
             | CommandBody::Copy { .. }
             | CommandBody::Move { .. }
                 if self.admin =>
@@ -580,6 +581,13 @@ impl Session {
                     None,
                     "the view of all mail is read-only",
                 ))
+            }
+            CommandBody::Rename { from, to } => {
+                let user = self.user().clone();
+                self.service
+                    .rename_folder(&user, &service_name(&from), &service_name(&to))
+                    .await?;
+                Ok(ok("RENAME done"))
             }
             CommandBody::Create { mailbox } => {
                 let user = self.user().clone();

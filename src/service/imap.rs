@@ -561,6 +561,57 @@ impl Service {
         self.delete_mailbox(user, name).await
     }
 
+    /// Renames one of the user's own folders, and the folders below it (IMAP RENAME, RFC 3501
+    /// 6.3.5); their messages and UIDs stay.
+    ///
+    /// # Errors
+    /// `invalid_mailbox_name`; `system_mailbox` for a system folder (either name);
+    /// [`Error::MailboxExists`]; [`Error::NotFound`].
+    pub async fn rename_folder(&self, user: &User, from: &str, to: &str) -> Result<()> {
+        let (user, from, to) = (user.clone(), from.to_owned(), to.to_owned());
+        self.offload(move |svc| {
+            let to = super::mail::check_mailbox_name(&to)?;
+            if super::mail::system_mailbox(&from).is_some()
+                || super::mail::system_mailbox(&to).is_some()
+            {
+                return Err(Error::invalid(
+                    "system_mailbox",
+                    "name",
+                    "system mailboxes cannot be renamed",
+                ));
+            }
+            let store = &svc.inner.store;
+            let owner = store
+                .owner(&user.email)?
+                .ok_or(Error::NotFound("mailbox"))?;
+            let from = from.trim();
+            let below = format!("{}/", from.to_lowercase());
+            let mut renames = Vec::new();
+            for b in store.custom_mailboxes(owner)? {
+                let lower = b.name.to_lowercase();
+                if lower == from.to_lowercase() {
+                    renames.insert(0, (b, to.clone()));
+                } else if lower.starts_with(&below) {
+                    // The levels below `from`, as spelt in this name.
+                    let depth = from.split('/').count();
+                    let rest = b.name.split('/').skip(depth).collect::<Vec<_>>().join("/");
+                    renames.push((b, format!("{to}/{rest}")));
+                }
+            }
+            if renames
+                .first()
+                .is_none_or(|(b, _)| !b.name.eq_ignore_ascii_case(from))
+            {
+                return Err(Error::NotFound("mailbox"));
+            }
+            for (b, name) in renames {
+                store.rename_mailbox(owner, &b, &name)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
     /// Subscribes the user to a folder (`on`) or unsubscribes a name (IMAP SUBSCRIBE and
     /// UNSUBSCRIBE). A subscription outlives its folder, as RFC 3501 6.3.6 says, but only a
     /// folder that exists can be subscribed to, as most servers have it.

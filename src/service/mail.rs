@@ -223,7 +223,7 @@ fn check_header_value(value: &str, field: String) -> Result<()> {
     Ok(())
 }
 
-fn check_mailbox_name(raw: &str) -> Result<String> {
+pub(super) fn check_mailbox_name(raw: &str) -> Result<String> {
     let name = lookup_name(raw);
     let n = name.chars().count();
     let bad = |why: &str| Error::invalid("invalid_mailbox_name", "name", why);

@@ -1118,6 +1118,45 @@ impl Store {
             .map_err(txn_error)?
     }
 
+    /// Renames a custom mailbox: its id, and so its copies, counts and UIDs, stay.
+    ///
+    /// # Errors
+    /// [`Error::MailboxExists`] when the owner has another mailbox of the new name
+    /// (case-insensitively); [`Error::NotFound`] when the mailbox is gone.
+    pub fn rename_mailbox(
+        &self,
+        owner: u64,
+        mailbox: &MailboxRecord,
+        name: &str,
+    ) -> Result<MailboxRecord, Error> {
+        let old_key = keys::mailbox_name(owner, &mailbox.name);
+        let new_key = keys::mailbox_name(owner, name);
+        let renamed = MailboxRecord {
+            name: name.to_owned(),
+            ..mailbox.clone()
+        };
+        let value = codec::encode(&renamed)?;
+        self.mail
+            .mailbox_names
+            .transaction(|names| {
+                let current: Option<MailboxRecord> = match names.get(old_key.as_slice())? {
+                    Some(v) => Some(abort(codec::decode(&v))?),
+                    None => None,
+                };
+                if current.is_none_or(|b| b.id != mailbox.id) {
+                    return Ok(Err(Error::NotFound("mailbox")));
+                }
+                if new_key != old_key && names.get(new_key.as_slice())?.is_some() {
+                    return Ok(Err(Error::MailboxExists));
+                }
+                names.remove(old_key.as_slice())?;
+                names.insert(new_key.as_slice(), value.as_slice())?;
+                Ok(Ok(()))
+            })
+            .map_err(txn_error)??;
+        Ok(renamed)
+    }
+
     /// A store from before custom mailboxes had their counts from the start has mailboxes
     /// without: give them theirs, once, so that moves into them are accepted.
     pub(super) fn count_custom_mailboxes_once(&self) -> Result<(), StoreError> {
