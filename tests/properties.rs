@@ -1,6 +1,6 @@
 //! Property-based tests of every parser that reads input from the network or the user: the
-//! chaos rule text, durations and sizes, the search grammar, MIME through `deliver`, the SMTP
-//! and POP3 sessions, and JSON bodies. Each property holds for any input: no panic, no hang, a clear
+//! chaos rule text, durations and sizes, the search grammar, MIME through `deliver`, the SMTP,
+//! IMAP and POP3 sessions, and JSON bodies. Each property holds for any input: no panic, no hang, a clear
 //! error for what is refused, and a round trip where the format has one.
 //!
 //! The pure parsers run 256 cases each, the ones that go through the real server (on
@@ -376,6 +376,58 @@ proptest! {
                 .expect("a greeting in time")
                 .unwrap();
             assert_eq!(&greeting, b"+OK ");
+        });
+    }
+
+    /// Whatever an IMAP client sends, logged in or not, with literals or without, the server
+    /// answers, never hangs, says `* BYE` and closes after LOGOUT, and serves the next client.
+    /// (Not STARTTLS, for the reason SMTP's property leaves it out.)
+    #[test]
+    fn any_imap_dialogue_gets_answers(lines in proptest::collection::vec(
+        prop_oneof![
+            prop_oneof![
+                Just("a LOGIN pop@example.test \"pop3 property test 7\""), Just("a CAPABILITY"),
+                Just("a SELECT INBOX"), Just("a EXAMINE Sent"), Just("a LIST \"\" *"),
+                Just("a STATUS INBOX (MESSAGES UIDNEXT UNSEEN)"), Just("a FETCH 1:* (FLAGS ENVELOPE BODYSTRUCTURE)"),
+                Just("a UID FETCH 1:* (BODY.PEEK[] RFC822.SIZE)"), Just("a FETCH 1 BODY[1.2.3]<0.10>"),
+                Just("a SEARCH OR FROM x NOT SEEN"), Just("a UID SEARCH 1:4294967295"),
+                Just("a STORE 1 +FLAGS (\\Seen $Custom)"), Just("a COPY 1:* Archive"),
+                Just("a MOVE 1 Trash"), Just("a EXPUNGE"), Just("a CREATE Projects/2026"),
+                Just("a RENAME Projects Work"), Just("a DELETE Work"), Just("a APPEND INBOX {5+}"),
+                Just("hello"), Just("a APPEND INBOX {99999999999}"), Just("a NOOP"), Just("a CLOSE"),
+                Just("a UNSELECT"), Just("a ID NIL"), Just("a ENABLE UTF8=ACCEPT"), Just("a NAMESPACE"),
+                Just("a AUTHENTICATE PLAIN"), Just("*"), Just("a IDLE"), Just("DONE"),
+            ].prop_map(|s| s.as_bytes().to_vec()),
+            proptest::collection::vec(any::<u8>().prop_filter("no line ends", |b| *b != b'\n'), 0..80),
+        ],
+        0..12,
+    )) {
+        let srv = &*SERVER;
+        let addr = srv.imap.expect("IMAP is on");
+        RT.block_on(async {
+            pop_user().await;
+            let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let mut out = Vec::new();
+            for line in &lines {
+                out.extend_from_slice(line);
+                out.extend_from_slice(b"\r\n");
+            }
+            // End an IDLE or an AUTHENTICATE the lines may have begun, then leave.
+            out.extend_from_slice(b"DONE\r\n*\r\nz LOGOUT\r\n");
+            let _ = s.write_all(&out).await;
+            let mut replies = Vec::new();
+            let read = tokio::time::timeout(TIMEOUT, s.read_to_end(&mut replies)).await;
+            assert!(read.is_ok(), "the server neither answered LOGOUT nor closed");
+            let text = String::from_utf8_lossy(&replies);
+            assert!(text.starts_with("* OK"), "{text}");
+            assert!(text.contains("* BYE"), "no BYE: {text}");
+            let mut next = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let mut greeting = [0u8; 4];
+            tokio::time::timeout(TIMEOUT, next.read_exact(&mut greeting))
+                .await
+                .expect("a greeting in time")
+                .unwrap();
+            assert_eq!(&greeting, b"* OK");
         });
     }
 
