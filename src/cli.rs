@@ -142,7 +142,7 @@ pub struct PurgeArgs {
 /// Options of `fakemail serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// IP address to listen on, for the HTTP API, SMTP and POP3.
+    /// IP address to listen on, for the HTTP API, SMTP, IMAP and POP3.
     ///
     /// `0.0.0.0` or `::` listens on every interface.
     #[arg(

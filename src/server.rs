@@ -1,6 +1,6 @@
-//! The server's lifecycle: bind listeners, run the front-ends (HTTP, SMTP, POP3) and background
-//! tasks, and on shutdown stop accepting, drain in-flight requests and SMTP and POP3 sessions
-//! within a bound, and flush the store.
+//! The server's lifecycle: bind listeners, run the front-ends (HTTP, SMTP, IMAP, POP3) and
+//! background tasks, and on shutdown stop accepting, drain in-flight requests and SMTP, IMAP
+//! and POP3 sessions within a bound, and flush the store.
 //!
 //! [`Server`] is the one start-up path: `fakemail serve`, the project's own tests and
 //! `fakemail::testing` all bind through [`Server::bind`] and then serve with [`Server::run`]
