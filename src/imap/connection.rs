@@ -1,7 +1,7 @@
 //! One IMAP connection: imap-next frames the wire (commands with their literals, continuation
 //! requests, AUTHENTICATE and IDLE), the [`Session`] answers, and this loop moves bytes, keeps
 //! the idle timeout, upgrades to TLS on STARTTLS, passes on the events of the selected
-//! mailbox (EXISTS and EXPUNGE while idling, at the next command otherwise) and says `* BYE`
+//! mailbox (EXISTS, FETCH and EXPUNGE while idling, at the next command otherwise) and says `* BYE`
 //! when the server stops.
 
 use std::net::SocketAddr;
@@ -111,6 +111,7 @@ pub async fn run(
             Woke::Change(change) => {
                 match change {
                     Some(FolderChange::Gone { entry }) => session.note_gone(entry),
+                    Some(FolderChange::Flagged { entry }) => session.note_flagged(entry),
                     Some(FolderChange::Lagged) => session.note_lagged(),
                     Some(FolderChange::Arrived) => {}
                     None => watch = None,

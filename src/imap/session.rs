@@ -62,6 +62,11 @@ struct Selected {
     last_uid: u32,
     /// Entries the service said were deleted, not yet told as EXPUNGE.
     gone: Vec<u64>,
+    /// Entries the service said had new flags, not yet told as FETCH.
+    flagged: Vec<u64>,
+    /// Entries whose new flags this session changed itself (and answered for): the next
+    /// flag event of each is its own and is not told again.
+    own_flags: Vec<u64>,
     /// Events were missed: compare with the store at the next chance.
     lagged: bool,
 }
@@ -232,10 +237,36 @@ impl Session {
         }
     }
 
+    /// The service said the flags of a copy of the selected mailbox changed.
+    pub fn note_flagged(&mut self, entry: u64) {
+        if let State::Selected(_, s) = &mut self.state {
+            match s.own_flags.iter().position(|e| *e == entry) {
+                Some(i) => {
+                    s.own_flags.swap_remove(i);
+                }
+                None if !s.flagged.contains(&entry) => s.flagged.push(entry),
+                None => {}
+            }
+        }
+    }
+
+    /// This session changed the flags of the copies at these UIDs: their events are its own.
+    fn note_own_flags(&mut self, uids: impl IntoIterator<Item = u32>) {
+        if let State::Selected(_, s) = &mut self.state {
+            for uid in uids {
+                if let Ok(i) = s.copies.binary_search_by_key(&uid, |u| u.uid) {
+                    s.own_flags.push(s.copies[i].entry);
+                }
+            }
+        }
+    }
+
     /// Events of the selected mailbox were missed.
     pub fn note_lagged(&mut self) {
         if let State::Selected(_, s) = &mut self.state {
             s.lagged = true;
+            // The events of this session's own changes may be among those missed.
+            s.own_flags.clear();
         }
     }
 
@@ -322,8 +353,8 @@ impl Session {
         }
     }
 
-    /// What the session tells between commands or while idling: mail arrived (EXISTS), and,
-    /// when `expunge` is allowed, copies gone (EXPUNGE).
+    /// What the session tells between commands or while idling: mail arrived (EXISTS), flags
+    /// changed elsewhere (FETCH), and, when `expunge` is allowed, copies gone (EXPUNGE).
     pub async fn updates(&mut self, expunge: bool) -> Vec<Response<'static>> {
         let mut out = Vec::new();
         let _ = self.sync(expunge, &mut out).await;
@@ -354,6 +385,34 @@ impl Session {
                 }
             }
         }
+        let flagged: Vec<UidEntry> = std::mem::take(&mut s.flagged)
+            .into_iter()
+            .filter_map(|entry| s.copies.iter().find(|u| u.entry == entry).copied())
+            .collect();
+        let folder = s.folder;
+        if !flagged.is_empty() {
+            let mut changed = self
+                .service
+                .copies(folder, flagged, Want::default())
+                .await?;
+            changed.sort_by_key(|c| c.uid);
+            for c in changed {
+                let Some(seq) = self.seq_of(c.uid) else {
+                    continue;
+                };
+                let items = vec![
+                    MessageDataItem::Uid(nz(c.uid)),
+                    MessageDataItem::Flags(self.flags_of(&c)),
+                ];
+                out.push(Response::Data(Data::Fetch {
+                    seq: nz(seq),
+                    items: Vec1::unvalidated(items),
+                }));
+            }
+        }
+        let State::Selected(_, s) = &mut self.state else {
+            return Ok(());
+        };
         let new = self.service.copies_after(s.folder, s.last_uid).await?;
         if let Some(last) = new.last() {
             s.last_uid = last.uid;
@@ -741,6 +800,7 @@ impl Session {
                     .service
                     .change_flags(folder, at.iter().map(|u| u.uid).collect(), change)
                     .await?;
+                self.note_own_flags(changed.iter().map(|c| c.uid));
                 if response == imap_next::imap_types::flag::StoreResponse::Answer {
                     for c in changed {
                         let Some(seq) = self.seq_of(c.uid) else {
@@ -908,6 +968,8 @@ impl Session {
                 recent_above: opened.state.recent,
                 last_uid,
                 gone: vec![],
+                flagged: vec![],
+                own_flags: vec![],
                 lagged: false,
             },
         );
@@ -1051,7 +1113,8 @@ impl Session {
                     read: Some(true),
                     ..Default::default()
                 };
-                self.service.change_flags(folder, unseen, change).await?;
+                let changed = self.service.change_flags(folder, unseen, change).await?;
+                self.note_own_flags(changed.iter().map(|c| c.uid));
                 for c in &mut copies {
                     c.read = true;
                 }
