@@ -647,6 +647,59 @@ async fn mbsync_pulls_a_maildir_byte_identical_to_rest_raw() {
 }
 
 #[tokio::test]
+async fn mailbox_names_in_modified_utf7_unless_utf8_is_enabled() {
+    let (srv, token, addr) = server_with_mail(0).await;
+    let body = serde_json::json!({ "name": "Reçus" });
+    let (s, v) = srv
+        .call("POST", "/api/v1/mailboxes", Some(&token), Some(body))
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let mut c = Imap::login(addr, BOB).await;
+    let list = c.ok("LIST \"\" \"Re*\"").await;
+    assert_eq!(list, ["* LIST () \"/\" Re&AOc-us\r\n"]);
+    c.ok("APPEND Re&AOc-us {4+}\r\nhi\r\n").await;
+    let status = c.ok("STATUS Re&AOc-us (MESSAGES)").await;
+    assert!(has(&status, "(MESSAGES 1)"), "{status:?}");
+    let select = c.ok("SELECT Re&AOc-us").await;
+    assert!(has(&select, "* 1 EXISTS"), "{select:?}");
+    c.ok("CREATE \"Tom &- Jerry/&ZeVnLIqe-\"").await;
+    c.ok("SUBSCRIBE Re&AOc-us").await;
+    let lsub = c.ok("LSUB \"\" \"Re*\"").await;
+    assert_eq!(lsub, ["* LSUB () \"/\" Re&AOc-us\r\n"]);
+    let (_, t) = c.cmd("SELECT Re&AOc").await;
+    assert!(
+        t.contains("NO"),
+        "malformed modified UTF-7 names no mailbox: {t}"
+    );
+    // REST keeps UTF-8 names.
+    let (s, v) = srv
+        .call("GET", "/api/v1/mailboxes", Some(&token), None)
+        .await;
+    assert_eq!(s, 200);
+    let names: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"Reçus"), "{names:?}");
+    assert!(names.contains(&"Tom & Jerry/日本語"), "{names:?}");
+
+    // After ENABLE UTF8=ACCEPT, names are UTF-8 both ways.
+    let mut c = Imap::login(addr, BOB).await;
+    let caps = c.ok("CAPABILITY").await;
+    assert!(has(&caps, " UTF8=ACCEPT"), "{caps:?}");
+    let enabled = c.ok("ENABLE UTF8=ACCEPT").await;
+    assert_eq!(enabled, ["* ENABLED UTF8=ACCEPT\r\n"]);
+    let list = c.ok("LIST \"\" \"*\"").await;
+    assert!(has(&list, "Reçus"), "{list:?}");
+    assert!(has(&list, "Tom & Jerry/日本語"), "{list:?}");
+    let select = c.ok("SELECT \"Reçus\"").await;
+    assert!(has(&select, "* 1 EXISTS"), "{select:?}");
+    srv.stop().await;
+}
+
+#[tokio::test]
 async fn nested_mailboxes_with_the_slash_delimiter() {
     let (srv, token, addr) = server_with_mail(0).await;
     let mut c = Imap::login(addr, BOB).await;

@@ -12,6 +12,7 @@ use imap_next::imap_types::core::{
     Atom, Charset, IString, NString, Quoted, QuotedChar, Tag, Text, Vec1,
 };
 use imap_next::imap_types::extensions::enable::CapabilityEnable;
+use imap_next::imap_types::extensions::utf8::Utf8Kind;
 use imap_next::imap_types::fetch::{MessageDataItem, MessageDataItemName};
 use imap_next::imap_types::flag::{Flag, FlagFetch, FlagNameAttribute, FlagPerm, StoreType};
 use imap_next::imap_types::mailbox::{ListMailbox, Mailbox};
@@ -30,7 +31,7 @@ use crate::service::imap::{Copy, FlagChange, Folder, FolderRef, Special, UidEntr
 use crate::service::{Service, User};
 use crate::time::Timestamp;
 
-use super::fetch;
+use super::{fetch, utf7};
 
 /// What the connection does once the responses are sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,6 +87,9 @@ pub struct Session {
     tls_offered: bool,
     /// Logged in as the operator: the read-only view of all mail.
     admin: bool,
+    /// The client enabled `UTF8=ACCEPT` (RFC 6855): mailbox names travel as UTF-8, not in
+    /// modified UTF-7.
+    utf8: bool,
 }
 
 /// The user name of the operator, whose password is the admin token.
@@ -109,11 +113,28 @@ fn service_mailbox_id(name: &str) -> Option<&'static str> {
         .find(|s| s.eq_ignore_ascii_case(name.trim()))
 }
 
-/// The service's name for the mailbox a client names.
-fn service_name(mailbox: &Mailbox<'_>) -> String {
+/// The service's name for the mailbox a client names: in modified UTF-7 unless the client
+/// enabled `utf8` (a name that is not well-formed modified UTF-7 is taken as it is, and so
+/// names no mailbox with characters outside US-ASCII).
+fn service_name(utf8: bool, mailbox: &Mailbox<'_>) -> String {
     match mailbox {
         Mailbox::Inbox => "inbox".into(),
-        Mailbox::Other(o) => String::from_utf8_lossy(o.as_ref()).into_owned(),
+        Mailbox::Other(o) => {
+            let name = String::from_utf8_lossy(o.as_ref());
+            match utf8 {
+                true => name.into_owned(),
+                false => utf7::decode(&name).unwrap_or_else(|| name.into_owned()),
+            }
+        }
+    }
+}
+
+/// How a mailbox name (as [`imap_name`] gives it) travels to the client: in modified UTF-7
+/// unless the client enabled `utf8`.
+fn wire_name(utf8: bool, name: String) -> String {
+    match utf8 {
+        true => name,
+        false => utf7::encode(&name),
     }
 }
 
@@ -193,6 +214,7 @@ fn capabilities(tls_offered: bool, authenticated: bool) -> Vec1<Capability<'stat
         Capability::Enable,
         Capability::Id,
         Capability::Namespace,
+        Capability::Utf8(Utf8Kind::Accept),
     ]);
     Vec1::unvalidated(caps)
 }
@@ -205,6 +227,7 @@ impl Session {
             state: State::NotAuthenticated,
             tls_offered,
             admin: false,
+            utf8: false,
         }
     }
 
@@ -482,9 +505,14 @@ impl Session {
             }
             _ if !authenticated => Ok(bad("log in first")),
             CommandBody::Enable { capabilities } => {
-                let _ = capabilities;
+                let accept = CapabilityEnable::Utf8(Utf8Kind::Accept);
+                let mut enabled = Vec::<CapabilityEnable<'static>>::new();
+                if capabilities.as_ref().contains(&accept) {
+                    self.utf8 = true;
+                    enabled.push(accept);
+                }
                 out.push(Response::Data(Data::Enabled {
-                    capabilities: Vec::<CapabilityEnable<'static>>::new(),
+                    capabilities: enabled,
                 }));
                 Ok(ok("ENABLE done"))
             }
@@ -551,6 +579,7 @@ impl Session {
                             Some(system) => imap_name(system),
                             None => name,
                         };
+                        let name = wire_name(self.utf8, name);
                         if !wildcard_match(&pattern, &name) {
                             continue;
                         }
@@ -561,7 +590,7 @@ impl Session {
                     return Ok(ok("LSUB done"));
                 }
                 for f in self.folders(&user).await? {
-                    let name = imap_name(&f.name);
+                    let name = wire_name(self.utf8, imap_name(&f.name));
                     if !wildcard_match(&pattern, &name) {
                         continue;
                     }
@@ -586,7 +615,7 @@ impl Session {
                 item_names,
             } => {
                 let user = self.user().clone();
-                let name = service_name(&mailbox);
+                let name = service_name(self.utf8, &mailbox);
                 let folder = self.folder_named(&user, &name).await?;
                 let state = self.service.folder_state(folder).await?;
                 let info = self
@@ -644,13 +673,17 @@ impl Session {
             CommandBody::Rename { from, to } => {
                 let user = self.user().clone();
                 self.service
-                    .rename_folder(&user, &service_name(&from), &service_name(&to))
+                    .rename_folder(
+                        &user,
+                        &service_name(self.utf8, &from),
+                        &service_name(self.utf8, &to),
+                    )
                     .await?;
                 Ok(ok("RENAME done"))
             }
             CommandBody::Create { mailbox } => {
                 let user = self.user().clone();
-                let name = service_name(&mailbox);
+                let name = service_name(self.utf8, &mailbox);
                 let name = name.trim_end_matches('/');
                 // The levels above it are made as needed (RFC 3501 6.3.3).
                 let levels: Vec<&str> = name.split('/').collect();
@@ -667,7 +700,7 @@ impl Session {
             CommandBody::Delete { mailbox } => {
                 let user = self.user().clone();
                 self.service
-                    .delete_folder(&user, &service_name(&mailbox))
+                    .delete_folder(&user, &service_name(self.utf8, &mailbox))
                     .await?;
                 Ok(ok("DELETE done"))
             }
@@ -678,7 +711,11 @@ impl Session {
                 message,
             } => {
                 let user = self.user().clone();
-                let Ok(folder) = self.service.folder(&user, &service_name(&mailbox)).await else {
+                let Ok(folder) = self
+                    .service
+                    .folder(&user, &service_name(self.utf8, &mailbox))
+                    .await
+                else {
                     return Ok(try_create(tag));
                 };
                 let raw = match message {
@@ -701,7 +738,7 @@ impl Session {
                 let user = self.user().clone();
                 let on = !unsubscribe;
                 self.service
-                    .subscribe(&user, &service_name(&mailbox), on)
+                    .subscribe(&user, &service_name(self.utf8, &mailbox), on)
                     .await?;
                 Ok(ok("done"))
             }
@@ -736,7 +773,12 @@ impl Session {
                 let at = self.resolve(&sequence_set, uid);
                 let result = self
                     .service
-                    .transfer(folder, at.clone(), &service_name(&mailbox), !move_)
+                    .transfer(
+                        folder,
+                        at.clone(),
+                        &service_name(self.utf8, &mailbox),
+                        !move_,
+                    )
                     .await;
                 let (validity, pairs) = match result {
                     Err(Error::NotFound("mailbox")) => return Ok(try_create(tag)),
@@ -917,7 +959,9 @@ impl Session {
         let user = self.user().clone();
         // A failed SELECT leaves no mailbox selected (RFC 3501 6.3.1).
         self.state = State::Authenticated(user.clone());
-        let folder = self.folder_named(&user, &service_name(&mailbox)).await?;
+        let folder = self
+            .folder_named(&user, &service_name(self.utf8, &mailbox))
+            .await?;
         let read_only = read_only || self.admin;
         let opened = self.service.open_folder(folder, read_only).await?;
         let copies = opened.copies;
