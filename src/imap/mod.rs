@@ -1,6 +1,6 @@
 //! The IMAP front-end (IMAP4rev1, RFC 3501, with LITERAL+, UIDPLUS, MOVE, IDLE, UNSELECT,
-//! ENABLE, ID and NAMESPACE): the shared accept loop ([`crate::listener`]) serves
-//! connections, each driving a [`session::Session`] over the service's mailboxes.
+//! ENABLE with UTF8=ACCEPT, ID and NAMESPACE): the shared accept loop ([`crate::listener`])
+//! serves connections, each driving a [`session::Session`] over the service's mailboxes.
 //!
 //! - [`session`]: the protocol state machine over parsed commands, without I/O.
 //! - [`fetch`]: FETCH data items and SEARCH keys over one message.
