@@ -372,7 +372,7 @@ async fn idle_hears_of_flags_and_moves_made_elsewhere() {
     assert_eq!(fetch, "* 2 FETCH (UID 2 FLAGS (\\Flagged \\Recent))\r\n");
     tokio::time::sleep(Duration::from_millis(200)).await;
     let noop = b.ok("NOOP").await;
-    assert!(!has(&noop, "FETCH"), "{noop:?}");
+    assert!(!has(&noop, "* 2 FETCH"), "{noop:?}");
 
     // Moved out over REST: EXPUNGE; moved back in: EXISTS.
     patch(&ids[0], serde_json::json!({"mailbox": "archive"})).await;

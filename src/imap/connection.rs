@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use imap_next::imap_types::auth::{AuthMechanism, AuthenticateData};
+use imap_next::imap_types::command::CommandBody;
 use imap_next::imap_types::core::Tag;
 use imap_next::imap_types::response::{CommandContinuationRequest, Response, Status};
 use imap_next::server::{Event, Options, ResponseHandle, Server};
@@ -160,7 +161,17 @@ pub async fn run(
         };
         match event {
             Event::CommandReceived { command } => {
+                // SELECT and EXAMINE listen before they open the mailbox, so that nothing
+                // happening to it while it opens goes unheard.
+                let opens = matches!(
+                    command.body,
+                    CommandBody::Select { .. } | CommandBody::Examine { .. }
+                );
+                let early = opens.then(|| service.watch_folder(FolderRef::ALL_MAIL));
                 let answer = session.command(command).await;
+                if let (Some(early), Some(f)) = (early, session.selected()) {
+                    watch = Some((f, early.retarget(f)));
+                }
                 let mut responses = answer.responses;
                 if answer.after == After::Continue {
                     // New mail and (outside FETCH, STORE and SEARCH) expunges come before the

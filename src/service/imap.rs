@@ -149,6 +149,11 @@ impl FolderWatch {
         }
     }
 
+    /// The same events, from where this watch has got to, narrowed to another mailbox.
+    pub fn retarget(self, folder: FolderRef) -> FolderWatch {
+        FolderWatch { folder, ..self }
+    }
+
     /// What an event means to the mailbox, if anything.
     fn change(&self, e: &MailEvent) -> Option<FolderChange> {
         let f = self.folder;
