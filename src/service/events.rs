@@ -12,6 +12,7 @@
 use std::sync::Arc;
 
 use tokio::sync::{broadcast, watch};
+use tracing::warn;
 
 use super::Service;
 use crate::store::mail::{EntryRecord, Gone, MessageRecord, Removed};
@@ -149,20 +150,22 @@ impl Service {
     }
 
     /// Announces copies whose flags changed, or (`Filed`) that were put in their mailbox:
-    /// only IMAP sessions hear of these.
-    pub(super) fn announce_changed(
-        &self,
-        kind: Change,
-        entries: Vec<EntryRecord>,
-    ) -> crate::Result<()> {
+    /// only IMAP sessions hear of these. The change is made already: a store failure to read
+    /// the message for the event is logged, not returned.
+    pub(super) fn announce_changed(&self, kind: Change, entries: Vec<EntryRecord>) {
         let Some(first) = entries.first() else {
-            return Ok(());
+            return;
         };
         if self.inner.events.listeners() == 0 {
-            return Ok(());
+            return;
         }
-        let Some(message) = self.inner.store.message(first.message)? else {
-            return Ok(());
+        let message = match self.inner.store.message(first.message) {
+            Ok(Some(m)) => m,
+            Ok(None) => return,
+            Err(e) => {
+                warn!(error = %e, "events: the message of a changed copy could not be read");
+                return;
+            }
         };
         self.inner.events.publish(MailEvent {
             kind,
@@ -170,7 +173,6 @@ impl Service {
             entries: entries.into(),
             whole: false,
         });
-        Ok(())
     }
 
     /// Announces messages deleted with all their copies.

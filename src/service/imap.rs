@@ -408,7 +408,7 @@ impl Service {
                     },
                 )?;
                 if let Some((e, flags)) = changed {
-                    svc.announce_changed(Change::Flagged, vec![e.clone()])?;
+                    svc.announce_changed(Change::Flagged, vec![e.clone()]);
                     out.push(Copy {
                         uid,
                         received_at: Timestamp(0),
@@ -477,7 +477,7 @@ impl Service {
                     let new_id = store.generate_id()?;
                     let copied = store.copy_entry(u.entry, new_id, dest)?;
                     if let Some((e, _)) = &copied {
-                        svc.announce_changed(Change::Filed { from: None }, vec![e.clone()])?;
+                        svc.announce_changed(Change::Filed { from: None }, vec![e.clone()]);
                     }
                     copied.map(|(_, uid)| uid)
                 } else {
@@ -488,7 +488,7 @@ impl Service {
                     match store.update_entry(u.entry, change)? {
                         Some(e) => {
                             let from = Some(folder.mailbox);
-                            svc.announce_changed(Change::Filed { from }, vec![e])?;
+                            svc.announce_changed(Change::Filed { from }, vec![e]);
                             store.uid_of(folder.owner, dest, u.entry)?
                         }
                         None => None,

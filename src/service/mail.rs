@@ -714,10 +714,10 @@ impl Service {
         };
         if updated.mailbox != entry.mailbox {
             let from = Some(entry.mailbox);
-            self.announce_changed(Change::Filed { from }, vec![updated.clone()])?;
+            self.announce_changed(Change::Filed { from }, vec![updated.clone()]);
         }
         if (updated.read, updated.starred) != (entry.read, entry.starred) {
-            self.announce_changed(Change::Flagged, vec![updated.clone()])?;
+            self.announce_changed(Change::Flagged, vec![updated.clone()]);
         }
         debug!(entry = id, "message updated");
         let custom = self.custom_names(updated.owner)?;
@@ -746,7 +746,7 @@ impl Service {
                 },
             )?;
             let from = Some(entry.mailbox);
-            self.announce_changed(Change::Filed { from }, moved.into_iter().collect())?;
+            self.announce_changed(Change::Filed { from }, moved.into_iter().collect());
             debug!(entry = id, "message moved to trash");
         }
         Ok(())
@@ -865,7 +865,7 @@ impl Service {
                     },
                 )?;
                 let from = Some(id);
-                self.announce_changed(Change::Filed { from }, moved.into_iter().collect())?;
+                self.announce_changed(Change::Filed { from }, moved.into_iter().collect());
             }
             n += 1;
         }
