@@ -328,6 +328,87 @@ async fn idle_hears_of_new_mail_and_expunges_made_elsewhere() {
     srv.stop().await;
 }
 
+/// The next response line within a second: what an idling session is told of a change.
+async fn within_a_second(c: &mut Imap, what: &str) -> String {
+    tokio::time::timeout(Duration::from_secs(1), c.line())
+        .await
+        .unwrap_or_else(|_| panic!("{what} within a second"))
+}
+
+#[tokio::test]
+async fn idle_hears_of_flags_and_moves_made_elsewhere() {
+    let (srv, token, addr) = server_with_mail(2).await;
+    let ids: Vec<String> = inbox(&srv, &token)
+        .await
+        .iter()
+        .rev()
+        .map(|m| m["id"].as_str().unwrap().to_owned())
+        .collect();
+    let patch = |id: &str, body: serde_json::Value| {
+        let path = format!("/api/v1/messages/{id}");
+        let (srv, token) = (&srv, &token);
+        async move {
+            let (s, _) = srv.call("PATCH", &path, Some(token), Some(body)).await;
+            assert_eq!(s, 200);
+        }
+    };
+    let mut a = Imap::login(addr, BOB).await;
+    a.ok("SELECT INBOX").await;
+    let mut b = Imap::login(addr, BOB).await;
+    b.ok("SELECT INBOX").await;
+    a.send("i1 IDLE\r\n").await;
+    assert!(a.line().await.starts_with("+ "));
+
+    // Read over REST: a FETCH with the new flags.
+    patch(&ids[0], serde_json::json!({"read": true})).await;
+    let fetch = within_a_second(&mut a, "FETCH").await;
+    assert_eq!(fetch, "* 1 FETCH (UID 1 FLAGS (\\Seen \\Recent))\r\n");
+
+    // STORE from a second session: the idling one hears of it; the storing one, which had
+    // its answer, is not told again.
+    let stored = b.ok("STORE 2 +FLAGS (\\Flagged)").await;
+    assert!(has(&stored, "* 2 FETCH (FLAGS (\\Flagged))"), "{stored:?}");
+    let fetch = within_a_second(&mut a, "FETCH").await;
+    assert_eq!(fetch, "* 2 FETCH (UID 2 FLAGS (\\Flagged \\Recent))\r\n");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let noop = b.ok("NOOP").await;
+    assert!(!has(&noop, "* 2 FETCH"), "{noop:?}");
+
+    // Moved out over REST: EXPUNGE; moved back in: EXISTS.
+    patch(&ids[0], serde_json::json!({"mailbox": "archive"})).await;
+    assert_eq!(within_a_second(&mut a, "EXPUNGE").await, "* 1 EXPUNGE\r\n");
+    patch(&ids[0], serde_json::json!({"mailbox": "inbox"})).await;
+    assert_eq!(within_a_second(&mut a, "EXISTS").await, "* 2 EXISTS\r\n");
+    assert!(a.line().await.ends_with("RECENT\r\n"));
+
+    // Moved to trash over REST: EXPUNGE too.
+    let (s, _) = srv
+        .call(
+            "DELETE",
+            &format!("/api/v1/messages/{}", ids[1]),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(s, 204);
+    assert_eq!(within_a_second(&mut a, "EXPUNGE").await, "* 1 EXPUNGE\r\n");
+    a.send("DONE\r\n").await;
+    assert!(a.line().await.starts_with("i1 OK"));
+
+    // The second session, not idling, hears of the moves at its next command.
+    let noop = b.ok("NOOP").await;
+    assert_eq!(
+        noop,
+        [
+            "* 1 EXPUNGE\r\n",
+            "* 1 EXPUNGE\r\n",
+            "* 1 EXISTS\r\n",
+            "* 1 RECENT\r\n"
+        ]
+    );
+    srv.stop().await;
+}
+
 #[tokio::test]
 async fn users_see_only_their_own_mailboxes() {
     let (srv, _, addr) = server_with_mail(2).await;
@@ -562,6 +643,59 @@ async fn mbsync_pulls_a_maildir_byte_identical_to_rest_raw() {
             String::from_utf8_lossy(w)
         );
     }
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn mailbox_names_in_modified_utf7_unless_utf8_is_enabled() {
+    let (srv, token, addr) = server_with_mail(0).await;
+    let body = serde_json::json!({ "name": "Reçus" });
+    let (s, v) = srv
+        .call("POST", "/api/v1/mailboxes", Some(&token), Some(body))
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let mut c = Imap::login(addr, BOB).await;
+    let list = c.ok("LIST \"\" \"Re*\"").await;
+    assert_eq!(list, ["* LIST () \"/\" Re&AOc-us\r\n"]);
+    c.ok("APPEND Re&AOc-us {4+}\r\nhi\r\n").await;
+    let status = c.ok("STATUS Re&AOc-us (MESSAGES)").await;
+    assert!(has(&status, "(MESSAGES 1)"), "{status:?}");
+    let select = c.ok("SELECT Re&AOc-us").await;
+    assert!(has(&select, "* 1 EXISTS"), "{select:?}");
+    c.ok("CREATE \"Tom &- Jerry/&ZeVnLIqe-\"").await;
+    c.ok("SUBSCRIBE Re&AOc-us").await;
+    let lsub = c.ok("LSUB \"\" \"Re*\"").await;
+    assert_eq!(lsub, ["* LSUB () \"/\" Re&AOc-us\r\n"]);
+    let (_, t) = c.cmd("SELECT Re&AOc").await;
+    assert!(
+        t.contains("NO"),
+        "malformed modified UTF-7 names no mailbox: {t}"
+    );
+    // REST keeps UTF-8 names.
+    let (s, v) = srv
+        .call("GET", "/api/v1/mailboxes", Some(&token), None)
+        .await;
+    assert_eq!(s, 200);
+    let names: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"Reçus"), "{names:?}");
+    assert!(names.contains(&"Tom & Jerry/日本語"), "{names:?}");
+
+    // After ENABLE UTF8=ACCEPT, names are UTF-8 both ways.
+    let mut c = Imap::login(addr, BOB).await;
+    let caps = c.ok("CAPABILITY").await;
+    assert!(has(&caps, " UTF8=ACCEPT"), "{caps:?}");
+    let enabled = c.ok("ENABLE UTF8=ACCEPT").await;
+    assert_eq!(enabled, ["* ENABLED UTF8=ACCEPT\r\n"]);
+    let list = c.ok("LIST \"\" \"*\"").await;
+    assert!(has(&list, "Reçus"), "{list:?}");
+    assert!(has(&list, "Tom & Jerry/日本語"), "{list:?}");
+    let select = c.ok("SELECT \"Reçus\"").await;
+    assert!(has(&select, "* 1 EXISTS"), "{select:?}");
     srv.stop().await;
 }
 

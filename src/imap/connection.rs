@@ -1,13 +1,14 @@
 //! One IMAP connection: imap-next frames the wire (commands with their literals, continuation
 //! requests, AUTHENTICATE and IDLE), the [`Session`] answers, and this loop moves bytes, keeps
 //! the idle timeout, upgrades to TLS on STARTTLS, passes on the events of the selected
-//! mailbox (EXISTS and EXPUNGE while idling, at the next command otherwise) and says `* BYE`
+//! mailbox (EXISTS, FETCH and EXPUNGE while idling, at the next command otherwise) and says `* BYE`
 //! when the server stops.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use imap_next::imap_types::auth::{AuthMechanism, AuthenticateData};
+use imap_next::imap_types::command::CommandBody;
 use imap_next::imap_types::core::Tag;
 use imap_next::imap_types::response::{CommandContinuationRequest, Response, Status};
 use imap_next::server::{Event, Options, ResponseHandle, Server};
@@ -111,6 +112,7 @@ pub async fn run(
             Woke::Change(change) => {
                 match change {
                     Some(FolderChange::Gone { entry }) => session.note_gone(entry),
+                    Some(FolderChange::Flagged { entry }) => session.note_flagged(entry),
                     Some(FolderChange::Lagged) => session.note_lagged(),
                     Some(FolderChange::Arrived) => {}
                     None => watch = None,
@@ -159,7 +161,17 @@ pub async fn run(
         };
         match event {
             Event::CommandReceived { command } => {
+                // SELECT and EXAMINE listen before they open the mailbox, so that nothing
+                // happening to it while it opens goes unheard.
+                let opens = matches!(
+                    command.body,
+                    CommandBody::Select { .. } | CommandBody::Examine { .. }
+                );
+                let early = opens.then(|| service.watch_folder(FolderRef::ALL_MAIL));
                 let answer = session.command(command).await;
+                if let (Some(early), Some(f)) = (early, session.selected()) {
+                    watch = Some((f, early.retarget(f)));
+                }
                 let mut responses = answer.responses;
                 if answer.after == After::Continue {
                     // New mail and (outside FETCH, STORE and SEARCH) expunges come before the

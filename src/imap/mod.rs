@@ -1,15 +1,17 @@
 //! The IMAP front-end (IMAP4rev1, RFC 3501, with LITERAL+, UIDPLUS, MOVE, IDLE, UNSELECT,
-//! ENABLE, ID and NAMESPACE): the shared accept loop ([`crate::listener`]) serves
-//! connections, each driving a [`session::Session`] over the service's mailboxes.
+//! ENABLE with UTF8=ACCEPT, ID and NAMESPACE): the shared accept loop ([`crate::listener`])
+//! serves connections, each driving a [`session::Session`] over the service's mailboxes.
 //!
 //! - [`session`]: the protocol state machine over parsed commands, without I/O.
 //! - [`fetch`]: FETCH data items and SEARCH keys over one message.
+//! - [`utf7`]: modified UTF-7 mailbox names, for clients without UTF-8 enabled.
 //! - [`connection`]: one connection: imap-next's framing (literals, continuations, IDLE,
 //!   AUTHENTICATE), STARTTLS, the idle timeout and the selected mailbox's events.
 
 pub mod connection;
 pub mod fetch;
 pub mod session;
+pub mod utf7;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

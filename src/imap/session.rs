@@ -12,6 +12,7 @@ use imap_next::imap_types::core::{
     Atom, Charset, IString, NString, Quoted, QuotedChar, Tag, Text, Vec1,
 };
 use imap_next::imap_types::extensions::enable::CapabilityEnable;
+use imap_next::imap_types::extensions::utf8::Utf8Kind;
 use imap_next::imap_types::fetch::{MessageDataItem, MessageDataItemName};
 use imap_next::imap_types::flag::{Flag, FlagFetch, FlagNameAttribute, FlagPerm, StoreType};
 use imap_next::imap_types::mailbox::{ListMailbox, Mailbox};
@@ -30,7 +31,7 @@ use crate::service::imap::{Copy, FlagChange, Folder, FolderRef, Special, UidEntr
 use crate::service::{Service, User};
 use crate::time::Timestamp;
 
-use super::fetch;
+use super::{fetch, utf7};
 
 /// What the connection does once the responses are sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,6 +63,11 @@ struct Selected {
     last_uid: u32,
     /// Entries the service said were deleted, not yet told as EXPUNGE.
     gone: Vec<u64>,
+    /// Entries the service said had new flags, not yet told as FETCH.
+    flagged: Vec<u64>,
+    /// Entries whose new flags this session changed itself (and answered for): the next
+    /// flag event of each is its own and is not told again.
+    own_flags: Vec<u64>,
     /// Events were missed: compare with the store at the next chance.
     lagged: bool,
 }
@@ -81,6 +87,9 @@ pub struct Session {
     tls_offered: bool,
     /// Logged in as the operator: the read-only view of all mail.
     admin: bool,
+    /// The client enabled `UTF8=ACCEPT` (RFC 6855): mailbox names travel as UTF-8, not in
+    /// modified UTF-7.
+    utf8: bool,
 }
 
 /// The user name of the operator, whose password is the admin token.
@@ -104,11 +113,28 @@ fn service_mailbox_id(name: &str) -> Option<&'static str> {
         .find(|s| s.eq_ignore_ascii_case(name.trim()))
 }
 
-/// The service's name for the mailbox a client names.
-fn service_name(mailbox: &Mailbox<'_>) -> String {
+/// The service's name for the mailbox a client names: in modified UTF-7 unless the client
+/// enabled `utf8` (a name that is not well-formed modified UTF-7 is taken as it is, and so
+/// names no mailbox with characters outside US-ASCII).
+fn service_name(utf8: bool, mailbox: &Mailbox<'_>) -> String {
     match mailbox {
         Mailbox::Inbox => "inbox".into(),
-        Mailbox::Other(o) => String::from_utf8_lossy(o.as_ref()).into_owned(),
+        Mailbox::Other(o) => {
+            let name = String::from_utf8_lossy(o.as_ref());
+            match utf8 {
+                true => name.into_owned(),
+                false => utf7::decode(&name).unwrap_or_else(|| name.into_owned()),
+            }
+        }
+    }
+}
+
+/// How a mailbox name (as [`imap_name`] gives it) travels to the client: in modified UTF-7
+/// unless the client enabled `utf8`.
+fn wire_name(utf8: bool, name: String) -> String {
+    match utf8 {
+        true => name,
+        false => utf7::encode(&name),
     }
 }
 
@@ -188,6 +214,7 @@ fn capabilities(tls_offered: bool, authenticated: bool) -> Vec1<Capability<'stat
         Capability::Enable,
         Capability::Id,
         Capability::Namespace,
+        Capability::Utf8(Utf8Kind::Accept),
     ]);
     Vec1::unvalidated(caps)
 }
@@ -200,6 +227,7 @@ impl Session {
             state: State::NotAuthenticated,
             tls_offered,
             admin: false,
+            utf8: false,
         }
     }
 
@@ -232,10 +260,36 @@ impl Session {
         }
     }
 
+    /// The service said the flags of a copy of the selected mailbox changed.
+    pub fn note_flagged(&mut self, entry: u64) {
+        if let State::Selected(_, s) = &mut self.state {
+            match s.own_flags.iter().position(|e| *e == entry) {
+                Some(i) => {
+                    s.own_flags.swap_remove(i);
+                }
+                None if !s.flagged.contains(&entry) => s.flagged.push(entry),
+                None => {}
+            }
+        }
+    }
+
+    /// This session changed the flags of the copies at these UIDs: their events are its own.
+    fn note_own_flags(&mut self, uids: impl IntoIterator<Item = u32>) {
+        if let State::Selected(_, s) = &mut self.state {
+            for uid in uids {
+                if let Ok(i) = s.copies.binary_search_by_key(&uid, |u| u.uid) {
+                    s.own_flags.push(s.copies[i].entry);
+                }
+            }
+        }
+    }
+
     /// Events of the selected mailbox were missed.
     pub fn note_lagged(&mut self) {
         if let State::Selected(_, s) = &mut self.state {
             s.lagged = true;
+            // The events of this session's own changes may be among those missed.
+            s.own_flags.clear();
         }
     }
 
@@ -322,8 +376,8 @@ impl Session {
         }
     }
 
-    /// What the session tells between commands or while idling: mail arrived (EXISTS), and,
-    /// when `expunge` is allowed, copies gone (EXPUNGE).
+    /// What the session tells between commands or while idling: mail arrived (EXISTS), flags
+    /// changed elsewhere (FETCH), and, when `expunge` is allowed, copies gone (EXPUNGE).
     pub async fn updates(&mut self, expunge: bool) -> Vec<Response<'static>> {
         let mut out = Vec::new();
         let _ = self.sync(expunge, &mut out).await;
@@ -354,6 +408,34 @@ impl Session {
                 }
             }
         }
+        let flagged: Vec<UidEntry> = std::mem::take(&mut s.flagged)
+            .into_iter()
+            .filter_map(|entry| s.copies.iter().find(|u| u.entry == entry).copied())
+            .collect();
+        let folder = s.folder;
+        if !flagged.is_empty() {
+            let mut changed = self
+                .service
+                .copies(folder, flagged, Want::default())
+                .await?;
+            changed.sort_by_key(|c| c.uid);
+            for c in changed {
+                let Some(seq) = self.seq_of(c.uid) else {
+                    continue;
+                };
+                let items = vec![
+                    MessageDataItem::Uid(nz(c.uid)),
+                    MessageDataItem::Flags(self.flags_of(&c)),
+                ];
+                out.push(Response::Data(Data::Fetch {
+                    seq: nz(seq),
+                    items: Vec1::unvalidated(items),
+                }));
+            }
+        }
+        let State::Selected(_, s) = &mut self.state else {
+            return Ok(());
+        };
         let new = self.service.copies_after(s.folder, s.last_uid).await?;
         if let Some(last) = new.last() {
             s.last_uid = last.uid;
@@ -423,9 +505,14 @@ impl Session {
             }
             _ if !authenticated => Ok(bad("log in first")),
             CommandBody::Enable { capabilities } => {
-                let _ = capabilities;
+                let accept = CapabilityEnable::Utf8(Utf8Kind::Accept);
+                let mut enabled = Vec::<CapabilityEnable<'static>>::new();
+                if capabilities.as_ref().contains(&accept) {
+                    self.utf8 = true;
+                    enabled.push(accept);
+                }
                 out.push(Response::Data(Data::Enabled {
-                    capabilities: Vec::<CapabilityEnable<'static>>::new(),
+                    capabilities: enabled,
                 }));
                 Ok(ok("ENABLE done"))
             }
@@ -492,6 +579,7 @@ impl Session {
                             Some(system) => imap_name(system),
                             None => name,
                         };
+                        let name = wire_name(self.utf8, name);
                         if !wildcard_match(&pattern, &name) {
                             continue;
                         }
@@ -502,7 +590,7 @@ impl Session {
                     return Ok(ok("LSUB done"));
                 }
                 for f in self.folders(&user).await? {
-                    let name = imap_name(&f.name);
+                    let name = wire_name(self.utf8, imap_name(&f.name));
                     if !wildcard_match(&pattern, &name) {
                         continue;
                     }
@@ -527,7 +615,7 @@ impl Session {
                 item_names,
             } => {
                 let user = self.user().clone();
-                let name = service_name(&mailbox);
+                let name = service_name(self.utf8, &mailbox);
                 let folder = self.folder_named(&user, &name).await?;
                 let state = self.service.folder_state(folder).await?;
                 let info = self
@@ -585,13 +673,17 @@ impl Session {
             CommandBody::Rename { from, to } => {
                 let user = self.user().clone();
                 self.service
-                    .rename_folder(&user, &service_name(&from), &service_name(&to))
+                    .rename_folder(
+                        &user,
+                        &service_name(self.utf8, &from),
+                        &service_name(self.utf8, &to),
+                    )
                     .await?;
                 Ok(ok("RENAME done"))
             }
             CommandBody::Create { mailbox } => {
                 let user = self.user().clone();
-                let name = service_name(&mailbox);
+                let name = service_name(self.utf8, &mailbox);
                 let name = name.trim_end_matches('/');
                 // The levels above it are made as needed (RFC 3501 6.3.3).
                 let levels: Vec<&str> = name.split('/').collect();
@@ -608,7 +700,7 @@ impl Session {
             CommandBody::Delete { mailbox } => {
                 let user = self.user().clone();
                 self.service
-                    .delete_folder(&user, &service_name(&mailbox))
+                    .delete_folder(&user, &service_name(self.utf8, &mailbox))
                     .await?;
                 Ok(ok("DELETE done"))
             }
@@ -619,7 +711,11 @@ impl Session {
                 message,
             } => {
                 let user = self.user().clone();
-                let Ok(folder) = self.service.folder(&user, &service_name(&mailbox)).await else {
+                let Ok(folder) = self
+                    .service
+                    .folder(&user, &service_name(self.utf8, &mailbox))
+                    .await
+                else {
                     return Ok(try_create(tag));
                 };
                 let raw = match message {
@@ -642,7 +738,7 @@ impl Session {
                 let user = self.user().clone();
                 let on = !unsubscribe;
                 self.service
-                    .subscribe(&user, &service_name(&mailbox), on)
+                    .subscribe(&user, &service_name(self.utf8, &mailbox), on)
                     .await?;
                 Ok(ok("done"))
             }
@@ -677,7 +773,12 @@ impl Session {
                 let at = self.resolve(&sequence_set, uid);
                 let result = self
                     .service
-                    .transfer(folder, at.clone(), &service_name(&mailbox), !move_)
+                    .transfer(
+                        folder,
+                        at.clone(),
+                        &service_name(self.utf8, &mailbox),
+                        !move_,
+                    )
                     .await;
                 let (validity, pairs) = match result {
                     Err(Error::NotFound("mailbox")) => return Ok(try_create(tag)),
@@ -741,6 +842,7 @@ impl Session {
                     .service
                     .change_flags(folder, at.iter().map(|u| u.uid).collect(), change)
                     .await?;
+                self.note_own_flags(changed.iter().map(|c| c.uid));
                 if response == imap_next::imap_types::flag::StoreResponse::Answer {
                     for c in changed {
                         let Some(seq) = self.seq_of(c.uid) else {
@@ -857,7 +959,9 @@ impl Session {
         let user = self.user().clone();
         // A failed SELECT leaves no mailbox selected (RFC 3501 6.3.1).
         self.state = State::Authenticated(user.clone());
-        let folder = self.folder_named(&user, &service_name(&mailbox)).await?;
+        let folder = self
+            .folder_named(&user, &service_name(self.utf8, &mailbox))
+            .await?;
         let read_only = read_only || self.admin;
         let opened = self.service.open_folder(folder, read_only).await?;
         let copies = opened.copies;
@@ -908,6 +1012,8 @@ impl Session {
                 recent_above: opened.state.recent,
                 last_uid,
                 gone: vec![],
+                flagged: vec![],
+                own_flags: vec![],
                 lagged: false,
             },
         );
@@ -1051,7 +1157,8 @@ impl Session {
                     read: Some(true),
                     ..Default::default()
                 };
-                self.service.change_flags(folder, unseen, change).await?;
+                let changed = self.service.change_flags(folder, unseen, change).await?;
+                self.note_own_flags(changed.iter().map(|c| c.uid));
                 for c in &mut copies {
                     c.read = true;
                 }

@@ -1,6 +1,7 @@
-//! The events hub: the service publishes here every message it stores (`deliver`) and every
-//! copy it deletes (the user and operator delete paths); wait-for-message and the event
-//! streams subscribe. It is fed by the service, never by the store, so every front-end's mail
+//! The events hub: the service publishes here every message it stores (`deliver`), every
+//! copy it deletes (the user and operator delete paths), and every copy whose flags change or
+//! that goes to another mailbox (REST and IMAP alike); wait-for-message, the event streams and
+//! IMAP sessions subscribe. Waits and streams hear only of deliveries and deletions. It is fed by the service, never by the store, so every front-end's mail
 //! (REST send, SMTP) is announced the same way.
 //!
 //! A `tokio::sync::broadcast` channel: publishing never blocks a delivery, and a subscriber too
@@ -11,6 +12,7 @@
 use std::sync::Arc;
 
 use tokio::sync::{broadcast, watch};
+use tracing::warn;
 
 use super::Service;
 use crate::store::mail::{EntryRecord, Gone, MessageRecord, Removed};
@@ -27,13 +29,40 @@ pub enum EventKind {
     Deleted,
 }
 
+/// What happened, as the hub carries it: [`EventKind`]'s deliveries and deletions, which
+/// waits and streams report, and the changes only a selected IMAP mailbox hears of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Change {
+    /// A message was stored, with a copy for every entry.
+    Received,
+    /// Copies of a message were deleted.
+    Deleted,
+    /// The flags of copies changed (`read`, `starred` or the IMAP flags).
+    Flagged,
+    /// Copies were put in their mailbox: moved from the mailbox `from`, or, with `None`, made
+    /// there as new copies (IMAP COPY).
+    Filed { from: Option<u64> },
+}
+
+impl Change {
+    /// The kind waits and event streams report; `None` for the changes they do not.
+    pub(crate) fn reported(self) -> Option<EventKind> {
+        match self {
+            Change::Received => Some(EventKind::Received),
+            Change::Deleted => Some(EventKind::Deleted),
+            Change::Flagged | Change::Filed { .. } => None,
+        }
+    }
+}
+
 /// One event, shared by every subscriber. It carries the store's records, so it stays inside
 /// the service: front-ends get [`super::stream::Notice`]s and [`super::watch::Waited`]s.
 #[derive(Debug, Clone)]
 pub(crate) struct MailEvent {
-    pub kind: EventKind,
+    pub kind: Change,
     pub message: Arc<MessageRecord>,
-    /// The copies concerned: every copy delivered, or the copies deleted.
+    /// The copies concerned: every copy delivered, the copies deleted, or the copies changed or
+    /// filed (as they are now).
     pub entries: Arc<[EntryRecord]>,
     /// The message as a whole came or went: always for `Received`; for `Deleted`, when its
     /// last copy went. The operator sees only these.
@@ -98,7 +127,7 @@ impl Service {
             return;
         }
         self.inner.events.publish(MailEvent {
-            kind: EventKind::Received,
+            kind: Change::Received,
             message: Arc::new(message.clone()),
             entries: entries.into(),
             whole: true,
@@ -113,10 +142,36 @@ impl Service {
         whole: bool,
     ) {
         self.inner.events.publish(MailEvent {
-            kind: EventKind::Deleted,
+            kind: Change::Deleted,
             message: Arc::new(message),
             entries: entries.into(),
             whole,
+        });
+    }
+
+    /// Announces copies whose flags changed, or (`Filed`) that were put in their mailbox:
+    /// only IMAP sessions hear of these. The change is made already: a store failure to read
+    /// the message for the event is logged, not returned.
+    pub(super) fn announce_changed(&self, kind: Change, entries: Vec<EntryRecord>) {
+        let Some(first) = entries.first() else {
+            return;
+        };
+        if self.inner.events.listeners() == 0 {
+            return;
+        }
+        let message = match self.inner.store.message(first.message) {
+            Ok(Some(m)) => m,
+            Ok(None) => return,
+            Err(e) => {
+                warn!(error = %e, "events: the message of a changed copy could not be read");
+                return;
+            }
+        };
+        self.inner.events.publish(MailEvent {
+            kind,
+            message: Arc::new(message),
+            entries: entries.into(),
+            whole: false,
         });
     }
 

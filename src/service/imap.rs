@@ -7,7 +7,7 @@ use tokio::sync::broadcast;
 
 use super::Service;
 use super::auth::User;
-use super::events::{EventKind, MailEvent};
+use super::events::{Change, MailEvent};
 use crate::error::{Error, Result};
 use crate::store::mail::{self as m, EntryRecord};
 use crate::time::Timestamp;
@@ -115,10 +115,13 @@ pub struct FlagChange {
 /// A change to a watched mailbox, from the service's events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FolderChange {
-    /// Something arrived: read what lies above the last UID known.
+    /// Something arrived (delivered, moved or copied in): read what lies above the last UID
+    /// known.
     Arrived,
-    /// A copy was deleted.
+    /// A copy was deleted or moved out.
     Gone { entry: u64 },
+    /// The flags of a copy changed.
+    Flagged { entry: u64 },
     /// Events were missed: read the mailbox again.
     Lagged,
 }
@@ -136,29 +139,54 @@ impl FolderWatch {
         loop {
             match self.rx.recv().await {
                 Ok(e) => {
-                    let mine = |c: &EntryRecord| {
-                        c.owner == self.folder.owner && c.mailbox == self.folder.mailbox
-                    };
-                    if self.folder.is_all_mail() {
-                        return Some(match e.kind {
-                            EventKind::Received => FolderChange::Arrived,
-                            EventKind::Deleted if e.whole => FolderChange::Gone {
-                                entry: e.message.id,
-                            },
-                            EventKind::Deleted => continue,
-                        });
+                    if let Some(change) = self.change(&e) {
+                        return Some(change);
                     }
-                    let Some(copy) = e.entries.iter().find(|c| mine(c)) else {
-                        continue;
-                    };
-                    return Some(match e.kind {
-                        EventKind::Received => FolderChange::Arrived,
-                        EventKind::Deleted => FolderChange::Gone { entry: copy.id },
-                    });
                 }
                 Err(broadcast::error::RecvError::Lagged(_)) => return Some(FolderChange::Lagged),
                 Err(broadcast::error::RecvError::Closed) => return None,
             }
+        }
+    }
+
+    /// The same events, from where this watch has got to, narrowed to another mailbox.
+    pub fn retarget(self, folder: FolderRef) -> FolderWatch {
+        FolderWatch { folder, ..self }
+    }
+
+    /// What an event means to the mailbox, if anything.
+    fn change(&self, e: &MailEvent) -> Option<FolderChange> {
+        let f = self.folder;
+        if f.is_all_mail() {
+            // The operator's view lists messages, not copies, without flags.
+            return match e.kind {
+                Change::Received => Some(FolderChange::Arrived),
+                Change::Deleted if e.whole => Some(FolderChange::Gone {
+                    entry: e.message.id,
+                }),
+                _ => None,
+            };
+        }
+        let mut own = e.entries.iter().filter(|c| c.owner == f.owner);
+        match e.kind {
+            Change::Received => own
+                .any(|c| c.mailbox == f.mailbox)
+                .then_some(FolderChange::Arrived),
+            Change::Deleted => own
+                .find(|c| c.mailbox == f.mailbox)
+                .map(|c| FolderChange::Gone { entry: c.id }),
+            Change::Flagged => own
+                .find(|c| c.mailbox == f.mailbox)
+                .map(|c| FolderChange::Flagged { entry: c.id }),
+            Change::Filed { from } => own.find_map(|c| {
+                if c.mailbox == f.mailbox {
+                    Some(FolderChange::Arrived)
+                } else if from == Some(f.mailbox) {
+                    Some(FolderChange::Gone { entry: c.id })
+                } else {
+                    None
+                }
+            }),
         }
     }
 }
@@ -380,6 +408,7 @@ impl Service {
                     },
                 )?;
                 if let Some((e, flags)) = changed {
+                    svc.announce_changed(Change::Flagged, vec![e.clone()]);
                     out.push(Copy {
                         uid,
                         received_at: Timestamp(0),
@@ -446,14 +475,22 @@ impl Service {
             for u in at {
                 let new_uid = if keep {
                     let new_id = store.generate_id()?;
-                    store.copy_entry(u.entry, new_id, dest)?.map(|(_, uid)| uid)
+                    let copied = store.copy_entry(u.entry, new_id, dest)?;
+                    if let Some((e, _)) = &copied {
+                        svc.announce_changed(Change::Filed { from: None }, vec![e.clone()]);
+                    }
+                    copied.map(|(_, uid)| uid)
                 } else {
                     let change = m::EntryChange {
                         mailbox: Some(dest),
                         ..Default::default()
                     };
                     match store.update_entry(u.entry, change)? {
-                        Some(_) => store.uid_of(folder.owner, dest, u.entry)?,
+                        Some(e) => {
+                            let from = Some(folder.mailbox);
+                            svc.announce_changed(Change::Filed { from }, vec![e]);
+                            store.uid_of(folder.owner, dest, u.entry)?
+                        }
                         None => None,
                     }
                 };

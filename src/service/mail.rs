@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use tracing::{debug, info};
 
+use super::events::Change;
 use super::filter::{StoreLookup, Viewer};
 use super::message::{Entry, Message};
 use super::operator::SCAN_BUDGET;
@@ -711,6 +712,13 @@ impl Service {
             }
             Err(e) => return Err(e),
         };
+        if updated.mailbox != entry.mailbox {
+            let from = Some(entry.mailbox);
+            self.announce_changed(Change::Filed { from }, vec![updated.clone()]);
+        }
+        if (updated.read, updated.starred) != (entry.read, entry.starred) {
+            self.announce_changed(Change::Flagged, vec![updated.clone()]);
+        }
         debug!(entry = id, "message updated");
         let custom = self.custom_names(updated.owner)?;
         self.view(updated, &custom)
@@ -730,13 +738,15 @@ impl Service {
             self.delete_copy(entry.id)?;
             info!(entry = id, "message deleted");
         } else {
-            self.inner.store.update_entry(
+            let moved = self.inner.store.update_entry(
                 entry.id,
                 EntryChange {
                     mailbox: Some(m::TRASH),
                     ..Default::default()
                 },
             )?;
+            let from = Some(entry.mailbox);
+            self.announce_changed(Change::Filed { from }, moved.into_iter().collect());
             debug!(entry = id, "message moved to trash");
         }
         Ok(())
@@ -847,13 +857,15 @@ impl Service {
             if id == m::TRASH {
                 self.delete_copy(entry)?;
             } else {
-                store.update_entry(
+                let moved = store.update_entry(
                     entry,
                     EntryChange {
                         mailbox: Some(m::TRASH),
                         ..Default::default()
                     },
                 )?;
+                let from = Some(id);
+                self.announce_changed(Change::Filed { from }, moved.into_iter().collect());
             }
             n += 1;
         }

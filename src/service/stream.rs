@@ -13,7 +13,7 @@ use tokio::sync::watch as watch_channel;
 use tracing::warn;
 
 use super::Service;
-use super::events::{EventKind, MailEvent};
+use super::events::{Change, EventKind, MailEvent};
 use super::filter::MessageFilter;
 use super::mail::MessageView;
 use super::message::Message;
@@ -123,23 +123,25 @@ impl EventStream {
 
     /// The notices an event makes for this audience; `None` when a user's session ended.
     async fn notices(&mut self, event: &MailEvent) -> Result<Option<Vec<Notice>>> {
+        let Some(kind) = event.kind.reported() else {
+            return Ok(Some(Vec::new()));
+        };
         let m = &event.message;
-        if event.kind == EventKind::Received {
+        if kind == EventKind::Received {
             let newest = event.entries.iter().map(|e| e.id).chain([m.id]).max();
             self.seen = self.seen.max(newest.unwrap_or(0));
         }
-        let cursor = |position: u64| {
-            (event.kind == EventKind::Received).then(|| keys::encode_cursor(position))
-        };
+        let cursor =
+            |position: u64| (kind == EventKind::Received).then(|| keys::encode_cursor(position));
         // A point read; a deleted message's tags went with it.
-        let tags = match event.kind {
+        let tags = match kind {
             EventKind::Received => self.svc.inner.store.message_tags(m.id)?,
             EventKind::Deleted => Vec::new(),
         };
         match &self.audience {
             Audience::Operator => Ok(Some(if event.whole {
                 vec![Notice {
-                    kind: event.kind,
+                    kind,
                     item: NoticeItem::Operator(Message {
                         tags,
                         ..Message::from(&**m)
@@ -165,7 +167,7 @@ impl EventStream {
                             let mut view = MessageView::of(e, &**m, &custom);
                             view.message.tags = tags.clone();
                             Notice {
-                                kind: event.kind,
+                                kind,
                                 item: NoticeItem::User(view),
                                 cursor: cursor(e.id),
                             }
@@ -199,7 +201,7 @@ impl EventStream {
         let mut notices = Vec::with_capacity(hits.len());
         for (m, entry) in hits.into_iter().rev() {
             let event = MailEvent {
-                kind: EventKind::Received,
+                kind: Change::Received,
                 message: m.into(),
                 entries: entry.into_iter().collect::<Vec<_>>().into(),
                 whole: true,

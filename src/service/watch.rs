@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use tokio::sync::broadcast::error::RecvError;
 
-use super::events::{EventKind, MailEvent};
+use super::events::{Change, MailEvent};
 use super::filter::{MessageFilter, StoreLookup, Viewer};
 use super::mail::FullMessage;
 use super::operator::AdminMessage;
@@ -406,7 +406,7 @@ fn match_event(
     event: &MailEvent,
     look: &dyn Lookup,
 ) -> Option<Hit> {
-    if event.kind != EventKind::Received {
+    if event.kind != Change::Received {
         return None;
     }
     let m = &event.message;
