@@ -14,16 +14,11 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Server, client_runtime, ms};
+use common::{Server, client_runtime, fill_inbox, ms};
 use fakemail::config::Config;
 use fakemail::service::NewUser;
-use fakemail::service::mime;
-use fakemail::store::Store;
-use fakemail::store::mail::{EntryRecord, INBOX, Mailbox, MessageRecord};
-use fakemail::time::Timestamp;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
@@ -36,10 +31,6 @@ const LOGINS: usize = 5;
 /// Messages fetched with RETR at each size.
 const RETRS: usize = 50;
 
-fn cores() -> usize {
-    std::thread::available_parallelism().map_or(2, |n| n.get())
-}
-
 fn raw(n: usize) -> Vec<u8> {
     format!(
         "From: Load Generator <load@example.test>\r\nTo: {USER}\r\nSubject: Fill message {n}\r\n\
@@ -49,53 +40,6 @@ fn raw(n: usize) -> Vec<u8> {
         "x".repeat(1_800)
     )
     .into_bytes()
-}
-
-/// Adds `n` messages to the reader's inbox from one thread per core; flushes.
-fn fill(store: &Store, n: usize) {
-    let raw = raw(0);
-    let summary = mime::summarize(&raw);
-    let owner = store.ensure_owner(USER).expect("owner");
-    let next = AtomicUsize::new(0);
-    std::thread::scope(|s| {
-        for _ in 0..cores() {
-            let (next, raw, summary) = (&next, &raw, &summary);
-            s.spawn(move || {
-                while next.fetch_add(1, Ordering::Relaxed) < n {
-                    let id = store.generate_id().expect("id");
-                    let entry = EntryRecord {
-                        id: store.generate_id().expect("id"),
-                        message: id,
-                        owner,
-                        mailbox: INBOX,
-                        read: false,
-                        starred: false,
-                        bcc: None,
-                    };
-                    let record = MessageRecord {
-                        id,
-                        received_at: Timestamp::now(),
-                        size: raw.len() as u64,
-                        envelope_from: "load@example.test".into(),
-                        envelope_to: vec![USER.into()],
-                        from: summary.from.clone().unwrap_or(Mailbox::default()),
-                        to: summary.to.clone(),
-                        cc: vec![],
-                        reply_to: vec![],
-                        subject: summary.subject.clone(),
-                        snippet: summary.snippet.clone(),
-                        message_id: summary.message_id.clone(),
-                        has_attachments: false,
-                        entries: vec![entry.id],
-                    };
-                    store
-                        .insert_message(&record, raw, &[entry], &[])
-                        .expect("insert");
-                }
-            });
-        }
-    });
-    store.flush().expect("flush");
 }
 
 /// A POP3 client over raw TCP.
@@ -187,7 +131,7 @@ fn main() {
     println!("|---|---|---|---|---|");
     let mut filled = 0;
     for size in SIZES {
-        fill(server.store(), size - filled);
+        fill_inbox(server.store(), USER, &raw(0), size - filled);
         filled = size;
         let (login, uidl, retr) = clients.block_on(async {
             let mut logins = Vec::new();

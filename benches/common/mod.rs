@@ -4,11 +4,14 @@
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use fakemail::config::{Config, DataDir};
-use fakemail::service::Service;
+use fakemail::service::{Service, mime};
 use fakemail::store::Store;
+use fakemail::store::mail::{EntryRecord, INBOX, Mailbox, MessageRecord};
+use fakemail::time::Timestamp;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::runtime::Runtime;
@@ -21,6 +24,8 @@ pub struct Server {
     pub smtp: SocketAddr,
     /// The POP3 listener's address (on in the default config).
     pub pop3: Option<SocketAddr>,
+    /// The IMAP listener's address (on in the default config).
+    pub imap: Option<SocketAddr>,
     /// The running server's service, for work done through the library.
     pub service: Service,
     /// The data dir, removed after the server stops.
@@ -45,6 +50,7 @@ impl Server {
             addr: running.http_addr(),
             smtp: running.smtp_addr(),
             pop3: running.pop3_addr(),
+            imap: running.imap_addr(),
             service: running.service().clone(),
             dir,
             running: Some(running),
@@ -63,6 +69,58 @@ impl Drop for Server {
             rt.block_on(running.shutdown()).expect("server run");
         }
     }
+}
+
+/// The cores of this machine (2 where that cannot be told).
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
+/// Adds `n` copies of the message `raw` to `user`'s inbox with `Store::insert_message`, from
+/// one thread per core (not through the service: no events, no filters); flushes.
+pub fn fill_inbox(store: &Store, user: &str, raw: &[u8], n: usize) {
+    let summary = mime::summarize(raw);
+    let owner = store.ensure_owner(user).expect("owner");
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..cores() {
+            let (next, summary) = (&next, &summary);
+            s.spawn(move || {
+                while next.fetch_add(1, Ordering::Relaxed) < n {
+                    let id = store.generate_id().expect("id");
+                    let entry = EntryRecord {
+                        id: store.generate_id().expect("id"),
+                        message: id,
+                        owner,
+                        mailbox: INBOX,
+                        read: false,
+                        starred: false,
+                        bcc: None,
+                    };
+                    let record = MessageRecord {
+                        id,
+                        received_at: Timestamp::now(),
+                        size: raw.len() as u64,
+                        envelope_from: "load@example.test".into(),
+                        envelope_to: vec![user.into()],
+                        from: summary.from.clone().unwrap_or(Mailbox::default()),
+                        to: summary.to.clone(),
+                        cc: vec![],
+                        reply_to: vec![],
+                        subject: summary.subject.clone(),
+                        snippet: summary.snippet.clone(),
+                        message_id: summary.message_id.clone(),
+                        has_attachments: false,
+                        entries: vec![entry.id],
+                    };
+                    store
+                        .insert_message(&record, raw, &[entry], &[])
+                        .expect("insert");
+                }
+            });
+        }
+    });
+    store.flush().expect("flush");
 }
 
 /// The runtime the benchmark's clients run on: their own, so that the server's workers serve
