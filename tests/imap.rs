@@ -577,6 +577,42 @@ async fn append_copy_and_move_with_uidplus() {
 }
 
 #[tokio::test]
+async fn long_lines_get_bad_and_the_session_goes_on() {
+    let (srv, token, addr) = server_with_mail(1).await;
+    let mut c = Imap::login(addr, BOB).await;
+    c.ok("SELECT INBOX").await;
+    // A line over 64 KiB is answered, tagged, without being kept whole.
+    let long = "x".repeat(200 * 1024);
+    let (_, t) = c.cmd(&format!("SEARCH TEXT {long}")).await;
+    assert!(t.contains("BAD") && t.contains("too long"), "{t}");
+    c.ok("NOOP").await;
+    // A cut command's non-synchronising literal is dropped with it, even when its bytes
+    // look like commands.
+    let literal = "z1 LOGOUT\r\nzzzzzzz\r\n";
+    assert_eq!(literal.len(), 20);
+    let (_, t) = c
+        .cmd(&format!("APPEND INBOX ({long}) {{20+}}\r\n{literal}"))
+        .await;
+    assert!(t.contains("BAD") && t.contains("too long"), "{t}");
+    c.ok("NOOP").await;
+    // A message far over the line limit goes through as a literal, byte for byte.
+    let msg = format!("Subject: big\r\n\r\n{}\r\n", "y".repeat(300 * 1024));
+    let (_, t) = c
+        .cmd(&format!("APPEND INBOX {{{}+}}\r\n{msg}", msg.len()))
+        .await;
+    assert!(t.contains("OK [APPENDUID "), "{t}");
+    let all = inbox(&srv, &token).await;
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[0]["size"], msg.len());
+    // A malformed command gets a BAD with its own tag, so a client waiting for it is answered.
+    c.send("q7 FETCH (\r\n").await;
+    let t = c.line().await;
+    assert!(t.starts_with("q7 BAD "), "{t}");
+    c.ok("LOGOUT").await;
+    srv.stop().await;
+}
+
+#[tokio::test]
 async fn mbsync_pulls_a_maildir_byte_identical_to_rest_raw() {
     if !found("mbsync") {
         return missing("mbsync (Debian isync)");

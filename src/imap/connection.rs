@@ -7,17 +7,21 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use imap_next::Interrupt;
+use imap_next::State;
 use imap_next::imap_types::auth::{AuthMechanism, AuthenticateData};
 use imap_next::imap_types::command::CommandBody;
 use imap_next::imap_types::core::Tag;
+use imap_next::imap_types::response::Greeting;
 use imap_next::imap_types::response::{CommandContinuationRequest, Response, Status};
-use imap_next::server::{Event, Options, ResponseHandle, Server};
+use imap_next::server::{Error as ServerError, Event, Options, ResponseHandle, Server};
 use imap_next::stream::{Error as StreamError, Stream};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tracing::debug;
 
 use super::Settings;
+use super::limit::{LineLimit, MAX_LINE};
 use super::session::{After, Session};
 use crate::listener::start_tls;
 use crate::service::Service;
@@ -31,13 +35,75 @@ const TLS_TIMEOUT: Duration = Duration::from_secs(30);
 fn options(settings: &Settings) -> Options {
     let mut o = Options::default();
     o.max_literal_size = settings.max_literal;
-    // A command may carry its literal plus the rest of its line.
-    o.max_command_size = settings.max_literal.saturating_add(64 * 1024);
+    // A command may carry its literal plus the rest of its line; the line alone is bounded
+    // by the LineLimit in front.
+    o.max_command_size = settings
+        .max_literal
+        .saturating_add(u32::try_from(MAX_LINE).unwrap_or(u32::MAX));
     o
 }
 
+/// imap-next's server, fed through the [`LineLimit`].
+struct Limited {
+    server: Server,
+    limit: LineLimit,
+    /// What the limit passed of the latest input.
+    passed: Vec<u8>,
+}
+
+impl Limited {
+    fn new(settings: &Settings, greeting: Greeting<'static>) -> Limited {
+        Limited {
+            server: Server::new(options(settings), greeting),
+            limit: LineLimit::new(MAX_LINE, settings.max_literal),
+            passed: Vec::new(),
+        }
+    }
+}
+
+impl State for Limited {
+    type Event = Event;
+    type Error = ServerError;
+
+    fn enqueue_input(&mut self, bytes: &[u8]) {
+        self.passed.clear();
+        self.limit.filter(bytes, &mut self.passed);
+        self.server.enqueue_input(&self.passed);
+        // Do not keep a large read's worth of memory for the connection's life.
+        if self.passed.capacity() > MAX_LINE {
+            self.passed = Vec::new();
+        }
+    }
+
+    fn next(&mut self) -> Result<Event, Interrupt<ServerError>> {
+        self.server.next()
+    }
+}
+
+/// The `BAD` for input imap-next could not take, tagged when the input starts with a tag, so
+/// that a client waiting for its command's answer gets one; `None` where imap-next has
+/// answered itself (a literal over the limit).
+fn refusal(e: &ServerError, cut: bool) -> Option<Status<'static>> {
+    let bytes = match e {
+        ServerError::LiteralTooLong { .. } => return None,
+        ServerError::MalformedMessage { discarded_bytes }
+        | ServerError::ExpectedCrlfGotLf { discarded_bytes }
+        | ServerError::CommandTooLong { discarded_bytes } => discarded_bytes.declassify(),
+    };
+    let tag = bytes
+        .split(|&b| b == b' ')
+        .next()
+        .and_then(|t| Tag::try_from(t.to_vec()).ok());
+    let text = if cut {
+        "command line too long (the limit is 64 KiB; send long data as a literal)"
+    } else {
+        "malformed command"
+    };
+    Status::bad(tag, None, text).ok()
+}
+
 /// Sends what is queued up to and including `last`, within [`GOODBYE_TIMEOUT`].
-async fn send_until(stream: &mut Stream, server: &mut Server, last: ResponseHandle) -> bool {
+async fn send_until(stream: &mut Stream, server: &mut Limited, last: ResponseHandle) -> bool {
     let sent = tokio::time::timeout(GOODBYE_TIMEOUT, async {
         loop {
             match stream.next(&mut *server).await {
@@ -51,20 +117,22 @@ async fn send_until(stream: &mut Stream, server: &mut Server, last: ResponseHand
     sent.unwrap_or(false)
 }
 
-async fn bye(stream: &mut Stream, server: &mut Server, text: &'static str) {
+async fn bye(stream: &mut Stream, server: &mut Limited, text: &'static str) {
     if let Ok(status) = Status::bye(None, text) {
-        let handle = server.enqueue_status(status);
+        let handle = server.server.enqueue_status(status);
         send_until(stream, server, handle).await;
     }
 }
 
-fn enqueue(server: &mut Server, responses: Vec<Response<'static>>) -> Option<ResponseHandle> {
+fn enqueue(server: &mut Limited, responses: Vec<Response<'static>>) -> Option<ResponseHandle> {
     let mut last = None;
     for r in responses {
         last = Some(match r {
-            Response::Data(d) => server.enqueue_data(d),
-            Response::Status(s) => server.enqueue_status(s),
-            Response::CommandContinuationRequest(c) => server.enqueue_continuation_request(c),
+            Response::Data(d) => server.server.enqueue_data(d),
+            Response::Status(s) => server.server.enqueue_status(s),
+            Response::CommandContinuationRequest(c) => {
+                server.server.enqueue_continuation_request(c)
+            }
         });
     }
     last
@@ -87,7 +155,7 @@ pub async fn run(
     mut stop: watch::Receiver<bool>,
 ) {
     let mut session = Session::new(service.clone(), settings.tls.is_some());
-    let mut server = Server::new(options(settings), session.greeting());
+    let mut server = Limited::new(settings, session.greeting());
     let mut stream = Stream::insecure(stream);
     let mut watch: Option<(FolderRef, FolderWatch)> = None;
     let mut idling: Option<Tag<'static>> = None;
@@ -146,10 +214,8 @@ pub async fn run(
             Ok(Err(StreamError::State(e))) => {
                 debug!(peer = %peer, error = %e, "IMAP: malformed input");
                 // imap-next has answered a literal too long itself; anything else gets BAD.
-                if !matches!(e, imap_next::server::Error::LiteralTooLong { .. })
-                    && let Ok(s) = Status::bad(None, None, "malformed command")
-                {
-                    server.enqueue_status(s);
+                if let Some(s) = refusal(&e, server.limit.take_cut()) {
+                    server.server.enqueue_status(s);
                 }
                 continue;
             }
@@ -208,7 +274,7 @@ pub async fn run(
                                 // imap-next always opens with a greeting; after STARTTLS it
                                 // is an untagged OK with the new capabilities, which clients
                                 // take as any untagged OK.
-                                server = Server::new(options(settings), session.greeting());
+                                server = Limited::new(settings, session.greeting());
                             }
                             Err(e) => {
                                 debug!(peer = %peer, error = %e, "IMAP STARTTLS failed");
@@ -224,7 +290,7 @@ pub async fn run(
                 let tag = command_authenticate.tag;
                 if command_authenticate.mechanism != AuthMechanism::Plain {
                     if let Ok(s) = Status::no(Some(tag), None, "only AUTHENTICATE PLAIN") {
-                        let _ = server.authenticate_finish(s);
+                        let _ = server.server.authenticate_finish(s);
                     }
                     continue;
                 }
@@ -232,13 +298,13 @@ pub async fn run(
                     Some(r) => {
                         let reply = session.authenticate_plain(tag, r.declassify()).await;
                         if let Response::Status(s) = reply {
-                            let _ = server.authenticate_finish(s);
+                            let _ = server.server.authenticate_finish(s);
                         }
                     }
                     None => {
                         authenticating = Some(tag);
                         let c = CommandContinuationRequest::base64(Vec::new());
-                        let _ = server.authenticate_continue(c);
+                        let _ = server.server.authenticate_continue(c);
                     }
                 }
             }
@@ -256,18 +322,18 @@ pub async fn run(
                     },
                 };
                 if let Response::Status(s) = reply {
-                    let _ = server.authenticate_finish(s);
+                    let _ = server.server.authenticate_finish(s);
                 }
             }
             Event::IdleCommandReceived { tag } => {
                 if session.selected().is_none() {
                     if let Ok(s) = Status::bad(Some(tag), None, "select a mailbox first") {
-                        let _ = server.idle_reject(s);
+                        let _ = server.server.idle_reject(s);
                     }
                     continue;
                 }
                 if let Ok(c) = CommandContinuationRequest::basic(None, "idling") {
-                    let _ = server.idle_accept(c);
+                    let _ = server.server.idle_accept(c);
                 }
                 idling = Some(tag);
                 let updates = session.updates(true).await;
@@ -277,7 +343,7 @@ pub async fn run(
                 if let Some(tag) = idling.take()
                     && let Ok(s) = Status::ok(Some(tag), None, "IDLE done")
                 {
-                    server.enqueue_status(s);
+                    server.server.enqueue_status(s);
                 }
             }
             Event::GreetingSent { .. } | Event::ResponseSent { .. } => {}

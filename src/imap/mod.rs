@@ -4,12 +4,14 @@
 //!
 //! - [`session`]: the protocol state machine over parsed commands, without I/O.
 //! - [`fetch`]: FETCH data items and SEARCH keys over one message.
+//! - [`limit`]: the bound on a command line's length, applied before imap-next buffers it.
 //! - [`utf7`]: modified UTF-7 mailbox names, for clients without UTF-8 enabled.
 //! - [`connection`]: one connection: imap-next's framing (literals, continuations, IDLE,
 //!   AUTHENTICATE), STARTTLS, the idle timeout and the selected mailbox's events.
 
 pub mod connection;
 pub mod fetch;
+pub mod limit;
 pub mod session;
 pub mod utf7;
 
