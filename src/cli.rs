@@ -246,6 +246,18 @@ pub struct ServeArgs {
     )]
     pub max_messages: u64,
 
+    /// Refuse new mail while the data dir's filesystem has less free space than this, e.g.
+    /// `64MiB`; `0` turns the check off.
+    ///
+    /// SMTP then answers 452 4.3.1 (at MAIL and after DATA), a REST or Mailpit send HTTP 507
+    /// `storage_full`, IMAP APPEND `NO [OVERQUOTA]`, and /readyz 507; stored mail can still be
+    /// read. New mail is taken again by itself once there is room. Keep it well above the
+    /// largest message (see --max-message-size), so that the store never meets a full disk in
+    /// the middle of a write. Units as for --max-body-size.
+    #[arg(long, env = "FAKEMAIL_MIN_FREE_SPACE", default_value = "64MiB", value_name = "SIZE",
+          value_parser = parse_size_or_zero)]
+    pub min_free_space: u64,
+
     /// Memory for the store's page cache, e.g. `16MiB`.
     ///
     /// Units as for --max-body-size.
@@ -579,6 +591,14 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("`{s}` is out of range"))
 }
 
+/// `0`, or a size as [`parse_size`] reads it.
+pub fn parse_size_or_zero(s: &str) -> Result<u64, String> {
+    if s.trim() == "0" {
+        return Ok(0);
+    }
+    parse_size(s)
+}
+
 /// A plain `http://host:port` base URL, without a trailing slash.
 pub fn parse_http_url(s: &str) -> Result<String, String> {
     let s = s.trim().trim_end_matches('/');
@@ -620,6 +640,10 @@ mod tests {
         assert!(parse_size("0").is_err());
         assert!(parse_size("1TB").is_err());
         assert!(parse_size("lots").is_err());
+        assert_eq!(parse_size_or_zero("0"), Ok(0));
+        assert_eq!(parse_size_or_zero("64MiB"), Ok(64 << 20));
+        assert!(parse_size_or_zero("0x").is_err());
+        assert!(parse_size_or_zero("-1").is_err());
         assert_eq!(
             parse_positive_duration("7d"),
             Ok(Duration::from_secs(7 * 86_400))

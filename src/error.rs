@@ -64,6 +64,11 @@ pub enum Error {
     /// The named thing does not exist (or is not visible to the caller).
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// No room for new mail: the data dir's filesystem has less free space than
+    /// `--min-free-space`, or a write to the store failed (a full or failing disk). Mail
+    /// already stored can still be read; the detail is logged, never shown to clients.
+    #[error("the server's disk is full: new mail is refused until space is freed; try again later")]
+    StorageFull,
     /// The embedded store failed; the detail is logged, never shown to clients.
     #[error("storage error: {0}")]
     Store(#[from] crate::store::StoreError),

@@ -17,7 +17,7 @@ use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
 use crate::config::{CompatAuth, Config, DRAIN_TIMEOUT};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::service::Service;
 use crate::smtp::tls::{Tls, TlsError};
 use crate::store::Store;
@@ -594,7 +594,14 @@ pub async fn run(
     if let Some(r) = retention {
         let _ = r.await;
     }
-    service.flushed().await?;
+    service.flushed().await.map_err(|e| match e {
+        Error::StorageFull => Error::Internal(
+            "the final flush of the store failed: its disk is full or failing; every message \
+             acknowledged before is kept, and a restart with room on the disk reopens the store"
+                .into(),
+        ),
+        e => e,
+    })?;
     info!("store flushed; stopped");
     Ok(())
 }

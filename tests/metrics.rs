@@ -194,9 +194,11 @@ async fn scrape(srv: &TestServer) -> Metrics {
 }
 
 /// Every family, with its type.
-const FAMILIES: [(&str, &str); 18] = [
+const FAMILIES: [(&str, &str); 20] = [
     ("fakemail_build_info", "gauge"),
     ("fakemail_ready", "gauge"),
+    ("fakemail_storage_full", "gauge"),
+    ("fakemail_storage_free_bytes", "gauge"),
     ("fakemail_uptime_seconds", "gauge"),
     ("fakemail_messages", "gauge"),
     ("fakemail_message_bytes", "gauge"),
@@ -238,6 +240,10 @@ async fn metrics_are_open_well_formed_and_name_no_one() {
     let version = env!("CARGO_PKG_VERSION");
     assert_eq!(m.n("fakemail_build_info", &[("version", version)]), 1);
     assert_eq!(m.n("fakemail_ready", &[]), 1);
+    for reason in ["min_free_space", "write_failed"] {
+        assert_eq!(m.n("fakemail_storage_full", &[("reason", reason)]), 0);
+    }
+    assert!(m.n("fakemail_storage_free_bytes", &[]) > 0);
     let up = m.get("fakemail_uptime_seconds", &[]).unwrap();
     assert!((0.0..3600.0).contains(&up), "{up}");
     assert_eq!(m.n("fakemail_users", &[]), 1);

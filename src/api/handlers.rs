@@ -57,14 +57,16 @@ pub async fn health() -> Result<Response, Rejection> {
 /// Readiness
 ///
 /// 200 only once the store is open and every listener is bound; 503 `not_ready` while the
-/// server starts and from the moment shutdown begins, while in-flight requests drain. Point
-/// load balancers and start-up scripts here.
+/// server starts and from the moment shutdown begins, while in-flight requests drain; 507
+/// `storage_full` while new mail is refused for lack of disk space. Point load balancers and
+/// start-up scripts here.
 #[utoipa::path(
     get, path = routes::READYZ.template, tag = "service",
     operation_id = "ready",
     responses(
         (status = 200, description = "The server is ready.", body = Ready),
         (status = 503, response = NotReady),
+        (status = 507, response = StorageFull),
         (status = "default", response = ErrorResponse),
     )
 )]
@@ -391,6 +393,7 @@ fn segment(raw: &str) -> Result<String, Rejection> {
         (status = 422, description = "`invalid_body`, `no_recipients`, `too_many_recipients`, \
             `invalid_address` (field `to[1]`, `cc[0]`, `bcc[2]`, `reply_to`) or `invalid_header` \
             (field `subject` or `headers.<name>`).", body = Envelope),
+        (status = 507, response = StorageFull),
         (status = "default", description = "Also `injected_fault`, with the status of a \
             fault-injection rule at `api_send`, and the errors of every endpoint.",
             body = Envelope),

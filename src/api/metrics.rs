@@ -168,9 +168,28 @@ pub async fn render(svc: &Service, http: &HttpCounts) -> Result<String> {
     e.family(
         "fakemail_ready",
         Gauge,
-        "1 while every listener serves (GET /readyz answers 200), 0 while starting or draining.",
+        "1 while GET /readyz answers 200: every listener serves and there is room for new mail.",
     )
     .sample(&[], u64::from(svc.check_ready().is_ok()));
+    let space = svc.space().status();
+    e.family(
+        "fakemail_storage_full",
+        Gauge,
+        "1 while new mail is refused for lack of disk space, by reason: min_free_space (free \
+         space below --min-free-space; lifts by itself) or write_failed (a write to the store \
+         failed; until a restart).",
+    )
+    .sample(&[("reason", "min_free_space")], u64::from(space.low))
+    .sample(&[("reason", "write_failed")], u64::from(space.write_failed));
+    e.family(
+        "fakemail_storage_free_bytes",
+        Gauge,
+        "Bytes free on the data dir's filesystem (for unprivileged users), measured at most \
+         every 100 ms.",
+    );
+    if let Some(free) = space.free {
+        e.sample(&[], free);
+    }
     e.family(
         "fakemail_uptime_seconds",
         Gauge,

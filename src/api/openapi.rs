@@ -127,6 +127,7 @@ pub fn document() -> &'static str {
         TooManyAttempts,
         NotReady,
         ShuttingDown,
+        StorageFull,
         Raw,
         Html,
         Attachment,
@@ -592,6 +593,9 @@ error_responses! {
     NotReady with retry_after;
     /// `not_ready`: the server shut down while the request waited.
     ShuttingDown;
+    /// `storage_full`: new mail is refused: the data dir's disk has less free space than
+    /// `--min-free-space`, or a write to the store failed (then until a restart).
+    StorageFull;
 }
 
 /// A message's source.

@@ -305,6 +305,13 @@ pub const CODES: &[(&str, &str, &str)] = &[
         "`GET /readyz` while the server starts or shuts down (see `Retry-After`, seconds); a \
          wait open when the server shuts down",
     ),
+    (
+        "507",
+        "storage_full",
+        "a send, or `GET /readyz`, while new mail is refused: the data dir's disk has less \
+         free space than `--min-free-space`, or a write to the store failed (a full or failing \
+         disk; then until a restart)",
+    ),
 ];
 
 /// The schema of an error's `code`: an enum of [`CODES`], with a table of them as its
@@ -430,6 +437,10 @@ impl From<&Error> for ApiError {
                 a.retry_after = Some(1);
                 a
             }
+            // Logged where it was found (the free-space guard), not at every refusal.
+            Error::StorageFull => {
+                ApiError::new(S::INSUFFICIENT_STORAGE, "storage_full", e.to_string())
+            }
             Error::Store(_) | Error::Internal(_) => {
                 error!(error = %e, "internal error while handling a request");
                 ApiError::new(
@@ -533,6 +544,7 @@ mod tests {
             (Error::InvalidToken, 401, "invalid_token"),
             (Error::NotFound("message"), 404, "not_found"),
             (Error::NotReady, 503, "not_ready"),
+            (Error::StorageFull, 507, "storage_full"),
             (
                 Error::WaitTimeout {
                     waited: Duration::from_secs(30),

@@ -367,7 +367,7 @@ impl Session {
         let result = self.dispatch(command, &mut out, &mut after).await;
         let done = match result {
             Ok(r) => r,
-            Err(e) => status(Some(tag), StatusKind::No, None, no_text(&e)),
+            Err(e) => status(Some(tag), StatusKind::No, no_code(&e), no_text(&e)),
         };
         out.push(done);
         Answer {
@@ -1288,9 +1288,16 @@ fn wildcard_match(pattern: &str, name: &str) -> bool {
     go(&p, &n)
 }
 
+/// The response code of a NO for a service error, where RFC 5530 has one: OVERQUOTA for a
+/// full disk, as Dovecot answers an APPEND then.
+fn no_code(e: &Error) -> Option<Code<'static>> {
+    matches!(e, Error::StorageFull).then_some(Code::OverQuota)
+}
+
 /// The text of a NO for a service error.
 fn no_text(e: &Error) -> String {
     match e {
+        Error::StorageFull => "not enough disk space on the server; try again later".into(),
         Error::NotFound(what) => format!("no such {what}"),
         Error::MailboxExists => "a mailbox of that name exists".into(),
         Error::MailboxNotEmpty => "the mailbox is not empty".into(),

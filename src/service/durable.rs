@@ -64,7 +64,8 @@ impl Service {
     /// Waits until every write this process finished before the call is on disk.
     ///
     /// # Errors
-    /// [`Error::Internal`] when the flush that covers this call failed (the failure is logged).
+    /// [`Error::StorageFull`] when the flush that covers this call failed with an I/O error (a
+    /// full or failing disk), [`Error::Internal`] when it failed otherwise (logged either way).
     pub async fn flushed(&self) -> Result<()> {
         let flush = &self.inner.flush;
         let mut done = flush.done.subscribe();
@@ -86,6 +87,8 @@ impl Service {
             .map_err(|_| Error::Internal("the flusher is gone".into()))?;
         if ok {
             Ok(())
+        } else if self.inner.space.write_failed() {
+            Err(Error::StorageFull)
         } else {
             Err(Error::Internal("flushing the store failed".into()))
         }
@@ -112,7 +115,11 @@ impl GroupFlush {
                 .is_some_and(|inner| match inner.store.flush() {
                     Ok(()) => true,
                     Err(e) => {
-                        error!(error = %e, "flushing the store failed");
+                        match inner.space.write_failure(Error::Store(e)) {
+                            // A full or failing disk: the guard logged it, once.
+                            Error::StorageFull => {}
+                            e => error!(error = %e, "flushing the store failed"),
+                        }
                         false
                     }
                 });

@@ -509,7 +509,8 @@ impl Service {
     /// owner alone.
     ///
     /// # Errors
-    /// [`Error::MessageTooLarge`] over `--max-message-size`.
+    /// [`Error::MessageTooLarge`] over `--max-message-size`; [`Error::StorageFull`] below
+    /// `--min-free-space` or when the store cannot write.
     pub async fn append(
         &self,
         folder: FolderRef,
@@ -518,59 +519,73 @@ impl Service {
         received_at: Option<Timestamp>,
     ) -> Result<(u32, u32)> {
         self.offload(move |svc| {
-            let store = &svc.inner.store;
             let size = raw.len() as u64;
             let limit = svc.inner.settings.max_message_size;
             if size > limit {
                 return Err(Error::MessageTooLarge { size, limit });
             }
-            let summary = super::mime::summarize(&raw);
-            let id = store.generate_id()?;
-            let entry = EntryRecord {
-                id: store.generate_id()?,
-                message: id,
-                owner: folder.owner,
-                mailbox: folder.mailbox,
-                read: flags.read.unwrap_or(false),
-                starred: flags.starred.unwrap_or(false),
-                bcc: None,
-            };
-            let envelope = super::mail::Envelope {
-                from: summary
-                    .from
-                    .as_ref()
-                    .map(|f| f.address.clone())
-                    .unwrap_or_default(),
-                to: vec![],
-            };
-            let (record, tags) = super::mail::new_record(
-                id,
-                received_at.unwrap_or_else(Timestamp::now),
-                size,
-                summary,
-                &envelope,
-                vec![entry.id],
-            );
-            store.insert_message(&record, &raw, std::slice::from_ref(&entry), &tags)?;
-            let uid = store
-                .uid_of(folder.owner, folder.mailbox, entry.id)?
-                .unwrap_or(0);
-            let imap = ImapFlags {
-                answered: flags.answered.unwrap_or(false),
-                deleted: flags.deleted.unwrap_or(false),
-                draft: flags.draft.unwrap_or(false),
-                keywords: flags.add_keywords.clone(),
-            };
-            if imap != ImapFlags::default() {
-                store.set_imap_flags(folder.owner, folder.mailbox, uid, None, None, |_| {
-                    imap.clone()
-                })?;
-            }
-            svc.announce_received(&record, std::slice::from_ref(&entry));
-            let validity = store.uid_state(folder.owner, folder.mailbox)?.validity;
-            Ok((validity, uid))
+            svc.inner.space.check()?;
+            svc.append_blocking(folder, raw, flags, received_at, size)
+                .map_err(|e| svc.inner.space.write_failure(e))
         })
         .await
+    }
+
+    /// The writes of [`Service::append`], once the message is known to fit.
+    fn append_blocking(
+        &self,
+        folder: FolderRef,
+        raw: Vec<u8>,
+        flags: FlagChange,
+        received_at: Option<Timestamp>,
+        size: u64,
+    ) -> Result<(u32, u32)> {
+        let store = &self.inner.store;
+        let summary = super::mime::summarize(&raw);
+        let id = store.generate_id()?;
+        let entry = EntryRecord {
+            id: store.generate_id()?,
+            message: id,
+            owner: folder.owner,
+            mailbox: folder.mailbox,
+            read: flags.read.unwrap_or(false),
+            starred: flags.starred.unwrap_or(false),
+            bcc: None,
+        };
+        let envelope = super::mail::Envelope {
+            from: summary
+                .from
+                .as_ref()
+                .map(|f| f.address.clone())
+                .unwrap_or_default(),
+            to: vec![],
+        };
+        let (record, tags) = super::mail::new_record(
+            id,
+            received_at.unwrap_or_else(Timestamp::now),
+            size,
+            summary,
+            &envelope,
+            vec![entry.id],
+        );
+        store.insert_message(&record, &raw, std::slice::from_ref(&entry), &tags)?;
+        let uid = store
+            .uid_of(folder.owner, folder.mailbox, entry.id)?
+            .unwrap_or(0);
+        let imap = ImapFlags {
+            answered: flags.answered.unwrap_or(false),
+            deleted: flags.deleted.unwrap_or(false),
+            draft: flags.draft.unwrap_or(false),
+            keywords: flags.add_keywords.clone(),
+        };
+        if imap != ImapFlags::default() {
+            store.set_imap_flags(folder.owner, folder.mailbox, uid, None, None, |_| {
+                imap.clone()
+            })?;
+        }
+        self.announce_received(&record, std::slice::from_ref(&entry));
+        let validity = store.uid_state(folder.owner, folder.mailbox)?.validity;
+        Ok((validity, uid))
     }
 
     /// Deletes one of a user's own mailboxes with the copies in it, for good (IMAP DELETE,

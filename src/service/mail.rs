@@ -287,7 +287,8 @@ impl Service {
     /// [`Service::send`] do).
     ///
     /// # Errors
-    /// [`Error::MessageTooLarge`] over `--max-message-size`; store failures.
+    /// [`Error::MessageTooLarge`] over `--max-message-size`; [`Error::StorageFull`] below
+    /// `--min-free-space` or when the store cannot write; store failures.
     pub async fn deliver(&self, d: Delivery) -> Result<Delivered> {
         self.offload(move |svc| svc.deliver_blocking(d)).await
     }
@@ -299,6 +300,13 @@ impl Service {
         if size > limit {
             return Err(Error::MessageTooLarge { size, limit });
         }
+        self.inner.space.check()?;
+        self.store_delivery(d, size)
+            .map_err(|e| self.inner.space.write_failure(e))
+    }
+
+    /// The writes of [`Service::deliver_blocking`], once the message is known to fit.
+    fn store_delivery(&self, d: Delivery, size: u64) -> Result<Delivered> {
         let store = &self.inner.store;
         let summary = mime::summarize(&d.raw);
         let message_id = store.generate_id()?;
@@ -405,7 +413,7 @@ impl Service {
     /// list (on the sender's copy only).
     ///
     /// # Errors
-    /// [`Error::MessageTooLarge`]; store and flush failures.
+    /// [`Error::MessageTooLarge`]; [`Error::StorageFull`]; store and flush failures.
     pub async fn submit(&self, s: Submission) -> Result<Delivered> {
         let delivered = self
             .offload(move |svc| {

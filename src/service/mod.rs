@@ -25,6 +25,7 @@ pub mod mime;
 pub mod operator;
 pub mod password;
 pub mod search;
+pub mod space;
 pub mod stats;
 pub mod stream;
 pub mod tags;
@@ -64,6 +65,9 @@ pub struct Settings {
     pub max_message_size: u64,
     /// Most messages kept; the oldest go beyond it (0: no cap).
     pub max_messages: u64,
+    /// New mail is refused while the data dir's filesystem has less free space, in bytes
+    /// (0: no check).
+    pub min_free_space: u64,
     /// Whether fault injection may be used (`--chaos`).
     pub chaos: bool,
     /// Fault-injection rules to start with (`--chaos-rule`).
@@ -100,6 +104,8 @@ struct Inner {
     chaos: chaos::Chaos,
     /// Shared flushes for durable acknowledgements.
     flush: Arc<durable::GroupFlush>,
+    /// Whether there is room for new mail (`--min-free-space`, failed writes).
+    space: space::Space,
 }
 
 impl Service {
@@ -108,6 +114,7 @@ impl Service {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let chaos = chaos::Chaos::new(settings.chaos, settings.chaos_rules.clone());
         let admin_ttl = settings.session_ttl.min(MAX_ADMIN_SESSION_TTL);
+        let space = space::Space::new(store.dir(), settings.min_free_space);
         Service {
             inner: Arc::new(Inner {
                 chaos,
@@ -122,6 +129,7 @@ impl Service {
                 stats: stats::Stats::default(),
                 ready: std::sync::atomic::AtomicBool::new(false),
                 flush: Arc::default(),
+                space,
             }),
         }
     }
@@ -140,6 +148,12 @@ impl Service {
     /// The fault-injection rules.
     pub fn chaos(&self) -> &chaos::Chaos {
         &self.inner.chaos
+    }
+
+    /// The free-space guard: the SMTP front-end asks it at MAIL, the service before every new
+    /// message, `/readyz` and the metrics for how things stand.
+    pub fn space(&self) -> &space::Space {
+        &self.inner.space
     }
 
     /// The settings in force.
@@ -208,16 +222,16 @@ impl Service {
             .store(ready, std::sync::atomic::Ordering::SeqCst);
     }
 
-    /// Whether the server is ready for clients.
+    /// Whether the server is ready for clients: serving, and with room for new mail.
     ///
     /// # Errors
-    /// [`Error::NotReady`] while it starts or drains.
+    /// [`Error::NotReady`] while it starts or drains; [`Error::StorageFull`] while new mail is
+    /// refused for lack of space or after a failed write.
     pub fn check_ready(&self) -> Result<()> {
-        if self.inner.ready.load(std::sync::atomic::Ordering::SeqCst) {
-            Ok(())
-        } else {
-            Err(Error::NotReady)
+        if !self.inner.ready.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(Error::NotReady);
         }
+        self.inner.space.check()
     }
 
     /// Deletes (or with `dry_run` measures) every message older than `age`.

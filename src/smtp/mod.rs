@@ -72,8 +72,9 @@ impl Protocol for Smtp {
         peer: SocketAddr,
         stop: watch::Receiver<bool>,
     ) {
-        let session =
-            session::Session::new(self.session.clone(), peer).with_chaos(self.ctx.service.chaos());
+        let session = session::Session::new(self.session.clone(), peer)
+            .with_chaos(self.ctx.service.chaos())
+            .with_space(self.ctx.service.space());
         let _ = stream.set_nodelay(true);
         connection::run(stream, session, &self.ctx, stop).await;
     }

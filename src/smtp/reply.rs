@@ -112,6 +112,11 @@ pub fn for_error(e: &Error) -> Reply {
         ),
         Error::Invalid { message, .. } => Reply::new(550, "5.1.3", message.clone()),
         Error::InjectedFault(fault) => for_fault(fault),
+        // RFC 3463 X.3.1 "mail system full"; a 4xx, so the client keeps the message and tries
+        // again. Logged where it was found (the free-space guard), not at every refusal.
+        Error::StorageFull => {
+            Reply::new(452, "4.3.1", "insufficient system storage; try again later")
+        }
         Error::Store(_) | Error::Internal(_) => {
             error!(error = %e, "SMTP: internal error");
             Reply::new(451, "4.3.0", "local error in processing; try again later")
@@ -178,6 +183,10 @@ mod tests {
             454
         );
         assert_eq!(code(Error::Internal("x".into())), 451);
+        assert_eq!(
+            for_error(&Error::StorageFull).to_wire(),
+            "452 4.3.1 insufficient system storage; try again later\r\n"
+        );
     }
 
     #[test]

@@ -22,6 +22,7 @@ use crate::error::Result;
 use crate::service::chaos::{self, Chaos, Event, Fault, Stage};
 use crate::service::compose::rfc5322_date;
 use crate::service::mail::{Delivered, Envelope, Submission};
+use crate::service::space::Space;
 use crate::service::{User, address};
 
 /// What the session needs to know of the server.
@@ -105,6 +106,9 @@ pub struct Session {
     auth: Option<Pending>,
     /// The fault-injection rules, while `--chaos` is on.
     chaos: Option<Chaos>,
+    /// The free-space guard, asked at MAIL so that a client with a full server is told so
+    /// before it sends a message.
+    space: Option<Space>,
     /// A fault at `connect` refused the connection without closing it: every command but QUIT
     /// gets 503 (RFC 5321 3.1).
     refused: bool,
@@ -125,8 +129,16 @@ impl Session {
             user: None,
             auth: None,
             chaos: None,
+            space: None,
             refused: false,
         }
+    }
+
+    /// Lets the session ask `space` at MAIL whether there is room for new mail (without it,
+    /// only the delivery after DATA asks).
+    pub fn with_space(mut self, space: &Space) -> Session {
+        self.space = Some(space.clone());
+        self
     }
 
     /// Lets the session ask `chaos` for faults, if `--chaos` is on (off, the session keeps
@@ -378,6 +390,9 @@ impl Session {
             Ok(from) => from,
             Err(reply) => return Action::Reply(reply),
         };
+        if let Some(Err(e)) = self.space.as_ref().map(Space::check) {
+            return Action::Reply(reply::for_error(&e));
+        }
         let fault = ask(self.chaos.as_ref(), Stage::Mail, Some(&from), &[]);
         if let Some(refusal) = fault.as_ref().and_then(refusal) {
             return refusal;
@@ -1105,6 +1120,24 @@ mod tests {
             "{raw}"
         );
         assert!(raw.contains("with SMTP;"), "HELO, not EHLO: {raw}");
+    }
+
+    #[test]
+    fn mail_is_refused_452_while_the_disk_is_full_and_the_session_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = session().with_space(&Space::new(dir.path(), u64::MAX));
+        assert_eq!(code(&mut s, "EHLO client.test"), 250);
+        assert_eq!(
+            reply(&mut s, "MAIL FROM:<a@x.test>").to_wire(),
+            "452 4.3.1 insufficient system storage; try again later\r\n"
+        );
+        // No transaction began: RCPT is out of sequence; a bad MAIL is still a 501.
+        assert_eq!(code(&mut s, "RCPT TO:<b@x.test>"), 503);
+        assert_eq!(code(&mut s, "MAIL FROM:<nobody>"), 501);
+        assert_eq!(code(&mut s, "NOOP"), 250);
+        let mut roomy = session().with_space(&Space::new(dir.path(), 1));
+        assert_eq!(code(&mut roomy, "EHLO client.test"), 250);
+        assert_eq!(code(&mut roomy, "MAIL FROM:<a@x.test>"), 250);
     }
 
     // ----- fault injection ------------------------------------------------------------------

@@ -98,6 +98,8 @@ pub struct Store {
     mail: mail::MailTrees,
     /// Held for the life of the store: a second process on the same dir fails fast.
     _lock: Arc<File>,
+    /// The data dir it lives in.
+    dir: Arc<Path>,
     /// Held while the store is trimmed to the message cap (see [`Store::trim_guard`]).
     trim: Arc<Mutex<()>>,
 }
@@ -197,6 +199,7 @@ impl Store {
             mail: mail::MailTrees::open(&db)?,
             db,
             _lock: Arc::new(lock),
+            dir: Arc::from(dir),
             trim: Arc::default(),
         };
         store.count_users_once()?;
@@ -213,6 +216,11 @@ impl Store {
             self.mail.meta.insert(USERS_KEY, &keys::id(n))?;
         }
         Ok(())
+    }
+
+    /// The data dir the store lives in (as given to [`Store::open`]).
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     /// A new unique id (monotonic within this store).

@@ -246,6 +246,14 @@ impl TestServer {
             .expect("server run");
     }
 
+    /// Stops the server and waits until it has released the store; returns how its run
+    /// ended (an error when the final flush failed), for tests of a failing disk.
+    pub async fn stop_with_result(self) -> fakemail::Result<()> {
+        tokio::time::timeout(TIMEOUT, self.running.shutdown())
+            .await
+            .expect("server stops in time")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
