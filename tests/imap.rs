@@ -613,6 +613,27 @@ async fn long_lines_get_bad_and_the_session_goes_on() {
 }
 
 #[tokio::test]
+async fn an_appended_message_survives_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = Process::start(serve_cmd(dir.path()));
+    p.user(BOB).await;
+    let mut c = Imap::login(p.imap.expect("IMAP is on by default"), BOB).await;
+    let msg = "Subject: appended\r\n\r\nkept\r\n";
+    let (_, t) = c
+        .cmd(&format!("APPEND INBOX {{{}+}}\r\n{msg}", msg.len()))
+        .await;
+    assert!(t.contains("OK [APPENDUID "), "{t}");
+    // The OK alone must mean the message is on disk.
+    p.signal("KILL");
+    drop(p);
+
+    let again = TestServer::start_with(test_config(), Some(dir.path())).await;
+    let token = again.login(BOB).await;
+    assert_eq!(inbox(&again, &token).await[0]["subject"], "appended");
+    again.stop().await;
+}
+
+#[tokio::test]
 async fn mbsync_pulls_a_maildir_byte_identical_to_rest_raw() {
     if !found("mbsync") {
         return missing("mbsync (Debian isync)");

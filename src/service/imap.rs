@@ -510,7 +510,8 @@ impl Service {
     ///
     /// # Errors
     /// [`Error::MessageTooLarge`] over `--max-message-size`; [`Error::StorageFull`] below
-    /// `--min-free-space` or when the store cannot write.
+    /// `--min-free-space` or when the store cannot write or flush. Returns once the message
+    /// is on disk.
     pub async fn append(
         &self,
         folder: FolderRef,
@@ -518,17 +519,21 @@ impl Service {
         flags: FlagChange,
         received_at: Option<Timestamp>,
     ) -> Result<(u32, u32)> {
-        self.offload(move |svc| {
-            let size = raw.len() as u64;
-            let limit = svc.inner.settings.max_message_size;
-            if size > limit {
-                return Err(Error::MessageTooLarge { size, limit });
-            }
-            svc.inner.space.check()?;
-            svc.append_blocking(folder, raw, flags, received_at, size)
-                .map_err(|e| svc.inner.space.write_failure(e))
-        })
-        .await
+        let uids = self
+            .offload(move |svc| {
+                let size = raw.len() as u64;
+                let limit = svc.inner.settings.max_message_size;
+                if size > limit {
+                    return Err(Error::MessageTooLarge { size, limit });
+                }
+                svc.inner.space.check()?;
+                svc.append_blocking(folder, raw, flags, received_at, size)
+                    .map_err(|e| svc.inner.space.write_failure(e))
+            })
+            .await?;
+        // Like SMTP's 250 and REST's 201, the OK waits until the message is on disk.
+        self.flushed().await?;
+        Ok(uids)
     }
 
     /// The writes of [`Service::append`], once the message is known to fit.

@@ -884,6 +884,8 @@ pub struct Process {
     pub smtp: SocketAddr,
     /// The address printed on the `POP3:` line (none: POP3 is off).
     pub pop3: Option<SocketAddr>,
+    /// The address printed on the `IMAP:` line (none: IMAP is off).
+    pub imap: Option<SocketAddr>,
     pub base: String,
     /// The path printed on the `data dir:` line.
     pub data_dir: PathBuf,
@@ -910,7 +912,7 @@ impl Process {
         let deadline = Instant::now() + TIMEOUT;
         let (mut addr, mut smtp, mut data_dir, mut log_dir) = (None, None, None, None);
         // Printed before the data dir, when it is on.
-        let mut pop3 = None;
+        let (mut pop3, mut imap) = (None, None);
         while addr.is_none() || smtp.is_none() || data_dir.is_none() || log_dir.is_none() {
             let left = deadline.saturating_duration_since(Instant::now());
             let line = match out_rx.recv_timeout(left) {
@@ -931,6 +933,8 @@ impl Process {
                 smtp = Some(a.trim().parse::<SocketAddr>().expect("an SMTP address"));
             } else if let Some(a) = line.strip_prefix("  POP3:") {
                 pop3 = Some(a.trim().parse::<SocketAddr>().expect("a POP3 address"));
+            } else if let Some(a) = line.strip_prefix("  IMAP:") {
+                imap = Some(a.trim().parse::<SocketAddr>().expect("an IMAP address"));
             } else if let Some(d) = line.strip_prefix("  data dir: ") {
                 data_dir = Some(PathBuf::from(d));
             } else if let Some(d) = line.strip_prefix("  logs:") {
@@ -943,6 +947,7 @@ impl Process {
             addr,
             smtp: smtp.unwrap(),
             pop3,
+            imap,
             base: format!("http://{addr}"),
             data_dir: data_dir.unwrap(),
             log_dir: log_dir.unwrap(),
