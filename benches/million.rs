@@ -25,7 +25,7 @@
 //! - P10: disk used by the data dir next to the bytes of message source stored.
 //!
 //! `MILLION_N` (default 1,000,000) sets the store size; `MILLION_N=100000` makes a quick run.
-//! A full run takes about 25 minutes on 2 cores and 6 GB of disk under the target dir.
+//! A full run takes about 10 minutes on 2 cores and 6 GB of disk under the target dir.
 //!
 //! The soak sends 2 KB messages over SMTP at a steady rate (`SOAK_RATE`, default half of the
 //! ingest rate measured first) for `SOAK_MINUTES` (default 30) to a server keeping mail for
