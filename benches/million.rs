@@ -457,6 +457,18 @@ fn run_soak(tools: Option<&Tools>, work: &Path) {
     }
     stop.store(true, Ordering::Relaxed);
     rt.block_on(sending).expect("soak load");
+    // The sweeper counts what a pass deleted when the pass ends, while the gauge of stored
+    // messages falls as it goes: count once two passes have ended since the load stopped (the
+    // first may have begun before).
+    let passes = server.metric("fakemail_sweeper_runs_total");
+    let waited = Instant::now();
+    while server.metric("fakemail_sweeper_runs_total") < passes + 2.0 {
+        assert!(
+            waited.elapsed() < Duration::from_secs(60),
+            "no sweeper pass in 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
     let sent = accepted.load(Ordering::Relaxed);
     let errors = errors.load(Ordering::Relaxed);
     let server_accepted =
