@@ -12,6 +12,7 @@ use fakemail::{purge, runfile};
 use tracing::info;
 
 fn main() -> ExitCode {
+    limit_malloc_arenas();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve(*args),
@@ -187,3 +188,23 @@ fn shutdown_signal() -> std::io::Result<impl Future<Output = ()> + Send + 'stati
         info!("SIGINT received");
     })
 }
+
+/// Caps glibc's malloc arenas at two, unless `MALLOC_ARENA_MAX` says otherwise. glibc gives
+/// threads that allocate at once arenas of their own and keeps what is freed in each: under
+/// steady ingest with retention sweeping, the server's resident size grew 1.7 times in three
+/// minutes while the number of messages stored stayed the same; with two arenas it stays
+/// near flat (docs/performance.md, the soak). musl, in the static release build, has no
+/// such arenas.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn limit_malloc_arenas() {
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        // SAFETY: mallopt only sets a parameter of the allocator, and runs before any other
+        // thread exists.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, 2);
+        }
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn limit_malloc_arenas() {}
