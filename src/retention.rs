@@ -60,6 +60,9 @@ pub fn purge_older_than(
     loop {
         let batch = store.received_before(cutoff, BATCH)?;
         if batch.is_empty() {
+            if total.messages > 0 {
+                reclaim(store)?;
+            }
             return Ok(total);
         }
         for ids in batch.chunks(TXN) {
@@ -67,6 +70,21 @@ pub fn purge_older_than(
         }
         progress(total);
     }
+}
+
+/// Gives back the disk of the sources just deleted (the store's segment files), logging what
+/// it freed.
+fn reclaim(store: &Store) -> Result<()> {
+    let r = store.reclaim_bodies()?;
+    if r.segments > 0 {
+        info!(
+            files = r.segments,
+            bytes = r.bytes,
+            moved = r.moved,
+            "message files of deleted mail removed"
+        );
+    }
+    Ok(())
 }
 
 /// Deletes the oldest messages while more than `max` are stored, but never `keep`: the
@@ -259,10 +277,10 @@ fn sweep(
         }
     }
     if policy.max_messages > 0 {
-        counters.removed(
-            Reason::Cap,
-            enforce_cap(store, policy.max_messages, None, Some(observer))?,
-        );
+        let r = enforce_cap(store, policy.max_messages, None, Some(observer))?;
+        counters.removed(Reason::Cap, r);
+        // The cap also trims after each delivery: reclaim whatever that freed too.
+        reclaim(store)?;
     }
     Ok(())
 }

@@ -606,7 +606,8 @@ pub async fn run(
     Ok(())
 }
 
-/// Removes expired sessions at start-up and then every [`SESSION_SWEEP_INTERVAL`].
+/// Removes expired sessions and reclaims the files of deleted messages' sources, at start-up
+/// and then every [`SESSION_SWEEP_INTERVAL`].
 async fn session_sweeper(service: Service, stop: impl Future<Output = ()>) {
     let mut stop = std::pin::pin!(stop);
     let mut tick = tokio::time::interval(SESSION_SWEEP_INTERVAL);
@@ -620,6 +621,16 @@ async fn session_sweeper(service: Service, stop: impl Future<Output = ()>) {
             Ok(0) => {}
             Ok(n) => info!(removed = n, "expired sessions removed"),
             Err(e) => error!(error = %e, "session sweep failed"),
+        }
+        match service.reclaim_bodies().await {
+            Ok(r) if r.segments > 0 => info!(
+                files = r.segments,
+                bytes = r.bytes,
+                moved = r.moved,
+                "message files of deleted mail removed"
+            ),
+            Ok(_) => {}
+            Err(e) => error!(error = %e, "reclaiming message files failed"),
         }
     }
 }

@@ -272,6 +272,14 @@ impl Service {
         self.offload(move |svc| Ok(svc.inner.store.purge_expired_sessions(now)?))
             .await
     }
+
+    /// Periodic housekeeping: gives back the disk of deleted messages' sources (see
+    /// [`Store::reclaim_bodies`](crate::store::Store::reclaim_bodies)), for deletions made
+    /// other than by retention, which reclaims after each pass.
+    pub async fn reclaim_bodies(&self) -> Result<crate::store::mail::Reclaimed> {
+        self.offload(move |svc| Ok(svc.inner.store.reclaim_bodies()?))
+            .await
+    }
 }
 
 /// A service on a temporary store, and deliveries into it, for the unit tests of this layer.

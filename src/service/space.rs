@@ -7,7 +7,8 @@
 //! once space comes back, without a restart. That matters because sled (0.34) keeps the
 //! first I/O error of its log writer as a global error and fails every later write with it
 //! until the store is opened again: after such a failure, only a restart makes the store
-//! writable again (what was flushed before is intact, and reads go on working).
+//! writable again (what was flushed before is intact, and reads go on working). A failed
+//! write of a message file (the sources, outside sled) refuses that message only.
 //!
 //! Free space is measured with `statvfs` on the data dir, at most every
 //! [`CHECK_INTERVAL`] while there is plenty, and at every check once it is within twice the
@@ -173,8 +174,17 @@ impl Space {
     /// open, so it becomes [`Error::StorageFull`] now and for every later message (logged
     /// once); any other error is returned as it is.
     pub fn write_failure(&self, e: Error) -> Error {
-        if !matches!(e, Error::Store(StoreError::Sled(sled::Error::Io(_)))) {
-            return e;
+        match &e {
+            Error::Store(StoreError::Sled(sled::Error::Io(_))) => {}
+            // A message file: unlike sled, it takes the next write as if nothing happened,
+            // so only this message is refused.
+            Error::Store(StoreError::Body { source, .. }) => {
+                warn!(dir = %self.inner.dir.display(), error = %source,
+                      "writing a message to the store failed (disk full or failing): it is refused \
+                       (SMTP 452 4.3.1, HTTP 507)");
+                return Error::StorageFull;
+            }
+            _ => return e,
         }
         if !self.inner.write_failed.swap(true, Relaxed) {
             error!(dir = %self.inner.dir.display(), error = %e,

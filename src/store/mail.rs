@@ -5,7 +5,11 @@
 //! - `owners`: lower-cased address -> owner id. Mail belongs to addresses, so mail to an address
 //!   without an account is kept under it and is there when the account is made.
 //! - `messages`: message id -> [`MessageRecord`] (headers summary; the list of its entries)
-//! - `raw`: message id -> the RFC 5322 source
+//! - `body_at`: message id -> where its RFC 5322 source is ([`bodies::Location`]: the
+//!   sources themselves are in segment files outside sled, see [`bodies`])
+//! - `segments`: segment number -> [`bodies::Live`] (what a segment file still holds)
+//! - `raw`: message id -> the source, for messages stored before sources moved out of sled
+//!   (read and deleted as before; nothing new is written there)
 //! - `received`: received_at ++ message id -> () (retention and the message cap)
 //! - `entries`: entry id -> [`EntryRecord`] (one owner's copy: mailbox and flags)
 //! - `mailbox_index`, `unread_index`, `starred_index`: owner ++ mailbox ++ entry id -> flags
@@ -39,6 +43,7 @@ use serde::{Deserialize, Serialize};
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 use sled::{Transactional, Tree};
 
+use super::bodies::{self, Live, Location};
 use super::{Store, StoreError, abort, codec, keys, txn_error};
 use crate::error::Error;
 use crate::time::Timestamp;
@@ -253,6 +258,8 @@ pub(super) struct MailTrees {
     owners: Tree,
     messages: Tree,
     raw: Tree,
+    body_at: Tree,
+    segments: Tree,
     received: Tree,
     entries: Tree,
     mailbox_index: Tree,
@@ -271,11 +278,21 @@ pub(super) struct MailTrees {
 }
 
 impl MailTrees {
+    /// The highest segment the index counts sources in.
+    pub(super) fn last_segment(&self) -> Result<Option<u32>, StoreError> {
+        Ok(self
+            .segments
+            .last()?
+            .and_then(|(k, _)| k.as_ref().try_into().ok().map(u32::from_be_bytes)))
+    }
+
     pub(super) fn open(db: &sled::Db) -> Result<Self, sled::Error> {
         Ok(MailTrees {
             owners: db.open_tree("owners")?,
             messages: db.open_tree("messages")?,
             raw: db.open_tree("raw")?,
+            body_at: db.open_tree("body_at")?,
+            segments: db.open_tree("segments")?,
             received: db.open_tree("received")?,
             entries: db.open_tree("entries")?,
             mailbox_index: db.open_tree("mailbox_index")?,
@@ -301,6 +318,8 @@ type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
 struct Tx<'a> {
     messages: &'a TransactionalTree,
     raw: &'a TransactionalTree,
+    body_at: &'a TransactionalTree,
+    segments: &'a TransactionalTree,
     received: &'a TransactionalTree,
     entries: &'a TransactionalTree,
     mailbox_index: &'a TransactionalTree,
@@ -315,6 +334,43 @@ struct Tx<'a> {
     mailbox_uids: &'a TransactionalTree,
     meta: &'a TransactionalTree,
 }
+
+/// Counts a source in (`1`) or out of (`-1`) its segment; a segment left with nothing loses
+/// its entry.
+fn count_body(segments: &TransactionalTree, at: Location, sign: i64) -> TxResult<()> {
+    let key = bodies::segment_key(at.segment);
+    let mut live = segments
+        .get(key)?
+        .map_or_else(Live::default, |v| Live::decode(&v));
+    let bytes = at.footprint();
+    if sign > 0 {
+        live.count += 1;
+        live.bytes += bytes;
+    } else {
+        live.count = live.count.saturating_sub(1);
+        live.bytes = live.bytes.saturating_sub(bytes);
+    }
+    if live.count == 0 {
+        segments.remove(&key)?;
+    } else {
+        segments.insert(&key, &live.encode())?;
+    }
+    Ok(())
+}
+
+/// What [`Store::reclaim_bodies`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Reclaimed {
+    /// Segment files deleted.
+    pub segments: u64,
+    /// Their bytes.
+    pub bytes: u64,
+    /// Sources moved out of sparse segments first.
+    pub moved: u64,
+}
+
+/// Sources moved per transaction when a segment is compacted.
+const COMPACT_TXN: usize = 64;
 
 /// A copy's place in its mailbox as [`Tx::unlink`] found it: its UID and the encoded
 /// [`ImapFlags`].
@@ -583,7 +639,12 @@ impl Tx<'_> {
         self.set_tags(m.id, &[])?;
         self.set_operator_read(m.id, false)?;
         self.messages.remove(&keys::id(m.id))?;
-        self.raw.remove(&keys::id(m.id))?;
+        match self.body_at.remove(&keys::id(m.id))? {
+            Some(at) => self.count_body(abort(Location::decode(&at))?, -1)?,
+            None => {
+                self.raw.remove(&keys::id(m.id))?;
+            }
+        }
         self.received
             .remove(&keys::received(m.received_at, m.id)[..])?;
         self.bump(-1, -(m.size as i64))?;
@@ -592,15 +653,27 @@ impl Tx<'_> {
             bytes: m.size,
         })
     }
+
+    fn count_body(&self, at: Location, sign: i64) -> TxResult<()> {
+        count_body(self.segments, at, sign)
+    }
+
+    /// Indexes a message's source at `at`.
+    fn put_body(&self, id: u64, at: Location) -> TxResult<()> {
+        self.body_at.insert(&keys::id(id), &at.encode())?;
+        self.count_body(at, 1)
+    }
 }
 
 impl Store {
     fn mail_tx<T>(&self, f: impl Fn(&Tx<'_>) -> TxResult<T>) -> Result<T, StoreError> {
         let t = &self.mail;
         // More trees than sled's tuples take (14): a slice, in the order of `Tx`'s fields.
-        let trees: [&Tree; 15] = [
+        let trees: [&Tree; 17] = [
             &t.messages,
             &t.raw,
+            &t.body_at,
+            &t.segments,
             &t.received,
             &t.entries,
             &t.mailbox_index,
@@ -621,19 +694,21 @@ impl Store {
                 f(&Tx {
                     messages: &v[0],
                     raw: &v[1],
-                    received: &v[2],
-                    entries: &v[3],
-                    mailbox_index: &v[4],
-                    unread_index: &v[5],
-                    starred_index: &v[6],
-                    mailbox_counts: &v[7],
-                    message_tags: &v[8],
-                    tags: &v[9],
-                    tag_index: &v[10],
-                    operator_read: &v[11],
-                    uid_index: &v[12],
-                    mailbox_uids: &v[13],
-                    meta: &v[14],
+                    body_at: &v[2],
+                    segments: &v[3],
+                    received: &v[4],
+                    entries: &v[5],
+                    mailbox_index: &v[6],
+                    unread_index: &v[7],
+                    starred_index: &v[8],
+                    mailbox_counts: &v[9],
+                    message_tags: &v[10],
+                    tags: &v[11],
+                    tag_index: &v[12],
+                    operator_read: &v[13],
+                    uid_index: &v[14],
+                    mailbox_uids: &v[15],
+                    meta: &v[16],
                 })
             })
             .map_err(txn_error)
@@ -703,10 +778,16 @@ impl Store {
         tags: &[String],
     ) -> Result<(), StoreError> {
         let value = codec::encode(message)?;
+        let _gate = self.bodies.gate();
+        let [at] = self.bodies.append(&[(message.id, raw)])?[..] else {
+            return Err(StoreError::Codec(
+                "one source appended, not one place".into(),
+            ));
+        };
         self.mail_tx(|tx| {
             tx.messages
                 .insert(&keys::id(message.id), value.as_slice())?;
-            tx.raw.insert(&keys::id(message.id), raw)?;
+            tx.put_body(message.id, at)?;
             tx.received
                 .insert(&keys::received(message.received_at, message.id)[..], &[])?;
             for e in entries {
@@ -828,9 +909,110 @@ impl Store {
             .transpose()
     }
 
+    /// Gives the disk of deleted messages back: compacts every closed segment file whose
+    /// live sources take less than half of it (they move to the active segment), then
+    /// deletes every closed segment holding nothing live, once the deletions that emptied it
+    /// are on disk. Its cost follows the segments it touches, not the store. Blocking.
+    pub fn reclaim_bodies(&self) -> Result<Reclaimed, StoreError> {
+        let active = self.bodies.active();
+        let mut closed = bodies::Bodies::list(&self.dir.join(bodies::BODIES_DIR))?;
+        closed.retain(|s| *s < active);
+        closed.sort_unstable();
+        let mut done = Reclaimed::default();
+        for &segment in &closed {
+            let Some(live) = self.mail.segments.get(bodies::segment_key(segment))? else {
+                continue;
+            };
+            let live = Live::decode(&live);
+            if live.bytes.saturating_mul(2) < self.bodies.file_len(segment)? {
+                done.moved += self.compact(segment)?;
+            }
+        }
+        // Closed segments stay closed; the gate keeps out inserts whose sources are in one
+        // but not yet indexed.
+        let _closed = self.bodies.gate_closed();
+        let mut empty = Vec::new();
+        for segment in closed {
+            if !self
+                .mail
+                .segments
+                .contains_key(bodies::segment_key(segment))?
+            {
+                empty.push(segment);
+            }
+        }
+        if empty.is_empty() {
+            return Ok(done);
+        }
+        // The deletions that emptied them go to disk before the files do.
+        self.flush()?;
+        for segment in empty {
+            done.bytes += self.bodies.file_len(segment)?;
+            self.bodies.remove(segment)?;
+            done.segments += 1;
+        }
+        Ok(done)
+    }
+
+    /// Moves the live sources of a closed segment to the active one; returns how many moved.
+    fn compact(&self, segment: u32) -> Result<u64, StoreError> {
+        let mut live = Vec::new();
+        self.bodies.scan(segment, &mut |r| {
+            if self.mail.body_at.get(keys::id(r.id))?.as_deref() == Some(&r.at.encode()[..]) {
+                live.push(r);
+            }
+            Ok(())
+        })?;
+        let mut moved = 0;
+        for chunk in live.chunks(COMPACT_TXN) {
+            let mut sources = Vec::with_capacity(chunk.len());
+            for r in chunk {
+                match self.bodies.read(r.id, r.at) {
+                    Ok(Some(source)) => sources.push((*r, source)),
+                    // Deleted meanwhile, or damaged: left where it is.
+                    Ok(None) | Err(StoreError::Corrupt { .. }) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            let _gate = self.bodies.gate();
+            let refs: Vec<(u64, &[u8])> = sources.iter().map(|(r, s)| (r.id, &s[..])).collect();
+            let to = self.bodies.append(&refs)?;
+            moved += (&self.mail.body_at, &self.mail.segments)
+                .transaction(|(body_at, segments)| {
+                    let mut n = 0;
+                    for ((r, _), to) in sources.iter().zip(&to) {
+                        let key = keys::id(r.id);
+                        // Only if still there: a message deleted meanwhile stays deleted.
+                        if body_at.get(key)?.as_deref() == Some(&r.at.encode()[..]) {
+                            body_at.insert(&key, &to.encode())?;
+                            count_body(segments, r.at, -1)?;
+                            count_body(segments, *to, 1)?;
+                            n += 1;
+                        }
+                    }
+                    Ok(n)
+                })
+                .map_err(txn_error)?;
+        }
+        Ok(moved)
+    }
+
     /// A message's source.
     pub fn raw(&self, id: u64) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.mail.raw.get(keys::id(id))?.map(|v| v.to_vec()))
+        // Twice at most: a segment compacted between reading the place and the file moved
+        // the source, and the second look finds its new place.
+        for _ in 0..2 {
+            let Some(at) = self.mail.body_at.get(keys::id(id))? else {
+                return Ok(self.mail.raw.get(keys::id(id))?.map(|v| v.to_vec()));
+            };
+            if let Some(source) = self.bodies.read(id, Location::decode(&at)?)? {
+                return Ok(Some(source));
+            }
+        }
+        Err(StoreError::Corrupt {
+            path: self.dir.join(bodies::BODIES_DIR),
+            detail: format!("the segment file holding message {id} is missing"),
+        })
     }
 
     /// An entry record.
@@ -1589,6 +1771,156 @@ mod tests {
             bcc: None,
         };
         (m, e)
+    }
+
+    fn segment_files(dir: &std::path::Path) -> Vec<u32> {
+        let mut v = bodies::Bodies::list(&dir.join(bodies::BODIES_DIR)).unwrap();
+        v.sort_unstable();
+        v
+    }
+
+    fn source(id: u64) -> Vec<u8> {
+        format!("Subject: {id}\r\n\r\n{}", "x".repeat(200)).into_bytes()
+    }
+
+    fn store_sources(store: &Store, owner: u64, n: usize) -> Vec<u64> {
+        (0..n)
+            .map(|_| {
+                let id = store.generate_id().unwrap();
+                let (m, e) = message(id, store.generate_id().unwrap(), owner);
+                store.insert_message(&m, &source(id), &[e], &[]).unwrap();
+                id
+            })
+            .collect()
+    }
+
+    #[test]
+    fn segments_emptied_by_deletions_are_deleted_and_sparse_ones_compacted() {
+        let dir = tempfile::tempdir().unwrap();
+        // About four sources a segment.
+        let store = Store::open_with_segments(dir.path(), 1 << 20, 1_000).unwrap();
+        let owner = store.ensure_owner("b@example.test").unwrap();
+        let ids = store_sources(&store, owner, 40);
+        let before = segment_files(dir.path());
+        assert!(before.len() >= 10, "{before:?}");
+        // Nothing deleted: nothing to reclaim (the active segment is never touched).
+        assert_eq!(store.reclaim_bodies().unwrap(), Reclaimed::default());
+
+        // The oldest half, as retention deletes: whole segments empty.
+        store.delete_messages(&ids[..20]).unwrap();
+        // Most of the rest, as users delete: their segments get sparse.
+        let rest = || ids[20..].iter().copied().enumerate();
+        let gone: Vec<u64> = rest()
+            .filter(|(i, _)| i % 4 != 0)
+            .map(|(_, id)| id)
+            .collect();
+        let kept: Vec<u64> = rest()
+            .filter(|(i, _)| i % 4 == 0)
+            .map(|(_, id)| id)
+            .collect();
+        store.delete_messages(&gone).unwrap();
+        let active = store.bodies.active();
+        let segment_of = |id: u64| {
+            let at = store.mail.body_at.get(keys::id(id)).unwrap().unwrap();
+            Location::decode(&at).unwrap().segment
+        };
+        let closed = kept.iter().filter(|id| segment_of(**id) != active).count();
+        let r = store.reclaim_bodies().unwrap();
+        assert_eq!(r.moved as usize, closed, "{r:?}");
+        assert!(kept.iter().all(|id| segment_of(*id) >= active));
+        assert!(r.segments as usize >= before.len() - 1, "{r:?}");
+        let after = segment_files(dir.path());
+        assert!(after.len() <= 3, "{after:?}");
+        for &id in &kept {
+            assert_eq!(store.raw(id).unwrap().unwrap(), source(id));
+        }
+        for &id in ids[..20].iter().chain(&gone) {
+            assert!(store.raw(id).unwrap().is_none());
+        }
+        // The index counts exactly what is left, and a reopen reads it all.
+        let counted: u64 = store
+            .mail
+            .segments
+            .iter()
+            .map(|kv| Live::decode(&kv.unwrap().1).count)
+            .sum();
+        assert_eq!(counted as usize, kept.len());
+        drop(store);
+        let store = Store::open_with_segments(dir.path(), 1 << 20, 1_000).unwrap();
+        for &id in &kept {
+            assert_eq!(store.raw(id).unwrap().unwrap(), source(id));
+        }
+        // Segments nothing was ever indexed in (left by earlier opens) go too.
+        store.reclaim_bodies().unwrap();
+        assert!(segment_files(dir.path()).len() <= 3);
+    }
+
+    #[test]
+    fn a_source_stored_in_sled_by_an_older_version_is_read_and_deleted() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 1 << 20).unwrap();
+        let owner = store.ensure_owner("b@example.test").unwrap();
+        let (m, e) = message(store.generate_id().unwrap(), 99, owner);
+        let value = codec::encode(&m).unwrap();
+        // What an older version wrote: the source in `raw`, no place in `body_at`.
+        store
+            .mail_tx(|tx| {
+                tx.messages.insert(&keys::id(m.id), value.as_slice())?;
+                tx.raw.insert(&keys::id(m.id), &b"0123456789"[..])?;
+                tx.received
+                    .insert(&keys::received(m.received_at, m.id)[..], &[])?;
+                tx.link(&e, None, false)?;
+                tx.bump(1, 10)
+            })
+            .unwrap();
+        assert_eq!(store.raw(m.id).unwrap().unwrap(), b"0123456789");
+        assert_eq!(store.delete_messages(&[m.id]).unwrap().messages, 1);
+        assert!(store.raw(m.id).unwrap().is_none());
+        assert!(store.mail.raw.is_empty());
+        assert!(store.mail.segments.is_empty());
+    }
+
+    #[test]
+    fn concurrent_inserts_deletes_and_reclaims_lose_no_source() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_with_segments(dir.path(), 1 << 20, 2_000).unwrap();
+        let owner = store.ensure_owner("b@example.test").unwrap();
+        let writers: Vec<_> = (0..2)
+            .map(|_| {
+                let store = store.clone();
+                std::thread::spawn(move || {
+                    let mut kept = Vec::new();
+                    for round in 0..30 {
+                        let ids = store_sources(&store, owner, 6);
+                        // Delete all but one of each round.
+                        store.delete_messages(&ids[1..]).unwrap();
+                        kept.push(ids[0]);
+                        if round % 5 == 4 {
+                            store.delete_messages(&[kept.remove(0)]).unwrap();
+                        }
+                    }
+                    kept
+                })
+            })
+            .collect();
+        let reclaimer = {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                for _ in 0..50 {
+                    store.reclaim_bodies().unwrap();
+                }
+            })
+        };
+        let kept: Vec<u64> = writers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap())
+            .collect();
+        reclaimer.join().unwrap();
+        store.reclaim_bodies().unwrap();
+        for &id in &kept {
+            assert_eq!(store.raw(id).unwrap().unwrap(), source(id), "message {id}");
+        }
+        assert_eq!(store.message_count().unwrap() as usize, kept.len());
     }
 
     /// A transaction sees the store as of one moment (sled runs transactions one at a time,

@@ -10,11 +10,14 @@
 //! - the mail trees, described in [`mail`]; their `meta` tree also holds the user count
 //!   ([`USERS_KEY`]), so counting users never scans `users`
 //!
+//! Message sources are not in sled but in segment files beside it ([`bodies`]).
+//!
 //! Writes that touch several trees run in one sled transaction. sled runs transactions one at
 //! a time, and other writes wait for them, so a check and the write it guards are safe in one
 //! transaction: a session is stored only while its user exists, and a user record is
 //! updated only while it exists, so nothing of a deleted account comes back.
 
+pub mod bodies;
 pub mod codec;
 pub mod keys;
 pub mod mail;
@@ -58,6 +61,12 @@ pub enum StoreError {
         .path.display()
     )]
     Corrupt { path: PathBuf, detail: String },
+    /// A segment file of message sources could not be written, synced or read.
+    #[error("cannot use the message file {}: {source}", .path.display())]
+    Body {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     /// Any other sled failure.
     #[error("database error: {0}")]
     Sled(#[from] sled::Error),
@@ -96,6 +105,8 @@ pub struct Store {
     sessions_by_user: sled::Tree,
     sessions_by_expiry: sled::Tree,
     mail: mail::MailTrees,
+    /// Message sources ([`bodies`]).
+    bodies: Arc<bodies::Bodies>,
     /// Held for the life of the store: a second process on the same dir fails fast.
     _lock: Arc<File>,
     /// The data dir it lives in.
@@ -144,6 +155,17 @@ impl Store {
     /// [`StoreError::Locked`] when another process has the dir open, [`StoreError::Io`] when the
     /// dir cannot be created or read, [`StoreError::Corrupt`] when sled finds damaged files.
     pub fn open(dir: &Path, cache_bytes: u64) -> Result<Store, StoreError> {
+        Self::open_with_segments(dir, cache_bytes, bodies::SEGMENT_BYTES)
+    }
+
+    /// [`Store::open`] with message sources in segments of `segment_bytes` (tests use small
+    /// ones to see segments close, empty and compact).
+    #[doc(hidden)]
+    pub fn open_with_segments(
+        dir: &Path,
+        cache_bytes: u64,
+        segment_bytes: u64,
+    ) -> Result<Store, StoreError> {
         let io = |source| StoreError::Io {
             path: dir.to_path_buf(),
             source,
@@ -190,13 +212,20 @@ impl Store {
             other => StoreError::Sled(other),
         })?;
         let tree = |name: &str| db.open_tree(name);
+        let mail = mail::MailTrees::open(&db)?;
+        let bodies = bodies::Bodies::open(
+            &dir.join(bodies::BODIES_DIR),
+            segment_bytes,
+            mail.last_segment()?,
+        )?;
         let store = Store {
             users: tree("users")?,
             users_by_email: tree("users_by_email")?,
             sessions: tree("sessions")?,
             sessions_by_user: tree("sessions_by_user")?,
             sessions_by_expiry: tree("sessions_by_expiry")?,
-            mail: mail::MailTrees::open(&db)?,
+            mail,
+            bodies: Arc::new(bodies),
             db,
             _lock: Arc::new(lock),
             dir: Arc::from(dir),
@@ -238,6 +267,8 @@ impl Store {
 
     /// Writes everything to disk. Blocking: call it from a blocking context.
     pub fn flush(&self) -> Result<(), StoreError> {
+        // Sources first: once sled's index is on disk, what it points to must be too.
+        self.bodies.sync()?;
         self.db.flush()?;
         Ok(())
     }
