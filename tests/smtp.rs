@@ -894,3 +894,44 @@ async fn an_acknowledged_message_survives_kill_9() {
     assert_eq!(inbox(&again, &token).await[0]["subject"], "Hello over SMTP");
     again.stop().await;
 }
+
+/// Sessions that deliver at the same time share store transactions: every message answered
+/// `250` is on disk after `kill -9`, each exactly once, with its own copies.
+#[tokio::test]
+async fn concurrent_sessions_acknowledged_messages_all_survive_kill_9_once_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = Process::start(serve_cmd(dir.path()));
+    let (sessions, each) = (16, 10);
+    let clients = (0..sessions).map(|s| async move {
+        let mut c = SmtpClient::connect(p.smtp).await;
+        c.expect("EHLO client.test", 250).await;
+        for i in 0..each {
+            let body = format!(
+                "From: a@example.test\r\nTo: b@example.test\r\nSubject: s{s} m{i}\r\n\r\nhi\r\n"
+            );
+            let to = ["b@example.test", "c@example.test"];
+            let r = c.mail("a@example.test", &to, &body).await;
+            assert_eq!(r.code, 250, "session {s} message {i}: {r:?}");
+        }
+    });
+    futures_util::future::join_all(clients).await;
+    p.signal("KILL");
+    drop(p);
+
+    let store = fakemail::store::Store::open(dir.path(), 8 << 20).expect("reopen the store");
+    let mut subjects: Vec<String> = store
+        .messages_newest_first(None)
+        .map(|m| {
+            let m = m.unwrap();
+            assert_eq!(m.entries.len(), 2, "{}", m.subject);
+            m.subject
+        })
+        .collect();
+    subjects.sort();
+    let mut sent: Vec<String> = (0..sessions)
+        .flat_map(|s| (0..each).map(move |i| format!("s{s} m{i}")))
+        .collect();
+    sent.sort();
+    assert_eq!(subjects, sent);
+    assert_eq!(store.message_count().unwrap(), sessions * each);
+}

@@ -12,8 +12,8 @@ use std::sync::{Arc, Barrier};
 use fakemail::Error;
 use fakemail::store::Store;
 use fakemail::store::mail::{
-    ARCHIVE, Counts, EntryChange, EntryRecord, INBOX, ListFilter, Mailbox, MessageRecord, Removed,
-    SENT, SYSTEM_MAILBOXES, TRASH,
+    ARCHIVE, Counts, EntryChange, EntryRecord, INBOX, ListFilter, Mailbox, MessageRecord,
+    NewMessage, Removed, SENT, SYSTEM_MAILBOXES, TRASH,
 };
 use fakemail::time::Timestamp;
 
@@ -732,6 +732,86 @@ fn tags_keep_their_index_and_counts_and_go_with_their_message() {
     assert!(store.message_tags(m1.id).unwrap().is_empty());
     assert!(tag_counts(&store).is_empty());
     assert!(store.tagged_messages("b").unwrap().is_empty());
+}
+
+/// Several messages written in one transaction are stored as one at a time would be: each
+/// body, copy and tag, the counters summed, UIDs in the order of the batch (each message sees
+/// the writes of those before it in the same transaction).
+#[test]
+fn a_batch_stores_each_message_as_single_inserts_would() {
+    let (_dir, store, bob, alice) = bob_and_alice();
+    let tags = |t: &[&str]| t.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let mut batch = Vec::new();
+    for (i, tag) in ["Urgent", "urgent", "b"].into_iter().enumerate() {
+        let id = store.generate_id().unwrap();
+        let mut places = vec![unread_in(bob, INBOX)];
+        if i != 1 {
+            places.push(sent_by(alice, false));
+        }
+        let entries: Vec<EntryRecord> = places
+            .iter()
+            .map(|c| EntryRecord {
+                id: store.generate_id().unwrap(),
+                message: id,
+                owner: c.owner,
+                mailbox: c.mailbox,
+                read: c.read,
+                starred: c.starred,
+                bcc: None,
+            })
+            .collect();
+        let record = MessageRecord {
+            id,
+            received_at: T0,
+            size: 10 + i as u64,
+            envelope_from: "alice@example.test".into(),
+            envelope_to: vec!["bob@example.test".into()],
+            from: Mailbox::default(),
+            to: vec![],
+            cc: vec![],
+            reply_to: vec![],
+            subject: format!("message {id}"),
+            snippet: String::new(),
+            message_id: None,
+            has_attachments: false,
+            entries: entries.iter().map(|e| e.id).collect(),
+        };
+        batch.push((record, vec![b'x'; 10 + i], entries, tags(&[tag])));
+    }
+    let new: Vec<NewMessage<'_>> = batch
+        .iter()
+        .map(|(message, raw, entries, tags)| NewMessage {
+            message,
+            raw,
+            entries,
+            tags,
+        })
+        .collect();
+    store.insert_messages(&new).unwrap();
+
+    for (m, raw, entries, _) in &batch {
+        assert_eq!(store.message(m.id).unwrap().as_ref(), Some(m));
+        assert_eq!(store.raw(m.id).unwrap().as_ref(), Some(raw));
+        for e in entries {
+            assert_eq!(store.entry(e.id).unwrap().as_ref(), Some(e));
+        }
+    }
+    assert_eq!(store.message_count().unwrap(), 3);
+    assert_eq!(store.message_bytes().unwrap(), 10 + 11 + 12);
+    let bob_copies: Vec<u64> = batch.iter().map(|b| b.2[0].id).collect();
+    assert_eq!(
+        uids(&store, bob, INBOX),
+        vec![(1, bob_copies[0]), (2, bob_copies[1]), (3, bob_copies[2])]
+    );
+    assert_eq!(uids(&store, alice, SENT).len(), 2);
+    assert_eq!(store.uid_state(bob, INBOX).unwrap().next, 4);
+    // The second message took the spelling the first one stored in the same transaction.
+    assert_eq!(store.message_tags(batch[1].0.id).unwrap(), ["Urgent"]);
+    assert_eq!(tag_counts(&store), [("b".into(), 1), ("Urgent".into(), 2)]);
+    assert_counters_match(&store, &[bob, alice]);
+    let mut received = store.received_before(T0, 10).unwrap();
+    received.sort();
+    assert_eq!(received, batch.iter().map(|b| b.0.id).collect::<Vec<_>>());
 }
 
 // ----- IMAP numbering ------------------------------------------------------------------------

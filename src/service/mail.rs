@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::service::User;
 use crate::store::keys;
 use crate::store::mail::{
-    self as m, EntryChange, EntryRecord, ListFilter, Mailbox, MessageRecord, Removed,
+    self as m, EntryChange, EntryRecord, ListFilter, Mailbox, MessageRecord, NewMessage, Removed,
 };
 use crate::time::Timestamp;
 
@@ -60,6 +60,26 @@ pub struct Submission {
     pub envelope: Envelope,
     /// The authenticated account's address; it gets a copy in `sent`.
     pub sender: Option<String>,
+}
+
+/// A new message on its way to the store, through the shared transactions of
+/// [`super::batch`]: owned, since another caller's thread may write it, and handed back after.
+pub(super) struct Pending {
+    record: MessageRecord,
+    raw: Vec<u8>,
+    entries: Vec<EntryRecord>,
+    tags: Vec<String>,
+}
+
+impl Pending {
+    fn new_message(&self) -> NewMessage<'_> {
+        NewMessage {
+            message: &self.record,
+            raw: &self.raw,
+            entries: &self.entries,
+            tags: &self.tags,
+        }
+    }
 }
 
 /// What `deliver` stored.
@@ -351,7 +371,30 @@ impl Service {
             &d.envelope,
             entries.iter().map(|e| e.id).collect(),
         );
-        store.insert_message(&record, &d.raw, &entries, &tags)?;
+        // Written in one transaction with the deliveries that arrive at the same time.
+        let pending = Pending {
+            record,
+            raw: d.raw,
+            entries,
+            tags,
+        };
+        let weight = pending.raw.len();
+        let (pending, stored) = self.inner.batch.commit(
+            pending,
+            weight,
+            |all| {
+                let all: Vec<NewMessage<'_>> = all.iter().map(|p| p.new_message()).collect();
+                Ok(store.insert_messages(&all)?)
+            },
+            |one| Ok(store.insert_messages(&[one.new_message()])?),
+        );
+        stored?;
+        let Pending {
+            record,
+            entries,
+            tags,
+            ..
+        } = pending;
         self.announce_received(&record, &entries);
         info!(
             message_id,

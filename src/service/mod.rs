@@ -10,6 +10,7 @@
 pub mod address;
 mod admin_session;
 mod auth;
+mod batch;
 pub mod chaos;
 pub mod compose;
 mod durable;
@@ -102,6 +103,8 @@ struct Inner {
     ready: std::sync::atomic::AtomicBool,
     /// Fault-injection rules, asked by the front-ends at every stage.
     chaos: chaos::Chaos,
+    /// Shared transactions for deliveries that arrive together.
+    batch: batch::Batcher<mail::Pending>,
     /// Shared flushes for durable acknowledgements.
     flush: Arc<durable::GroupFlush>,
     /// Whether there is room for new mail (`--min-free-space`, failed writes).
@@ -128,6 +131,7 @@ impl Service {
                 events: events::Hub::default(),
                 stats: stats::Stats::default(),
                 ready: std::sync::atomic::AtomicBool::new(false),
+                batch: batch::Batcher::default(),
                 flush: Arc::default(),
                 space,
             }),

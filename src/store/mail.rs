@@ -162,6 +162,17 @@ pub struct MessageRecord {
     pub entries: Vec<u64>,
 }
 
+/// A message to store: its record, source, copies and tags, as [`Store::insert_messages`]
+/// takes them. `message.entries` must list the ids of `entries`; `tags` must differ from each
+/// other in more than letter case.
+#[derive(Debug, Clone, Copy)]
+pub struct NewMessage<'a> {
+    pub message: &'a MessageRecord,
+    pub raw: &'a [u8],
+    pub entries: &'a [EntryRecord],
+    pub tags: &'a [String],
+}
+
 /// One owner's copy of a message.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EntryRecord {
@@ -635,6 +646,23 @@ impl Tx<'_> {
         Ok(changed)
     }
 
+    /// Writes a new message: its record (`value`, encoded), source, arrival, copies, tags and
+    /// the store-wide counters. The one place a message is first written.
+    fn insert_new(&self, m: &NewMessage<'_>, value: &[u8], at: Location) -> TxResult<()> {
+        let message = m.message;
+        self.messages.insert(&keys::id(message.id), value)?;
+        self.put_body(message.id, at)?;
+        self.received
+            .insert(&keys::received(message.received_at, message.id)[..], &[])?;
+        for e in m.entries {
+            self.link(e, None, false)?;
+        }
+        if !m.tags.is_empty() {
+            self.set_tags(message.id, m.tags)?;
+        }
+        self.bump(1, message.size as i64)
+    }
+
     fn remove_message_record(&self, m: &MessageRecord) -> TxResult<Removed> {
         self.set_tags(m.id, &[])?;
         self.set_operator_read(m.id, false)?;
@@ -769,7 +797,7 @@ impl Store {
 
     /// Stores a message, its source, its entries and its tags atomically. `message.entries`
     /// must list the ids of `entries`; `tags` must differ from each other in more than letter
-    /// case.
+    /// case. The same as [`Store::insert_messages`] with one message.
     pub fn insert_message(
         &self,
         message: &MessageRecord,
@@ -777,26 +805,36 @@ impl Store {
         entries: &[EntryRecord],
         tags: &[String],
     ) -> Result<(), StoreError> {
-        let value = codec::encode(message)?;
+        self.insert_messages(&[NewMessage {
+            message,
+            raw,
+            entries,
+            tags,
+        }])
+    }
+
+    /// Stores several new messages in one transaction: all of them or none. One transaction
+    /// over the mail trees costs about as much whether it writes one message or a hundred
+    /// (sled locks, checks and applies the whole write set at once), so messages that
+    /// arrive together are cheaper written together. Each message as in
+    /// [`Store::insert_message`]; their ids must differ. A message sees those before it in
+    /// `batch` (UIDs follow its order, a tag keeps the spelling an earlier one stored).
+    pub fn insert_messages(&self, batch: &[NewMessage<'_>]) -> Result<(), StoreError> {
+        // Encoded once, outside the transaction, which sled may run again on a conflict.
+        let values = batch
+            .iter()
+            .map(|m| codec::encode(m.message))
+            .collect::<Result<Vec<_>, _>>()?;
+        // The sources in one write to the active segment; the gate keeps it from being
+        // reclaimed before the transaction has indexed them.
         let _gate = self.bodies.gate();
-        let [at] = self.bodies.append(&[(message.id, raw)])?[..] else {
-            return Err(StoreError::Codec(
-                "one source appended, not one place".into(),
-            ));
-        };
+        let sources: Vec<(u64, &[u8])> = batch.iter().map(|m| (m.message.id, m.raw)).collect();
+        let places = self.bodies.append(&sources)?;
         self.mail_tx(|tx| {
-            tx.messages
-                .insert(&keys::id(message.id), value.as_slice())?;
-            tx.put_body(message.id, at)?;
-            tx.received
-                .insert(&keys::received(message.received_at, message.id)[..], &[])?;
-            for e in entries {
-                tx.link(e, None, false)?;
+            for ((m, value), at) in batch.iter().zip(&values).zip(&places) {
+                tx.insert_new(m, value, *at)?;
             }
-            if !tags.is_empty() {
-                tx.set_tags(message.id, tags)?;
-            }
-            tx.bump(1, message.size as i64)
+            Ok(())
         })
     }
 
