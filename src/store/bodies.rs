@@ -30,7 +30,7 @@
 //! before the server acknowledged it) is [`StoreError::Corrupt`], never wrong mail.
 
 use std::fs::File;
-use std::io::{BufReader, ErrorKind, Read};
+use std::io::{BufReader, ErrorKind, IoSlice, Read};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -219,36 +219,40 @@ impl Bodies {
     /// when they would take it past the segment size. Hold [`Bodies::gate`] until they are
     /// indexed.
     pub fn append(&self, sources: &[(u64, &[u8])]) -> Result<Vec<Location>, StoreError> {
-        let mut buf =
-            Vec::with_capacity(sources.iter().map(|(_, s)| HEADER as usize + s.len()).sum());
-        let mut w = self.writer();
+        // Headers before the lock (the checksums are the work); the sources are written from
+        // where they are, not copied into one buffer.
+        let headers = sources
+            .iter()
+            .map(|(id, source)| header(*id, source))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut slices: Vec<IoSlice<'_>> = headers
+            .iter()
+            .zip(sources)
+            .flat_map(|(h, (_, source))| [IoSlice::new(h), IoSlice::new(source)])
+            .collect();
         let total: u64 = sources.iter().map(|(_, s)| HEADER + s.len() as u64).sum();
+        let mut w = self.writer();
         if w.len > 0 && w.len + total > self.segment_bytes {
             self.roll(&mut w)?;
         }
-        let mut at = Vec::with_capacity(sources.len());
-        for (id, source) in sources {
-            let len = u32::try_from(source.len()).map_err(|_| {
-                StoreError::Codec(format!("a source of {} bytes is too long", source.len()))
-            })?;
-            at.push(Location {
-                segment: w.active,
-                offset: w.len + buf.len() as u64,
-                len,
-            });
-            buf.extend_from_slice(&MAGIC);
-            buf.extend_from_slice(&crc32fast::hash(source).to_be_bytes());
-            buf.extend_from_slice(&id.to_be_bytes());
-            buf.extend_from_slice(&len.to_be_bytes());
-            buf.extend_from_slice(source);
-        }
+        let mut offset = w.len;
+        let at = sources
+            .iter()
+            .map(|(_, source)| {
+                let at = Location {
+                    segment: w.active,
+                    offset,
+                    len: source.len() as u32,
+                };
+                offset += at.footprint();
+                at
+            })
+            .collect();
         w.dirty = true;
-        let path = || segment_path(&self.dir, w.active);
-        w.file
-            .write_all_at(&buf, w.len)
-            .map_err(|e| io_error(&path(), e))?;
+        write_all_at(&w.file, &mut slices, w.len)
+            .map_err(|e| io_error(&segment_path(&self.dir, w.active), e))?;
         // Only now: a failed write leaves nothing counted, and the next one writes over it.
-        w.len += buf.len() as u64;
+        w.len += total;
         Ok(at)
     }
 
@@ -420,6 +424,39 @@ impl Header {
     }
 }
 
+/// The header of a source: magic, CRC-32, message id, length.
+fn header(id: u64, source: &[u8]) -> Result<[u8; HEADER as usize], StoreError> {
+    let len = u32::try_from(source.len()).map_err(|_| {
+        StoreError::Codec(format!("a source of {} bytes is too long", source.len()))
+    })?;
+    let mut h = [0u8; HEADER as usize];
+    h[..4].copy_from_slice(&MAGIC);
+    h[4..8].copy_from_slice(&crc32fast::hash(source).to_be_bytes());
+    h[8..16].copy_from_slice(&id.to_be_bytes());
+    h[16..].copy_from_slice(&len.to_be_bytes());
+    Ok(h)
+}
+
+/// Writes every slice at `offset` on, with as few `pwritev` calls as the kernel allows.
+fn write_all_at(file: &File, mut bufs: &mut [IoSlice<'_>], mut offset: u64) -> std::io::Result<()> {
+    /// Linux's `IOV_MAX`.
+    const MAX_SLICES: usize = 1024;
+    IoSlice::advance_slices(&mut bufs, 0);
+    while !bufs.is_empty() {
+        let n = bufs.len().min(MAX_SLICES);
+        match rustix::io::pwritev(file, &bufs[..n], offset) {
+            Ok(0) => return Err(ErrorKind::WriteZero.into()),
+            Ok(written) => {
+                offset += written as u64;
+                IoSlice::advance_slices(&mut bufs, written);
+            }
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
 fn segment_path(dir: &Path, segment: u32) -> PathBuf {
     dir.join(format!("{segment:010}{SUFFIX}"))
 }
@@ -462,6 +499,29 @@ mod tests {
             seen,
             [Record { id: 1, at: a[0] }, Record { id: 2, at: a[1] }]
         );
+    }
+
+    #[test]
+    fn a_batch_of_more_slices_than_one_write_takes_is_written_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = open(dir.path(), 1 << 30);
+        let sources: Vec<(u64, Vec<u8>)> = (0..700u64)
+            .map(|id| {
+                (
+                    id,
+                    format!("source {id}")
+                        .repeat(id as usize % 7 + 1)
+                        .into_bytes(),
+                )
+            })
+            .collect();
+        let refs: Vec<(u64, &[u8])> = sources.iter().map(|(id, s)| (*id, &s[..])).collect();
+        let at = b.append(&refs).unwrap();
+        let next = b.append(&[(700, b"after")]).unwrap()[0];
+        assert_eq!(next.offset, at[699].offset + at[699].footprint());
+        for ((id, source), at) in sources.iter().zip(at) {
+            assert_eq!(b.read(*id, at).unwrap().unwrap(), *source);
+        }
     }
 
     #[test]
